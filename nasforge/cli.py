@@ -1,0 +1,286 @@
+"""The ``nasforge`` command line. Commands stay thin: they parse, call the library, and print."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from nasforge.errors import NasforgeError
+
+app = typer.Typer(
+    name="nasforge",
+    help="Neural Architecture Search: find, train and hand back a model for your data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Bad input becomes one line on stderr and exit code 2; no traceback."""
+    try:
+        yield
+    except NasforgeError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def _describe(exp: Any, trial: Any) -> str:
+    describe = getattr(exp.space, "describe", None)
+    return describe(trial.architecture) if callable(describe) else trial.architecture.key
+
+
+def _leaderboard(exp: Any, top: int) -> Table:
+    metrics = [
+        *exp.objective.names,
+        *(m for m in ("params", "flops", "train_seconds") if m not in exp.objective.names),
+    ]
+    table = Table(title=f"Top {top} of {len(exp.trials)} trials", title_justify="left")
+    for col in ("rank", "trial", *metrics, "architecture"):
+        table.add_column(col, justify="left" if col == "architecture" else "right", overflow="fold")
+    for rank, t in enumerate(exp.leaderboard(top), start=1):
+        flag = "" if t.feasible else " (infeasible)"
+        table.add_row(
+            str(rank), str(t.number), *(_fmt(t.metrics.get(m, "")) for m in metrics), _describe(exp, t) + flag
+        )
+    return table
+
+
+@app.command()
+def search(
+    config: Annotated[
+        Path | None, typer.Argument(help="YAML search config; omitted: the built-in default (digits).")
+    ] = None,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", "-d", help="Dataset name: digits, mnist, fashion-mnist.")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Directory holding the dataset files (or set NASFORGE_DATA_DIR)."),
+    ] = None,
+    download: Annotated[
+        bool | None,
+        typer.Option("--download/--no-download", help="Download missing dataset files into --data-dir."),
+    ] = None,
+    strategy: Annotated[
+        str | None, typer.Option("--strategy", "-s", help="Search strategy: random, grid, evolution.")
+    ] = None,
+    trials: Annotated[
+        int | None, typer.Option("--trials", "-n", min=1, help="Number of trials in total.")
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=0.001, help="Stop starting trials after this many seconds."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Experiment seed.")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs per trial.")] = None,
+    final_epochs: Annotated[
+        int | None,
+        typer.Option("--final-epochs", min=0, help="Epochs of the final training of the best (0: skip)."),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Run name (default: <dataset>-<strategy>).")
+    ] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option("--run-dir", help="Run directory (default: runs/<name>).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the newest run of this name after a crash or stop.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Search architectures, train the best one, and write everything to a run directory.
+
+    Without arguments it searches a chain CNN on scikit-learn's digits (no download needed).
+    """
+    with _user_errors():
+        from nasforge.config import load_config, parse_config
+        from nasforge.experiment._search import run_search
+
+        data = load_config(config).model_dump()
+        if dataset is not None:
+            data["data"]["name"] = dataset
+        if data_dir is not None:
+            data["data"]["root"] = str(data_dir)
+        if download is not None:
+            data["data"]["download"] = download
+        if strategy is not None and strategy != data["strategy"].get("name"):
+            data["strategy"] = {"name": strategy}
+        for key, value in (("trials", trials), ("timeout", timeout), ("seed", seed), ("name", name)):
+            if value is not None:
+                data[key] = value
+        if run_dir is not None:
+            data["run_dir"] = str(run_dir)
+        if epochs is not None:
+            data["estimator"]["epochs"] = epochs
+        if final_epochs is not None:
+            data["final"]["epochs"] = final_epochs
+        cfg = parse_config(data, source=str(config) if config else "options")
+
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[best]}"),
+            console=out,
+            disable=quiet,
+            transient=False,
+        )
+        state: dict[str, Any] = {}
+        primary = cfg.objectives[0].lstrip("-+")
+
+        def on_start(exp: Any, path: Path, resumed: bool) -> None:
+            done = exp.finished_count()
+            verb = f"resuming {path} ({done} trials done)" if resumed else f"run directory {path}"
+            out.print(
+                f"[bold]nasforge search[/]: {cfg.data.name}, space {exp.space.name}, "
+                f"strategy {cfg.strategy['name']}; {verb}",
+                highlight=False,
+            )
+            state["task"] = progress.add_task(
+                "trials", total=cfg.trials, completed=done, best=_best_text(exp, primary)
+            )
+            progress.start()
+
+        def on_trial(exp: Any, trial: Any) -> None:
+            if trial.state.value == "FAIL":
+                last = (trial.error or "").strip().splitlines()[-1:] or ["?"]
+                progress.console.print(f"[yellow]trial {trial.number} failed:[/] {last[0]}", highlight=False)
+            progress.update(state["task"], completed=exp.finished_count(), best=_best_text(exp, primary))
+
+        def on_final(exp: Any) -> None:
+            progress.stop()
+            out.print(f"training the best architecture for {cfg.final.epochs} epochs ...")
+
+        try:
+            result = run_search(
+                cfg, resume=resume, callbacks=(on_trial,), on_start=on_start, on_final_start=on_final
+            )
+        except KeyboardInterrupt:
+            progress.stop()
+            err.print("interrupted; continue with the same command and --resume")
+            raise typer.Exit(130) from None
+        finally:
+            progress.stop()
+        exp = result.experiment
+        out.print(_leaderboard(exp, 5))
+        best = exp.best()
+        if best is None:
+            out.print("[red]no trial completed[/]; see the failures above and in leaderboard.csv")
+            raise typer.Exit(1)
+        if result.final is not None:
+            m = result.final.metrics
+            out.print(
+                f"[bold green]best architecture[/] (trial {best.number}): {_describe(exp, best)}\n"
+                f"final training: {m['epochs']} epochs, val accuracy {m['val_accuracy']:.4f}, "
+                f"[bold]test accuracy {m['test_accuracy']:.4f}[/], {m['params']:,} parameters",
+                highlight=False,
+            )
+        out.print(
+            f"results in {result.run_dir}/ (config.yaml, leaderboard.csv, best_architecture.json"
+            + (", final.json, best_model.safetensors)" if result.final is not None else ")"),
+            highlight=False,
+        )
+
+
+def _best_text(exp: Any, primary: str) -> str:
+    best = exp.best()
+    return f"best {primary} {best.metrics[primary]:.4f}" if best is not None else ""
+
+
+@app.command()
+def show(
+    run: Annotated[Path, typer.Argument(help="A run directory (runs/<name>).")],
+    top: Annotated[int, typer.Option("--top", min=1, help="Rows in the leaderboard.")] = 10,
+    failures: Annotated[
+        bool, typer.Option("--failures", help="Also list failed trials with their errors.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the leaderboard as JSON.")] = False,
+) -> None:
+    """Print the trials and the best architecture of a run."""
+    with _user_errors():
+        from nasforge.experiment import Experiment
+
+        exp = Experiment.open(run)
+        final_path = run / "final.json"
+        final = json.loads(final_path.read_text()) if final_path.is_file() else None
+        if as_json:
+            rows = [{**t.summary(), "params": dict(t.architecture.params)} for t in exp.leaderboard(top)]
+            out.print_json(json.dumps({"trials": rows, "final": final}, default=str))
+            return
+        counts: dict[str, int] = {}
+        for t in exp.trials:
+            label = "INTERRUPTED" if t.interrupted else t.state.value
+            counts[label] = counts.get(label, 0) + 1
+        out.print(
+            f"[bold]{exp.name}[/] in {run}: " + ", ".join(f"{v} {k.lower()}" for k, v in counts.items()),
+            highlight=False,
+        )
+        out.print(_leaderboard(exp, top))
+        best = exp.best()
+        if best is not None:
+            out.print(f"best: trial {best.number}, {_describe(exp, best)}", highlight=False)
+        if final is not None:
+            m = final["final_metrics"]
+            out.print(
+                f"final training: test accuracy {m['test_accuracy']:.4f}, val accuracy "
+                f"{m['val_accuracy']:.4f}, {m['params']:,} parameters",
+                highlight=False,
+            )
+        if failures:
+            for t in exp.trials:
+                if t.state.value == "FAIL":
+                    last = (t.error or "").strip().splitlines()[-1:] or ["?"]
+                    out.print(f"trial {t.number}: {last[0]}", highlight=False)
+
+
+@app.command("list")
+def list_components() -> None:
+    """List the registered spaces, strategies, estimators and datasets."""
+    from nasforge.registry import DATASETS, ESTIMATORS, SPACES, STRATEGIES
+
+    for reg in (SPACES, STRATEGIES, ESTIMATORS, DATASETS):
+        out.print(f"[bold]{reg.kind}[/]: {', '.join(reg.names())}", highlight=False)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        from nasforge import __version__
+
+        out.print(__version__)
+        raise typer.Exit()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="nasforge")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""Search configuration: YAML in, validated before any trial runs.
+
+A config file looks like this (every key optional; these are the defaults)::
+
+    name: null                 # run name; default "<dataset>-<strategy>"
+    space: {name: chain_cnn, depth: [2, 5], max_params: 150000}
+    data: {name: digits, root: null, fraction: 1.0, seed: 0, download: false}
+    strategy: {name: evolution, population: 10, tournament: 3}
+    estimator: {name: train, epochs: 10, batch_size: 32, lr: 0.01}
+    objectives: [val_accuracy]
+    constraints: []            # e.g. ["params <= 100000"]
+    trials: 30
+    timeout: null              # seconds
+    seed: 0
+    final: {epochs: 60, lr: 0.01, batch_size: 32}  # training of the best; epochs 0 skips it
+    run_dir: null              # default runs/<name>
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from nasforge.errors import ConfigError
+
+__all__ = ["SearchConfig", "load_config"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    name: str = "digits"
+    root: str | None = None
+    fraction: float = Field(1.0, gt=0, le=1)
+    seed: int = 0
+    download: bool = False
+
+
+class FinalConfig(_Strict):
+    epochs: int = Field(60, ge=0)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(0.01, gt=0)
+    optimizer: str = "adam"
+    weight_decay: float = Field(5e-4, ge=0)
+    schedule: str = "cosine"
+
+
+def _default_space() -> dict[str, Any]:
+    return {"name": "chain_cnn", "depth": [2, 5], "max_params": 150_000}
+
+
+def _default_strategy() -> dict[str, Any]:
+    return {"name": "evolution", "population": 10, "tournament": 3}
+
+
+def _default_estimator() -> dict[str, Any]:
+    return {"name": "train", "epochs": 10, "batch_size": 32, "lr": 0.01}
+
+
+class SearchConfig(_Strict):
+    """The whole search, as read from YAML and CLI options."""
+
+    name: str | None = None
+    space: dict[str, Any] = Field(default_factory=_default_space)
+    data: DataConfig = Field(default_factory=DataConfig)
+    strategy: dict[str, Any] = Field(default_factory=_default_strategy)
+    estimator: dict[str, Any] = Field(default_factory=_default_estimator)
+    objectives: list[str] = Field(default_factory=lambda: ["val_accuracy"], min_length=1)
+    constraints: list[str] = Field(default_factory=list)
+    trials: int | None = Field(30, ge=1)
+    timeout: float | None = Field(None, gt=0)
+    seed: int = 0
+    final: FinalConfig = Field(default_factory=FinalConfig)
+    run_dir: str | None = None
+
+    def run_name(self) -> str:
+        return self.name or f"{self.data.name}-{self.strategy.get('name', 'search')}"
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _one_line(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        parts.append(
+            f"{where}: {msg}" + (f" (got {err['input']!r})" if err["type"] != "extra_forbidden" else "")
+        )
+    return "; ".join(parts)
+
+
+def parse_config(data: Any, *, source: str = "config") -> SearchConfig:
+    """Validate a mapping into a :class:`SearchConfig`; errors become one-line ConfigErrors."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"{source} must hold a mapping of settings (space:, data:, strategy:, ...), got {data!r}"
+        )
+    data = dict(data)
+    for section in ("space", "strategy", "estimator"):
+        value = data.get(section)
+        if isinstance(value, str):  # "strategy: random" shorthand
+            data[section] = {"name": value}
+        elif value is not None and not isinstance(value, Mapping):
+            raise ConfigError(f"{source}: {section} must be a name or a mapping with a 'name', got {value!r}")
+        elif isinstance(value, Mapping) and "name" not in value:
+            raise ConfigError(f"{source}: {section} needs a 'name'")
+    if isinstance(data.get("data"), str):
+        data["data"] = {"name": data["data"]}
+    if isinstance(data.get("objectives"), str):
+        data["objectives"] = [data["objectives"]]
+    try:
+        return SearchConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_one_line(exc)}") from None
+
+
+def load_config(path: str | Path | None) -> SearchConfig:
+    """Read a YAML search config (``None`` gives the defaults)."""
+    if path is None:
+        return SearchConfig()
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(
+            f"config file {path} does not exist; check the path (or omit it to use the defaults)"
+        )
+    if not path.is_file():
+        raise ConfigError(f"config path {path} is not a file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(f"{path} is not valid YAML: {problem}{where}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not a text file; a config is YAML text") from None
+    return parse_config(data, source=str(path))

@@ -1,0 +1,67 @@
+"""Estimator interface and the per-trial context handed to it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nasforge.data import Task
+    from nasforge.space import Architecture
+
+__all__ = ["Estimator", "TrialContext"]
+
+
+class TrialContext:
+    """What an estimator may use while evaluating one trial.
+
+    Attributes:
+        number: the trial number.
+        seed: a seed derived from the experiment seed and the trial number (use it for weight
+            initialisation and data order, so a trial is reproducible).
+        run_dir: the experiment's run directory, or None.
+    """
+
+    def __init__(
+        self,
+        number: int,
+        seed: int,
+        *,
+        run_dir: Path | None = None,
+        reporter: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self.number = number
+        self.seed = seed
+        self.run_dir = run_dir
+        self._reporter = reporter
+        self.reported: dict[int, float] = {}
+
+    def report(self, step: int, value: float) -> None:
+        """Record an intermediate value of the primary objective at ``step`` (e.g. the epoch).
+
+        Early-stopping schedulers decide here; when they stop the trial this raises
+        :class:`nasforge.errors.TrialPruned`, which the estimator should let propagate.
+        """
+        self.reported[int(step)] = float(value)
+        if self._reporter is not None:
+            self._reporter(int(step), float(value))
+
+
+class Estimator(ABC):
+    """Estimates the quality of an architecture: the expensive step of every trial.
+
+    Subclasses implement :meth:`evaluate`. An estimator that trains on a task exposes it as
+    ``task`` so the experiment can tell the space the input shape and class count.
+    """
+
+    task: Task | None = None
+
+    @abstractmethod
+    def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
+        """Return metrics of ``arch`` (e.g. ``{"val_accuracy": 0.97, "params": 12345}``).
+
+        Raise :class:`nasforge.errors.TrialFailed` to fail the trial with a reason; any other
+        exception fails it too, with its traceback recorded.
+        """

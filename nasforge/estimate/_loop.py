@@ -1,0 +1,399 @@
+"""The inner training and evaluation loop behind :class:`~nasforge.estimate.TrainEstimator`.
+
+Built for small in-memory datasets on CPU, where a ``DataLoader`` costs more than it brings: the
+tensors are already in memory, every epoch draws one ``torch.randperm`` from a seeded
+``torch.Generator``, and mini-batches are gathered with ``index_select`` (one contiguous copy per
+batch, no Python per-sample work). The loss is accumulated as tensors and read once per epoch (and
+every few dozen steps, to stop a diverging run early), so the loop adds almost nothing to the
+forward and backward passes.
+
+The thread count is the caller's choice, not the loop's: wrap a call in :class:`torch_threads`.
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> from nasforge.estimate._loop import fit
+    >>> x, y = torch.randn(64, 4), torch.randint(0, 2, (64,))
+    >>> result = fit(nn.Linear(4, 2), x, y, x_val=x, y_val=y, epochs=2, batch_size=16)
+    >>> result.epochs, 0.0 <= result.val_accuracy <= 1.0
+    (2, True)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from nasforge.errors import ConfigError, DataError, TrialFailed
+
+__all__ = ["OPTIMIZERS", "SCHEDULES", "FitResult", "evaluate", "fit", "torch_threads"]
+
+OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd")
+SCHEDULES: tuple[str, ...] = ("cosine", "constant")
+
+# How often (in steps) the accumulated losses are checked for nan/inf within an epoch. Each check is
+# one small reduction and one read; every 50 steps it is free, and a diverged run stops early.
+_NAN_CHECK_EVERY = 50
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What :func:`fit` measured.
+
+    Attributes:
+        train_loss: mean training loss (per sample) of the last epoch.
+        val_accuracy: accuracy in [0, 1] on the validation data after the last epoch; nan if no
+            validation data was given.
+        val_loss: mean cross-entropy (without label smoothing) on the validation data after the last
+            epoch; nan if no validation data was given.
+        epochs: epochs actually run.
+        seconds: wall time spent training, summed over epochs; evaluation and ``on_epoch`` calls are
+            not included.
+        images_per_second: training images processed divided by ``seconds``.
+        history: one dict per epoch with the keys ``"epoch"`` (1-based), ``"train_loss"``,
+            ``"val_accuracy"``, ``"val_loss"`` (nan for epochs that were not evaluated) and
+            ``"seconds"`` (that epoch's training time).
+    """
+
+    train_loss: float
+    val_accuracy: float
+    val_loss: float
+    epochs: int
+    seconds: float
+    images_per_second: float
+    history: tuple[dict[str, float], ...]
+
+
+class torch_threads:  # lower case: used like a function, ``with torch_threads(2): ...``
+    """Context manager that sets ``torch.set_num_threads(n)`` inside and restores it on exit.
+
+    Args:
+        n: number of intra-op threads inside the block; ``None`` leaves the setting unchanged.
+
+    Raises:
+        ConfigError: if ``n`` is not None and smaller than 1.
+
+    Example:
+        >>> import torch
+        >>> before = torch.get_num_threads()
+        >>> with torch_threads(1):
+        ...     torch.get_num_threads()
+        1
+        >>> torch.get_num_threads() == before
+        True
+    """
+
+    def __init__(self, n: int | None) -> None:
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ConfigError(f"threads must be a positive integer or None, got {n=}")
+        self.n = n
+        self._previous: int | None = None
+
+    def __enter__(self) -> torch_threads:
+        if self.n is not None:
+            self._previous = torch.get_num_threads()
+            torch.set_num_threads(self.n)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._previous is not None:
+            torch.set_num_threads(self._previous)
+            self._previous = None
+
+
+def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 1024) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy of ``model`` on ``(x, y)``.
+
+    The model is switched to eval mode and left there. Gradients are off (``torch.no_grad``, not
+    ``inference_mode``: a lazy module first run here would otherwise get inference-only parameters
+    that cannot be trained afterwards).
+
+    Args:
+        model: a classifier returning logits of shape ``(batch, classes)``.
+        x: inputs, first dimension the samples.
+        y: integer class labels, shape ``(samples,)``.
+        batch_size: samples per forward pass; larger than in training since no activations are kept.
+
+    Returns:
+        ``(accuracy, mean_loss)``; ``(nan, nan)`` if ``x`` is empty.
+
+    Raises:
+        ConfigError: if ``batch_size`` < 1.
+        DataError: if ``x`` and ``y`` do not fit together.
+    """
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size=}")
+    y = _check_data(x, y, "x", "y")
+    n = x.shape[0]
+    if n == 0:
+        return math.nan, math.nan
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=y.device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=y.device)
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            logits = model(x[start : start + batch_size])
+            yb = y[start : start + batch_size]
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum")
+            correct += (logits.argmax(dim=1) == yb).sum()
+    return correct.item() / n, loss_sum.item() / n
+
+
+def fit(
+    model: nn.Module,
+    x_train: Tensor,
+    y_train: Tensor,
+    *,
+    x_val: Tensor | None = None,
+    y_val: Tensor | None = None,
+    epochs: int = 1,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    optimizer: str = "adam",
+    weight_decay: float = 0.0,
+    momentum: float = 0.9,
+    schedule: str = "cosine",
+    label_smoothing: float = 0.0,
+    seed: int = 0,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    evaluate_every_epoch: bool = True,
+) -> FitResult:
+    """Train ``model`` in place with cross-entropy on in-memory tensors and report what happened.
+
+    Each epoch visits the training samples in an order drawn from ``torch.Generator`` seeded with
+    ``seed`` (no global seeding), so the same initial weights and the same seed give the same result
+    on CPU with the same thread count. Layers that draw random numbers themselves (dropout) use
+    torch's global generator, which this function leaves alone.
+
+    If the sample count leaves a last mini-batch of a single sample, that batch is skipped (batch
+    norm cannot train on one sample); reshuffling lets the sample be seen in other epochs.
+
+    The model is left in **eval mode**: what comes next (validation, latency measurement, export,
+    inference) wants eval mode, and it is the same whether or not validation data was given.
+
+    The thread count is not changed here; wrap the call in :class:`torch_threads` to choose it.
+
+    Args:
+        model: a classifier returning logits of shape ``(batch, classes)``; trained in place, on the
+            device of its parameters (the data must be there too).
+        x_train: training inputs, first dimension the samples.
+        y_train: integer class labels, shape ``(samples,)``.
+        x_val: validation inputs, or None.
+        y_val: validation labels, or None (given together with ``x_val``).
+        epochs: passes over the training data, >= 1.
+        batch_size: training mini-batch size, >= 1.
+        lr: peak learning rate, > 0.
+        optimizer: ``"adam"``, ``"adamw"`` (decoupled weight decay) or ``"sgd"`` (Nesterov momentum).
+        weight_decay: weight decay, >= 0 (L2 for adam and sgd, decoupled for adamw).
+        momentum: SGD momentum in [0, 1); ignored by adam and adamw.
+        schedule: ``"cosine"`` (decay per step from ``lr`` to 0 over all steps) or ``"constant"``.
+        label_smoothing: label smoothing of the training loss, in [0, 1).
+        seed: seed of the mini-batch order.
+        on_epoch: called as ``on_epoch(epoch, metrics)`` after each epoch (1-based), with the keys of
+            :attr:`FitResult.history`; an exception it raises (to stop or prune a trial) propagates.
+        evaluate_every_epoch: evaluate after every epoch; if False only after the last one (cheaper),
+            and earlier epochs report nan validation metrics.
+
+    Returns:
+        A :class:`FitResult`.
+
+    Raises:
+        ConfigError: on an unknown optimizer or schedule name or an out-of-range value.
+        DataError: if inputs and labels do not fit together, or there is no training data.
+        TrialFailed: if the training loss becomes nan or inf.
+    """
+    _check_config(epochs, batch_size, lr, optimizer, weight_decay, momentum, schedule, label_smoothing)
+    y_train = _check_data(x_train, y_train, "x_train", "y_train")
+    if x_train.shape[0] == 0:
+        raise DataError("x_train is empty: fit needs at least one training sample")
+    if (x_val is None) != (y_val is None):
+        raise DataError("give x_val and y_val together, or neither")
+    val: tuple[Tensor, Tensor] | None = None
+    if x_val is not None and y_val is not None:
+        y_val = _check_data(x_val, y_val, "x_val", "y_val")
+        if x_val.shape[0] > 0:
+            val = (x_val, y_val)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ConfigError("the model has no trainable parameters: nothing to fit")
+    opt = _make_optimizer(optimizer, params, lr, weight_decay, momentum)
+    groups = opt.param_groups
+
+    # Contiguous source tensors make every index_select a straight row copy.
+    x_train = x_train.contiguous()
+    n = x_train.shape[0]
+    n_full, tail = divmod(n, batch_size)
+    if tail == 1 and n_full > 0:
+        tail = 0
+    steps_per_epoch = n_full + (tail > 0)
+    used = n_full * batch_size + tail
+    # Per-step sample counts, to turn per-batch mean losses into the per-sample mean of the epoch.
+    weights = torch.full((steps_per_epoch,), float(batch_size), dtype=torch.float64)
+    if tail:
+        weights[-1] = float(tail)
+    total_steps = epochs * steps_per_epoch
+    cosine = schedule == "cosine"
+
+    generator = torch.Generator().manual_seed(seed)
+    device = x_train.device
+    history: list[dict[str, float]] = []
+    train_seconds = 0.0
+    global_step = 0
+    train_loss = val_acc = val_loss = math.nan
+
+    for epoch in range(1, epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        perm = torch.randperm(n, generator=generator)
+        if perm.device != device:
+            perm = perm.to(device)
+        losses: list[Tensor] = []
+        checked = 0
+        for step in range(steps_per_epoch):
+            idx = perm[step * batch_size : (step + 1) * batch_size]
+            xb = x_train.index_select(0, idx)
+            yb = y_train.index_select(0, idx)
+            if cosine:
+                step_lr = 0.5 * lr * (1.0 + math.cos(math.pi * global_step / total_steps))
+                for group in groups:
+                    group["lr"] = step_lr
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(xb), yb, label_smoothing=label_smoothing)
+            loss.backward()
+            opt.step()
+            losses.append(loss.detach())
+            global_step += 1
+            if len(losses) - checked >= _NAN_CHECK_EVERY:
+                _check_finite(losses, checked, epoch, lr)
+                checked = len(losses)
+        _check_finite(losses, checked, epoch, lr)
+        epoch_losses = torch.stack(losses).to(torch.float64).cpu()
+        train_loss = float((epoch_losses * weights).sum().item()) / used
+        epoch_seconds = time.perf_counter() - t0
+        train_seconds += epoch_seconds
+
+        if val is not None and (evaluate_every_epoch or epoch == epochs):
+            val_acc, val_loss = evaluate(model, *val)
+        else:
+            val_acc = val_loss = math.nan
+        metrics: dict[str, float] = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_accuracy": val_acc,
+            "val_loss": val_loss,
+            "seconds": epoch_seconds,
+        }
+        history.append(metrics)
+        if on_epoch is not None:
+            on_epoch(epoch, dict(metrics))
+
+    model.eval()
+    return FitResult(
+        train_loss=train_loss,
+        val_accuracy=val_acc,
+        val_loss=val_loss,
+        epochs=epochs,
+        seconds=train_seconds,
+        images_per_second=used * epochs / train_seconds if train_seconds > 0 else math.nan,
+        history=tuple(history),
+    )
+
+
+def _check_config(
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    optimizer: str,
+    weight_decay: float,
+    momentum: float,
+    schedule: str,
+    label_smoothing: float,
+) -> None:
+    if optimizer not in OPTIMIZERS:
+        raise ConfigError(f"unknown optimizer {optimizer!r}; valid optimizers: {', '.join(OPTIMIZERS)}")
+    if schedule not in SCHEDULES:
+        raise ConfigError(f"unknown schedule {schedule!r}; valid schedules: {', '.join(SCHEDULES)}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ConfigError(f"epochs must be an integer >= 1, got {epochs=}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size=}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ConfigError(f"lr must be a finite number > 0, got {lr=}")
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise ConfigError(f"weight_decay must be >= 0, got {weight_decay=}")
+    if not 0 <= momentum < 1:
+        raise ConfigError(f"momentum must be in [0, 1), got {momentum=}")
+    if not 0 <= label_smoothing < 1:
+        raise ConfigError(f"label_smoothing must be in [0, 1), got {label_smoothing=}")
+
+
+def _check_data(x: Tensor, y: Tensor, x_name: str, y_name: str) -> Tensor:
+    """Validate a pair of input/label tensors and return the labels as int64."""
+    if y.ndim != 1:
+        raise DataError(f"{y_name} must hold one integer class label per sample, got shape {tuple(y.shape)}")
+    if x.ndim < 1 or x.shape[0] != y.shape[0]:
+        raise DataError(
+            f"{x_name} and {y_name} must have the same number of samples, "
+            f"got {x_name}.shape={tuple(x.shape)} and {y_name}.shape={tuple(y.shape)}"
+        )
+    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
+        raise DataError(f"{y_name} must hold integer class labels, got dtype {y.dtype}")
+    return y.long()  # no copy if already int64
+
+
+def _make_optimizer(
+    name: str, params: list[nn.Parameter], lr: float, weight_decay: float, momentum: float
+) -> torch.optim.Optimizer:
+    """Build the optimizer, fused when possible.
+
+    The fused kernels update all parameters in one call: on CPU the step of a 57k-parameter CNN takes
+    ~0.3 ms instead of ~0.8 ms with the per-tensor default, which matters most for the tiny models a
+    search trains many of. Parameters the fused kernels do not support fall back to the default.
+    """
+    for fused in (True, None):
+        try:
+            if name == "adam":
+                return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused)
+            if name == "adamw":
+                return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused)
+            return torch.optim.SGD(
+                params,
+                lr=lr,
+                momentum=momentum,
+                nesterov=momentum > 0,
+                weight_decay=weight_decay,
+                fused=fused,
+            )
+        except RuntimeError:
+            if fused is None:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_finite(losses: list[Tensor], start: int, epoch: int, lr: float) -> None:
+    """Raise TrialFailed if any of ``losses[start:]`` is nan or inf, naming the first such step."""
+    if start >= len(losses):
+        return
+    recent = torch.stack(losses[start:])
+    finite = torch.isfinite(recent)
+    if bool(finite.all()):
+        return
+    offset = int((~finite).nonzero()[0, 0])
+    value = recent[offset].item()
+    kind = "nan" if math.isnan(value) else "inf"
+    raise TrialFailed(
+        f"loss became {kind} at epoch {epoch}, step {start + offset + 1}; lower the learning rate "
+        f"(got lr={lr:g}), check the inputs for nan/inf, or add normalisation to the architecture"
+    )

@@ -1,0 +1,294 @@
+"""Training-based estimation (:class:`TrainEstimator`) and final training (:func:`train_final`)."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nasforge.errors import ConfigError
+from nasforge.estimate._base import Estimator, TrialContext
+
+if TYPE_CHECKING:
+    import torch
+
+    from nasforge.data import Task
+    from nasforge.space import Architecture
+
+__all__ = ["TrainEstimator", "TrainedModel", "default_threads", "train_final"]
+
+
+def default_threads() -> int:
+    """The torch thread count nasforge uses unless told otherwise: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class TrainBudget:
+    """Training settings shared by search trials and final training (validated)."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 3e-3
+    optimizer: str = "adam"
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    label_smoothing: float = 0.0
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        from nasforge.estimate._loop import OPTIMIZERS, SCHEDULES
+
+        def bad(msg: str) -> None:
+            raise ConfigError(msg)
+
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            bad(f"epochs must be an integer >= 1, got epochs={self.epochs!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            bad(f"batch_size must be an integer >= 1, got batch_size={self.batch_size!r}")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
+            bad(f"lr must be a positive number, got lr={self.lr!r}")
+        if self.optimizer not in OPTIMIZERS:
+            bad(f"optimizer must be one of {list(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            bad(f"schedule must be one of {list(SCHEDULES)}, got {self.schedule!r}")
+        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
+            bad(f"weight_decay must be >= 0, got weight_decay={self.weight_decay!r}")
+        if not 0 <= self.label_smoothing < 1:
+            bad(f"label_smoothing must be in [0, 1), got label_smoothing={self.label_smoothing!r}")
+        if self.threads is not None and (
+            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
+        ):
+            bad(f"threads must be a positive integer, got threads={self.threads!r}")
+
+    def fit_kwargs(self) -> dict[str, Any]:
+        return {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": float(self.lr),
+            "optimizer": self.optimizer,
+            "weight_decay": float(self.weight_decay),
+            "schedule": self.schedule,
+            "label_smoothing": float(self.label_smoothing),
+        }
+
+
+def _build(arch: Architecture, task: Task, seed: int) -> torch.nn.Module:
+    import torch
+
+    # Weight init draws from torch's global generator; fork it so the library seeds nothing globally.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return arch.build(task.input_shape, task.num_classes)
+
+
+class TrainEstimator(Estimator):
+    """Trains each candidate on the task and reports its validation accuracy.
+
+    Low fidelity is a matter of the settings: fewer ``epochs`` and a smaller ``fraction`` of the
+    training data make each trial cheaper. Test data is never touched here (only the final pick is
+    tested, by :func:`train_final`).
+
+    Metrics returned: ``val_accuracy``, ``val_loss``, ``train_loss``, ``params``, ``flops`` (forward
+    pass, batch 1), ``train_seconds``, ``images_per_second``, ``epochs``, ``fraction``.
+
+    Args:
+        task: the dataset (:func:`nasforge.datasets.load`).
+        epochs: training epochs per trial.
+        fraction: share of the training split used (stratified, the same subset for every trial).
+        batch_size: mini-batch size.
+        lr: peak learning rate (cosine-decayed by default).
+        optimizer: ``adam``, ``adamw`` or ``sgd``.
+        weight_decay: weight decay.
+        schedule: ``cosine`` or ``constant``.
+        label_smoothing: label smoothing of the training loss.
+        threads: torch threads while training; default: every core this process may use.
+
+    Example:
+        >>> import nasforge as nf
+        >>> est = nf.TrainEstimator(nf.datasets.load("digits"), epochs=3)
+    """
+
+    task: Task
+
+    def __init__(
+        self,
+        task: Task,
+        *,
+        epochs: int = 10,
+        fraction: float = 1.0,
+        batch_size: int = 64,
+        lr: float = 3e-3,
+        optimizer: str = "adam",
+        weight_decay: float = 5e-4,
+        schedule: str = "cosine",
+        label_smoothing: float = 0.0,
+        threads: int | None = None,
+    ) -> None:
+        from nasforge.data import Task
+
+        if not isinstance(task, Task):
+            raise ConfigError(
+                f"TrainEstimator needs a Task (nasforge.datasets.load(...)), got {type(task).__name__}"
+            )
+        if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
+            raise ConfigError(f"fraction must be in (0, 1], got {fraction=}")
+        self.task = task
+        self.fraction = float(fraction)
+        self.budget = TrainBudget(
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            schedule=schedule,
+            label_smoothing=label_smoothing,
+            threads=threads,
+        )
+        self._train_task: Task | None = None
+
+    def _task(self) -> Task:
+        if self._train_task is None:  # one fixed subset: trials are compared on the same data
+            self._train_task = (
+                self.task if self.fraction >= 1 else self.task.with_fraction(self.fraction, seed=0)
+            )
+        return self._train_task
+
+    def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
+        from nasforge.estimate._loop import fit, torch_threads
+        from nasforge.hardware import count_flops, count_params
+
+        task = self._task()
+        with torch_threads(self.budget.threads or default_threads()):
+            model = _build(arch, task, ctx.seed)
+            params = count_params(model)
+            flops = count_flops(model, task.input_shape)
+            result = fit(
+                model,
+                task.x_train,
+                task.y_train,
+                x_val=task.x_val,
+                y_val=task.y_val,
+                seed=ctx.seed,
+                on_epoch=lambda epoch, m: ctx.report(epoch, m["val_accuracy"]),
+                **self.budget.fit_kwargs(),
+            )
+        return {
+            "val_accuracy": result.val_accuracy,
+            "val_loss": result.val_loss,
+            "train_loss": result.train_loss,
+            "params": params,
+            "flops": flops,
+            "train_seconds": round(result.seconds, 4),
+            "images_per_second": round(result.images_per_second, 1),
+            "epochs": result.epochs,
+            "fraction": self.fraction,
+        }
+
+
+@dataclass
+class TrainedModel:
+    """A trained network with what is needed to use it: architecture, preprocessing, metrics.
+
+    Attributes:
+        architecture: the architecture it was built from.
+        module: the trained ``nn.Module`` (eval mode).
+        task_name: the dataset it was trained on.
+        input_shape: (C, H, W) it expects, after normalisation with ``mean`` / ``std``.
+        class_names: label names, by class index.
+        mean, std: per-channel normalisation applied to pixels in [0, 1].
+        metrics: ``val_accuracy``, ``test_accuracy``, ``params``, ``train_seconds``, ...
+    """
+
+    architecture: Architecture
+    module: torch.nn.Module
+    task_name: str
+    input_shape: tuple[int, int, int]
+    class_names: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+
+    def save_weights(self, path: str | Path) -> Path:
+        """Write the weights as safetensors (no pickle; loading runs no code)."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous().cpu() for k, v in self.module.state_dict().items()}
+        save_file(state, str(path), metadata={"architecture_key": self.architecture.key})
+        return path
+
+
+def train_final(
+    arch: Architecture,
+    task: Task,
+    *,
+    epochs: int = 30,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    optimizer: str = "adam",
+    weight_decay: float = 5e-4,
+    schedule: str = "cosine",
+    label_smoothing: float = 0.0,
+    threads: int | None = None,
+    seed: int = 0,
+) -> TrainedModel:
+    """Train ``arch`` on the task's full training split and measure validation and test accuracy.
+
+    This is the one place test data is used: on the final pick of a search.
+    """
+    from nasforge.estimate._loop import evaluate, fit, torch_threads
+    from nasforge.hardware import count_params
+
+    budget = TrainBudget(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        weight_decay=weight_decay,
+        schedule=schedule,
+        label_smoothing=label_smoothing,
+        threads=threads,
+    )
+    start = time.perf_counter()
+    with torch_threads(budget.threads or default_threads()):
+        model = _build(arch, task, seed)
+        result = fit(
+            model,
+            task.x_train,
+            task.y_train,
+            x_val=task.x_val,
+            y_val=task.y_val,
+            seed=seed,
+            evaluate_every_epoch=False,
+            **budget.fit_kwargs(),
+        )
+        test_accuracy, test_loss = evaluate(model, task.x_test, task.y_test)
+    metrics = {
+        "val_accuracy": result.val_accuracy,
+        "test_accuracy": test_accuracy,
+        "test_loss": test_loss,
+        "train_loss": result.train_loss,
+        "params": count_params(model),
+        "epochs": result.epochs,
+        "train_seconds": round(result.seconds, 3),
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    return TrainedModel(
+        architecture=arch,
+        module=model,
+        task_name=task.name,
+        input_shape=task.input_shape,
+        class_names=task.class_names,
+        mean=task.mean,
+        std=task.std,
+        metrics=metrics,
+    )

@@ -1,0 +1,16 @@
+"""Experiments, trials and storage."""
+
+from nasforge.experiment._experiment import Experiment
+from nasforge.experiment._storage import InMemoryStorage, OptunaStorage, Storage, StoredTrial, open_storage
+from nasforge.experiment._trial import Trial, TrialState
+
+__all__ = [
+    "Experiment",
+    "InMemoryStorage",
+    "OptunaStorage",
+    "Storage",
+    "StoredTrial",
+    "Trial",
+    "TrialState",
+    "open_storage",
+]

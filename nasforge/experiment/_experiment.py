@@ -1,0 +1,495 @@
+"""The Experiment: the record of a search and the ask → evaluate → tell loop."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nasforge.errors import ConfigError, NasforgeError, TrialFailed, TrialPruned
+from nasforge.estimate._base import Estimator, TrialContext
+from nasforge.experiment._rundir import write_run_files
+from nasforge.experiment._storage import Storage, StoredTrial, open_storage
+from nasforge.experiment._trial import Trial, TrialState
+from nasforge.objective import MetricConstraint, Objective
+from nasforge.registry import ESTIMATORS, STRATEGIES
+from nasforge.space import Architecture, SearchSpace, space_from_config
+from nasforge.strategy._base import Strategy
+
+__all__ = ["Experiment"]
+
+Callback = Callable[["Experiment", Trial], None]
+DB_FILE = "nasforge.db"
+
+
+def derive_seed(seed: int, *path: int) -> int:
+    """A 31-bit seed derived from ``seed`` and integers ``path`` (independent streams)."""
+    return int(np.random.SeedSequence([seed, *path]).generate_state(1)[0] >> 1)
+
+
+class Experiment:
+    """A named search: a space, objectives, stored trials, and the loop that adds to them.
+
+    Re-opening an experiment on the same storage (or run directory) resumes it: finished trials are
+    loaded, trials left RUNNING by a killed process are marked failed and their architectures are
+    evaluated again first, and the strategy continues from its saved state.
+
+    Args:
+        name: experiment name (the study name in the database).
+        space: the search space.
+        objectives: metric names (``"-latency_ms"`` to minimise) or an :class:`Objective`.
+        constraints: metric constraints such as ``"params <= 100000"`` (ignored if ``objectives``
+            is an Objective).
+        storage: None (in memory, or SQLite in ``run_dir`` if given), a database URL such as
+            ``"sqlite:///runs/a.db"``, or a :class:`Storage`.
+        run_dir: directory for the database, leaderboard and best architecture; created if needed.
+        seed: experiment seed (strategies created by name and trial seeds derive from it); a
+            resumed experiment keeps its original seed.
+        dedup: skip architectures that were evaluated or are running already.
+
+    Example:
+        >>> import nasforge as nf
+        >>> exp = nf.Experiment("demo", space=nf.spaces.ChainCNN(depth=(1, 3)), seed=0)
+    """
+
+    def __init__(
+        self,
+        name: str = "nasforge",
+        *,
+        space: SearchSpace,
+        objectives: Sequence[str] | str | Objective = ("val_accuracy",),
+        constraints: Sequence[str | MetricConstraint] = (),
+        storage: str | Storage | None = None,
+        run_dir: str | Path | None = None,
+        seed: int | None = None,
+        dedup: bool = True,
+    ) -> None:
+        if not isinstance(space, SearchSpace):
+            raise ConfigError(f"space must be a SearchSpace, got {type(space).__name__}")
+        self.name = name
+        self.space = space
+        self.objective = (
+            objectives
+            if isinstance(objectives, Objective)
+            else Objective(objectives, constraints=constraints)
+        )
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if storage is None:
+                storage = f"sqlite:///{self.run_dir / DB_FILE}"
+        self.storage = open_storage(storage)
+        self.storage.open(name, self.objective.directions)
+        self.dedup = dedup
+        self.strategy: Strategy | None = None
+        self._told: set[int] = set()
+
+        stored_seed = self.storage.get_meta("seed")
+        if stored_seed is not None and seed is not None and int(stored_seed) != seed:
+            raise ConfigError(
+                f"experiment '{name}' was started with seed {stored_seed}, not {seed}; "
+                "resume with the same seed (or none), or start a new experiment"
+            )
+        stored_space = self.storage.get_meta("space")
+        if stored_space is not None and stored_space != space.to_dict():
+            raise ConfigError(
+                f"experiment '{name}' in {self.storage.describe()} was started with another search space; "
+                "resume it with the same space, or start a new experiment"
+            )
+        stored_objectives = self.storage.get_meta("objectives")
+        if stored_objectives is not None and stored_objectives != self.objective.specs:
+            raise ConfigError(
+                f"experiment '{name}' optimises {stored_objectives}, not {self.objective.specs}; "
+                "resume it with the same objectives, or start a new experiment"
+            )
+        if stored_seed is None:
+            seed = secrets.randbits(31) if seed is None else int(seed)
+            self.storage.set_meta("seed", seed)
+            self.storage.set_meta("space", space.to_dict())
+            self.storage.set_meta("objectives", self.objective.specs)
+            self.storage.set_meta("constraints", [str(c) for c in self.objective.constraints])
+        self.seed = int(stored_seed if stored_seed is not None else seed)  # type: ignore[arg-type]
+
+        self._trials: dict[int, Trial] = {}
+        self._retry: deque[Architecture] = deque()
+        self._load()
+
+    # ------------------------------------------------------------------ loading / resuming
+    @classmethod
+    def open(
+        cls, run_dir: str | Path, name: str | None = None, *, space: SearchSpace | None = None
+    ) -> Experiment:
+        """Open the experiment stored in ``run_dir``.
+
+        Args:
+            run_dir: the run directory.
+            name: the experiment name, needed only when the database holds several.
+            space: the search space; by default rebuilt from the stored description (registered
+                spaces only).
+        """
+        path = Path(run_dir)
+        db = path / DB_FILE
+        if not db.is_file():
+            raise ConfigError(f"{path} is not a nasforge run directory (no {DB_FILE}); pass the run's folder")
+        import optuna
+
+        url = f"sqlite:///{db}"
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        try:
+            names = [s.study_name for s in optuna.study.get_all_study_summaries(url)]
+        except Exception as exc:
+            raise ConfigError(f"{db} is not a readable nasforge database: {exc}") from None
+        if name is None:
+            if len(names) != 1:
+                raise ConfigError(f"{db} holds experiments {names}; name one")
+            name = names[0]
+        from nasforge.experiment._storage import OptunaStorage
+
+        storage = OptunaStorage(url)
+        storage.open(name, _stored_directions(url, name))
+        if space is None:
+            space = space_from_config(storage.get_meta("space"))
+        objective = Objective(
+            storage.get_meta("objectives"), constraints=storage.get_meta("constraints") or ()
+        )
+        return cls(name, space=space, objectives=objective, storage=storage, run_dir=path)
+
+    def _to_trial(self, rec: StoredTrial) -> Trial:
+        arch = self.space.make(rec.params, check_constraints=False)
+        return Trial(
+            number=rec.number,
+            architecture=arch,
+            state=rec.state,
+            metrics=rec.metrics,
+            values=rec.values,
+            feasible=rec.feasible,
+            error=rec.error,
+            started=rec.started,
+            finished=rec.finished,
+            intermediate=rec.intermediate,
+            interrupted=rec.interrupted,
+        )
+
+    def _load(self) -> None:
+        records = self.storage.load_trials()
+        stale = [r for r in records if r.state is TrialState.RUNNING]
+        for rec in records:
+            self._trials[rec.number] = self._to_trial(rec)
+        for rec in stale:  # the process that ran them is gone (single-driver contract)
+            self._finish(
+                self._trials[rec.number],
+                TrialState.FAIL,
+                error="interrupted: the search process stopped while this trial was running",
+                interrupted=True,
+            )
+        done_keys = {t.architecture.key for t in self._trials.values() if not t.interrupted}
+        queued: set[str] = set()
+        for t in self.trials:
+            key = t.architecture.key
+            if t.interrupted and key not in done_keys and key not in queued:
+                self._retry.append(t.architecture)
+                queued.add(key)
+
+    # ------------------------------------------------------------------ record access
+    @property
+    def trials(self) -> list[Trial]:
+        """All trials, by number."""
+        return [self._trials[n] for n in sorted(self._trials)]
+
+    def finished_count(self) -> int:
+        """Trials that finished on their own (interrupted ones do not count: they are retried)."""
+        return sum(1 for t in self._trials.values() if t.state.is_finished and not t.interrupted)
+
+    def best(self) -> Trial | None:
+        """The feasible completed trial with the best primary objective, or None."""
+        return self.objective.best(self.trials)
+
+    def pareto_front(self) -> list[Trial]:
+        """Non-dominated feasible completed trials."""
+        return self.objective.pareto_front(self.trials)
+
+    def leaderboard(self, top: int | None = None) -> list[Trial]:
+        """Completed trials, best first (infeasible ones last)."""
+        done = [t for t in self.trials if t.values is not None]
+        done.sort(key=lambda t: (self.objective.score(t), -t.number), reverse=True)
+        return done[:top] if top is not None else done
+
+    def trial_seed(self, number: int) -> int:
+        """The seed handed to the estimator for trial ``number``."""
+        return derive_seed(self.seed, 1, number)
+
+    # ------------------------------------------------------------------ ask / tell
+    def set_strategy(self, strategy: Strategy | str, **options: Any) -> Strategy:
+        """Attach a strategy (an instance, or a registered name plus options), restoring saved state.
+
+        A strategy created by name gets a seed derived from the experiment seed. When the storage
+        holds the state of a strategy of the same type, it is restored; finished trials it has not
+        heard of are then told to it (all of them for a new strategy: a warm start).
+        """
+        if isinstance(strategy, str):
+            options.setdefault("seed", derive_seed(self.seed, 2))
+            strategy = STRATEGIES.create(strategy, **options)
+        elif options:
+            raise ConfigError("strategy options go with a strategy name, not an instance")
+        if not isinstance(strategy, Strategy):
+            raise ConfigError(
+                f"strategy must be a Strategy or a registered name, got {type(strategy).__name__}"
+            )
+        strategy.setup(self.space, self.objective)
+        saved = self.storage.get_meta("strategy")
+        self._told = set()
+        if isinstance(saved, Mapping) and saved.get("type") == type(strategy).__name__:
+            strategy.load_state_dict(saved["state"])
+            self._told = set(saved.get("told", []))
+        self.strategy = strategy
+        for t in self.trials:
+            if t.state.is_finished and t.number not in self._told:
+                strategy.tell(t)
+                self._told.add(t.number)
+        self._save_strategy()
+        return strategy
+
+    def _save_strategy(self) -> None:
+        if self.strategy is not None:
+            self.storage.set_meta(
+                "strategy",
+                {
+                    "type": type(self.strategy).__name__,
+                    "state": self.strategy.state_dict(),
+                    "told": sorted(self._told),
+                },
+            )
+
+    def ask(self, *, max_duplicates: int = 200) -> Trial | None:
+        """Start a trial: the next architecture from the retry queue or the strategy.
+
+        Returns:
+            the RUNNING trial, or None when the strategy has nothing left (or proposed only
+            duplicates ``max_duplicates`` times in a row).
+        """
+        if self.strategy is None:
+            raise NasforgeError("no strategy: call set_strategy() or run(strategy=...) first")
+        arch = self._retry.popleft() if self._retry else None
+        if arch is None:
+            seen = (
+                {t.architecture.key for t in self._trials.values() if not t.interrupted}
+                if self.dedup
+                else set()
+            )
+            for _ in range(max_duplicates):
+                arch = self.strategy.ask()
+                if arch is None or arch.key not in seen:
+                    break
+            else:
+                arch = None
+            if arch is None:
+                return None
+        started = time.time()
+        number = self.storage.create_trial(arch, started)
+        trial = Trial(number, arch, TrialState.RUNNING, started=started)
+        self._trials[number] = trial
+        return trial
+
+    def tell(
+        self,
+        trial: Trial | int,
+        metrics: Mapping[str, Any] | None = None,
+        *,
+        error: str | BaseException | None = None,
+        pruned: bool = False,
+        interrupted: bool = False,
+    ) -> Trial:
+        """Finish a running trial with its metrics, or as failed (``error``) or pruned.
+
+        Metrics that do not give finite objective values fail the trial. Returns the finished record.
+        """
+        number = trial if isinstance(trial, int) else trial.number
+        if number not in self._trials:
+            raise NasforgeError(f"trial {number} does not exist")
+        current = self._trials[number]
+        if current.state.is_finished:
+            raise NasforgeError(f"trial {number} is finished already ({current.state.value})")
+        metrics = {k: _plain(v) for k, v in (metrics or {}).items()}
+        if isinstance(error, BaseException):
+            error = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        if error is not None or interrupted:
+            done = self._finish(
+                current, TrialState.FAIL, metrics=metrics, error=error, interrupted=interrupted
+            )
+        elif pruned:
+            done = self._finish(current, TrialState.PRUNED, metrics=metrics)
+        else:
+            try:
+                values = self.objective.values(metrics)
+            except TrialFailed as exc:
+                done = self._finish(current, TrialState.FAIL, metrics=metrics, error=str(exc))
+            else:
+                done = self._finish(
+                    current,
+                    TrialState.COMPLETE,
+                    metrics=metrics,
+                    values=values,
+                    feasible=self.objective.feasible(metrics),
+                )
+        if self.strategy is not None:
+            self.strategy.tell(done)
+            self._told.add(done.number)
+            self._save_strategy()
+        if self.run_dir is not None:
+            write_run_files(self)
+        return done
+
+    def _finish(
+        self,
+        trial: Trial,
+        state: TrialState,
+        *,
+        metrics: Mapping[str, Any] | None = None,
+        values: tuple[float, ...] | None = None,
+        feasible: bool = True,
+        error: str | None = None,
+        interrupted: bool = False,
+    ) -> Trial:
+        rec = StoredTrial(
+            number=trial.number,
+            params=dict(trial.architecture.params),
+            state=state,
+            metrics=dict(metrics or {}),
+            values=values,
+            feasible=feasible,
+            error=error,
+            started=trial.started,
+            finished=time.time(),
+            intermediate=dict(self._trials[trial.number].intermediate),
+            interrupted=interrupted,
+        )
+        self.storage.finish_trial(trial.number, rec)  # committed before anyone hears of it
+        done = Trial(
+            number=rec.number,
+            architecture=trial.architecture,
+            state=state,
+            metrics=rec.metrics,
+            values=values,
+            feasible=feasible,
+            error=error,
+            started=rec.started,
+            finished=rec.finished,
+            intermediate=rec.intermediate,
+            interrupted=interrupted,
+        )
+        self._trials[trial.number] = done
+        return done
+
+    # ------------------------------------------------------------------ the loop
+    def run(
+        self,
+        strategy: Strategy | str | None = None,
+        estimator: Estimator | str | None = None,
+        *,
+        n_trials: int | None = None,
+        timeout: float | None = None,
+        callbacks: Sequence[Callback] = (),
+        strategy_options: Mapping[str, Any] | None = None,
+    ) -> Experiment:
+        """Ask, evaluate and tell until the budget is spent.
+
+        Args:
+            strategy: a Strategy or a registered name (``"evolution"``); defaults to the attached one.
+            estimator: an Estimator (or a registered name of one that needs no arguments).
+            n_trials: total finished trials the experiment should hold (trials of earlier, resumed
+                runs count); None for no limit.
+            timeout: stop starting new trials after this many seconds of this call.
+            callbacks: ``fn(experiment, trial)`` called after each finished trial.
+            strategy_options: options for a strategy given by name.
+
+        Returns:
+            self, for chaining.
+        """
+        if n_trials is not None and (
+            isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0
+        ):
+            raise ConfigError(f"n_trials must be a non-negative integer, got {n_trials=}")
+        if timeout is not None and not timeout > 0:
+            raise ConfigError(f"timeout must be a positive number of seconds, got {timeout=}")
+        if isinstance(estimator, str):
+            estimator = ESTIMATORS.create(estimator)
+        if not isinstance(estimator, Estimator):
+            raise ConfigError(f"run() needs an Estimator, got {type(estimator).__name__}")
+        task = getattr(estimator, "task", None)
+        if task is not None and (self.space.input_shape, self.space.num_classes) != (
+            task.input_shape,
+            task.num_classes,
+        ):
+            self._rebind(task.input_shape, task.num_classes)
+        if strategy is not None:
+            self.set_strategy(strategy, **(strategy_options or {}))
+        elif self.strategy is None:
+            raise ConfigError("run() needs a strategy, e.g. strategy='evolution'")
+
+        start = time.monotonic()
+        while n_trials is None or self.finished_count() < n_trials:
+            if timeout is not None and time.monotonic() - start >= timeout:
+                break
+            trial = self.ask()
+            if trial is None:
+                break
+            done = self._evaluate(trial, estimator)
+            for cb in callbacks:
+                cb(self, done)
+        return self
+
+    def _evaluate(self, trial: Trial, estimator: Estimator) -> Trial:
+        def reporter(step: int, value: float) -> None:
+            self.storage.report(trial.number, step, value)
+            current = self._trials[trial.number]
+            self._trials[trial.number] = dataclasses.replace(
+                current, intermediate={**current.intermediate, step: value}
+            )
+
+        ctx = TrialContext(
+            trial.number, self.trial_seed(trial.number), run_dir=self.run_dir, reporter=reporter
+        )
+        try:
+            metrics = estimator.evaluate(trial.architecture, ctx)
+        except TrialPruned:
+            return self.tell(trial, {"step": max(ctx.reported, default=0)}, pruned=True)
+        except TrialFailed as exc:
+            return self.tell(trial, error=str(exc))
+        except KeyboardInterrupt:
+            self.tell(trial, error="interrupted: stopped by the user (Ctrl-C)", interrupted=True)
+            raise
+        except Exception as exc:  # any crash fails only this trial
+            return self.tell(trial, error=exc)
+        return self.tell(trial, metrics)
+
+    def _rebind(self, input_shape: Sequence[int], num_classes: int) -> None:
+        self.space = self.space.bind(input_shape, num_classes)
+        for n, t in list(self._trials.items()):
+            arch = self.space.make(t.architecture.params, check_constraints=False)
+            self._trials[n] = dataclasses.replace(t, architecture=arch)
+        self._retry = deque(self.space.make(a.params, check_constraints=False) for a in self._retry)
+        if self.strategy is not None:  # keep its progress, hand it the bound space
+            state = self.strategy.state_dict()
+            self.strategy.setup(self.space, self.objective)
+            self.strategy.load_state_dict(state)
+
+
+def _plain(value: Any) -> Any:
+    """Metrics as plain JSON numbers (numpy / torch scalars unwrapped)."""
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    return value
+
+
+def _stored_directions(url: str, name: str) -> list[str]:
+    import optuna
+
+    study = optuna.load_study(study_name=name, storage=url)
+    return [d.name.lower() for d in study.directions]

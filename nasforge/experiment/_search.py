@@ -1,0 +1,206 @@
+"""One whole search from a config: data, space, strategy, estimator, loop, final training, files.
+
+This is what ``nasforge search`` runs; it is a plain function so scripts and tests can call it.
+Everything is validated before the first trial starts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nasforge.config import SearchConfig
+from nasforge.errors import ConfigError, SpaceError
+from nasforge.estimate import Estimator, TrainedModel
+from nasforge.experiment._experiment import DB_FILE, Callback, Experiment, derive_seed
+from nasforge.experiment._rundir import atomic_write
+from nasforge.objective import Objective
+from nasforge.registry import ESTIMATORS, STRATEGIES, check_options
+from nasforge.space import space_from_config
+
+__all__ = ["SearchResult", "prepare_search", "resolve_run_dir", "run_search"]
+
+CONFIG_FILE = "config.yaml"
+FINAL_FILE = "final.json"
+WEIGHTS_FILE = "best_model.safetensors"
+
+
+@dataclass
+class SearchResult:
+    """What :func:`run_search` produced."""
+
+    experiment: Experiment
+    run_dir: Path
+    final: TrainedModel | None
+    resumed: bool
+
+
+@dataclass
+class PreparedSearch:
+    """Validated components of a search, before any trial ran."""
+
+    config: SearchConfig
+    task: Any
+    experiment_kwargs: dict[str, Any]
+    estimator: Estimator
+    strategy_name: str
+    strategy_options: dict[str, Any]
+
+
+def resolve_run_dir(config: SearchConfig, *, resume: bool, base: Path | None = None) -> Path:
+    """Where the run lives.
+
+    An explicit ``run_dir`` is used as given. The default ``runs/<name>`` gets a ``-2``, ``-3``, ...
+    suffix when it already holds a search, so a new run never touches an old one; with ``resume`` the
+    newest of them is continued.
+    """
+    root = base or Path.cwd()
+    if config.run_dir is not None:
+        path = Path(config.run_dir)
+        if resume and not (path / DB_FILE).is_file():
+            raise ConfigError(f"nothing to resume: {path} holds no search ({DB_FILE} is missing)")
+        if not resume and (path / DB_FILE).is_file():
+            raise ConfigError(
+                f"{path} already holds a search; add --resume to continue it, or choose another --run-dir"
+            )
+        return path
+    name = config.run_name()
+    parent = root / "runs"
+    pattern = re.compile(rf"^{re.escape(name)}(?:-(\d+))?$")
+    taken = sorted(
+        (int(m.group(1) or 1), p)
+        for p in (parent.iterdir() if parent.is_dir() else [])
+        if (m := pattern.match(p.name)) and (p / DB_FILE).is_file()
+    )
+    if resume:
+        if not taken:
+            raise ConfigError(
+                f"nothing to resume: no run named '{name}' under {parent}; run without --resume to start one"
+            )
+        return taken[-1][1]
+    if not taken:
+        return parent / name
+    return parent / f"{name}-{taken[-1][0] + 1}"
+
+
+def prepare_search(config: SearchConfig) -> PreparedSearch:
+    """Load the data and build and check every component; raises before any trial runs."""
+    from nasforge.data import load
+
+    data = config.data
+    task = load(data.name, data.root, fraction=data.fraction, seed=data.seed, download=data.download)
+    space = space_from_config(config.space).bind(task.input_shape, task.num_classes)
+    try:
+        space.sample(np.random.default_rng(config.seed), max_tries=2000)
+    except SpaceError as exc:
+        raise ConfigError(f"space has no valid architecture for {task.describe()}: {exc}") from None
+    objective = Objective(config.objectives, constraints=config.constraints)
+
+    est_options = dict(config.estimator)
+    est_name = est_options.pop("name")
+    est_cls = ESTIMATORS.get(est_name)
+    check_options("estimator", est_name, est_cls, {"task": task, **est_options})
+    estimator = est_cls(task=task, **est_options)
+
+    strat_options = dict(config.strategy)
+    strat_name = strat_options.pop("name")
+    strat_cls = STRATEGIES.get(strat_name)
+    check_options("strategy", strat_name, strat_cls, strat_options)
+    strat_cls(**{"seed": 0, **strat_options})  # validates the options now, not after data loading
+
+    from nasforge.estimate._train import TrainBudget
+
+    final = config.final
+    if final.epochs:
+        TrainBudget(
+            epochs=final.epochs,
+            batch_size=final.batch_size,
+            lr=final.lr,
+            optimizer=final.optimizer,
+            weight_decay=final.weight_decay,
+            schedule=final.schedule,
+        )
+    return PreparedSearch(
+        config=config,
+        task=task,
+        experiment_kwargs={"space": space, "objectives": objective, "seed": config.seed},
+        estimator=estimator,
+        strategy_name=strat_name,
+        strategy_options=strat_options,
+    )
+
+
+def run_search(
+    config: SearchConfig,
+    *,
+    resume: bool = False,
+    callbacks: tuple[Callback, ...] = (),
+    on_start: Callable[[Experiment, Path, bool], None] | None = None,
+    on_final_start: Callable[[Experiment], None] | None = None,
+    base: Path | None = None,
+) -> SearchResult:
+    """Run the search described by ``config`` and train the best architecture.
+
+    Args:
+        config: the validated configuration.
+        resume: continue the newest run of this name (or the given ``run_dir``).
+        callbacks: called after each finished trial.
+        on_start: called once the experiment is open, with (experiment, run_dir, resumed).
+        on_final_start: called before the final training starts.
+        base: directory under which ``runs/`` is created (default: the working directory).
+    """
+    prepared = prepare_search(config)
+    run_dir = resolve_run_dir(config, resume=resume, base=base)
+    exp = Experiment(config.run_name(), run_dir=run_dir, **prepared.experiment_kwargs)
+    if not resume or not (run_dir / CONFIG_FILE).exists():
+        atomic_write(run_dir / CONFIG_FILE, config.to_yaml())
+    if on_start is not None:
+        on_start(exp, run_dir, resume)
+    exp.run(
+        strategy=prepared.strategy_name,
+        strategy_options=prepared.strategy_options,
+        estimator=prepared.estimator,
+        n_trials=config.trials,
+        timeout=config.timeout,
+        callbacks=callbacks,
+    )
+    best = exp.best()
+    final = None
+    if best is not None and config.final.epochs > 0:
+        if on_final_start is not None:
+            on_final_start(exp)
+        f = config.final
+        final = best.train(
+            prepared.task,
+            epochs=f.epochs,
+            batch_size=f.batch_size,
+            lr=f.lr,
+            optimizer=f.optimizer,
+            weight_decay=f.weight_decay,
+            schedule=f.schedule,
+            seed=derive_seed(exp.seed, 3),
+        )
+        final.save_weights(run_dir / WEIGHTS_FILE)
+        payload = {
+            "trial": best.number,
+            "architecture": best.architecture.to_dict(),
+            "search_metrics": dict(best.metrics),
+            "final_metrics": dict(final.metrics),
+            "final_training": f.model_dump(),
+            "task": {
+                "name": final.task_name,
+                "input_shape": list(final.input_shape),
+                "class_names": list(final.class_names),
+                "mean": list(final.mean),
+                "std": list(final.std),
+            },
+            "weights": WEIGHTS_FILE,
+        }
+        atomic_write(run_dir / FINAL_FILE, json.dumps(payload, indent=2) + "\n")
+    return SearchResult(experiment=exp, run_dir=run_dir, final=final, resumed=resume)

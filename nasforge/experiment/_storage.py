@@ -1,0 +1,285 @@
+"""Where trials live: in memory, or in any SQL database through Optuna's RDB storage.
+
+Concurrency contract: one driver process writes an experiment at a time; readers (``nasforge show``,
+``optuna-dashboard``) may read concurrently. Every finished trial is committed before the strategy
+hears of it, so a killed driver loses no finished trial.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from nasforge.errors import StorageError
+from nasforge.experiment._trial import TrialState
+from nasforge.space import Architecture, Choice, IntRange
+
+__all__ = ["InMemoryStorage", "OptunaStorage", "Storage", "StoredTrial", "open_storage"]
+
+
+@dataclass(frozen=True)
+class StoredTrial:
+    """A trial as storage holds it: plain data, no space object."""
+
+    number: int
+    params: Mapping[str, Any]
+    state: TrialState
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    values: tuple[float, ...] | None = None
+    feasible: bool = True
+    error: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    intermediate: Mapping[int, float] = field(default_factory=dict)
+    interrupted: bool = False
+
+
+class Storage(ABC):
+    """Trial storage for one experiment. :meth:`open` is called first, once."""
+
+    @abstractmethod
+    def open(self, name: str, directions: Sequence[str]) -> None:
+        """Create the experiment ``name`` or attach to an existing one with the same directions."""
+
+    @abstractmethod
+    def create_trial(self, arch: Architecture, started: float) -> int:
+        """Record a RUNNING trial of ``arch``; return its number."""
+
+    @abstractmethod
+    def report(self, number: int, step: int, value: float) -> None:
+        """Record an intermediate value of a running trial."""
+
+    @abstractmethod
+    def finish_trial(self, number: int, record: StoredTrial) -> None:
+        """Write the final state, metrics and values of trial ``number``."""
+
+    @abstractmethod
+    def load_trials(self) -> list[StoredTrial]:
+        """All trials, by number."""
+
+    @abstractmethod
+    def get_meta(self, key: str) -> Any:
+        """A JSON value stored with :meth:`set_meta`, or None."""
+
+    @abstractmethod
+    def set_meta(self, key: str, value: Any) -> None:
+        """Store a JSON-serialisable value under ``key``."""
+
+    def describe(self) -> str:
+        """Where the trials are, for messages."""
+        return type(self).__name__
+
+
+class InMemoryStorage(Storage):
+    """Trials in a Python list: fast, gone with the process (tests, tabular benchmarks)."""
+
+    def __init__(self) -> None:
+        self._trials: list[StoredTrial] = []
+        self._meta: dict[str, Any] = {}
+
+    def open(self, name: str, directions: Sequence[str]) -> None:
+        self._meta.setdefault("directions", list(directions))
+
+    def create_trial(self, arch: Architecture, started: float) -> int:
+        number = len(self._trials)
+        self._trials.append(StoredTrial(number, dict(arch.params), TrialState.RUNNING, started=started))
+        return number
+
+    def report(self, number: int, step: int, value: float) -> None:
+        rec = self._trials[number]
+        self._trials[number] = replace(rec, intermediate={**rec.intermediate, step: value})
+
+    def finish_trial(self, number: int, record: StoredTrial) -> None:
+        self._trials[number] = record
+
+    def load_trials(self) -> list[StoredTrial]:
+        return list(self._trials)
+
+    def get_meta(self, key: str) -> Any:
+        return copy.deepcopy(self._meta.get(key))
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._meta[key] = json.loads(json.dumps(value))  # same JSON discipline as a database
+
+
+_PREFIX = "nasforge."
+
+
+def _timestamp(value: dt.datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+class OptunaStorage(Storage):
+    """Trials in an Optuna RDB storage (``sqlite:///runs/x/nasforge.db``, any SQLAlchemy URL).
+
+    The architecture parameters are stored as Optuna params with their distributions and the
+    objective values as trial values, so ``optuna-dashboard <url>`` shows the search; metrics, errors
+    and the strategy state are user attributes prefixed ``nasforge.``.
+
+    Args:
+        url: SQLAlchemy database URL.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._storage: Any = None
+        self._study_id: int | None = None
+        self._trial_ids: dict[int, int] = {}
+
+    def describe(self) -> str:
+        return self.url
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except StorageError:
+            raise
+        except Exception as exc:  # SQLAlchemy / Optuna errors: say where and what
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StorageError(f"storage {self.url}: could not {what}: {detail}") from exc
+
+    def open(self, name: str, directions: Sequence[str]) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        with self._errors("open the database"):
+            self._storage = optuna.storages.RDBStorage(self.url)
+            try:
+                self._study_id = self._storage.get_study_id_from_name(name)
+            except KeyError:
+                dirs = [optuna.study.StudyDirection[d.upper()] for d in directions]
+                self._study_id = self._storage.create_new_study(dirs, study_name=name)
+            stored = [d.name.lower() for d in self._storage.get_study_directions(self._study_id)]
+        if stored != [d.lower() for d in directions]:
+            raise StorageError(
+                f"experiment '{name}' in {self.url} optimises {stored}, not {list(directions)}; "
+                "use another experiment name or the original objectives"
+            )
+        with self._errors("read trials"):
+            for ft in self._storage.get_all_trials(self._study_id, deepcopy=False):
+                self._trial_ids[ft.number] = ft._trial_id
+
+    def _study(self) -> int:
+        if self._study_id is None:
+            raise StorageError("storage used before open()")
+        return self._study_id
+
+    def create_trial(self, arch: Architecture, started: float) -> int:
+        import optuna
+        from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
+
+        dims = arch.space.dimensions()
+        dists: dict[str, BaseDistribution] = {}
+        for name in arch.params:
+            dim = dims[name]
+            if isinstance(dim, IntRange):
+                dists[name] = IntDistribution(dim.low, dim.high, step=dim.step)
+            else:
+                assert isinstance(dim, Choice)
+                dists[name] = CategoricalDistribution(dim.values())
+        template = optuna.trial.FrozenTrial(
+            number=-1,
+            state=optuna.trial.TrialState.RUNNING,
+            value=None,
+            datetime_start=dt.datetime.fromtimestamp(started),
+            datetime_complete=None,
+            params=dict(arch.params),
+            distributions=dists,
+            user_attrs={_PREFIX + "key": arch.key},
+            system_attrs={},
+            intermediate_values={},
+            trial_id=-1,
+        )
+        with self._errors("create a trial"):
+            trial_id = self._storage.create_new_trial(self._study(), template_trial=template)
+            number = int(self._storage.get_trial_number_from_id(trial_id))
+        self._trial_ids[number] = trial_id
+        return number
+
+    def report(self, number: int, step: int, value: float) -> None:
+        with self._errors("record an intermediate value"):
+            self._storage.set_trial_intermediate_value(self._trial_ids[number], step, float(value))
+
+    def finish_trial(self, number: int, record: StoredTrial) -> None:
+        import optuna
+
+        trial_id = self._trial_ids[number]
+        metrics = {
+            k: (v if not isinstance(v, float) or math.isfinite(v) else str(v))
+            for k, v in record.metrics.items()
+        }
+        attrs: dict[str, Any] = {
+            "metrics": metrics,
+            "feasible": record.feasible,
+            "finished": record.finished,
+        }
+        if record.error is not None:
+            attrs["error"] = record.error
+        if record.interrupted:
+            attrs["interrupted"] = True
+        with self._errors("record a finished trial"):
+            for k, v in attrs.items():
+                self._storage.set_trial_user_attr(trial_id, _PREFIX + k, v)
+            self._storage.set_trial_state_values(
+                trial_id,
+                optuna.trial.TrialState[record.state.value],
+                list(record.values) if record.values else None,
+            )
+
+    def load_trials(self) -> list[StoredTrial]:
+        with self._errors("read trials"):
+            frozen = self._storage.get_all_trials(self._study(), deepcopy=False)
+        out = []
+        for ft in frozen:
+            self._trial_ids[ft.number] = ft._trial_id
+            ua = ft.user_attrs
+            metrics = {
+                k: (float(v) if isinstance(v, str) else v)
+                for k, v in (ua.get(_PREFIX + "metrics") or {}).items()
+            }
+            out.append(
+                StoredTrial(
+                    number=ft.number,
+                    params=dict(ft.params),
+                    state=TrialState(ft.state.name),
+                    metrics=metrics,
+                    values=tuple(ft.values) if ft.values is not None else None,
+                    feasible=bool(ua.get(_PREFIX + "feasible", True)),
+                    error=ua.get(_PREFIX + "error"),
+                    started=_timestamp(ft.datetime_start),
+                    finished=ua.get(_PREFIX + "finished") or _timestamp(ft.datetime_complete),
+                    intermediate=dict(ft.intermediate_values),
+                    interrupted=bool(ua.get(_PREFIX + "interrupted", False)),
+                )
+            )
+        return sorted(out, key=lambda t: t.number)
+
+    def get_meta(self, key: str) -> Any:
+        with self._errors("read experiment data"):
+            return self._storage.get_study_user_attrs(self._study()).get(_PREFIX + key)
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._errors("write experiment data"):
+            self._storage.set_study_user_attr(self._study(), _PREFIX + key, value)
+
+
+def open_storage(storage: str | Storage | None) -> Storage:
+    """``None``/``":memory:"`` → in memory; a URL → :class:`OptunaStorage`; a Storage passes through."""
+    if storage is None or storage == ":memory:":
+        return InMemoryStorage()
+    if isinstance(storage, Storage):
+        return storage
+    if isinstance(storage, str) and "://" in storage:
+        return OptunaStorage(storage)
+    raise StorageError(
+        "storage must be None, ':memory:', a database URL such as 'sqlite:///runs/x.db', "
+        f"or a Storage; got {storage!r}"
+    )

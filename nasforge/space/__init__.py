@@ -1,0 +1,21 @@
+"""Search spaces: dimensions, SearchSpace, Architecture, constraints and built-in spaces."""
+
+from nasforge.space._base import Architecture, Constraint, SearchSpace
+from nasforge.space._chain import ChainCNN
+from nasforge.space._constraints import MaxParams, Predicate
+from nasforge.space._dimensions import Choice, Dimension, IntRange
+from nasforge.space._load import load_space, space_from_config
+
+__all__ = [
+    "Architecture",
+    "ChainCNN",
+    "Choice",
+    "Constraint",
+    "Dimension",
+    "IntRange",
+    "MaxParams",
+    "Predicate",
+    "SearchSpace",
+    "load_space",
+    "space_from_config",
+]

@@ -1,0 +1,385 @@
+"""SearchSpace and Architecture.
+
+A :class:`SearchSpace` is plain data (never an ``nn.Module``): an ordered set of named dimensions,
+a rule saying which dimensions are *active* given the values chosen before them (a layer's filters
+only matter if the layer exists and is a convolution), and constraints. An :class:`Architecture` is a
+frozen point of a space holding only its active values (the canonical form), so two points that
+build the same network share one ``key``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nasforge.errors import SpaceError
+from nasforge.space._dimensions import Dimension, dimension_from_dict
+
+if TYPE_CHECKING:
+    import torch.nn
+
+__all__ = ["Architecture", "Constraint", "SearchSpace"]
+
+
+class Constraint:
+    """A rule every sampled, mutated or enumerated architecture must satisfy.
+
+    Subclasses implement :meth:`__call__` (True when satisfied) and :meth:`describe`.
+    """
+
+    def __call__(self, arch: Architecture) -> bool:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """A short human description, used in error messages."""
+        return type(self).__name__
+
+    def to_dict(self) -> dict[str, Any] | None:
+        """JSON description for run directories, or None if not serialisable (a Python predicate)."""
+        return None
+
+
+class Architecture:
+    """A frozen point of a search space.
+
+    Create one with ``space.make(params)`` (validated) or ``space.sample(rng)``; never mutate it.
+
+    Attributes:
+        space: the space it belongs to.
+        params: the canonical, active parameter values (read-only mapping).
+        key: a stable 16-hex-digit hash of the space name and canonical params; equal keys mean
+            the same network.
+    """
+
+    __slots__ = ("_params", "key", "space")
+
+    def __init__(self, space: SearchSpace, params: Mapping[str, Any], key: str) -> None:
+        self.space = space
+        self._params = MappingProxyType(dict(params))
+        self.key = key
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        return self._params
+
+    def __getitem__(self, name: str) -> Any:
+        return self._params[name]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Architecture) and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __repr__(self) -> str:
+        return f"Architecture({self.space.name}, key={self.key}, {dict(self._params)})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form: ``{"space": <space spec>, "params": {...}, "key": ...}``."""
+        return {"space": self.space.to_dict(), "params": dict(self._params), "key": self.key}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], space: SearchSpace | None = None) -> Architecture:
+        """Rebuild an architecture written by :meth:`to_dict` (the params are validated again).
+
+        Args:
+            data: the mapping.
+            space: the space to place it in; by default the one described in ``data["space"]``.
+        """
+        if not isinstance(data, Mapping) or "params" not in data:
+            raise SpaceError("an architecture file holds a mapping with 'space' and 'params' keys")
+        if space is None:
+            from nasforge.space._load import space_from_config
+
+            space = space_from_config(data.get("space"))
+        return space.make(data["params"])
+
+    def build(
+        self, input_shape: Sequence[int] | None = None, num_classes: int | None = None, *, device: Any = None
+    ) -> torch.nn.Module:
+        """Build the network (see :meth:`SearchSpace.build`)."""
+        return self.space.build(self, input_shape, num_classes, device=device)
+
+
+def _key(space_name: str, params: Mapping[str, Any]) -> str:
+    blob = json.dumps({"space": space_name, "params": params}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class SearchSpace:
+    """A space of architectures: named dimensions, an activity rule and constraints.
+
+    Subclasses set :attr:`name`, build their dimensions, and may override :meth:`is_active`
+    (conditional dimensions), :meth:`build` (turn an architecture into an ``nn.Module``) and
+    :meth:`options` (their constructor settings, for :meth:`to_dict`).
+
+    Args:
+        dimensions: ordered mapping of name to dimension. A dimension's activity may depend only
+            on dimensions before it.
+        constraints: rules every produced architecture satisfies.
+        input_shape: (C, H, W) of the task, needed by constraints that measure a built network.
+        num_classes: the task's class count, likewise.
+
+    Example:
+        >>> import numpy as np
+        >>> from nasforge.space import Choice, SearchSpace
+        >>> space = SearchSpace({"a": Choice([1, 2]), "b": Choice(["x", "y"])})
+        >>> space.sample(np.random.default_rng(0)).params["b"] in ("x", "y")
+        True
+    """
+
+    name: str = "custom"
+
+    def __init__(
+        self,
+        dimensions: Mapping[str, Dimension],
+        *,
+        constraints: Sequence[Constraint] = (),
+        input_shape: Sequence[int] | None = None,
+        num_classes: int | None = None,
+    ) -> None:
+        if not dimensions:
+            raise SpaceError("a search space needs at least one dimension")
+        for name, dim in dimensions.items():
+            if not isinstance(dim, Dimension):
+                raise SpaceError(f"dimension {name!r} must be a Choice or IntRange, got {dim!r}")
+        self._dims = dict(dimensions)
+        self.constraints: tuple[Constraint, ...] = tuple(constraints)
+        for c in self.constraints:
+            if not callable(c):
+                raise SpaceError(f"constraints must be callables taking an Architecture, got {c!r}")
+        self.input_shape = tuple(input_shape) if input_shape is not None else None
+        self.num_classes = num_classes
+
+    # ----------------------------------------------------------------- description
+    def dimensions(self) -> dict[str, Dimension]:
+        """The dimensions, in order."""
+        return dict(self._dims)
+
+    def is_active(self, name: str, params: Mapping[str, Any]) -> bool:
+        """Whether dimension ``name`` matters given the values of the dimensions before it."""
+        return True
+
+    def options(self) -> dict[str, Any]:
+        """Constructor settings that recreate this space (JSON values); see :meth:`to_dict`."""
+        return {"dimensions": {k: d.to_dict() for k, d in self._dims.items()}}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON description ``{"name": ..., **options}`` that ``space_from_config`` reads back."""
+        out: dict[str, Any] = {"name": self.name, **self.options()}
+        if self.input_shape is not None and self.num_classes is not None:
+            out["input_shape"] = list(self.input_shape)
+            out["num_classes"] = self.num_classes
+        cons = [c.to_dict() if hasattr(c, "to_dict") else None for c in self.constraints]
+        if any(c is not None for c in cons):
+            out["constraints"] = [c for c in cons if c is not None]
+        return out
+
+    def bind(self, input_shape: Sequence[int], num_classes: int) -> SearchSpace:
+        """A copy of this space that knows the task's input shape and class count."""
+        bound = copy.copy(self)
+        bound.input_shape = tuple(int(s) for s in input_shape)
+        bound.num_classes = int(num_classes)
+        return bound
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self._dims)} dimensions)"
+
+    # ----------------------------------------------------------------- points
+    def canonical(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Keep only the active dimensions, in dimension order; raise SpaceError if invalid."""
+        unknown = [k for k in params if k not in self._dims]
+        if unknown:
+            raise SpaceError(
+                f"unknown parameter(s) {unknown} for space '{self.name}'; "
+                f"valid names look like {list(self._dims)[:6]}"
+            )
+        out: dict[str, Any] = {}
+        for name, dim in self._dims.items():
+            if not self.is_active(name, out):
+                continue
+            if name not in params:
+                raise SpaceError(f"parameter '{name}' is missing (space '{self.name}')")
+            value = params[name]
+            if isinstance(value, np.generic):
+                value = value.item()
+            if not dim.contains(value):
+                raise SpaceError(f"parameter '{name}' must be one of {dim.values()}, got {value!r}")
+            out[name] = value
+        return out
+
+    def validate(self, params: Mapping[str, Any]) -> None:
+        """Raise SpaceError if ``params`` is not a valid, constraint-satisfying point."""
+        self.make(params)
+
+    def make(self, params: Mapping[str, Any], *, check_constraints: bool = True) -> Architecture:
+        """Create the architecture for ``params`` (validated; inactive values dropped)."""
+        canon = self.canonical(params)
+        arch = Architecture(self, canon, _key(self.name, canon))
+        if check_constraints:
+            for c in self.constraints:
+                if not c(arch):
+                    raise SpaceError(f"architecture {arch.key} violates constraint {_describe(c)}")
+        return arch
+
+    def is_feasible(self, arch: Architecture) -> bool:
+        """Whether ``arch`` satisfies every constraint."""
+        return all(c(arch) for c in self.constraints)
+
+    def _complete(self, fixed: Mapping[str, Any], fill: Callable[[str, Dimension], Any]) -> Architecture:
+        params: dict[str, Any] = {}
+        for name, dim in self._dims.items():
+            if self.is_active(name, params):
+                params[name] = fixed[name] if name in fixed else fill(name, dim)
+        return Architecture(self, params, _key(self.name, params))
+
+    def _search(self, produce: Callable[[], Architecture | None], tries: int, what: str) -> Architecture:
+        rejected: dict[str, int] = {}
+        for _ in range(tries):
+            arch = produce()
+            if arch is None:
+                continue
+            failed = next((c for c in self.constraints if not c(arch)), None)
+            if failed is None:
+                return arch
+            rejected[_describe(failed)] = rejected.get(_describe(failed), 0) + 1
+        detail = ", ".join(f"{k} rejected {v}" for k, v in rejected.items())
+        raise SpaceError(
+            f"could not {what} a valid architecture of space '{self.name}' in {tries} tries ({detail}); "
+            "loosen the constraints or widen the space"
+        )
+
+    def sample(self, rng: np.random.Generator, *, max_tries: int = 1000) -> Architecture:
+        """A random architecture satisfying the constraints (rejection sampling)."""
+        return self._search(lambda: self._complete({}, lambda _n, d: d.sample(rng)), max_tries, "sample")
+
+    def mutate(self, arch: Architecture, rng: np.random.Generator, *, max_tries: int = 100) -> Architecture:
+        """A copy of ``arch`` with one active dimension changed (newly active ones sampled).
+
+        Raises:
+            SpaceError: if no valid mutant was found in ``max_tries`` attempts.
+        """
+        params = dict(arch.params)
+        movable = [n for n in params if self._dims[n].size > 1]
+        if not movable:
+            raise SpaceError(f"space '{self.name}' has a single point: nothing to mutate")
+
+        def produce() -> Architecture | None:
+            name = movable[int(rng.integers(len(movable)))]
+            changed = {**params, name: self._dims[name].mutate(params[name], rng)}
+            child = self._complete(changed, lambda _n, d: d.sample(rng))
+            return None if child.key == arch.key else child
+
+        return self._search(produce, max_tries, "mutate into")
+
+    def crossover(
+        self, a: Architecture, b: Architecture, rng: np.random.Generator, *, max_tries: int = 100
+    ) -> Architecture:
+        """Uniform crossover: each active value from ``a`` or ``b`` (sampled if neither has it)."""
+
+        def produce() -> Architecture:
+            def fill(name: str, dim: Dimension) -> Any:
+                donors = [p.params[name] for p in (a, b) if name in p.params]
+                if not donors:
+                    return dim.sample(rng)
+                return donors[int(rng.integers(len(donors)))]
+
+            return self._complete({}, fill)
+
+        return self._search(produce, max_tries, "cross over into")
+
+    def neighbours(self, arch: Architecture) -> list[Architecture]:
+        """Valid architectures one dimension-step away (newly active dimensions take defaults)."""
+        out: dict[str, Architecture] = {}
+        for name, value in arch.params.items():
+            for new in self._dims[name].neighbours(value):
+                child = self._complete({**arch.params, name: new}, lambda _n, d: d.default())
+                if child.key != arch.key and child.key not in out and self.is_feasible(child):
+                    out[child.key] = child
+        return list(out.values())
+
+    def grid(self) -> Iterator[Architecture]:
+        """Every valid architecture once, in a fixed order (for small spaces)."""
+        names = list(self._dims)
+
+        def rec(i: int, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+            if i == len(names):
+                yield dict(params)
+                return
+            name = names[i]
+            if not self.is_active(name, params):
+                yield from rec(i + 1, params)
+                return
+            for v in self._dims[name].values():
+                params[name] = v
+                yield from rec(i + 1, params)
+            del params[name]
+
+        for params in rec(0, {}):
+            arch = Architecture(self, params, _key(self.name, params))
+            if self.is_feasible(arch):
+                yield arch
+
+    def encode(self, arch: Architecture) -> np.ndarray:
+        """One-hot encoding: one block per dimension with an extra slot for 'inactive'."""
+        blocks = []
+        for name, dim in self._dims.items():
+            block = np.zeros(dim.size + 1, dtype=np.float32)
+            block[dim.index(arch.params[name]) if name in arch.params else dim.size] = 1.0
+            blocks.append(block)
+        return np.concatenate(blocks)
+
+    # ----------------------------------------------------------------- networks
+    def build(
+        self,
+        arch: Architecture,
+        input_shape: Sequence[int] | None = None,
+        num_classes: int | None = None,
+        *,
+        device: Any = None,
+    ) -> torch.nn.Module:
+        """Turn ``arch`` into an ``nn.Module`` for a task (spaces with a builder override this).
+
+        Args:
+            arch: a point of this space.
+            input_shape: (C, H, W); defaults to the shape the space was bound to.
+            num_classes: defaults to the bound class count.
+            device: where to allocate; ``"meta"`` builds without memory (for counting).
+        """
+        raise SpaceError(f"space '{self.name}' has no network builder")
+
+    def count_params(self, arch: Architecture) -> int:
+        """Trainable parameters of ``arch``'s network for the bound task (built on the meta device)."""
+        from nasforge.hardware import count_params
+
+        return count_params(self.build(arch, device="meta"))
+
+    def _task_shape(
+        self, input_shape: Sequence[int] | None, num_classes: int | None
+    ) -> tuple[tuple[int, int, int], int]:
+        shape = tuple(input_shape) if input_shape is not None else self.input_shape
+        classes = num_classes if num_classes is not None else self.num_classes
+        if shape is None or classes is None:
+            raise SpaceError(
+                f"space '{self.name}' needs the task's input shape and class count to build a network: "
+                "pass input_shape=(C, H, W) and num_classes, or bind the space with "
+                "space.bind(input_shape, num_classes)"
+            )
+        if len(shape) != 3 or any(int(s) < 1 for s in shape):
+            raise SpaceError(f"input_shape must be (channels, height, width), got {shape}")
+        return (int(shape[0]), int(shape[1]), int(shape[2])), int(classes)
+
+
+def _describe(c: Any) -> str:
+    return c.describe() if hasattr(c, "describe") else getattr(c, "__name__", repr(c))
+
+
+def dimensions_from_dict(data: Mapping[str, Any]) -> dict[str, Dimension]:
+    """Read the ``dimensions`` mapping of :meth:`SearchSpace.options`."""
+    return {k: dimension_from_dict(v) for k, v in data.items()}

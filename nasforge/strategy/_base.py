@@ -1,0 +1,87 @@
+"""The ask-and-tell Strategy interface.
+
+Call order, driven by :class:`nasforge.Experiment`:
+
+1. ``setup(space, objective)`` once, before anything else.
+2. ``load_state_dict(state)`` when resuming a stored run (instead of starting fresh), followed by
+   ``tell`` for every trial that finished after that state was saved.
+3. Any interleaving of ``ask()`` and ``tell(trial)``: ``ask`` may be called while earlier trials
+   are still running; ``tell`` receives every finished trial (COMPLETE, PRUNED or FAIL), including
+   trials the strategy did not ask for (warm start, retried architectures).
+
+``ask`` returns ``None`` when the strategy has nothing more to propose (a finished grid). Returning an
+architecture that was evaluated already is allowed: the experiment skips duplicates when
+deduplication is on and asks again.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nasforge.errors import ConfigError, NasforgeError
+
+if TYPE_CHECKING:
+    from nasforge.experiment._trial import Trial
+    from nasforge.objective import Objective
+    from nasforge.space import Architecture, SearchSpace
+
+__all__ = ["Strategy"]
+
+
+class Strategy(ABC):
+    """Base class of search strategies.
+
+    Subclasses implement :meth:`ask`; :meth:`tell`, :meth:`on_setup` are optional hooks, and
+    stateful strategies extend :meth:`state_dict` / :meth:`load_state_dict` (JSON values only).
+
+    Args:
+        seed: seeds the strategy's own ``numpy.random.Generator``; None draws fresh entropy.
+    """
+
+    def __init__(self, *, seed: int | None = None) -> None:
+        self.seed = seed
+        self._space: SearchSpace | None = None
+        self._objective: Objective | None = None
+        self.rng = np.random.default_rng(seed)
+
+    @property
+    def space(self) -> SearchSpace:
+        if self._space is None:
+            raise NasforgeError(f"{type(self).__name__}.setup(space, objective) must be called before use")
+        return self._space
+
+    @property
+    def objective(self) -> Objective:
+        if self._objective is None:
+            raise NasforgeError(f"{type(self).__name__}.setup(space, objective) must be called before use")
+        return self._objective
+
+    def setup(self, space: SearchSpace, objective: Objective) -> None:
+        """Attach the space and objective; called once before the first ask."""
+        self._space = space
+        self._objective = objective
+        self.on_setup()
+
+    def on_setup(self) -> None:  # noqa: B027 - optional hook
+        """Hook called at the end of :meth:`setup` (prepare per-space state here)."""
+
+    @abstractmethod
+    def ask(self) -> Architecture | None:
+        """Propose the next architecture to evaluate, or None when there is nothing left."""
+
+    def tell(self, trial: Trial) -> None:  # noqa: B027 - optional hook
+        """Receive a finished trial. Default: ignore it."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-serialisable state, enough to continue exactly where it stopped."""
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (after :meth:`setup`)."""
+        try:
+            self.rng.bit_generator.state = state["rng"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"cannot restore {type(self).__name__} state: {exc}") from None

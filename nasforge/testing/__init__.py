@@ -1,0 +1,6 @@
+"""Reusable test suites and toy problems (for nasforge's tests and for third-party components)."""
+
+from nasforge.testing._strategy import StrategyConformance
+from nasforge.testing._toy import AdditiveEstimator, ToyEstimator, additive_space, toy_space
+
+__all__ = ["AdditiveEstimator", "StrategyConformance", "ToyEstimator", "additive_space", "toy_space"]

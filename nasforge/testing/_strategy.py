@@ -1,0 +1,73 @@
+"""Conformance tests every registered strategy must pass.
+
+Use it by subclassing :class:`StrategyConformance` in a test module and providing a ``make_strategy``
+fixture that returns ``factory(seed) -> Strategy``::
+
+    class TestMine(StrategyConformance):
+        @pytest.fixture
+        def make_strategy(self):
+            return lambda seed: MyStrategy(seed=seed)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from nasforge.experiment import Experiment, TrialState
+from nasforge.strategy import Strategy
+from nasforge.testing._toy import ToyEstimator, toy_space
+
+__all__ = ["StrategyConformance"]
+
+Factory = Callable[[int], Strategy]
+
+
+def _run(make: Factory, seed: int, n: int, estimator: ToyEstimator | None = None) -> Experiment:
+    exp = Experiment("conformance", space=toy_space(), objectives=["score"], seed=seed)
+    exp.run(make(seed), estimator or ToyEstimator(), n_trials=n)
+    return exp
+
+
+class StrategyConformance:
+    """Behaviour every strategy shares: optimum found, reproducible, no duplicates, resumable."""
+
+    def test_finds_optimum_of_toy_space(self, make_strategy: Factory) -> None:
+        exp = _run(make_strategy, seed=0, n=len(list(toy_space().grid())))
+        best = exp.best()
+        assert best is not None and best.value == 8.0
+
+    def test_seeded_runs_are_reproducible(self, make_strategy: Factory) -> None:
+        a = [t.architecture.key for t in _run(make_strategy, seed=3, n=12).trials]
+        b = [t.architecture.key for t in _run(make_strategy, seed=3, n=12).trials]
+        assert a == b
+
+    def test_no_duplicate_evaluations_with_dedup(self, make_strategy: Factory) -> None:
+        exp = _run(make_strategy, seed=1, n=20)
+        keys = [t.architecture.key for t in exp.trials]
+        assert len(keys) == len(set(keys))
+
+    def test_state_dict_resume_continues_identically(self, make_strategy: Factory) -> None:
+        straight = _run(make_strategy, seed=5, n=16)
+        space = toy_space()
+        first = Experiment("conformance", space=space, objectives=["score"], seed=5)
+        first.run(make_strategy(5), ToyEstimator(), n_trials=7)
+        # A new experiment object on the same storage and a fresh strategy: the saved state is restored.
+        resumed = Experiment("conformance", space=space, objectives=["score"], storage=first.storage)
+        resumed.run(make_strategy(5), ToyEstimator(), n_trials=16)
+        assert [t.architecture.key for t in resumed.trials] == [t.architecture.key for t in straight.trials]
+
+    def test_failed_trials_are_recorded_and_search_goes_on(self, make_strategy: Factory) -> None:
+        exp = _run(make_strategy, seed=2, n=15, estimator=ToyEstimator(fail_when=0))
+        states = {t.state for t in exp.trials}
+        assert len(exp.trials) >= 15 or exp.strategy is not None
+        assert TrialState.COMPLETE in states
+        failed = [t for t in exp.trials if t.state is TrialState.FAIL]
+        assert all(t.architecture.params["a"] == 0 and "planted failure" in (t.error or "") for t in failed)
+
+    def test_state_dict_is_json(self, make_strategy: Factory) -> None:
+        import json
+
+        exp = _run(make_strategy, seed=4, n=6)
+        assert exp.strategy is not None
+        state = exp.strategy.state_dict()
+        assert json.loads(json.dumps(state)) == state

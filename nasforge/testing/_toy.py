@@ -1,0 +1,57 @@
+"""Small real spaces and estimators with known optima, for tests and conformance suites."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from nasforge.errors import TrialFailed
+from nasforge.estimate._base import Estimator, TrialContext
+from nasforge.space import Architecture, Choice, IntRange, SearchSpace
+
+__all__ = ["AdditiveEstimator", "ToyEstimator", "additive_space", "toy_space"]
+
+
+def toy_space() -> SearchSpace:
+    """30 points: ``a`` in 0..4, ``b`` in x/y/z, ``c`` a bool; ``d`` is active only when ``c``."""
+
+    class Toy(SearchSpace):
+        name = "toy"
+
+        def is_active(self, name: str, params: Mapping[str, Any]) -> bool:
+            return name != "d" or bool(params["c"])
+
+    return Toy(
+        {"a": IntRange(0, 4), "b": Choice(["x", "y", "z"]), "c": Choice([False, True]), "d": Choice([0, 1])}
+    )
+
+
+class ToyEstimator(Estimator):
+    """``score = a + 2 * (b == "z") + c + d``: unique optimum a=4, b=z, c=True, d=1 with score 8.
+
+    Args:
+        fail_when: architectures whose ``a`` equals this value raise (to test failure handling).
+    """
+
+    def __init__(self, fail_when: int | None = None) -> None:
+        self.fail_when = fail_when
+        self.calls = 0
+
+    def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
+        self.calls += 1
+        p = arch.params
+        if self.fail_when is not None and p["a"] == self.fail_when:
+            raise TrialFailed(f"planted failure for a={p['a']}")
+        return {"score": p["a"] + 2 * (p["b"] == "z") + int(p["c"]) + p.get("d", 0)}
+
+
+def additive_space(dims: int = 8, values: int = 5) -> SearchSpace:
+    """``dims`` independent choices of ``values`` integers each (``values ** dims`` points)."""
+    return SearchSpace({f"x{i}": Choice(list(range(values))) for i in range(dims)})
+
+
+class AdditiveEstimator(Estimator):
+    """``score = sum of the values``: optimum at every dimension's largest value."""
+
+    def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
+        return {"score": float(sum(arch.params.values()))}

@@ -1,0 +1,301 @@
+"""Tests of the training loop on scikit-learn digits (8×8) with a tiny conv net."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator
+
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.datasets import load_digits
+from torch import Tensor, nn
+
+from nasforge.errors import ConfigError, DataError, TrialFailed
+from nasforge.estimate._loop import FitResult, evaluate, fit, torch_threads
+
+HISTORY_KEYS = {"epoch", "train_loss", "val_accuracy", "val_loss", "seconds"}
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    # Tiny models: one thread is as fast as two and does not collapse when other jobs share the cores.
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    data = load_digits()
+    x = torch.tensor(data.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    y = torch.tensor(data.target, dtype=torch.int64)
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+    x, y = x[order], y[order]
+    return x[:1400], y[:1400], x[1400:], y[1400:]
+
+
+def tiny_cnn(seed: int = 0) -> nn.Module:
+    """A 3-layer conv net for 1×8×8 inputs, initialised from ``seed`` without global seeding."""
+    model = nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 10),
+    )
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.ndim > 1:
+                p.copy_(torch.randn(p.shape, generator=generator) * math.sqrt(2.0 / p[0].numel()))
+    return model
+
+
+class NanModel(nn.Module):
+    """A model whose logits are nan from the third forward call on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(64, 10)
+        self.calls = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.calls += 1
+        out = self.linear(x.flatten(1))
+        return out * math.nan if self.calls >= 3 else out
+
+
+def test_fit_learns_digits_well_above_chance(digits: tuple[Tensor, ...]) -> None:
+    x_tr, y_tr, x_va, y_va = digits
+    model = tiny_cnn()
+    result = fit(model, x_tr, y_tr, x_val=x_va, y_val=y_va, epochs=6, batch_size=64, lr=1e-2)
+
+    assert isinstance(result, FitResult)
+    assert result.val_accuracy > 0.8  # chance is 0.1
+    assert result.epochs == 6 and len(result.history) == 6
+    assert [h["epoch"] for h in result.history] == [1, 2, 3, 4, 5, 6]
+    assert all(set(h) == HISTORY_KEYS for h in result.history)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.train_loss == result.history[-1]["train_loss"]
+    assert result.val_accuracy == result.history[-1]["val_accuracy"]
+    assert 0 < result.val_loss < math.log(10)
+    assert result.seconds == pytest.approx(sum(h["seconds"] for h in result.history))
+    assert result.images_per_second == pytest.approx(6 * len(y_tr) / result.seconds)
+    # The last evaluation is the model as returned.
+    assert evaluate(model, x_va, y_va) == pytest.approx((result.val_accuracy, result.val_loss))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+@pytest.mark.parametrize("schedule", ["cosine", "constant"])
+def test_every_optimizer_and_schedule_trains(
+    digits: tuple[Tensor, ...], optimizer: str, schedule: str
+) -> None:
+    x_tr, y_tr, x_va, y_va = digits
+    lr = 0.05 if optimizer == "sgd" else 5e-3
+    result = fit(
+        tiny_cnn(),
+        x_tr,
+        y_tr,
+        x_val=x_va,
+        y_val=y_va,
+        epochs=2,
+        batch_size=64,
+        lr=lr,
+        optimizer=optimizer,
+        schedule=schedule,
+        weight_decay=1e-4,
+        label_smoothing=0.1,
+    )
+    assert result.val_accuracy > 0.3
+
+
+def test_same_seed_same_result_other_seed_other_result(digits: tuple[Tensor, ...]) -> None:
+    x_tr, y_tr, x_va, y_va = digits
+    x_tr, y_tr = x_tr[:512], y_tr[:512]
+    init = tiny_cnn()
+
+    def run(seed: int) -> FitResult:
+        return fit(
+            copy.deepcopy(init), x_tr, y_tr, x_val=x_va, y_val=y_va, epochs=2, batch_size=32, seed=seed
+        )
+
+    a, b, c = run(0), run(0), run(1)
+    assert a.train_loss == b.train_loss
+    assert [h["train_loss"] for h in a.history] == [h["train_loss"] for h in b.history]
+    assert (a.val_accuracy, a.val_loss) == (b.val_accuracy, b.val_loss)
+    assert c.train_loss != a.train_loss
+
+
+def test_fit_does_not_touch_global_rng(digits: tuple[Tensor, ...]) -> None:
+    x_tr, y_tr, _, _ = digits
+    model = tiny_cnn()  # nn layers' default init draws from the global generator: build it first
+    state = torch.get_rng_state()
+    fit(model, x_tr[:256], y_tr[:256], epochs=1, batch_size=64)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_on_epoch_called_once_per_epoch_with_metrics(digits: tuple[Tensor, ...]) -> None:
+    x_tr, y_tr, x_va, y_va = digits
+    calls: list[tuple[int, dict[str, float]]] = []
+    result = fit(
+        tiny_cnn(),
+        x_tr[:256],
+        y_tr[:256],
+        x_val=x_va,
+        y_val=y_va,
+        epochs=3,
+        batch_size=64,
+        on_epoch=lambda epoch, metrics: calls.append((epoch, metrics)),
+    )
+    assert [epoch for epoch, _ in calls] == [1, 2, 3]
+    for (epoch, metrics), recorded in zip(calls, result.history, strict=True):
+        assert set(metrics) == HISTORY_KEYS
+        assert metrics == recorded and metrics["epoch"] == epoch
+        assert 0.0 <= metrics["val_accuracy"] <= 1.0
+
+
+def test_exception_in_on_epoch_propagates_and_stops_training(digits: tuple[Tensor, ...]) -> None:
+    x_tr, y_tr, _, _ = digits
+
+    class Stop(Exception):
+        pass
+
+    seen: list[int] = []
+
+    def stop_at_two(epoch: int, metrics: dict[str, float]) -> None:
+        seen.append(epoch)
+        if epoch == 2:
+            raise Stop(f"pruned at {epoch}")
+
+    with pytest.raises(Stop, match="pruned at 2"):
+        fit(tiny_cnn(), x_tr[:256], y_tr[:256], epochs=5, batch_size=64, on_epoch=stop_at_two)
+    assert seen == [1, 2]
+
+
+def test_evaluate_every_epoch_false_evaluates_only_last_epoch(digits: tuple[Tensor, ...]) -> None:
+    x_tr, y_tr, x_va, y_va = digits
+    result = fit(
+        tiny_cnn(),
+        x_tr[:256],
+        y_tr[:256],
+        x_val=x_va,
+        y_val=y_va,
+        epochs=3,
+        batch_size=64,
+        evaluate_every_epoch=False,
+    )
+    for h in result.history[:-1]:
+        assert math.isnan(h["val_accuracy"]) and math.isnan(h["val_loss"])
+        assert not math.isnan(h["train_loss"])
+    assert 0.0 <= result.history[-1]["val_accuracy"] <= 1.0
+    assert result.val_accuracy == result.history[-1]["val_accuracy"]
+
+
+def test_no_validation_data_gives_nan_val_metrics(digits: tuple[Tensor, ...]) -> None:
+    x_tr, y_tr, _, _ = digits
+    result = fit(tiny_cnn(), x_tr[:256], y_tr[:256], epochs=1, batch_size=64)
+    assert math.isnan(result.val_accuracy) and math.isnan(result.val_loss)
+    assert result.train_loss > 0
+
+
+def test_model_left_in_eval_mode(digits: tuple[Tensor, ...]) -> None:
+    # Documented choice: after fit the model is ready for inference, with or without val data.
+    x_tr, y_tr, x_va, y_va = digits
+    for kwargs in ({}, {"x_val": x_va, "y_val": y_va}):
+        model = tiny_cnn()
+        fit(model, x_tr[:128], y_tr[:128], epochs=1, batch_size=64, **kwargs)
+        assert not any(m.training for m in model.modules())
+
+
+def test_lone_last_sample_is_skipped_so_batchnorm_trains(digits: tuple[Tensor, ...]) -> None:
+    x_tr, y_tr, _, _ = digits
+    # 65 = 64 + 1: a final batch of one sample would make BatchNorm1d raise in training mode.
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10))
+    result = fit(model, x_tr[:65], y_tr[:65], epochs=2, batch_size=64)
+    assert result.images_per_second == pytest.approx(2 * 64 / result.seconds)
+
+
+def test_nan_loss_raises_trial_failed() -> None:
+    x, y = torch.randn(256, 1, 8, 8), torch.randint(0, 10, (256,))
+    with pytest.raises(TrialFailed, match=r"loss became nan at epoch 1, step 3; lower the learning rate"):
+        fit(NanModel(), x, y, epochs=2, batch_size=32)
+
+
+def test_huge_learning_rate_raises_trial_failed(digits: tuple[Tensor, ...]) -> None:
+    x_tr, y_tr, _, _ = digits
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    with pytest.raises(TrialFailed, match=r"loss became (nan|inf) at epoch \d+, step \d+"):
+        fit(model, x_tr * 1e3, y_tr, epochs=3, batch_size=64, lr=1e12, optimizer="sgd", schedule="constant")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"optimizer": "rmsprop"}, r"unknown optimizer 'rmsprop'; valid optimizers: adam, adamw, sgd"),
+        ({"schedule": "step"}, r"unknown schedule 'step'; valid schedules: cosine, constant"),
+        ({"epochs": 0}, r"epochs must be an integer >= 1, got epochs=0"),
+        ({"batch_size": 0}, r"batch_size must be an integer >= 1, got batch_size=0"),
+        ({"lr": 0.0}, r"lr must be a finite number > 0, got lr=0.0"),
+        ({"lr": -1e-3}, r"lr must be a finite number > 0"),
+        ({"weight_decay": -1.0}, r"weight_decay must be >= 0"),
+        ({"momentum": 1.0}, r"momentum must be in \[0, 1\)"),
+        ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\)"),
+    ],
+)
+def test_bad_config_raises_config_error(digits: tuple[Tensor, ...], kwargs: dict, match: str) -> None:
+    x_tr, y_tr, _, _ = digits
+    with pytest.raises(ConfigError, match=match):
+        fit(tiny_cnn(), x_tr[:64], y_tr[:64], **kwargs)
+
+
+def test_mismatched_data_raises_data_error(digits: tuple[Tensor, ...]) -> None:
+    x_tr, y_tr, x_va, _ = digits
+    with pytest.raises(DataError, match="same number of samples"):
+        fit(tiny_cnn(), x_tr[:64], y_tr[:63])
+    with pytest.raises(DataError, match="together"):
+        fit(tiny_cnn(), x_tr[:64], y_tr[:64], x_val=x_va)
+    with pytest.raises(DataError, match="integer class labels"):
+        fit(tiny_cnn(), x_tr[:64], y_tr[:64].float())
+    with pytest.raises(DataError, match="empty"):
+        fit(tiny_cnn(), x_tr[:0], y_tr[:0])
+
+
+def test_evaluate_matches_manual_computation(digits: tuple[Tensor, ...]) -> None:
+    x_tr, y_tr, x_va, y_va = digits
+    model = tiny_cnn()
+    fit(model, x_tr, y_tr, epochs=1, batch_size=64, lr=1e-2)
+    model.train()  # evaluate must switch to eval mode itself
+    accuracy, loss = evaluate(model, x_va, y_va, batch_size=100)  # 397 samples: a partial last batch
+
+    model.eval()
+    with torch.no_grad():
+        logits = model(x_va)
+    expected_accuracy = (logits.argmax(1) == y_va).sum().item() / len(y_va)
+    expected_loss = F.cross_entropy(logits, y_va).item()
+    assert accuracy == pytest.approx(expected_accuracy, abs=1e-12)
+    assert loss == pytest.approx(expected_loss, rel=1e-5)
+    assert not model.training
+    assert evaluate(model, x_va[:0], y_va[:0]) == (pytest.approx(math.nan, nan_ok=True),) * 2
+
+
+def test_torch_threads_sets_and_restores_thread_count() -> None:
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+    with pytest.raises(RuntimeError, match="boom"), torch_threads(1):
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
+
+    with torch_threads(None):
+        assert torch.get_num_threads() == before
+    assert torch.get_num_threads() == before
+
+    with pytest.raises(ConfigError, match="threads must be a positive integer"):
+        torch_threads(0)

@@ -1,0 +1,124 @@
+"""The command line: a real tiny search, `show`, and every bad-input path (one line, exit code 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nasforge.cli import app
+
+runner = CliRunner()
+TINY = ["--trials", "2", "--epochs", "1", "--final-epochs", "1"]
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NASFORGE_DATA_DIR", raising=False)
+    return tmp_path
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_tiny_search_writes_the_run_directory_and_show_reads_it(in_tmp: Path) -> None:
+    result = runner.invoke(app, ["search", *TINY, "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    run = in_tmp / "runs" / "digits-evolution"
+    for name in ("nasforge.db", "config.yaml", "leaderboard.csv", "best_architecture.json", "final.json",
+                 "best_model.safetensors"):
+        assert (run / name).is_file(), name
+    final = json.loads((run / "final.json").read_text())
+    assert 0 <= final["final_metrics"]["test_accuracy"] <= 1
+    assert "test accuracy" in result.output
+
+    shown = runner.invoke(app, ["show", str(run)])
+    assert shown.exit_code == 0 and "best: trial" in shown.output
+    as_json = runner.invoke(app, ["show", str(run), "--json"])
+    assert json.loads(as_json.output)["trials"][0]["state"] == "COMPLETE"
+
+    # the same command again starts a new run next to the first; --resume continues the newest
+    again = runner.invoke(app, ["search", *TINY, "--seed", "3"])
+    assert again.exit_code == 0 and (in_tmp / "runs" / "digits-evolution-2" / "final.json").is_file()
+    resumed = runner.invoke(app, ["search", *TINY, "--seed", "3", "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    flat = "".join(resumed.output.split())  # rich wraps long paths
+    assert "resuming" in flat and "digits-evolution-2" in flat
+    other_seed = runner.invoke(app, ["search", *TINY, "--seed", "4", "--resume"])
+    assert other_seed.exit_code == 2 and "seed 3" in other_seed.output
+
+
+def test_yaml_config(in_tmp: Path) -> None:
+    cfg = _write(
+        in_tmp / "s.yaml",
+        "name: mine\nspace: {name: chain_cnn, depth: [1, 2], layer: {filters: [8]}}\n"
+        "strategy: {name: random}\nestimator: {name: train, epochs: 1}\ntrials: 2\nfinal: {epochs: 0}\n",
+    )
+    result = runner.invoke(app, ["search", str(cfg), "-q"])
+    assert result.exit_code == 0, result.output
+    assert (in_tmp / "runs" / "mine" / "best_architecture.json").is_file()
+    assert not (in_tmp / "runs" / "mine" / "final.json").exists()
+
+
+BAD_INPUT = [
+    (["search", "--strategy", "evolutoin"], "unknown strategy 'evolutoin'. Did you mean 'evolution'?"),
+    (["search", "--dataset", "fashoin-mnist"], "Did you mean 'fashion-mnist'?"),
+    (["search", "missing.yaml"], "missing.yaml does not exist"),
+    (["search", "--dataset", "mnist", "--data-dir", "no/such/dir"], "no/such/dir"),
+    (["search", "{bad_yaml}"], "not valid YAML"),
+    (["search", "{unknown_option}"], "strategy 'evolution' has no option 'populaton'"),
+    (["search", "{unknown_key}"], "trails: unknown key"),
+    (["search", "{bad_value}"], "trials: Input should be greater than or equal to 1"),
+    (["search", "{impossible_space}"], "no valid architecture"),
+    (["search", "{bad_space}"], "kernel"),
+    (["search", "{not_a_mapping}"], "must hold a mapping"),
+    (["search", "--resume", "--name", "never-ran"], "nothing to resume"),
+    (["show", "."], "not a nasforge run directory"),
+]
+
+FILES = {
+    "bad_yaml": "space: {name: chain_cnn, depth: [2, 4\n",
+    "unknown_option": "strategy: {name: evolution, populaton: 4}\n",
+    "unknown_key": "trails: 4\n",
+    "bad_value": "trials: 0\n",
+    "impossible_space": "space: {name: chain_cnn, max_params: 10}\n",
+    "bad_space": "space: {name: chain_cnn, layer: {kernel: [2, 4]}}\n",
+    "not_a_mapping": "- just\n- a list\n",
+}
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUT)
+def test_bad_input_is_one_line_and_exit_code_2(in_tmp: Path, args: list[str], message: str) -> None:
+    args = [
+        str(_write(in_tmp / f"{a[1:-1]}.yaml", FILES[a[1:-1]])) if a.startswith("{") else a for a in args
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert message in text, text
+    assert "Traceback" not in result.output
+
+
+def test_console_script_prints_no_traceback(in_tmp: Path) -> None:
+    env = {**os.environ, "COLUMNS": "200"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "nasforge.cli", "search", "--strategy", "nope"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: unknown strategy 'nope'")
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_list_and_version() -> None:
+    listed = runner.invoke(app, ["list"])
+    assert listed.exit_code == 0 and "evolution" in listed.output and "chain_cnn" in listed.output
+    assert runner.invoke(app, ["--version"]).output.strip()
