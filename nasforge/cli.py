@@ -55,7 +55,7 @@ def _describe(exp: Any, trial: Any) -> str:
 def _leaderboard(exp: Any, top: int) -> Table:
     metrics = [
         *exp.objective.names,
-        *(m for m in ("params", "flops", "train_seconds") if m not in exp.objective.names),
+        *(m for m in ("params", "train_seconds") if m not in exp.objective.names),
     ]
     table = Table(title=f"Top {top} of {len(exp.trials)} trials", title_justify="left")
     for col in ("rank", "trial", *metrics, "architecture"):
@@ -116,17 +116,23 @@ def search(
     Without arguments it searches a chain CNN on scikit-learn's digits (no download needed).
     """
     with _user_errors():
-        from nasforge.config import load_config, parse_config
+        from nasforge.config import fill_defaults, load_raw, parse_config
         from nasforge.experiment._search import run_search
 
-        data = load_config(config).model_dump()
+        data = load_raw(config)
+        section = data.get("data")
+        data["data"] = dict(section) if isinstance(section, dict) else ({"name": section} if section else {})
         if dataset is not None:
             data["data"]["name"] = dataset
         if data_dir is not None:
             data["data"]["root"] = str(data_dir)
         if download is not None:
             data["data"]["download"] = download
-        if strategy is not None and strategy != data["strategy"].get("name"):
+        data["data"].setdefault("name", "digits")
+        fill_defaults(data)  # budgets follow the (possibly overridden) dataset
+        current = data.get("strategy")
+        current_name = current.get("name") if isinstance(current, dict) else current
+        if strategy is not None and strategy != current_name:
             data["strategy"] = {"name": strategy}
         for key, value in (("trials", trials), ("timeout", timeout), ("seed", seed), ("name", name)):
             if value is not None:
@@ -134,9 +140,9 @@ def search(
         if run_dir is not None:
             data["run_dir"] = str(run_dir)
         if epochs is not None:
-            data["estimator"]["epochs"] = epochs
+            data["estimator"] = {**data["estimator"], "epochs": epochs}
         if final_epochs is not None:
-            data["final"]["epochs"] = final_epochs
+            data["final"] = {**data["final"], "epochs": final_epochs}
         cfg = parse_config(data, source=str(config) if config else "options")
 
         progress = Progress(

@@ -33,8 +33,14 @@ def test_tiny_search_writes_the_run_directory_and_show_reads_it(in_tmp: Path) ->
     result = runner.invoke(app, ["search", *TINY, "--seed", "3"])
     assert result.exit_code == 0, result.output
     run = in_tmp / "runs" / "digits-evolution"
-    for name in ("nasforge.db", "config.yaml", "leaderboard.csv", "best_architecture.json", "final.json",
-                 "best_model.safetensors"):
+    for name in (
+        "nasforge.db",
+        "config.yaml",
+        "leaderboard.csv",
+        "best_architecture.json",
+        "final.json",
+        "best_model.safetensors",
+    ):
         assert (run / name).is_file(), name
     final = json.loads((run / "final.json").read_text())
     assert 0 <= final["final_metrics"]["test_accuracy"] <= 1
@@ -97,9 +103,7 @@ FILES = {
 
 @pytest.mark.parametrize(("args", "message"), BAD_INPUT)
 def test_bad_input_is_one_line_and_exit_code_2(in_tmp: Path, args: list[str], message: str) -> None:
-    args = [
-        str(_write(in_tmp / f"{a[1:-1]}.yaml", FILES[a[1:-1]])) if a.startswith("{") else a for a in args
-    ]
+    args = [str(_write(in_tmp / f"{a[1:-1]}.yaml", FILES[a[1:-1]])) if a.startswith("{") else a for a in args]
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
     text = " ".join(result.output.split())
@@ -111,7 +115,10 @@ def test_console_script_prints_no_traceback(in_tmp: Path) -> None:
     env = {**os.environ, "COLUMNS": "200"}
     proc = subprocess.run(
         [sys.executable, "-m", "nasforge.cli", "search", "--strategy", "nope"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: unknown strategy 'nope'")

@@ -27,8 +27,22 @@ def _count(db: Path, state: str) -> int:
 
 def _search(run: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "nasforge.cli", "search", "--run-dir", str(run), "--trials", str(N_TRIALS),
-        "--epochs", "4", "--final-epochs", "0", "--seed", "11", "-q", *extra,
+        sys.executable,
+        "-m",
+        "nasforge.cli",
+        "search",
+        "--run-dir",
+        str(run),
+        "--trials",
+        str(N_TRIALS),
+        "--epochs",
+        "4",
+        "--final-epochs",
+        "0",
+        "--seed",
+        "11",
+        "-q",
+        *extra,
     ]
 
 

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import nasforge as nf
+from nasforge.errors import ConfigError
+from nasforge.estimate import TrialContext
+from nasforge.experiment import TrialState
+
+
+@pytest.fixture(scope="module")
+def task() -> nf.datasets.Task:
+    return nf.datasets.load("digits")
+
+
+@pytest.fixture(scope="module")
+def space(task):
+    return nf.spaces.ChainCNN(depth=(1, 3), layer={"filters": [8, 16]}).bind(
+        task.input_shape, task.num_classes
+    )
+
+
+def _conv_arch(space):
+    layer = {
+        "op": "conv",
+        "kernel": 3,
+        "stride": 1,
+        "padding": "same",
+        "filters": 16,
+        "act": "relu",
+        "skip": False,
+    }
+    return space.make({"depth": 2, **{f"layer{i}.{k}": v for i in range(2) for k, v in layer.items()}})
+
+
+def test_metrics_and_reproducibility(task, space) -> None:
+    est = nf.TrainEstimator(task, epochs=3, batch_size=32, lr=0.01)
+    arch = _conv_arch(space)
+    reported: list[tuple[int, float]] = []
+    ctx = TrialContext(0, 123, reporter=lambda s, v: reported.append((s, v)))
+    m = est.evaluate(arch, ctx)
+    for key in (
+        "val_accuracy",
+        "val_loss",
+        "train_loss",
+        "params",
+        "flops",
+        "train_seconds",
+        "images_per_second",
+    ):
+        assert key in m and math.isfinite(m[key]), key
+    assert m["val_accuracy"] > 0.5  # well above chance (0.1) after 3 epochs
+    assert m["params"] == sum(p.numel() for p in arch.build().parameters())
+    assert m["flops"] > 0 and [s for s, _ in reported] == [1, 2, 3]
+    again = est.evaluate(arch, TrialContext(0, 123))
+    assert again["val_accuracy"] == m["val_accuracy"] and again["train_loss"] == m["train_loss"]
+
+
+def test_does_not_touch_global_rng_or_thread_count(task, space) -> None:
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    threads = torch.get_num_threads()
+    torch.manual_seed(5)
+    nf.TrainEstimator(task, epochs=1, threads=1).evaluate(_conv_arch(space), TrialContext(0, 1))
+    assert torch.equal(torch.rand(3), expected)
+    assert torch.get_num_threads() == threads
+
+
+def test_fraction_trains_on_a_fixed_subset(task, space) -> None:
+    est = nf.TrainEstimator(task, epochs=1, fraction=0.25)
+    assert est._task().x_train.shape[0] < task.x_train.shape[0] / 3
+    assert est._task() is est._task()
+    assert est.evaluate(_conv_arch(space), TrialContext(0, 0))["fraction"] == 0.25
+
+
+def test_nan_loss_fails_the_trial_and_the_search_goes_on(task, space) -> None:
+    exp = nf.Experiment("nan", space=space, seed=0)
+    exp.run("random", nf.TrainEstimator(task, epochs=1, lr=1e12, optimizer="sgd"), n_trials=3)
+    failed = [t for t in exp.trials if t.state is TrialState.FAIL]
+    assert len(exp.trials) == 3 and failed
+    assert all("nan" in (t.error or "").lower() or "inf" in (t.error or "").lower() for t in failed)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"lr": -1}, "lr"),
+        ({"optimizer": "adamm"}, "optimizer"),
+        ({"fraction": 0}, "fraction"),
+        ({"threads": 0}, "threads"),
+        ({"batch_size": 0}, "batch_size"),
+    ],
+)
+def test_bad_settings_are_config_errors(task, kwargs: dict, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        nf.TrainEstimator(task, **kwargs)
+
+
+def test_final_training_measures_test_accuracy(task, space) -> None:
+    model = nf.train_final(_conv_arch(space), task, epochs=4, lr=0.01, seed=0)
+    assert 0.5 < model.metrics["test_accuracy"] <= 1  # chance is 0.1
+    assert model.class_names == task.class_names and model.input_shape == (1, 8, 8)
+    assert not model.module.training
+    x = task.x_test[:5]
+    assert model.module(x).shape == (5, 10)
+    assert np.isfinite(model.metrics["test_loss"])
