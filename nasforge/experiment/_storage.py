@@ -42,7 +42,14 @@ class StoredTrial:
 
 
 class Storage(ABC):
-    """Trial storage for one experiment. :meth:`open` is called first, once."""
+    """Trial storage for one experiment. :meth:`open` is called first, once.
+
+    Attributes:
+        persistent: whether the trials outlive the process (then the strategy state is saved
+            after every trial, so a killed run resumes exactly).
+    """
+
+    persistent: bool = True
 
     @abstractmethod
     def open(self, name: str, directions: Sequence[str]) -> None:
@@ -79,6 +86,8 @@ class Storage(ABC):
 
 class InMemoryStorage(Storage):
     """Trials in a Python list: fast, gone with the process (tests, tabular benchmarks)."""
+
+    persistent = False
 
     def __init__(self) -> None:
         self._trials: list[StoredTrial] = []

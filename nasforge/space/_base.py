@@ -107,8 +107,8 @@ class Architecture:
         return self.space.build(self, input_shape, num_classes, device=device)
 
 
-def _key(space_name: str, params: Mapping[str, Any]) -> str:
-    blob = json.dumps({"space": space_name, "params": params}, sort_keys=True, separators=(",", ":"))
+def _key(space_name: str, identity: Any) -> str:
+    blob = json.dumps({"space": space_name, "params": identity}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -214,6 +214,18 @@ class SearchSpace:
             out[name] = value
         return out
 
+    def identity(self, params: Mapping[str, Any]) -> Any:
+        """What decides whether two points are the same network (JSON data); hashed into the key.
+
+        Default: the canonical params themselves. Spaces with isomorphic encodings (cells whose
+        different edge labellings compute the same function) return a normal form here, so
+        equivalent points share one key and deduplication skips them.
+        """
+        return params
+
+    def _point(self, canon: dict[str, Any]) -> Architecture:
+        return Architecture(self, canon, _key(self.name, self.identity(canon)))
+
     def validate(self, params: Mapping[str, Any]) -> None:
         """Raise SpaceError if ``params`` is not a valid, constraint-satisfying point."""
         self.make(params)
@@ -221,7 +233,7 @@ class SearchSpace:
     def make(self, params: Mapping[str, Any], *, check_constraints: bool = True) -> Architecture:
         """Create the architecture for ``params`` (validated; inactive values dropped)."""
         canon = self.canonical(params)
-        arch = Architecture(self, canon, _key(self.name, canon))
+        arch = self._point(canon)
         if check_constraints:
             for c in self.constraints:
                 if not c(arch):
@@ -237,7 +249,7 @@ class SearchSpace:
         for name, dim in self._dims.items():
             if self.is_active(name, params):
                 params[name] = fixed[name] if name in fixed else fill(name, dim)
-        return Architecture(self, params, _key(self.name, params))
+        return self._point(params)
 
     def _search(self, produce: Callable[[], Architecture | None], tries: int, what: str) -> Architecture:
         rejected: dict[str, int] = {}
@@ -322,7 +334,7 @@ class SearchSpace:
             del params[name]
 
         for params in rec(0, {}):
-            arch = Architecture(self, params, _key(self.name, params))
+            arch = self._point(params)
             if self.is_feasible(arch):
                 yield arch
 

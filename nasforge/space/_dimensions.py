@@ -109,6 +109,10 @@ class Choice(Dimension):
     def values(self) -> list[Any]:
         return list(self._values)
 
+    @property
+    def size(self) -> int:
+        return len(self._values)
+
     def to_dict(self) -> dict[str, Any]:
         return {"type": "choice", "values": list(self._values)}
 
@@ -143,6 +147,10 @@ class IntRange(Dimension):
 
     def values(self) -> list[Any]:
         return list(range(self.low, self.high + 1, self.step))
+
+    @property
+    def size(self) -> int:
+        return (self.high - self.low) // self.step + 1
 
     def contains(self, value: Any) -> bool:
         return (
