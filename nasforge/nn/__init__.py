@@ -11,13 +11,13 @@ Example:
 
 from __future__ import annotations
 
-from nasforge.nn._chain import CHAIN_OPS, ChainCNN, LayerPlan, build_chain_cnn, plan_chain_cnn
+from nasforge.nn._chain import CHAIN_OPS, ChainNet, LayerPlan, build_chain_cnn, plan_chain_cnn
 from nasforge.nn._layers import ACTIVATIONS, make_activation
 
 __all__ = [
     "ACTIVATIONS",
     "CHAIN_OPS",
-    "ChainCNN",
+    "ChainNet",
     "LayerPlan",
     "build_chain_cnn",
     "make_activation",

@@ -20,7 +20,7 @@ from nasforge.errors import ConfigError, SpaceError
 from nasforge.nn._layers import ACTIVATIONS, ConvBNAct, Residual, SepConvBNAct, projection_shortcut
 from nasforge.registry import suggest
 
-__all__ = ["CHAIN_OPS", "ChainCNN", "LayerPlan", "build_chain_cnn", "plan_chain_cnn"]
+__all__ = ["CHAIN_OPS", "ChainNet", "LayerPlan", "build_chain_cnn", "plan_chain_cnn"]
 
 CHAIN_OPS: tuple[str, ...] = ("conv", "sepconv", "maxpool", "avgpool")
 """Layer operations of the chain CNN space."""
@@ -220,7 +220,7 @@ def _make_layer(layer: LayerPlan, device: torch.device | str | None) -> nn.Modul
     return Residual(body, shortcut)
 
 
-class ChainCNN(nn.Module):
+class ChainNet(nn.Module):
     """A chain of conv / separable-conv / pooling layers, then global average pooling and a linear head.
 
     Build it with :func:`build_chain_cnn`; the constructor takes an already computed plan.
@@ -265,7 +265,7 @@ class ChainCNN(nn.Module):
     def summary(self) -> str:
         """Return the realised plan as a text table, one row per layer."""
         c, h, w = self.input_shape
-        rows = [f"ChainCNN: input {c}x{h}x{w} -> {self.num_classes} classes"]
+        rows = [f"ChainNet: input {c}x{h}x{w} -> {self.num_classes} classes"]
         rows.append(f"{'#':>3} {'op':<8} {'k':>2} {'s':>2} {'pad':<5} {'channels':>11} {'size':>13}  extra")
         for layer in self.plan:
             (ih, iw), (oh, ow) = layer["in_size"], layer["out_size"]
@@ -291,7 +291,7 @@ def build_chain_cnn(
     num_classes: int,
     *,
     device: torch.device | str | None = None,
-) -> ChainCNN:
+) -> ChainNet:
     """Build a chain CNN architecture as a :class:`torch.nn.Module` for a given input shape.
 
     Parameter schema (string keys; ``i`` runs over ``range(depth)``, keys of layers ``>= depth``
@@ -332,7 +332,7 @@ def build_chain_cnn(
             to count parameters or FLOPs for a constraint.
 
     Returns:
-        A :class:`ChainCNN` whose ``forward`` maps ``(N, C, H, W)`` to logits ``(N, num_classes)``.
+        A :class:`ChainNet` whose ``forward`` maps ``(N, C, H, W)`` to logits ``(N, num_classes)``.
 
     Raises:
         SpaceError: if a parameter is missing or invalid; the message names the key.
@@ -353,4 +353,4 @@ def build_chain_cnn(
     if not _is_int(num_classes) or num_classes < 1:
         raise ConfigError(f"num_classes must be an int >= 1, got {num_classes!r}.")
     shape = _check_input_shape(input_shape)
-    return ChainCNN(plan, shape, int(num_classes), device=device)
+    return ChainNet(plan, shape, int(num_classes), device=device)

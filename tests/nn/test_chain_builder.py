@@ -12,7 +12,7 @@ from torch import nn
 
 from nasforge.errors import ConfigError, SpaceError
 from nasforge.hardware import count_flops, count_params
-from nasforge.nn import ACTIVATIONS, CHAIN_OPS, ChainCNN, build_chain_cnn, make_activation
+from nasforge.nn import ACTIVATIONS, CHAIN_OPS, ChainNet, build_chain_cnn, make_activation
 from nasforge.nn._layers import Residual
 
 KERNELS = (1, 3, 5, 7)
@@ -60,7 +60,7 @@ def chain(*layers: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def run_layers(model: ChainCNN, x: torch.Tensor) -> torch.Tensor:
+def run_layers(model: ChainNet, x: torch.Tensor) -> torch.Tensor:
     """Run the feature layers one by one, checking each output against the plan."""
     for block, info in zip(model.features, model.plan, strict=True):
         x = block(x)
