@@ -126,6 +126,11 @@ SPACES.register("chain_cnn", "nasforge.space._chain:ChainCNN", aliases=("chain",
 STRATEGIES.register("random", "nasforge.strategy._random:RandomSearch", aliases=("rs",))
 STRATEGIES.register("grid", "nasforge.strategy._grid:GridSearch")
 STRATEGIES.register("evolution", "nasforge.strategy._evolution:RegularizedEvolution", aliases=("re", "rea"))
+STRATEGIES.register("local", "nasforge.strategy._local:LocalSearch", aliases=("ls",))
+STRATEGIES.register("reinforce", "nasforge.strategy._reinforce:Reinforce")
+STRATEGIES.register("bananas", "nasforge.strategy._bananas:Bananas", aliases=("bo",))
+STRATEGIES.register("optuna", "nasforge.strategy._optuna:OptunaStrategy")
+STRATEGIES.register("tpe", "nasforge.strategy._optuna:TPE")
 
 ESTIMATORS.register("train", "nasforge.estimate._train:TrainEstimator")
 

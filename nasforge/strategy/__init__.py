@@ -1,8 +1,22 @@
 """Search strategies (ask-and-tell)."""
 
+from nasforge.strategy._bananas import Bananas
 from nasforge.strategy._base import Strategy
 from nasforge.strategy._evolution import RegularizedEvolution
 from nasforge.strategy._grid import GridSearch
+from nasforge.strategy._local import LocalSearch
+from nasforge.strategy._optuna import TPE, OptunaStrategy
 from nasforge.strategy._random import RandomSearch
+from nasforge.strategy._reinforce import Reinforce
 
-__all__ = ["GridSearch", "RandomSearch", "RegularizedEvolution", "Strategy"]
+__all__ = [
+    "TPE",
+    "Bananas",
+    "GridSearch",
+    "LocalSearch",
+    "OptunaStrategy",
+    "RandomSearch",
+    "RegularizedEvolution",
+    "Reinforce",
+    "Strategy",
+]

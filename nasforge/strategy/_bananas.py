@@ -1,0 +1,364 @@
+"""BANANAS: Bayesian optimisation with an ensemble of neural predictors, White et al. 2021."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from nasforge.errors import ConfigError, SpaceError
+from nasforge.experiment._trial import Trial, TrialState
+from nasforge.space import Architecture
+from nasforge.strategy._base import Strategy
+from nasforge.strategy._local import check_int, sample_unseen
+
+__all__ = ["Bananas", "MLPEnsemble"]
+
+_ACQUISITIONS = ("its", "ucb", "mean")
+_BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8
+
+
+class MLPEnsemble:
+    """Small ReLU MLP regressors trained together, vectorised over the ensemble (numpy only).
+
+    Each member has its own random initialisation (the only source of diversity, as in BANANAS);
+    all are trained with full-batch Adam (in float32) on the mean squared error of standardised
+    targets.
+
+    Args:
+        n_models: ensemble size.
+        hidden: widths of the hidden layers.
+        epochs: full-batch Adam steps.
+        lr: Adam learning rate.
+        weight_decay: L2 penalty on the weights.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.random((50, 4)); y = X.sum(1)
+        >>> ens = MLPEnsemble(n_models=3).fit(X, y, rng)
+        >>> ens.predict(X).shape
+        (3, 50)
+    """
+
+    def __init__(
+        self,
+        n_models: int = 5,
+        hidden: Sequence[int] = (20, 20),
+        epochs: int = 100,
+        lr: float = 0.01,
+        weight_decay: float = 1e-4,
+    ) -> None:
+        self.n_models = n_models
+        self.hidden = tuple(hidden)
+        self.epochs = epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self._w: list[np.ndarray] = []
+        self._b: list[np.ndarray] = []
+        self._y_mean = 0.0
+        self._y_std = 1.0
+
+    def fit(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> MLPEnsemble:
+        """Train every member from a fresh initialisation drawn from ``rng``."""
+        X = np.asarray(X, dtype=np.float32)
+        y = np.asarray(y, dtype=np.float64)
+        self._y_mean = float(y.mean())
+        self._y_std = float(y.std()) or 1.0
+        t = ((y - self._y_mean) / self._y_std).astype(np.float32)[None, :, None]  # (1, N, 1)
+        sizes = [X.shape[1], *self.hidden, 1]
+        E = self.n_models
+        # one flat parameter vector (and one for its gradient) so that Adam is a few vector ops
+        shapes = [(E, a, b) for a, b in itertools.pairwise(sizes)]
+        shapes += [(E, 1, b) for b in sizes[1:]]
+        total = sum(math.prod(sh) for sh in shapes)
+        theta, grads = np.zeros(total, np.float32), np.zeros(total, np.float32)
+        views, gviews, pos = [], [], 0
+        for sh in shapes:
+            size = math.prod(sh)
+            views.append(theta[pos : pos + size].reshape(sh))
+            gviews.append(grads[pos : pos + size].reshape(sh))
+            pos += size
+        n_layers = len(sizes) - 1
+        self._w, self._b = views[:n_layers], views[n_layers:]
+        for w in self._w:
+            w[...] = rng.standard_normal(w.shape) * math.sqrt(2.0 / w.shape[1])
+        gw, gb = gviews[:n_layers], gviews[n_layers:]
+        m, v = np.zeros(total, np.float32), np.zeros(total, np.float32)
+        n = X.shape[0]
+        ones = np.ones((1, n), np.float32)  # bias gradients as a matmul: much faster than sum()
+        for step in range(1, self.epochs + 1):
+            acts = self._forward(X)
+            grad = 2.0 * (acts[-1] - t) / n  # d MSE / d output, (E, N, 1)
+            for layer in range(n_layers - 1, -1, -1):
+                a_in = acts[layer]
+                a_t = a_in.T if layer == 0 else a_in.transpose(0, 2, 1)
+                np.matmul(a_t, grad, out=gw[layer])
+                gw[layer] += self.weight_decay * self._w[layer]
+                np.matmul(ones, grad, out=gb[layer])
+                if layer:
+                    grad = (grad @ self._w[layer].transpose(0, 2, 1)) * (a_in > 0)
+            m *= _BETA1
+            m += (1 - _BETA1) * grads
+            v *= _BETA2
+            v += (1 - _BETA2) * grads * grads
+            c1, c2 = 1 - _BETA1**step, 1 - _BETA2**step
+            theta -= (self.lr / c1) * m / (np.sqrt(v / c2) + _EPS)
+        return self
+
+    def _forward(self, X: np.ndarray) -> list[np.ndarray]:
+        acts: list[np.ndarray] = [X]
+        h: np.ndarray = X
+        last = len(self._w) - 1
+        for layer, (w, b) in enumerate(zip(self._w, self._b, strict=True)):
+            z = h @ w + b  # (N, D) @ (E, D, H) broadcasts to (E, N, H)
+            h = z if layer == last else np.maximum(z, 0.0)
+            acts.append(h)
+        return acts
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predictions of every member, shape (n_models, n_points), in the targets' units."""
+        if not self._w:
+            raise ConfigError("MLPEnsemble.predict() needs fit() first")
+        out = self._forward(np.asarray(X, dtype=np.float32))[-1][:, :, 0]
+        return out.astype(np.float64) * self._y_std + self._y_mean
+
+
+class Bananas(Strategy):
+    """Predictor-guided search: an ensemble of MLPs, mutation candidates, Thompson sampling.
+
+    White, Neiswanger, Savani, "BANANAS: Bayesian optimization with neural architectures for neural
+    architecture search" (AAAI 2021). After ``n_initial`` random architectures (trials told from a
+    warm start count), each round fits an
+    ensemble of ``n_models`` MLPs (:class:`MLPEnsemble`) on the encodings of the completed trials,
+    makes up to ``n_candidates`` unseen candidates by mutating the ``top_k`` best architectures,
+    scores them with the acquisition function over the ensemble's mean and standard deviation and
+    queues the best ``batch``. Acquisitions: ``"its"`` (independent Thompson sampling, the paper's
+    choice: one draw from ``N(mean, std)`` per candidate), ``"ucb"`` (``mean + std``), ``"mean"``.
+
+    Encoding: ``space.path_encoding(arch)`` when the space has it (the paper's best encoding, for
+    cell spaces), else the one-hot ``space.encode(arch)``. The ensemble is refitted when at least
+    ``refit_every`` new results arrived since the last fit. Failed and infeasible trials are left
+    out of the training set.
+
+    The predictor is smaller than the paper's (10 layers of width 20, 200 epochs): 2 hidden layers
+    of 20 units trained for 100 full-batch epochs fit the one-hot encodings of the 8 x 5 additive
+    test space as well (held-out correlation 0.99 from 150 points) in about 25 ms per 5-model fit,
+    so a 300-trial search runs at ~35 asks per second. Raise ``refit_every`` (or ``batch``) to go
+    faster on large budgets.
+
+    The state keeps the told history (params and score) and the seed of the last fit, so a resumed
+    strategy refits the same model and continues identically.
+
+    Args:
+        n_initial: random architectures before the first model (>= 2).
+        n_models: ensemble size (>= 1).
+        n_candidates: mutation candidates per round (>= 1).
+        top_k: how many of the best architectures are mutated (>= 1).
+        acquisition: ``"its"``, ``"ucb"`` or ``"mean"``.
+        batch: architectures proposed per round (>= 1).
+        refit_every: new results needed before the ensemble is refitted (>= 1).
+        epochs: training steps of each fit (>= 1).
+        hidden: hidden-layer widths of the MLPs.
+        seed: random seed.
+
+    Example:
+        >>> import nasforge as nf
+        >>> strategy = nf.strategy.Bananas(n_initial=10, n_candidates=100, seed=0)
+    """
+
+    def __init__(
+        self,
+        *,
+        n_initial: int = 10,
+        n_models: int = 5,
+        n_candidates: int = 100,
+        top_k: int = 10,
+        acquisition: str = "its",
+        batch: int = 1,
+        refit_every: int = 1,
+        epochs: int = 100,
+        hidden: Sequence[int] = (20, 20),
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(seed=seed)
+        check_int("bananas n_initial", n_initial, 2)
+        check_int("bananas n_models", n_models, 1)
+        check_int("bananas n_candidates", n_candidates, 1)
+        check_int("bananas top_k", top_k, 1)
+        check_int("bananas batch", batch, 1)
+        check_int("bananas refit_every", refit_every, 1)
+        check_int("bananas epochs", epochs, 1)
+        if acquisition not in _ACQUISITIONS:
+            raise ConfigError(
+                f"bananas acquisition must be one of {', '.join(_ACQUISITIONS)}, got {acquisition=}"
+            )
+        if (
+            isinstance(hidden, (str, bytes))
+            or not isinstance(hidden, Sequence)
+            or not hidden
+            or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden)
+        ):
+            raise ConfigError(f"bananas hidden must be a list of positive layer widths, got {hidden=}")
+        self.n_initial = n_initial
+        self.n_models = n_models
+        self.n_candidates = n_candidates
+        self.top_k = top_k
+        self.acquisition = acquisition
+        self.batch = batch
+        self.refit_every = refit_every
+        self.epochs = epochs
+        self.hidden = hidden
+        self._reset()
+
+    def _reset(self) -> None:
+        self._seen: set[str] = set()
+        self._history: list[tuple[Architecture, float]] = []  # completed, finite scores, in tell order
+        self._queue: list[Architecture] = []
+        self._model: MLPEnsemble | None = None
+        self._model_n = 0  # history entries the model was fitted on
+        self._model_seed: int | None = None
+        self._codes: dict[str, np.ndarray] = {}
+
+    def on_setup(self) -> None:
+        self._reset()
+
+    # ------------------------------------------------------------------ predictor
+    def _encode(self, archs: Sequence[Architecture], *, cache: bool = False) -> np.ndarray:
+        path = getattr(self.space, "path_encoding", None)
+        rows = []
+        for a in archs:
+            code = self._codes.get(a.key)
+            if code is None:
+                code = np.asarray(path(a) if callable(path) else self.space.encode(a), dtype=np.float32)
+                if cache:  # the training set is encoded at every fit; candidates are not kept
+                    self._codes[a.key] = code
+            rows.append(code)
+        return np.stack(rows)
+
+    def _fit(self, n: int, seed: int) -> None:
+        data = self._history[:n]
+        X = self._encode([a for a, _ in data], cache=True)
+        y = np.array([s for _, s in data])
+        ens = MLPEnsemble(n_models=self.n_models, hidden=self.hidden, epochs=self.epochs)
+        self._model = ens.fit(X, y, np.random.default_rng(seed))
+        self._model_n, self._model_seed = n, seed
+
+    def _ensure_model(self) -> MLPEnsemble:
+        due = len(self._history) - self._model_n >= self.refit_every
+        if due or self._model_seed is None:
+            self._fit(len(self._history), int(self.rng.integers(2**62)))
+        elif self._model is None:  # resumed: refit exactly what was fitted before the stop
+            self._fit(self._model_n, self._model_seed)
+        assert self._model is not None
+        return self._model
+
+    def predict(self, archs: Sequence[Architecture]) -> tuple[np.ndarray, np.ndarray]:
+        """The ensemble's mean and standard deviation of the score of ``archs``.
+
+        Fits the ensemble first if results arrived since the last fit (drawing a seed from the
+        strategy's generator, as the next ask would have).
+
+        Raises:
+            ConfigError: before two trials have completed (nothing to fit).
+        """
+        if len(self._history) < 2:
+            raise ConfigError("Bananas.predict() needs at least two completed trials")
+        preds = self._ensure_model().predict(self._encode(archs))
+        return preds.mean(axis=0), preds.std(axis=0)
+
+    # ------------------------------------------------------------------ ask / tell
+    def _candidates(self) -> list[Architecture]:
+        ranked = sorted(range(len(self._history)), key=lambda i: -self._history[i][1])  # stable: ties by age
+        parents = [self._history[i][0] for i in ranked[: self.top_k]]
+        out: dict[str, Architecture] = {}
+        for i in range(self.n_candidates):
+            try:
+                child = self.space.mutate(parents[i % len(parents)], self.rng)
+            except SpaceError:  # no valid mutant of this parent
+                continue
+            if child.key not in self._seen and child.key not in out:
+                out[child.key] = child
+        return list(out.values())
+
+    def _round(self) -> None:
+        cands = self._candidates()
+        if not cands:
+            return
+        mean, std = self.predict(cands)
+        if self.acquisition == "its":
+            acq = mean + std * self.rng.standard_normal(len(cands))
+        elif self.acquisition == "ucb":
+            acq = mean + std
+        else:
+            acq = mean
+        order = np.argsort(-acq, kind="stable")[: self.batch]
+        self._queue = [cands[int(i)] for i in order]
+
+    def _take(self) -> Architecture | None:
+        while self._queue:
+            arch = self._queue.pop(0)
+            if arch.key not in self._seen:
+                self._seen.add(arch.key)
+                return arch
+        return None
+
+    def _propose_random(self) -> Architecture | None:
+        arch = sample_unseen(self.space, self.rng, self._seen)
+        if arch is not None:
+            self._seen.add(arch.key)
+        return arch
+
+    def ask(self) -> Architecture | None:
+        arch = self._take()
+        if arch is not None:
+            return arch
+        if len(self._seen) < self.n_initial:  # warm-start trials count towards the initial ones
+            return self._propose_random()
+        if len(self._history) < 2:  # nothing to fit yet (asynchronous start, or failures)
+            return self._propose_random()
+        self._round()
+        return self._take() or self._propose_random()
+
+    def tell(self, trial: Trial) -> None:
+        self._seen.add(trial.architecture.key)
+        if trial.state is TrialState.COMPLETE:
+            score = self.objective.score(trial)
+            if math.isfinite(score):
+                self._history.append((trial.architecture, score))
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **super().state_dict(),
+            "seen": sorted(self._seen),
+            "history": [[dict(a.params), s] for a, s in self._history],
+            "queue": [dict(a.params) for a in self._queue],
+            "model_n": self._model_n,
+            "model_seed": self._model_seed,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._reset()
+
+        def make(params: dict[str, Any]) -> Architecture:
+            return self.space.make(params, check_constraints=False)
+
+        try:
+            self._seen = set(state["seen"])
+            self._history = [(make(p), float(s)) for p, s in state["history"]]
+            self._queue = [make(p) for p in state["queue"]]
+            self._model_n = int(state["model_n"])
+            seed = state["model_seed"]
+            self._model_seed = None if seed is None else int(seed)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"cannot restore Bananas state: missing or bad entry {exc}") from None
+        if self._model_n > len(self._history):
+            raise ConfigError(
+                f"cannot restore Bananas state: the model was fitted on {self._model_n} results "
+                f"but the history holds {len(self._history)}"
+            )

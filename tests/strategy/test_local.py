@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nasforge.errors import ConfigError
+from nasforge.experiment import Experiment, Trial, TrialState
+from nasforge.objective import Objective
+from nasforge.space import Choice, SearchSpace
+from nasforge.strategy import LocalSearch, RandomSearch
+from nasforge.strategy._local import sample_unseen
+from nasforge.testing import AdditiveEstimator, additive_space, toy_space
+
+
+def _best(strategy, seed: int, n: int = 100) -> float:
+    exp = Experiment("additive", space=additive_space(), objectives=["score"], seed=seed)
+    exp.run(strategy, AdditiveEstimator(), n_trials=n)
+    best = exp.best()
+    assert best is not None
+    return best.value  # type: ignore[return-value]
+
+
+def test_local_search_beats_random_on_an_additive_space() -> None:
+    # 5**8 points, optimum 32: hill climbing on an additive landscape walks straight up.
+    ls = [_best(LocalSearch(seed=s), s) for s in range(8)]
+    rnd = [_best(RandomSearch(seed=s), s) for s in range(8)]
+    assert np.mean(ls) > np.mean(rnd) + 3, (ls, rnd)
+    assert max(ls) == 32
+
+
+def test_full_neighbourhood_variant_also_climbs() -> None:
+    ls = [_best(LocalSearch(first_improvement=False, seed=s), s, n=150) for s in range(4)]
+    rnd = [_best(RandomSearch(seed=s), s, n=150) for s in range(4)]
+    assert np.mean(ls) > np.mean(rnd) + 2, (ls, rnd)
+
+
+def _finish(arch, number: int, score: float) -> Trial:
+    return Trial(number, arch, TrialState.COMPLETE, metrics={"score": score}, values=(score,))
+
+
+def test_asynchronous_asks_never_repeat_a_proposal() -> None:
+    space = additive_space(dims=3, values=3)  # 27 points
+    ls = LocalSearch(n_initial=3, seed=0)
+    ls.setup(space, Objective(["score"]))
+    proposed = [ls.ask() for _ in range(12)]  # nothing told yet
+    keys = [a.key for a in proposed if a is not None]
+    assert len(keys) == 12 and len(set(keys)) == 12
+    for i, arch in enumerate(proposed):
+        assert arch is not None
+        ls.tell(_finish(arch, i, float(sum(arch.params.values()))))
+    more = [ls.ask() for _ in range(15)]
+    keys += [a.key for a in more if a is not None]
+    assert len(keys) == 27 and len(set(keys)) == 27  # the whole space, once each
+    assert ls.ask() is None  # exhausted
+
+
+def test_moves_to_an_improving_neighbour_and_queues_its_neighbours() -> None:
+    space = additive_space(dims=2, values=5)
+    ls = LocalSearch(n_initial=1, seed=1)
+    ls.setup(space, Objective(["score"]))
+    start = ls.ask()
+    assert start is not None
+    ls.tell(_finish(start, 0, float(sum(start.params.values()))))
+    for number in range(1, 10):
+        arch = ls.ask()
+        assert arch is not None
+        # every proposal after the first is a neighbour of the current point (one step away)
+        assert ls._current is not None
+        assert sum(arch.params[k] != ls._current.params[k] for k in arch.params) == 1
+        ls.tell(_finish(arch, number, float(sum(arch.params.values()))))
+    assert ls._current is not None
+    assert sum(ls._current.params.values()) > sum(start.params.values())
+
+
+def test_sample_unseen_walks_the_grid_when_sampling_keeps_hitting_seen_points() -> None:
+    space = SearchSpace({"a": Choice(list(range(40)))})
+    everything = [a.key for a in space.grid()]
+    rng = np.random.default_rng(0)
+    last = sample_unseen(space, rng, set(everything[:-1]), tries=1)
+    assert last is not None and last.key == everything[-1]
+    assert sample_unseen(space, rng, set(everything)) is None
+
+
+def test_state_dict_round_trip_mid_climb() -> None:
+    def drive(ls: LocalSearch, start: int, stop: int, archs: list) -> None:
+        for n in range(start, stop):
+            arch = ls.ask()
+            assert arch is not None
+            archs.append(arch.key)
+            p = arch.params
+            ls.tell(_finish(arch, n, p["a"] + 2.0 * (p["b"] == "z") + p["c"] + p.get("d", 0)))
+
+    a = LocalSearch(n_initial=3, seed=7)
+    a.setup(toy_space(), Objective(["score"]))
+    straight: list[str] = []
+    drive(a, 0, 20, straight)
+    b = LocalSearch(n_initial=3, seed=7)
+    b.setup(toy_space(), Objective(["score"]))
+    resumed: list[str] = []
+    drive(b, 0, 8, resumed)
+    c = LocalSearch(n_initial=3, seed=99)
+    c.setup(toy_space(), Objective(["score"]))
+    c.load_state_dict(b.state_dict())
+    drive(c, 8, 20, resumed)
+    assert resumed == straight
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [({"n_initial": 0}, "n_initial"), ({"n_initial": 2.5}, "n_initial"), ({"first_improvement": 1}, "first")],
+)
+def test_bad_settings(kwargs: dict, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        LocalSearch(**kwargs)
+
+
+def test_bad_state_is_a_config_error() -> None:
+    ls = LocalSearch(seed=0)
+    ls.setup(toy_space(), Objective(["score"]))
+    state = ls.state_dict()
+    del state["queue"]
+    with pytest.raises(ConfigError, match="LocalSearch"):
+        ls.load_state_dict(state)
