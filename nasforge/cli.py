@@ -272,6 +272,106 @@ def list_components() -> None:
         out.print(f"[bold]{reg.kind}[/]: {', '.join(reg.names())}", highlight=False)
 
 
+@app.command()
+def bench(
+    benchmark: Annotated[
+        str, typer.Option("--benchmark", "-b", help="Benchmark: nb201, nb301 or nb_macro.")
+    ] = "nb201",
+    strategies: Annotated[
+        str,
+        typer.Option(
+            "--strategies", "-s", help="Comma-separated strategy names or aliases (rs, re, ls, ...)."
+        ),
+    ] = "random,evolution",
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Independent runs per strategy.")] = 10,
+    budget: Annotated[
+        str, typer.Option("--budget", help="Per run: '100q' (queries) or '12000s' (simulated seconds).")
+    ] = "100q",
+    bench_dir: Annotated[
+        Path | None,
+        typer.Option("--bench-dir", help="Benchmarks directory (or set NASFORGE_BENCH_DIR)."),
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Parallel processes over seeds.")] = 1,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output directory (default: bench-results/<benchmark>).")
+    ] = None,
+) -> None:
+    """Compare search strategies on a tabular or surrogate benchmark, in seconds.
+
+    Prints mean ± std of the reported metric of each strategy's pick at checkpoints, and writes
+    bench.json (every curve) and bench.png (mean ± std curves) to --out.
+    """
+    with _user_errors():
+        from nasforge.bench import run_benchmark
+        from nasforge.bench._harness import format_mean_std
+
+        names = [s.strip() for s in strategies.split(",") if s.strip()]
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        )
+        task = progress.add_task(f"{benchmark} runs", total=None)
+
+        started: list[bool] = []
+
+        def advance(done: int, total: int) -> None:
+            if not started:  # shown from the first finished run on: bad input fails with no output
+                progress.start()
+                started.append(True)
+            progress.update(task, completed=done, total=total)
+
+        try:
+            result = run_benchmark(
+                benchmark,
+                names,
+                seeds=seeds,
+                budget=budget,
+                root=bench_dir,
+                workers=workers,
+                progress=advance,
+            )
+        except KeyboardInterrupt:
+            err.print("interrupted; nothing written")
+            raise typer.Exit(130) from None
+        finally:
+            if started:
+                progress.stop()
+        rows = result.summary()
+        table = Table(
+            title=f"{result.benchmark}: {result.report} of the pick, "
+            f"{len(result.seeds)} seeds, budget {result.budget}",
+            title_justify="left",
+        )
+        table.add_column("strategy")
+        for cell in rows[0]["checkpoints"]:
+            table.add_column(f"@ {result.checkpoint_label(cell['at'])}", justify="right")
+        table.add_column("queries", justify="right")
+        table.add_column("q/s", justify="right")
+        for row in rows:
+            table.add_row(
+                row["strategy"],
+                *(format_mean_std(c["mean"], c["std"]) for c in row["checkpoints"]),
+                f"{row['queries_mean']:.1f}",
+                f"{row['queries_per_second']:,.0f}",
+            )
+        out.print(table)
+        folder = out_dir if out_dir is not None else Path("bench-results") / result.benchmark
+        written = [result.to_json(folder / "bench.json")]
+        try:
+            written.append(result.plot(folder / "bench.png"))
+        except ImportError as exc:
+            err.print(f"[yellow]no plot:[/] {exc}", highlight=False)
+        out.print(
+            f"{result.meta.get('note', '')}\nwrote {', '.join(str(p) for p in written)} "
+            f"in {result.meta['wall_seconds']:.1f} s",
+            highlight=False,
+        )
+
+
 @app.callback(invoke_without_command=True)
 def _root(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,

@@ -122,6 +122,9 @@ ESTIMATORS = Registry("estimator")
 DATASETS = Registry("dataset")
 
 SPACES.register("chain_cnn", "nasforge.space._chain:ChainCNN", aliases=("chain",))
+SPACES.register("nb201", "nasforge.space._nb201:NB201Space", aliases=("nasbench201",))
+SPACES.register("darts", "nasforge.space._darts:DartsSpace", aliases=("nb301",))
+SPACES.register("nb_macro", "nasforge.space._macro:MacroSpace", aliases=("nasbench_macro",))
 
 STRATEGIES.register("random", "nasforge.strategy._random:RandomSearch", aliases=("rs",))
 STRATEGIES.register("grid", "nasforge.strategy._grid:GridSearch")
@@ -133,6 +136,9 @@ STRATEGIES.register("optuna", "nasforge.strategy._optuna:OptunaStrategy")
 STRATEGIES.register("tpe", "nasforge.strategy._optuna:TPE")
 
 ESTIMATORS.register("train", "nasforge.estimate._train:TrainEstimator")
+ESTIMATORS.register("nb201", "nasforge.estimate._tables:NB201Table")
+ESTIMATORS.register("nb301", "nasforge.estimate._nb301:NB301Surrogate")
+ESTIMATORS.register("nb_macro", "nasforge.estimate._tables:MacroTable")
 
 DATASETS.register("digits", "nasforge.data._digits:load_digits")
 DATASETS.register("mnist", "nasforge.data._idx:load_mnist")

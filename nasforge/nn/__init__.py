@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from nasforge.nn._chain import CHAIN_OPS, ChainNet, LayerPlan, build_chain_cnn, plan_chain_cnn
 from nasforge.nn._layers import ACTIVATIONS, make_activation
+from nasforge.nn._nb201 import build_nb201_network
 
 __all__ = [
     "ACTIVATIONS",
@@ -20,6 +21,7 @@ __all__ = [
     "ChainNet",
     "LayerPlan",
     "build_chain_cnn",
+    "build_nb201_network",
     "make_activation",
     "plan_chain_cnn",
 ]

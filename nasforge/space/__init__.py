@@ -5,6 +5,7 @@ from nasforge.space._chain import ChainCNN
 from nasforge.space._constraints import MaxParams, Predicate
 from nasforge.space._dimensions import Choice, Dimension, IntRange
 from nasforge.space._load import load_space, space_from_config
+from nasforge.space._nb201 import NB201Space
 
 __all__ = [
     "Architecture",
@@ -14,6 +15,7 @@ __all__ = [
     "Dimension",
     "IntRange",
     "MaxParams",
+    "NB201Space",
     "Predicate",
     "SearchSpace",
     "load_space",

@@ -1,0 +1,23 @@
+"""Tabular and surrogate benchmark harness (NAS-Bench-201, NAS-Bench-301, NAS-Bench-Macro).
+
+Example:
+    >>> from nasforge.bench import run_benchmark
+    >>> result = run_benchmark("nb201", ["rs", "re"], seeds=10, budget="12000s")  # doctest: +SKIP
+    >>> print(result.table())  # doctest: +SKIP
+    >>> result.plot("bench.png")  # doctest: +SKIP
+"""
+
+from nasforge.bench._harness import BENCHMARKS, BenchResult, BenchSpec, Budget, RunCurve, run_benchmark
+from nasforge.bench._paths import ENV_VAR, bench_file, bench_root
+
+__all__ = [
+    "BENCHMARKS",
+    "ENV_VAR",
+    "BenchResult",
+    "BenchSpec",
+    "Budget",
+    "RunCurve",
+    "bench_file",
+    "bench_root",
+    "run_benchmark",
+]
