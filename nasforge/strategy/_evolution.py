@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from typing import Any
 
@@ -10,6 +9,7 @@ from nasforge.errors import ConfigError
 from nasforge.experiment._trial import Trial, TrialState
 from nasforge.space import Architecture
 from nasforge.strategy._base import Strategy
+from nasforge.strategy._util import score_from_json, score_to_json
 
 __all__ = ["RegularizedEvolution"]
 
@@ -77,9 +77,7 @@ class RegularizedEvolution(Strategy):
     def state_dict(self) -> dict[str, Any]:
         return {
             **super().state_dict(),
-            "population": [
-                {"params": dict(a.params), "score": s if math.isfinite(s) else None} for a, s in self._pop
-            ],
+            "population": [{"params": dict(a.params), "score": score_to_json(s)} for a, s in self._pop],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -87,6 +85,4 @@ class RegularizedEvolution(Strategy):
         self._pop.clear()
         for member in state.get("population", []):
             score = member["score"]
-            self._pop.append(
-                (self.space.make(member["params"]), -math.inf if score is None else float(score))
-            )
+            self._pop.append((self.space.make(member["params"]), score_from_json(score)))

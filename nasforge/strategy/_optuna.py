@@ -15,7 +15,7 @@ from nasforge.errors import ConfigError, SpaceError
 from nasforge.experiment._trial import Trial
 from nasforge.space import Architecture, IntRange
 from nasforge.strategy._base import Strategy
-from nasforge.strategy._local import check_int, sample_unseen
+from nasforge.strategy._util import check_int, sample_unseen
 
 if TYPE_CHECKING:
     import optuna

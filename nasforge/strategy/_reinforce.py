@@ -12,7 +12,7 @@ from nasforge.errors import ConfigError, SpaceError
 from nasforge.experiment._trial import Trial, TrialState
 from nasforge.space import Architecture, Dimension
 from nasforge.strategy._base import Strategy
-from nasforge.strategy._local import check_int, sample_unseen
+from nasforge.strategy._util import check_int, sample_unseen
 
 __all__ = ["Reinforce"]
 

@@ -8,7 +8,7 @@ from nasforge.experiment import Experiment, Trial, TrialState
 from nasforge.objective import Objective
 from nasforge.space import Choice, SearchSpace
 from nasforge.strategy import LocalSearch, RandomSearch
-from nasforge.strategy._local import sample_unseen
+from nasforge.strategy._util import sample_unseen
 from nasforge.testing import AdditiveEstimator, additive_space, toy_space
 
 
