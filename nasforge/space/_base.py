@@ -367,10 +367,18 @@ class SearchSpace:
         raise SpaceError(f"space '{self.name}' has no network builder")
 
     def count_params(self, arch: Architecture) -> int:
-        """Trainable parameters of ``arch``'s network for the bound task (built on the meta device)."""
+        """Trainable parameters of ``arch``'s network for the bound task.
+
+        Built on the CPU inside ``torch.random.fork_rng``, so torch's global generator is left as it
+        was. (The meta device would allocate nothing, but its first use imports ~2 s of torch
+        internals, and constraint checks run at the start of every search.)
+        """
+        import torch
+
         from nasforge.hardware import count_params
 
-        return count_params(self.build(arch, device="meta"))
+        with torch.random.fork_rng(devices=[]):
+            return count_params(self.build(arch, device="cpu"))
 
     def _task_shape(
         self, input_shape: Sequence[int] | None, num_classes: int | None

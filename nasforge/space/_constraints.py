@@ -14,8 +14,8 @@ __all__ = ["MaxParams", "Predicate", "constraint_from_dict"]
 class MaxParams(Constraint):
     """At most ``limit`` trainable parameters for the task the space is bound to.
 
-    The network is built on PyTorch's meta device (no memory, a few milliseconds) and counts are
-    cached by architecture key.
+    The network is built once per architecture (a few milliseconds for small networks) and counts
+    are cached by architecture key.
 
     Args:
         limit: the largest allowed parameter count, ``>= 1``.

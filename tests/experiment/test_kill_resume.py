@@ -12,7 +12,7 @@ from pathlib import Path
 
 from nasforge.experiment import Experiment, TrialState
 
-N_TRIALS = 7
+N_TRIALS = 6
 
 
 def _count(db: Path, state: str) -> int:
