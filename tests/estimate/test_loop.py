@@ -206,9 +206,9 @@ def test_no_validation_data_gives_nan_val_metrics(digits: tuple[Tensor, ...]) ->
 def test_model_left_in_eval_mode(digits: tuple[Tensor, ...]) -> None:
     # Documented choice: after fit the model is ready for inference, with or without val data.
     x_tr, y_tr, x_va, y_va = digits
-    for kwargs in ({}, {"x_val": x_va, "y_val": y_va}):
+    for x_val, y_val in ((None, None), (x_va, y_va)):
         model = tiny_cnn()
-        fit(model, x_tr[:128], y_tr[:128], epochs=1, batch_size=64, **kwargs)
+        fit(model, x_tr[:128], y_tr[:128], x_val=x_val, y_val=y_val, epochs=1, batch_size=64)
         assert not any(m.training for m in model.modules())
 
 
