@@ -85,7 +85,13 @@ def search(
         typer.Option("--download/--no-download", help="Download missing dataset files into --data-dir."),
     ] = None,
     strategy: Annotated[
-        str | None, typer.Option("--strategy", "-s", help="Search strategy: random, grid, evolution.")
+        str | None,
+        typer.Option(
+            "--strategy",
+            "-s",
+            help="Search strategy: evolution, random, grid, local, reinforce, bananas, tpe, optuna "
+            "(see `nasforge list`).",
+        ),
     ] = None,
     trials: Annotated[
         int | None, typer.Option("--trials", "-n", min=1, help="Number of trials in total.")
