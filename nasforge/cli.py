@@ -236,7 +236,7 @@ def show(
     with _user_errors():
         from nasforge.experiment import Experiment
 
-        exp = Experiment.open(run)
+        exp = Experiment.open(run, read_only=True)  # safe while the search is still running
         final_path = run / "final.json"
         final = json.loads(final_path.read_text()) if final_path.is_file() else None
         if as_json:

@@ -48,7 +48,7 @@ class FitResult:
     """What :func:`fit` measured.
 
     Attributes:
-        train_loss: mean training loss (per sample) of the last epoch.
+        train_loss: mean training loss (per sample, label smoothing included) of the last epoch.
         val_accuracy: accuracy in [0, 1] on the validation data after the last epoch; nan if no
             validation data was given.
         val_loss: mean cross-entropy (without label smoothing) on the validation data after the last

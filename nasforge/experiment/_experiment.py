@@ -63,6 +63,8 @@ class Experiment:
         seed: experiment seed (strategies created by name and trial seeds derive from it); a
             resumed experiment keeps its original seed.
         dedup: skip architectures that were evaluated or are running already.
+        read_only: only read the stored trials (``nasforge show`` while a search runs): trials
+            left RUNNING stay RUNNING, and ask/tell/run are refused.
 
     Example:
         >>> import nasforge as nf
@@ -80,6 +82,7 @@ class Experiment:
         run_dir: str | Path | None = None,
         seed: int | None = None,
         dedup: bool = True,
+        read_only: bool = False,
     ) -> None:
         if not isinstance(space, SearchSpace):
             raise ConfigError(f"space must be a SearchSpace, got {type(space).__name__}")
@@ -98,6 +101,7 @@ class Experiment:
         self.storage = open_storage(storage)
         self.storage.open(name, self.objective.directions)
         self.dedup = dedup
+        self.read_only = read_only
         self.strategy: Strategy | None = None
         self._told: set[int] = set()
         # Incremental views of the trials, so ask/tell stay O(1) for long benchmark runs.
@@ -105,6 +109,8 @@ class Experiment:
         self._n_finished = 0
 
         stored_seed = self.storage.get_meta("seed")
+        if read_only and stored_seed is None:
+            raise ConfigError(f"there is no experiment '{name}' in {self.storage.describe()} to read")
         if stored_seed is not None and seed is not None and int(stored_seed) != seed:
             raise ConfigError(
                 f"experiment '{name}' was started with seed {stored_seed}, not {seed}; "
@@ -137,7 +143,12 @@ class Experiment:
     # ------------------------------------------------------------------ loading / resuming
     @classmethod
     def open(
-        cls, run_dir: str | Path, name: str | None = None, *, space: SearchSpace | None = None
+        cls,
+        run_dir: str | Path,
+        name: str | None = None,
+        *,
+        space: SearchSpace | None = None,
+        read_only: bool = False,
     ) -> Experiment:
         """Open the experiment stored in ``run_dir``.
 
@@ -146,6 +157,8 @@ class Experiment:
             name: the experiment name, needed only when the database holds several.
             space: the search space; by default rebuilt from the stored description (registered
                 spaces only).
+            read_only: inspect without touching anything, safe while a search is running; without
+                it, trials left RUNNING are taken as interrupted (their process is gone).
         """
         path = Path(run_dir)
         db = path / DB_FILE
@@ -172,7 +185,9 @@ class Experiment:
         objective = Objective(
             storage.get_meta("objectives"), constraints=storage.get_meta("constraints") or ()
         )
-        return cls(name, space=space, objectives=objective, storage=storage, run_dir=path)
+        return cls(
+            name, space=space, objectives=objective, storage=storage, run_dir=path, read_only=read_only
+        )
 
     def _to_trial(self, rec: StoredTrial) -> Trial:
         arch = self.space.make(rec.params, check_constraints=False)
@@ -195,7 +210,7 @@ class Experiment:
         stale = [r for r in records if r.state is TrialState.RUNNING]
         for rec in records:
             self._trials[rec.number] = self._to_trial(rec)
-        for rec in stale:  # the process that ran them is gone (single-driver contract)
+        for rec in [] if self.read_only else stale:  # their process is gone (single-driver contract)
             self._finish(
                 self._trials[rec.number],
                 TrialState.FAIL,
@@ -241,6 +256,12 @@ class Experiment:
         return derive_seed(self.seed, 1, number)
 
     # ------------------------------------------------------------------ ask / tell
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise NasforgeError(
+                f"experiment '{self.name}' was opened read-only; open it without read_only to continue it"
+            )
+
     def set_strategy(self, strategy: Strategy | str, **options: Any) -> Strategy:
         """Attach a strategy (an instance, or a registered name plus options), restoring saved state.
 
@@ -290,6 +311,7 @@ class Experiment:
             the RUNNING trial, or None when the strategy has nothing left (or proposed only
             duplicates ``max_duplicates`` times in a row).
         """
+        self._check_writable()
         if self.strategy is None:
             raise NasforgeError("no strategy: call set_strategy() or run(strategy=...) first")
         arch = self._retry.popleft() if self._retry else None
@@ -323,6 +345,7 @@ class Experiment:
 
         Metrics that do not give finite objective values fail the trial. Returns the finished record.
         """
+        self._check_writable()
         number = trial if isinstance(trial, int) else trial.number
         if number not in self._trials:
             raise NasforgeError(f"trial {number} does not exist")

@@ -167,3 +167,21 @@ def test_in_memory_meta_is_json_only() -> None:
     s = InMemoryStorage()
     s.set_meta("k", {"a": (1, 2)})
     assert s.get_meta("k") == {"a": [1, 2]}
+
+
+def test_read_only_open_leaves_a_running_search_alone(tmp_path: Path) -> None:
+    live = Experiment("x", space=toy_space(), objectives=["score"], run_dir=tmp_path / "run", seed=0)
+    live.run(GridSearch(), ToyEstimator(), n_trials=3)
+    running = live.ask()  # still being evaluated by the live process
+    assert running is not None
+
+    viewer = Experiment.open(tmp_path / "run", space=toy_space(), read_only=True)
+    assert viewer.trials[running.number].state is TrialState.RUNNING
+    assert viewer.finished_count() == 3
+    with pytest.raises(NasforgeError, match="read-only"):
+        viewer.tell(running.number, {"score": 1.0})
+    with pytest.raises(NasforgeError, match="read-only"):
+        viewer.ask()
+
+    done = live.tell(running, {"score": 2.0})  # the live search is unaffected
+    assert done.state is TrialState.COMPLETE
