@@ -11,13 +11,7 @@ from nasforge.errors import ConfigError, SpaceError
 from nasforge.hardware import count_params
 from nasforge.space import Architecture, ChainCNN, MaxParams, Predicate, load_space
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 WIDE = ChainCNN(
