@@ -59,7 +59,7 @@ class StrategyConformance:
     def test_failed_trials_are_recorded_and_search_goes_on(self, make_strategy: Factory) -> None:
         exp = _run(make_strategy, seed=2, n=15, estimator=ToyEstimator(fail_when=0))
         states = {t.state for t in exp.trials}
-        assert len(exp.trials) >= 15 or exp.strategy is not None
+        assert len(exp.trials) == 15  # failures did not stop the search
         assert TrialState.COMPLETE in states
         failed = [t for t in exp.trials if t.state is TrialState.FAIL]
         assert all(t.architecture.params["a"] == 0 and "planted failure" in (t.error or "") for t in failed)
