@@ -1,6 +1,6 @@
 """The whole NAS loop through nasforge's public API: space, search, final training, saved weights.
 
-Run: python examples/minimal_nas.py   (about a minute on 2 CPU cores; digits ships with scikit-learn)
+Run: python examples/minimal_nas.py   (1-2 minutes on 2 CPU cores; digits ships with scikit-learn)
 """
 
 from __future__ import annotations
