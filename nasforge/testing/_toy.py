@@ -55,3 +55,19 @@ class AdditiveEstimator(Estimator):
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
         return {"score": float(sum(arch.params.values()))}
+
+
+def run_additive(strategy: Any, seed: int, n: int, space: SearchSpace | None = None) -> Any:
+    """Run ``strategy`` for ``n`` trials on :func:`additive_space` (or ``space``); return the Experiment."""
+    from nasforge.experiment import Experiment
+
+    exp = Experiment("additive", space=space or additive_space(), objectives=["score"], seed=seed)
+    return exp.run(strategy, AdditiveEstimator(), n_trials=n)
+
+
+def best_on_additive(strategy: Any, seed: int, n: int = 100) -> float:
+    """The best score ``strategy`` reaches in ``n`` trials on :func:`additive_space` (optimum 32)."""
+    best = run_additive(strategy, seed, n).best()
+    if best is None or best.value is None:
+        raise AssertionError("no trial completed")
+    return best.value

@@ -9,23 +9,12 @@ from nasforge.objective import Objective
 from nasforge.space import Architecture, Choice, SearchSpace
 from nasforge.strategy import Bananas, RandomSearch
 from nasforge.strategy._bananas import MLPEnsemble
-from nasforge.testing import AdditiveEstimator, additive_space
-
-
-def _run(strategy, seed: int, n: int, space: SearchSpace | None = None) -> Experiment:
-    exp = Experiment("additive", space=space or additive_space(), objectives=["score"], seed=seed)
-    return exp.run(strategy, AdditiveEstimator(), n_trials=n)
-
-
-def _best(strategy, seed: int, n: int) -> float:
-    best = _run(strategy, seed, n).best()
-    assert best is not None
-    return best.value  # type: ignore[return-value]
+from nasforge.testing import AdditiveEstimator, additive_space, best_on_additive, run_additive
 
 
 def test_bananas_beats_random_on_an_additive_space() -> None:
-    bo = [_best(Bananas(seed=s), s, 50) for s in range(5)]
-    rnd = [_best(RandomSearch(seed=s), s, 50) for s in range(5)]
+    bo = [best_on_additive(Bananas(seed=s), s, 50) for s in range(5)]
+    rnd = [best_on_additive(RandomSearch(seed=s), s, 50) for s in range(5)]
     assert np.mean(bo) > np.mean(rnd) + 3, (bo, rnd)
 
 
@@ -46,7 +35,7 @@ def test_ensemble_beats_a_constant_predictor_on_held_out_points() -> None:
 
 def test_strategy_predictor_ranks_held_out_architectures() -> None:
     bo = Bananas(seed=0)
-    exp = _run(bo, 0, 40)
+    exp = run_additive(bo, 0, 40)
     seen = {t.architecture.key for t in exp.trials}
     rng = np.random.default_rng(5)
     held = [a for a in (additive_space().sample(rng) for _ in range(100)) if a.key not in seen]
@@ -67,13 +56,13 @@ def test_uses_the_path_encoding_when_the_space_has_one() -> None:
             return np.array([float(v) for v in arch.params.values()])
 
     space = PathSpace({f"x{i}": Choice(list(range(5))) for i in range(4)})
-    exp = _run(Bananas(n_initial=5, seed=1), 1, 15, space=space)
+    exp = run_additive(Bananas(n_initial=5, seed=1), 1, 15, space=space)
     assert calls and len(exp.trials) == 15
 
 
 @pytest.mark.parametrize("acquisition", ["ucb", "mean"])
 def test_other_acquisitions_and_batches(acquisition: str) -> None:
-    exp = _run(Bananas(acquisition=acquisition, batch=3, refit_every=3, seed=2), 2, 25)
+    exp = run_additive(Bananas(acquisition=acquisition, batch=3, refit_every=3, seed=2), 2, 25)
     keys = [t.architecture.key for t in exp.trials]
     assert len(keys) == len(set(keys)) == 25
 
@@ -84,7 +73,7 @@ def test_resume_with_a_stale_model_refits_the_same_one() -> None:
         return Bananas(n_initial=6, batch=2, refit_every=3, seed=seed)
 
     space = additive_space()
-    straight = _run(make(3), 3, 26)
+    straight = run_additive(make(3), 3, 26)
     first = Experiment("additive", space=space, objectives=["score"], seed=3)
     first.run(make(3), AdditiveEstimator(), n_trials=12)  # stops while the model lags by two results
     resumed = Experiment("additive", space=space, objectives=["score"], storage=first.storage)

@@ -4,32 +4,26 @@ import numpy as np
 import pytest
 
 from nasforge.errors import ConfigError
-from nasforge.experiment import Experiment
 from nasforge.strategy import RandomSearch, RegularizedEvolution
-from nasforge.testing import AdditiveEstimator, additive_space
-
-
-def _best(strategy, seed: int, n: int = 120) -> float:
-    exp = Experiment("toy", space=additive_space(), objectives=["score"], seed=seed)
-    exp.run(strategy, AdditiveEstimator(), n_trials=n)
-    best = exp.best()
-    assert best is not None
-    return best.value  # type: ignore[return-value]
+from nasforge.testing import best_on_additive
 
 
 def test_evolution_beats_random_on_a_space_with_a_known_optimum() -> None:
     # 5**8 = 390,625 points, optimum 32; 120 trials each, 10 seeds.
-    evo = [_best(RegularizedEvolution(population=20, tournament=5, seed=s), s) for s in range(10)]
-    rnd = [_best(RandomSearch(seed=s), s) for s in range(10)]
+    evo = [
+        best_on_additive(RegularizedEvolution(population=20, tournament=5, seed=s), s, 120) for s in range(10)
+    ]
+    rnd = [best_on_additive(RandomSearch(seed=s), s, 120) for s in range(10)]
     assert np.mean(evo) > np.mean(rnd) + 2, (evo, rnd)
     assert max(evo) >= 30
 
 
 def test_crossover_variant_also_improves_on_random() -> None:
     evo = [
-        _best(RegularizedEvolution(population=20, tournament=5, crossover=0.5, seed=s), s) for s in range(6)
+        best_on_additive(RegularizedEvolution(population=20, tournament=5, crossover=0.5, seed=s), s, 120)
+        for s in range(6)
     ]
-    rnd = [_best(RandomSearch(seed=s), s) for s in range(6)]
+    rnd = [best_on_additive(RandomSearch(seed=s), s, 120) for s in range(6)]
     assert np.mean(evo) > np.mean(rnd)
 
 

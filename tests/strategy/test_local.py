@@ -4,33 +4,25 @@ import numpy as np
 import pytest
 
 from nasforge.errors import ConfigError
-from nasforge.experiment import Experiment, Trial, TrialState
+from nasforge.experiment import Trial, TrialState
 from nasforge.objective import Objective
 from nasforge.space import Choice, SearchSpace
 from nasforge.strategy import LocalSearch, RandomSearch
 from nasforge.strategy._util import sample_unseen
-from nasforge.testing import AdditiveEstimator, additive_space, toy_space
-
-
-def _best(strategy, seed: int, n: int = 100) -> float:
-    exp = Experiment("additive", space=additive_space(), objectives=["score"], seed=seed)
-    exp.run(strategy, AdditiveEstimator(), n_trials=n)
-    best = exp.best()
-    assert best is not None
-    return best.value  # type: ignore[return-value]
+from nasforge.testing import additive_space, best_on_additive, toy_space
 
 
 def test_local_search_beats_random_on_an_additive_space() -> None:
     # 5**8 points, optimum 32: hill climbing on an additive landscape walks straight up.
-    ls = [_best(LocalSearch(seed=s), s) for s in range(8)]
-    rnd = [_best(RandomSearch(seed=s), s) for s in range(8)]
+    ls = [best_on_additive(LocalSearch(seed=s), s) for s in range(8)]
+    rnd = [best_on_additive(RandomSearch(seed=s), s) for s in range(8)]
     assert np.mean(ls) > np.mean(rnd) + 3, (ls, rnd)
     assert max(ls) == 32
 
 
 def test_full_neighbourhood_variant_also_climbs() -> None:
-    ls = [_best(LocalSearch(first_improvement=False, seed=s), s, n=150) for s in range(4)]
-    rnd = [_best(RandomSearch(seed=s), s, n=150) for s in range(4)]
+    ls = [best_on_additive(LocalSearch(first_improvement=False, seed=s), s, n=150) for s in range(4)]
+    rnd = [best_on_additive(RandomSearch(seed=s), s, n=150) for s in range(4)]
     assert np.mean(ls) > np.mean(rnd) + 2, (ls, rnd)
 
 

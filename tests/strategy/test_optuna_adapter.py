@@ -12,7 +12,13 @@ from nasforge.estimate import Estimator, TrialContext
 from nasforge.experiment import Experiment
 from nasforge.space import Architecture, Choice, IntRange, Predicate, SearchSpace
 from nasforge.strategy import TPE, OptunaStrategy, RandomSearch
-from nasforge.testing import AdditiveEstimator, ToyEstimator, additive_space, toy_space
+from nasforge.testing import (
+    AdditiveEstimator,
+    ToyEstimator,
+    additive_space,
+    best_on_additive,
+    toy_space,
+)
 
 
 def _run(strategy, seed: int, n: int, space=None, estimator=None, objectives=("score",)) -> Experiment:
@@ -20,15 +26,9 @@ def _run(strategy, seed: int, n: int, space=None, estimator=None, objectives=("s
     return exp.run(strategy, estimator or AdditiveEstimator(), n_trials=n)
 
 
-def _best(strategy, seed: int, n: int = 100) -> float:
-    best = _run(strategy, seed, n).best()
-    assert best is not None
-    return best.value  # type: ignore[return-value]
-
-
 def test_tpe_beats_random_on_an_additive_space() -> None:
-    tpe = [_best(TPE(seed=s), s) for s in range(6)]
-    rnd = [_best(RandomSearch(seed=s), s) for s in range(6)]
+    tpe = [best_on_additive(TPE(seed=s), s) for s in range(6)]
+    rnd = [best_on_additive(RandomSearch(seed=s), s) for s in range(6)]
     assert np.mean(tpe) > np.mean(rnd) + 2, (tpe, rnd)
 
 

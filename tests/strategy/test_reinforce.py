@@ -4,33 +4,22 @@ import numpy as np
 import pytest
 
 from nasforge.errors import ConfigError
-from nasforge.experiment import Experiment, Trial, TrialState
+from nasforge.experiment import Trial, TrialState
 from nasforge.objective import Objective
 from nasforge.strategy import RandomSearch, Reinforce
-from nasforge.testing import AdditiveEstimator, additive_space, toy_space
-
-
-def _run(strategy, seed: int, n: int) -> Experiment:
-    exp = Experiment("additive", space=additive_space(), objectives=["score"], seed=seed)
-    return exp.run(strategy, AdditiveEstimator(), n_trials=n)
-
-
-def _best(strategy, seed: int, n: int = 100) -> float:
-    best = _run(strategy, seed, n).best()
-    assert best is not None
-    return best.value  # type: ignore[return-value]
+from nasforge.testing import additive_space, best_on_additive, run_additive, toy_space
 
 
 def test_reinforce_beats_random_on_an_additive_space() -> None:
-    rl = [_best(Reinforce(seed=s), s) for s in range(10)]
-    rnd = [_best(RandomSearch(seed=s), s) for s in range(10)]
+    rl = [best_on_additive(Reinforce(seed=s), s) for s in range(10)]
+    rnd = [best_on_additive(RandomSearch(seed=s), s) for s in range(10)]
     assert np.mean(rl) > np.mean(rnd) + 2, (rl, rnd)
 
 
 def test_policy_concentrates_on_the_best_value_of_each_dimension() -> None:
     for seed in range(3):
         rl = Reinforce(seed=seed)
-        _run(rl, seed, 250)
+        run_additive(rl, seed, 250)
         probs = np.array(list(rl.probabilities().values()))  # (8 dims, 5 values)
         assert probs.shape == (8, 5)
         assert np.allclose(probs.sum(axis=1), 1.0)
@@ -72,7 +61,7 @@ def test_samples_respect_conditional_dimensions() -> None:
 
 def test_state_dict_restores_the_policy() -> None:
     a = Reinforce(seed=4)
-    _run(a, 4, 30)
+    run_additive(a, 4, 30)
     b = Reinforce(seed=123)
     b.setup(additive_space(), Objective(["score"]))
     b.load_state_dict(a.state_dict())
