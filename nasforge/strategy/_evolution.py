@@ -9,7 +9,7 @@ from nasforge.errors import ConfigError
 from nasforge.experiment._trial import Trial, TrialState
 from nasforge.space import Architecture
 from nasforge.strategy._base import Strategy
-from nasforge.strategy._util import score_from_json, score_to_json
+from nasforge.strategy._util import check_int, score_from_json, score_to_json
 
 __all__ = ["RegularizedEvolution"]
 
@@ -37,8 +37,7 @@ class RegularizedEvolution(Strategy):
         self, *, population: int = 20, tournament: int = 5, crossover: float = 0.0, seed: int | None = None
     ) -> None:
         super().__init__(seed=seed)
-        if isinstance(population, bool) or not isinstance(population, int) or population < 2:
-            raise ConfigError(f"evolution population must be an integer >= 2, got {population=}")
+        check_int("population", population, 2)
         if (
             isinstance(tournament, bool)
             or not isinstance(tournament, int)
