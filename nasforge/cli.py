@@ -89,8 +89,16 @@ def search(
         typer.Option(
             "--strategy",
             "-s",
-            help="Search strategy: evolution, random, grid, local, reinforce, bananas, tpe, optuna "
-            "(see `nasforge list`).",
+            help="Search strategy: evolution, random, grid, local, reinforce, bananas, tpe, optuna, "
+            "successive_halving, hyperband, bohb (see `nasforge list`).",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Early stopping of unpromising trials after each epoch: median, successive_halving, "
+            "hyperband (default: none; the hyperband and bohb strategies bring their own).",
         ),
     ] = None,
     trials: Annotated[
@@ -140,6 +148,10 @@ def search(
         current_name = current.get("name") if isinstance(current, dict) else current
         if strategy is not None and strategy != current_name:
             data["strategy"] = {"name": strategy}
+        current_sched = data.get("scheduler")
+        current_sched_name = current_sched.get("name") if isinstance(current_sched, dict) else current_sched
+        if scheduler is not None and scheduler != current_sched_name:
+            data["scheduler"] = {"name": scheduler}
         for key, value in (("trials", trials), ("timeout", timeout), ("seed", seed), ("name", name)):
             if value is not None:
                 data[key] = value
@@ -271,10 +283,10 @@ def show(
 
 @app.command("list")
 def list_components() -> None:
-    """List the registered spaces, strategies, estimators and datasets."""
-    from nasforge.registry import DATASETS, ESTIMATORS, SPACES, STRATEGIES
+    """List the registered spaces, strategies, schedulers, estimators and datasets."""
+    from nasforge.registry import DATASETS, ESTIMATORS, SCHEDULERS, SPACES, STRATEGIES
 
-    for reg in (SPACES, STRATEGIES, ESTIMATORS, DATASETS):
+    for reg in (SPACES, STRATEGIES, SCHEDULERS, ESTIMATORS, DATASETS):
         out.print(f"[bold]{reg.kind}[/]: {', '.join(reg.names())}", highlight=False)
 
 

@@ -7,6 +7,8 @@ Fashion-MNIST the per-trial and final budgets default to :data:`LARGE_BUDGET`)::
     space: {name: chain_cnn, depth: [2, 5], max_params: 150000}
     data: {name: digits, root: null, fraction: 1.0, seed: 0, download: false}
     strategy: {name: evolution, population: 10, tournament: 3}
+    scheduler: null            # early stopping: median, successive_halving or hyperband, e.g.
+                               # {name: successive_halving, eta: 3}; hyperband / bohb strategies bring theirs
     estimator: {name: train, epochs: 10, batch_size: 32, lr: 0.01}
     objectives: [val_accuracy]
     constraints: []            # e.g. ["params <= 100000"]
@@ -92,6 +94,7 @@ class SearchConfig(_Strict):
     space: dict[str, Any] = Field(default_factory=_default_space)
     data: DataConfig = Field(default_factory=DataConfig)
     strategy: dict[str, Any] = Field(default_factory=_default_strategy)
+    scheduler: dict[str, Any] | None = None
     estimator: dict[str, Any] = Field(default_factory=lambda: dict(SMALL_BUDGET["estimator"]))
     objectives: list[str] = Field(default_factory=lambda: ["val_accuracy"], min_length=1)
     constraints: list[str] = Field(default_factory=list)
@@ -130,7 +133,7 @@ def parse_config(data: Any, *, source: str = "config") -> SearchConfig:
             f"{source} must hold a mapping of settings (space:, data:, strategy:, ...), got {data!r}"
         )
     data = fill_defaults(dict(data))
-    for section in ("space", "strategy", "estimator"):
+    for section in ("space", "strategy", "estimator", "scheduler"):
         value = data.get(section)
         if isinstance(value, str):  # "strategy: random" shorthand
             data[section] = {"name": value}

@@ -22,7 +22,16 @@ from typing import Any
 
 from nasforge.errors import ConfigError, UnknownComponentError
 
-__all__ = ["DATASETS", "ESTIMATORS", "SPACES", "STRATEGIES", "Registry", "check_options", "suggest"]
+__all__ = [
+    "DATASETS",
+    "ESTIMATORS",
+    "SCHEDULERS",
+    "SPACES",
+    "STRATEGIES",
+    "Registry",
+    "check_options",
+    "suggest",
+]
 
 
 def suggest(name: str, valid: list[str]) -> str:
@@ -119,6 +128,7 @@ class Registry:
 SPACES = Registry("space")
 STRATEGIES = Registry("strategy")
 ESTIMATORS = Registry("estimator")
+SCHEDULERS = Registry("scheduler")
 DATASETS = Registry("dataset")
 
 SPACES.register("chain_cnn", "nasforge.space._chain:ChainCNN", aliases=("chain",))
@@ -134,6 +144,17 @@ STRATEGIES.register("reinforce", "nasforge.strategy._reinforce:Reinforce")
 STRATEGIES.register("bananas", "nasforge.strategy._bananas:Bananas", aliases=("bo",))
 STRATEGIES.register("optuna", "nasforge.strategy._optuna:OptunaStrategy")
 STRATEGIES.register("tpe", "nasforge.strategy._optuna:TPE")
+STRATEGIES.register(
+    "successive_halving", "nasforge.strategy._multifidelity:SuccessiveHalvingSearch", aliases=("sh", "asha")
+)
+STRATEGIES.register("hyperband", "nasforge.strategy._multifidelity:HyperbandSearch", aliases=("hb",))
+STRATEGIES.register("bohb", "nasforge.strategy._multifidelity:BOHB")
+
+SCHEDULERS.register("median", "nasforge.strategy._schedulers:MedianStopping", aliases=("median_stopping",))
+SCHEDULERS.register(
+    "successive_halving", "nasforge.strategy._schedulers:SuccessiveHalving", aliases=("sh", "asha")
+)
+SCHEDULERS.register("hyperband", "nasforge.strategy._schedulers:Hyperband", aliases=("hb",))
 
 ESTIMATORS.register("train", "nasforge.estimate._train:TrainEstimator")
 ESTIMATORS.register("nb201", "nasforge.estimate._tables:NB201Table")

@@ -66,11 +66,14 @@ def test_yaml_config(in_tmp: Path) -> None:
     cfg = _write(
         in_tmp / "s.yaml",
         "name: mine\nspace: {name: chain_cnn, depth: [1, 2], layer: {filters: [8]}}\n"
-        "strategy: {name: random}\nestimator: {name: train, epochs: 1}\ntrials: 2\nfinal: {epochs: 0}\n",
+        "strategy: {name: random}\nestimator: {name: train, epochs: 2}\ntrials: 3\nfinal: {epochs: 0}\n"
+        "scheduler: {name: successive_halving, eta: 2}\n",
     )
     result = runner.invoke(app, ["search", str(cfg), "-q"])
     assert result.exit_code == 0, result.output
     assert (in_tmp / "runs" / "mine" / "best_architecture.json").is_file()
+    saved = (in_tmp / "runs" / "mine" / "config.yaml").read_text()
+    assert "successive_halving" in saved and "eta: 2" in saved
     assert not (in_tmp / "runs" / "mine" / "final.json").exists()
 
 
@@ -88,6 +91,8 @@ BAD_INPUT = [
     (["search", "{not_a_mapping}"], "must hold a mapping"),
     (["search", "--resume", "--name", "never-ran"], "nothing to resume"),
     (["show", "."], "not a nasforge run directory"),
+    (["search", "--scheduler", "hyperbnad"], "unknown scheduler 'hyperbnad'. Did you mean 'hyperband'?"),
+    (["search", "{bad_scheduler}"], "eta (the reduction factor) must be an integer >= 2"),
 ]
 
 FILES = {
@@ -98,6 +103,7 @@ FILES = {
     "impossible_space": "space: {name: chain_cnn, max_params: 10}\n",
     "bad_space": "space: {name: chain_cnn, layer: {kernel: [2, 4]}}\n",
     "not_a_mapping": "- just\n- a list\n",
+    "bad_scheduler": "scheduler: {name: successive_halving, eta: 1}\n",
 }
 
 

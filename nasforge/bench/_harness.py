@@ -282,7 +282,6 @@ def _load(benchmark: str, root: str | None) -> _Loaded:
 def _run_one(
     bench: _Loaded, label: str, strategy: str, seed: int, budget: Budget, options: Mapping[str, Any]
 ) -> RunCurve:
-    from nasforge.estimate import TrialContext
     from nasforge.experiment import Experiment
 
     start = time.perf_counter()
@@ -308,20 +307,18 @@ def _run_one(
             trial = exp.ask()
             if trial is None:
                 break
-            ctx = TrialContext(trial.number, exp.trial_seed(trial.number))
-            try:
-                metrics = bench.estimator.evaluate(trial.architecture, ctx)
-            except Exception as exc:  # as in Experiment.run: a failure costs a query, the run goes on
-                record(exp, exp.tell(trial, error=exc))
+            ev = exp.evaluate(trial, bench.estimator)  # a scheduler may stop it early (PRUNED)
+            if ev.error is not None:  # as in Experiment.run: a failure costs a query, the run goes on
+                record(exp, exp.tell(trial, ev.metrics, error=ev.error))
                 continue
-            if "sim_seconds" not in metrics:
+            if "sim_seconds" not in ev.metrics:
                 raise ConfigError(
                     f"benchmark '{spec.name}' reports no simulated cost (sim_seconds); "
                     "use a query budget such as '100q'"
                 )
-            if record.spent + float(metrics["sim_seconds"]) > budget.amount:
+            if record.spent + float(ev.metrics["sim_seconds"]) > budget.amount:
                 break
-            record(exp, exp.tell(trial, metrics))
+            record(exp, exp.tell(trial, ev.metrics, pruned=ev.pruned))
     curve.wall_seconds = time.perf_counter() - start
     return curve
 

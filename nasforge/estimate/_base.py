@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,22 +31,38 @@ class TrialContext:
         *,
         run_dir: Path | None = None,
         reporter: Callable[[int, float], None] | None = None,
+        milestones: Callable[[int], list[int]] | None = None,
     ) -> None:
         self.number = number
         self.seed = seed
         self.run_dir = run_dir
         self._reporter = reporter
+        self._milestones = milestones
         self.reported: dict[int, float] = {}
+        self.partial: dict[str, Any] = {}
 
-    def report(self, step: int, value: float) -> None:
+    def report(self, step: int, value: float, metrics: Mapping[str, Any] | None = None) -> None:
         """Record an intermediate value of the primary objective at ``step`` (e.g. the epoch).
+
+        ``metrics`` are what the trial has produced so far (``{"epochs": 3, "train_seconds": 41.0}``,
+        a simulated cost as ``sim_seconds``): when the trial is stopped here, they become its
+        recorded metrics, so its cost is not lost.
 
         Early-stopping schedulers decide here; when they stop the trial this raises
         :class:`nasforge.errors.TrialPruned`, which the estimator should let propagate.
         """
         self.reported[int(step)] = float(value)
+        self.partial = dict(metrics or {})
         if self._reporter is not None:
             self._reporter(int(step), float(value))
+
+    def milestones(self, limit: int) -> list[int]:
+        """Steps below ``limit`` at which the experiment's scheduler will decide on this trial.
+
+        Empty without a scheduler. An estimator that can report any step cheaply (a surrogate)
+        reports these; one that trains reports every epoch anyway.
+        """
+        return [] if self._milestones is None else self._milestones(int(limit))
 
 
 class Estimator(ABC):
@@ -57,6 +73,8 @@ class Estimator(ABC):
     """
 
     task: Task | None = None
+    #: the largest step the estimator reports (its full budget: training epochs), or None
+    max_step: int | None = None
 
     @abstractmethod
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:

@@ -60,7 +60,10 @@ class NB301Surrogate(Estimator):
     seconds up to ``epoch``), ``sim_seconds`` (the same: the simulated cost of the query, used by
     time budgets) and ``epoch``. With ``report_epochs``, the predicted validation accuracy at those
     epochs (below ``epoch``) is reported first through ``ctx.report(epoch, val_accuracy)``, so a
-    scheduler can stop the trial early (:class:`~nasforge.errors.TrialPruned` propagates).
+    scheduler can stop the trial early (:class:`~nasforge.errors.TrialPruned` propagates); the
+    epochs at which the experiment's scheduler decides (``ctx.milestones``) are reported too. A
+    trial stopped at epoch ``e`` is recorded with the metrics at ``e``: its simulated cost is the
+    runtime up to ``e``.
 
     The ONNX session is created on first use (one thread: single-row predictions are fastest that
     way), and is not pickled, so an estimator can be sent to worker processes.
@@ -200,22 +203,32 @@ class NB301Surrogate(Estimator):
         out: np.ndarray = session.run(None, {"x_cat": x_cat, "x_cont": x_cont})[0]
         return out
 
+    @property
+    def max_step(self) -> int:  # type: ignore[override]
+        """The full budget in reported steps: ``epoch``."""
+        return self.epoch
+
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
         session = self._load()
-        epochs = [*self._report, self.epoch]
+        report = sorted({*self._report, *ctx.milestones(self.epoch)})
+        epochs = [*report, self.epoch]
         x_cat = np.repeat(self.encode(arch)[None, :], len(epochs), axis=0)
         x_cont = np.asarray(epochs, dtype=np.float32).reshape(-1, 1)
         out = session.run(None, {"x_cat": x_cat, "x_cont": x_cont})[0]
-        for e, row in zip(self._report, out, strict=False):
-            ctx.report(e, float(row[0]))
-        final = out[-1]
-        runtime = float(final[2])  # column 2, not 1: see the module docstring
+        rows = [self._metrics(e, row) for e, row in zip(epochs, out, strict=True)]
+        for e, metrics in zip(report, rows, strict=False):
+            ctx.report(e, metrics["val_accuracy"], metrics)  # a stop here costs the runtime so far
+        return rows[-1]
+
+    @staticmethod
+    def _metrics(epoch: int, row: np.ndarray) -> dict[str, Any]:
+        runtime = float(row[2])  # column 2, not 1: see the module docstring
         metrics = {
-            "val_accuracy": float(final[0]),
-            "val_cross_entropy": float(final[1]),
+            "val_accuracy": float(row[0]),
+            "val_cross_entropy": float(row[1]),
             "runtime": runtime,
             "sim_seconds": runtime,
-            "epoch": self.epoch,
+            "epoch": epoch,
         }
         if not all(math.isfinite(v) for v in metrics.values()):
             raise TrialFailed(f"the NAS-Bench-301 surrogate returned non-finite outputs {metrics}")

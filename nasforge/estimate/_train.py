@@ -154,6 +154,11 @@ class TrainEstimator(Estimator):
         )
         self._train_task: Task | None = None
 
+    @property
+    def max_step(self) -> int:  # type: ignore[override]
+        """The full budget in reported steps: the training epochs."""
+        return self.budget.epochs
+
     def _task(self) -> Task:
         if self._train_task is None:  # one fixed subset: trials are compared on the same data
             self._train_task = (
@@ -170,6 +175,23 @@ class TrainEstimator(Estimator):
             model = _build(arch, task, ctx.seed)
             params = count_params(model)
             flops = count_flops(model, task.input_shape)
+            spent = 0.0
+
+            def on_epoch(epoch: int, m: dict[str, float]) -> None:
+                nonlocal spent
+                spent += m["seconds"]
+                partial = {
+                    "val_accuracy": m["val_accuracy"],
+                    "val_loss": m["val_loss"],
+                    "train_loss": m["train_loss"],
+                    "params": params,
+                    "flops": flops,
+                    "train_seconds": round(spent, 4),
+                    "epochs": epoch,
+                    "fraction": self.fraction,
+                }
+                ctx.report(epoch, m["val_accuracy"], partial)
+
             result = fit(
                 model,
                 task.x_train,
@@ -177,7 +199,7 @@ class TrainEstimator(Estimator):
                 x_val=task.x_val,
                 y_val=task.y_val,
                 seed=ctx.seed,
-                on_epoch=lambda epoch, m: ctx.report(epoch, m["val_accuracy"]),
+                on_epoch=on_epoch,
                 **self.budget.fit_kwargs(),
             )
         return {

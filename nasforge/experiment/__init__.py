@@ -1,10 +1,11 @@
 """Experiments, trials and storage."""
 
-from nasforge.experiment._experiment import Experiment
+from nasforge.experiment._experiment import Evaluation, Experiment
 from nasforge.experiment._storage import InMemoryStorage, OptunaStorage, Storage, StoredTrial, open_storage
 from nasforge.experiment._trial import Trial, TrialState
 
 __all__ = [
+    "Evaluation",
     "Experiment",
     "InMemoryStorage",
     "OptunaStorage",

@@ -17,11 +17,12 @@ from nasforge.experiment._rundir import write_run_files
 from nasforge.experiment._storage import Storage, StoredTrial, open_storage
 from nasforge.experiment._trial import Trial, TrialState
 from nasforge.objective import MetricConstraint, Objective
-from nasforge.registry import ESTIMATORS, STRATEGIES
+from nasforge.registry import ESTIMATORS, SCHEDULERS, STRATEGIES
 from nasforge.space import Architecture, SearchSpace, space_from_config
 from nasforge.strategy._base import Strategy
+from nasforge.strategy._schedulers import Scheduler
 
-__all__ = ["Experiment"]
+__all__ = ["Evaluation", "Experiment"]
 
 Callback = Callable[["Experiment", Trial], None]
 DB_FILE = "nasforge.db"
@@ -42,6 +43,22 @@ def derive_seed(seed: int, *path: int) -> int:
 
 
 _MASK64 = (1 << 64) - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """What one estimator call produced, before it is told (:meth:`Experiment.evaluate`).
+
+    Attributes:
+        metrics: the estimator's metrics; for a pruned trial, those it reported last (its cost so
+            far included) plus ``step``.
+        pruned: the scheduler stopped the trial.
+        error: the failure reason (a message or the exception) of a failed call, else None.
+    """
+
+    metrics: Mapping[str, Any]
+    pruned: bool = False
+    error: str | BaseException | None = None
 
 
 class Experiment:
@@ -103,6 +120,9 @@ class Experiment:
         self.dedup = dedup
         self.read_only = read_only
         self.strategy: Strategy | None = None
+        self.scheduler: Scheduler | None = None
+        self._scheduler_from_strategy = False
+        self._scheduler_synced = False
         self._told: set[int] = set()
         # Incremental views of the trials, so ask/tell stay O(1) for long benchmark runs.
         self._keys: Counter[str] = Counter()  # keys of trials that count (not interrupted), running included
@@ -290,7 +310,49 @@ class Experiment:
                 strategy.tell(t)
                 self._told.add(t.number)
         self._save_strategy()
+        own = getattr(strategy, "scheduler", None)
+        if isinstance(own, Scheduler):  # a multi-fidelity strategy brings its early stopping
+            self.set_scheduler(own)
+            self._scheduler_from_strategy = True
+        elif self._scheduler_from_strategy:  # the previous strategy's scheduler goes with it
+            self.set_scheduler(None)
         return strategy
+
+    def set_scheduler(self, scheduler: Scheduler | str | None, **options: Any) -> Scheduler | None:
+        """Attach an early-stopping scheduler (an instance, a registered name plus options, or None).
+
+        Every value an estimator reports through ``ctx.report`` goes to it; when it says stop, the
+        trial ends as PRUNED. Values stored with earlier trials are replayed into it before the
+        next evaluation, so a resumed search continues with the same rungs. Strategies with their
+        own scheduler (``hyperband``, ``bohb``, ...) attach it themselves.
+
+        Example:
+            >>> exp.set_scheduler("median", min_trials=5)  # doctest: +SKIP
+        """
+        if isinstance(scheduler, str):
+            if SCHEDULERS.canonical_name(scheduler) == "hyperband":
+                options.setdefault("seed", derive_seed(self.seed, 3))
+            scheduler = SCHEDULERS.create(scheduler, **options)
+        elif options:
+            raise ConfigError("scheduler options go with a scheduler name, not an instance")
+        if scheduler is not None and not isinstance(scheduler, Scheduler):
+            raise ConfigError(
+                f"scheduler must be a Scheduler, a registered name or None, got {type(scheduler).__name__}"
+            )
+        if scheduler is not None:
+            scheduler.setup(self.objective)
+        self.scheduler = scheduler
+        self._scheduler_from_strategy = False
+        self._scheduler_synced = False
+        return scheduler
+
+    def _sync_scheduler(self, estimator: Estimator) -> None:
+        """Before the first evaluation: tell the scheduler the full budget and replay stored values."""
+        if self.scheduler is None or self._scheduler_synced:
+            return
+        self.scheduler.bind(getattr(estimator, "max_step", None))
+        self.scheduler.replay([t for t in self.trials if t.intermediate or t.state.is_finished])
+        self._scheduler_synced = True
 
     def _save_strategy(self) -> None:
         """Store the strategy's state (after every tell when storage outlives the process)."""
@@ -374,6 +436,8 @@ class Experiment:
                     values=values,
                     feasible=self.objective.feasible(metrics),
                 )
+        if self.scheduler is not None and self._scheduler_synced:
+            self.scheduler.finished(done)
         if self.strategy is not None:
             self.strategy.tell(done)
             self._told.add(done.number)
@@ -440,6 +504,8 @@ class Experiment:
         timeout: float | None = None,
         callbacks: Sequence[Callback] = (),
         strategy_options: Mapping[str, Any] | None = None,
+        scheduler: Scheduler | str | None = None,
+        scheduler_options: Mapping[str, Any] | None = None,
     ) -> Experiment:
         """Ask, evaluate and tell until the budget is spent.
 
@@ -451,6 +517,10 @@ class Experiment:
             timeout: stop starting new trials after this many seconds of this call.
             callbacks: ``fn(experiment, trial)`` called after each finished trial.
             strategy_options: options for a strategy given by name.
+            scheduler: an early-stopping scheduler (a :class:`Scheduler` or a registered name:
+                ``"median"``, ``"successive_halving"``, ``"hyperband"``); default: the attached
+                one, or the strategy's own.
+            scheduler_options: options for a scheduler given by name.
 
         Returns:
             self, for chaining.
@@ -475,6 +545,10 @@ class Experiment:
             self.set_strategy(strategy, **(strategy_options or {}))
         elif self.strategy is None:
             raise ConfigError("run() needs a strategy, e.g. strategy='evolution'")
+        if scheduler is not None:
+            self.set_scheduler(scheduler, **(scheduler_options or {}))
+        elif scheduler_options:
+            raise ConfigError("scheduler_options need a scheduler name")
 
         start = time.monotonic()
         try:
@@ -492,29 +566,54 @@ class Experiment:
                 self._save_strategy()
         return self
 
-    def _evaluate(self, trial: Trial, estimator: Estimator) -> Trial:
+    def evaluate(self, trial: Trial, estimator: Estimator) -> Evaluation:
+        """Run ``estimator`` on a RUNNING trial without telling the result (:meth:`tell` it next).
+
+        Reported values go to the storage and the scheduler, which may stop the trial. A crash
+        is caught and returned as the evaluation's ``error``; Ctrl-C marks the trial interrupted
+        and propagates. :meth:`run` is ``evaluate`` then ``tell``; call them yourself to look at
+        the metrics in between (a benchmark that stops before exceeding a time budget).
+        """
+        self._check_writable()
+        self._sync_scheduler(estimator)
+        scheduler = self.scheduler
+        number = trial.number
+
         def reporter(step: int, value: float) -> None:
-            self.storage.report(trial.number, step, value)
-            current = self._trials[trial.number]
-            self._trials[trial.number] = dataclasses.replace(
+            self.storage.report(number, step, value)
+            current = self._trials[number]
+            self._trials[number] = dataclasses.replace(
                 current, intermediate={**current.intermediate, step: value}
             )
+            if scheduler is not None and scheduler.observe(number, step, value):
+                raise TrialPruned(f"stopped by {scheduler.name} at step {step} (value {value:.6g})")
+
+        def milestones(limit: int) -> list[int]:
+            return [] if scheduler is None else scheduler.milestones(number, limit)
 
         ctx = TrialContext(
-            trial.number, self.trial_seed(trial.number), run_dir=self.run_dir, reporter=reporter
+            number,
+            self.trial_seed(number),
+            run_dir=self.run_dir,
+            reporter=reporter,
+            milestones=milestones,
         )
         try:
             metrics = estimator.evaluate(trial.architecture, ctx)
         except TrialPruned:
-            return self.tell(trial, {"step": max(ctx.reported, default=0)}, pruned=True)
+            return Evaluation({**ctx.partial, "step": max(ctx.reported, default=0)}, pruned=True)
         except TrialFailed as exc:
-            return self.tell(trial, error=str(exc))
+            return Evaluation(dict(ctx.partial), error=str(exc))
         except KeyboardInterrupt:
             self.tell(trial, error="interrupted: stopped by the user (Ctrl-C)", interrupted=True)
             raise
         except Exception as exc:  # any crash fails only this trial
-            return self.tell(trial, error=exc)
-        return self.tell(trial, metrics)
+            return Evaluation(dict(ctx.partial), error=exc)
+        return Evaluation(metrics)
+
+    def _evaluate(self, trial: Trial, estimator: Estimator) -> Trial:
+        ev = self.evaluate(trial, estimator)
+        return self.tell(trial, ev.metrics, error=ev.error, pruned=ev.pruned)
 
     def _rebind(self, input_shape: Sequence[int], num_classes: int) -> None:
         self.space = self.space.bind(input_shape, num_classes)

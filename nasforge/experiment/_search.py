@@ -21,7 +21,7 @@ from nasforge.estimate import Estimator, TrainedModel
 from nasforge.experiment._experiment import DB_FILE, Callback, Experiment, derive_seed
 from nasforge.experiment._rundir import atomic_write
 from nasforge.objective import Objective
-from nasforge.registry import ESTIMATORS, STRATEGIES, check_options
+from nasforge.registry import ESTIMATORS, SCHEDULERS, STRATEGIES, check_options
 from nasforge.space import space_from_config
 
 __all__ = ["SearchResult", "prepare_search", "resolve_run_dir", "run_search"]
@@ -51,6 +51,8 @@ class PreparedSearch:
     estimator: Estimator
     strategy_name: str
     strategy_options: dict[str, Any]
+    scheduler_name: str | None = None
+    scheduler_options: dict[str, Any] | None = None
 
 
 def resolve_run_dir(config: SearchConfig, *, resume: bool, base: Path | None = None) -> Path:
@@ -114,6 +116,15 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
     check_options("strategy", strat_name, strat_cls, strat_options)
     strat_cls(**{"seed": 0, **strat_options})  # validates the options now, not after data loading
 
+    sched_name: str | None = None
+    sched_options: dict[str, Any] | None = None
+    if config.scheduler is not None:
+        sched_options = dict(config.scheduler)
+        sched_name = SCHEDULERS.canonical_name(sched_options.pop("name"))
+        sched_cls = SCHEDULERS.get(sched_name)
+        check_options("scheduler", sched_name, sched_cls, sched_options)
+        sched_cls(**sched_options)
+
     from nasforge.estimate._train import TrainBudget
 
     final = config.final
@@ -133,6 +144,8 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
         estimator=estimator,
         strategy_name=strat_name,
         strategy_options=strat_options,
+        scheduler_name=sched_name,
+        scheduler_options=sched_options,
     )
 
 
@@ -166,6 +179,8 @@ def run_search(
         strategy=prepared.strategy_name,
         strategy_options=prepared.strategy_options,
         estimator=prepared.estimator,
+        scheduler=prepared.scheduler_name,
+        scheduler_options=prepared.scheduler_options,
         n_trials=config.trials,
         timeout=config.timeout,
         callbacks=callbacks,

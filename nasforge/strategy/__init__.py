@@ -5,18 +5,27 @@ from nasforge.strategy._base import Strategy
 from nasforge.strategy._evolution import RegularizedEvolution
 from nasforge.strategy._grid import GridSearch
 from nasforge.strategy._local import LocalSearch
+from nasforge.strategy._multifidelity import BOHB, HyperbandSearch, SuccessiveHalvingSearch
 from nasforge.strategy._optuna import TPE, OptunaStrategy
 from nasforge.strategy._random import RandomSearch
 from nasforge.strategy._reinforce import Reinforce
+from nasforge.strategy._schedulers import Hyperband, MedianStopping, Scheduler, SuccessiveHalving
 
 __all__ = [
+    "BOHB",
     "TPE",
     "Bananas",
     "GridSearch",
+    "Hyperband",
+    "HyperbandSearch",
     "LocalSearch",
+    "MedianStopping",
     "OptunaStrategy",
     "RandomSearch",
     "RegularizedEvolution",
     "Reinforce",
+    "Scheduler",
     "Strategy",
+    "SuccessiveHalving",
+    "SuccessiveHalvingSearch",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -239,8 +239,16 @@ class Bananas(Strategy):
             rows.append(code)
         return np.stack(rows)
 
+    def _n_results(self) -> int:
+        """Results told so far (the model is refitted when this grows by ``refit_every``)."""
+        return len(self._history)
+
+    def _data(self, n: int) -> list[tuple[Architecture, float]]:
+        """The training set made of the first ``n`` results: (architecture, score) pairs."""
+        return self._history[:n]
+
     def _fit(self, n: int, seed: int) -> None:
-        data = self._history[:n]
+        data = self._data(n)
         X = self._encode([a for a, _ in data], cache=True)
         y = np.array([s for _, s in data])
         ens = MLPEnsemble(n_models=self.n_models, hidden=self.hidden, epochs=self.epochs)
@@ -248,9 +256,9 @@ class Bananas(Strategy):
         self._model_n, self._model_seed = n, seed
 
     def _ensure_model(self) -> MLPEnsemble:
-        due = len(self._history) - self._model_n >= self.refit_every
+        due = self._n_results() - self._model_n >= self.refit_every
         if due or self._model_seed is None:
-            self._fit(len(self._history), int(self.rng.integers(2**62)))
+            self._fit(self._n_results(), int(self.rng.integers(2**62)))
         elif self._model is None:  # resumed: refit exactly what was fitted before the stop
             self._fit(self._model_n, self._model_seed)
         assert self._model is not None
@@ -265,15 +273,16 @@ class Bananas(Strategy):
         Raises:
             ConfigError: before two trials have completed (nothing to fit).
         """
-        if len(self._history) < 2:
-            raise ConfigError("Bananas.predict() needs at least two completed trials")
+        if len(self._data(self._n_results())) < 2:
+            raise ConfigError(f"{type(self).__name__}.predict() needs at least two completed trials")
         preds = self._ensure_model().predict(self._encode(archs))
         return preds.mean(axis=0), preds.std(axis=0)
 
     # ------------------------------------------------------------------ ask / tell
     def _candidates(self) -> list[Architecture]:
-        ranked = sorted(range(len(self._history)), key=lambda i: -self._history[i][1])  # stable: ties by age
-        parents = [self._history[i][0] for i in ranked[: self.top_k]]
+        data = self._data(self._n_results())
+        ranked = sorted(range(len(data)), key=lambda i: -data[i][1])  # stable: ties by age
+        parents = [data[i][0] for i in ranked[: self.top_k]]
         out: dict[str, Architecture] = {}
         for i in range(self.n_candidates):
             try:
@@ -318,7 +327,7 @@ class Bananas(Strategy):
             return arch
         if len(self._seen) < self.n_initial:  # warm-start trials count towards the initial ones
             return self._propose_random()
-        if len(self._history) < 2:  # nothing to fit yet (asynchronous start, or failures)
+        if len(self._data(self._n_results())) < 2:  # nothing to fit yet (asynchronous start, failures)
             return self._propose_random()
         self._round()
         return self._take() or self._propose_random()
@@ -355,10 +364,16 @@ class Bananas(Strategy):
             self._model_n = int(state["model_n"])
             seed = state["model_seed"]
             self._model_seed = None if seed is None else int(seed)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"cannot restore Bananas state: missing or bad entry {exc}") from None
-        if self._model_n > len(self._history):
+            self._load_extra(state, make)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(
-                f"cannot restore Bananas state: the model was fitted on {self._model_n} results "
-                f"but the history holds {len(self._history)}"
+                f"cannot restore {type(self).__name__} state: missing or bad entry {exc}"
+            ) from None
+        if self._model_n > self._n_results():
+            raise ConfigError(
+                f"cannot restore {type(self).__name__} state: the model was fitted on {self._model_n} "
+                f"results but the history holds {self._n_results()}"
             )
+
+    def _load_extra(self, state: dict[str, Any], make: Callable[[dict[str, Any]], Architecture]) -> None:
+        """Hook for subclasses: restore their own entries of ``state`` (after the base ones)."""

@@ -64,6 +64,16 @@ class StrategyConformance:
         failed = [t for t in exp.trials if t.state is TrialState.FAIL]
         assert all(t.architecture.params["a"] == 0 and "planted failure" in (t.error or "") for t in failed)
 
+    def test_pruned_trials_are_told_and_search_goes_on(self, make_strategy: Factory) -> None:
+        exp = Experiment("conformance", space=toy_space(), objectives=["score"], seed=6)
+        exp.run(make_strategy(6), ToyEstimator(report_steps=4), n_trials=20, scheduler="successive_halving")
+        states = [t.state for t in exp.trials]
+        assert len(states) == 20 and TrialState.PRUNED in states and TrialState.COMPLETE in states
+        keys = [t.architecture.key for t in exp.trials]
+        assert len(keys) == len(set(keys))
+        pruned = [t for t in exp.trials if t.state is TrialState.PRUNED]
+        assert all(t.metrics["step"] < 4 and t.values is None for t in pruned)
+
     def test_state_dict_is_json(self, make_strategy: Factory) -> None:
         import json
 

@@ -31,18 +31,29 @@ class ToyEstimator(Estimator):
 
     Args:
         fail_when: architectures whose ``a`` equals this value raise (to test failure handling).
+        report_steps: if set, report ``score * step / report_steps`` at steps 1 .. report_steps
+            first (a learning curve that ranks architectures like the final score), so that
+            schedulers can stop trials.
     """
 
-    def __init__(self, fail_when: int | None = None) -> None:
+    def __init__(self, fail_when: int | None = None, report_steps: int | None = None) -> None:
         self.fail_when = fail_when
+        self.report_steps = report_steps
         self.calls = 0
+
+    @property
+    def max_step(self) -> int | None:  # type: ignore[override]
+        return self.report_steps
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
         self.calls += 1
         p = arch.params
         if self.fail_when is not None and p["a"] == self.fail_when:
             raise TrialFailed(f"planted failure for a={p['a']}")
-        return {"score": p["a"] + 2 * (p["b"] == "z") + int(p["c"]) + p.get("d", 0)}
+        score = p["a"] + 2 * (p["b"] == "z") + int(p["c"]) + p.get("d", 0)
+        for step in range(1, (self.report_steps or 0) + 1):
+            ctx.report(step, score * step / self.report_steps, {"steps": step})
+        return {"score": score}
 
 
 def additive_space(dims: int = 8, values: int = 5) -> SearchSpace:

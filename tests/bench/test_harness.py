@@ -170,6 +170,19 @@ def test_seconds_budget_stops_before_the_query_that_would_exceed_it() -> None:
         assert full.sim_seconds[n] > 3000  # the next query would have exceeded the budget
 
 
+@needs_nb301
+def test_stopped_trials_cost_their_partial_runtime_in_a_seconds_budget() -> None:
+    res = run_benchmark("nb301", ["hyperband", "rs"], seeds=2, budget="60000s", root=BENCH)
+    hb = [r for r in res.runs if r.strategy == "hyperband"]
+    rs = [r for r in res.runs if r.strategy == "rs"]
+    for run in res.runs:
+        assert run.sim_seconds[-1] <= 60000
+        steps = np.diff([0.0, *run.sim_seconds])
+        assert (steps > 0).all()  # every query costs something, stopped ones included
+    # early stopping buys more queries than random search gets for the same simulated time
+    assert min(r.queries for r in hb) > 2 * max(r.queries for r in rs)
+
+
 @needs_nb201
 def test_nb201_reports_test_acc_of_the_best_validation_pick() -> None:
     from nasforge.estimate._tables import NB201Table

@@ -101,6 +101,23 @@ def test_report_epochs_report_the_learning_curve(est: NB301Surrogate, archs: lis
         reporting.evaluate(archs[2], TrialContext(0, 0, reporter=stop_at_25))
 
 
+def test_hyperband_on_surrogate_epochs_records_the_cost_of_stopped_trials(est: NB301Surrogate) -> None:
+    exp = Experiment("hb301", space=SPACE, objectives=["val_accuracy"], seed=0)
+    exp.run("hyperband", est, n_trials=40)
+    assert exp.scheduler is not None and exp.scheduler.max_resource == 98  # the estimator's epoch
+    pruned = [t for t in exp.trials if t.state is TrialState.PRUNED]
+    complete = [t for t in exp.trials if t.state is TrialState.COMPLETE]
+    assert pruned and complete
+    for t in pruned:  # reported exactly at its bracket's rungs; stopped at one, with that rung's cost
+        rungs = exp.scheduler.milestones(t.number, 98)
+        step = t.metrics["step"]
+        assert set(t.intermediate) <= set(rungs) and step in rungs and t.metrics["epoch"] == step
+        at_step = est.predict([t.architecture], epoch=step)[0]
+        assert t.metrics["sim_seconds"] == pytest.approx(float(at_step[2]), rel=1e-6)
+        assert t.metrics["val_accuracy"] == pytest.approx(float(at_step[0]), rel=1e-6)
+    assert all(t.metrics["epoch"] == 98 for t in complete)
+
+
 def test_lower_fidelity_is_cheaper(archs: list) -> None:
     low = NB301Surrogate(BENCH, epoch=12).evaluate(archs[3], TrialContext(0, 0))
     high = NB301Surrogate(BENCH).evaluate(archs[3], TrialContext(0, 0))

@@ -109,3 +109,17 @@ def test_final_training_measures_test_accuracy(task, space) -> None:
     x = task.x_test[:5]
     assert model.module(x).shape == (5, 10)
     assert np.isfinite(model.metrics["test_loss"])
+
+
+def test_successive_halving_stops_training_early_and_keeps_its_cost(task, space) -> None:
+    est = nf.TrainEstimator(task, epochs=4, batch_size=32, lr=0.01, threads=1)
+    exp = nf.Experiment("sh-train", space=space, seed=0)
+    exp.run("successive_halving", est, n_trials=6, strategy_options={"eta": 2})
+    assert exp.scheduler is not None and exp.scheduler.max_resource == 4  # the training epochs
+    pruned = [t for t in exp.trials if t.state is TrialState.PRUNED]
+    complete = [t for t in exp.trials if t.state is TrialState.COMPLETE]
+    assert pruned and complete
+    for t in pruned:
+        assert t.metrics["epochs"] == t.metrics["step"] < 4 and t.metrics["train_seconds"] > 0
+        assert t.metrics["params"] > 0 and list(t.intermediate) == list(range(1, t.metrics["step"] + 1))
+    assert all(t.metrics["epochs"] == 4 for t in complete)
