@@ -265,7 +265,7 @@ def _data_pass(
         grads = torch.autograd.grad(
             loss,
             [*weights, *(a for _, a in acts)],
-            retain_graph=True,
+            retain_graph=need_jacobian or "grasp" in wanted,
             create_graph="grasp" in wanted,
             allow_unused=True,
         )

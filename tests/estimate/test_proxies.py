@@ -233,7 +233,7 @@ def test_a_full_nb201_network_is_scored_in_seconds() -> None:
 def test_zero_cost_estimator_through_experiment_run() -> None:
     task = nf.datasets.load("digits")
     space = nf.spaces.NB201Space(C=4, N=1)
-    est = ZeroCostEstimator(task, proxies=["synflow", "naswot", "snip", "params"], batch_size=16)
+    est = ZeroCostEstimator(task, proxies=["synflow", "naswot", "snip", "params"], batch_size=16, threads=1)
     exp = nf.Experiment("zc", space=space, objectives=["synflow"], seed=0)
     exp.run(strategy="random", estimator=est, n_trials=4)
     done = [t for t in exp.trials if t.state is nf.TrialState.COMPLETE]
@@ -250,7 +250,7 @@ def test_zero_cost_estimator_by_name_uses_random_inputs_of_the_bound_space() -> 
     from nasforge.registry import ESTIMATORS
 
     assert ESTIMATORS.get("zc") is ESTIMATORS.get("proxies") is ZeroCostEstimator
-    est = ESTIMATORS.create("zero_cost", proxies=["jacob_cov", "flops"], batch_size=4)
+    est = ESTIMATORS.create("zero_cost", proxies=["jacob_cov", "flops"], batch_size=4, threads=1)
     space = nf.spaces.NB201Space(C=4, N=1).bind((3, 8, 8), 10)
     m = est.evaluate(space.from_arch_str(BEST_CELL), TrialContext(0, seed=0))
     assert set(m) == {"jacob_cov", "flops", "proxy_seconds"} and math.isfinite(m["jacob_cov"])
