@@ -624,8 +624,3 @@ class ZeroCostEstimator(Estimator):
     def __repr__(self) -> str:
         where = self.task.name if self.task is not None else f"input_shape={self.input_shape}"
         return f"ZeroCostEstimator({where}, proxies={list(self.proxies)}, batch_size={self.batch_size})"
-
-
-def proxy_table() -> list[tuple[str, str, str]]:
-    """``(name, data, summary)`` of every proxy, for listings and docs."""
-    return [(p.name, p.data, p.summary) for p in PROXIES.values()]
