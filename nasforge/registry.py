@@ -160,6 +160,7 @@ ESTIMATORS.register("train", "nasforge.estimate._train:TrainEstimator")
 ESTIMATORS.register("nb201", "nasforge.estimate._tables:NB201Table")
 ESTIMATORS.register("nb301", "nasforge.estimate._nb301:NB301Surrogate")
 ESTIMATORS.register("nb_macro", "nasforge.estimate._tables:MacroTable")
+ESTIMATORS.register("zero_cost", "nasforge.estimate._proxies:ZeroCostEstimator", aliases=("zc", "proxies"))
 
 DATASETS.register("digits", "nasforge.data._digits:load_digits")
 DATASETS.register("mnist", "nasforge.data._idx:load_mnist")

@@ -1,6 +1,56 @@
-"""Performance estimation: estimators, the trial context and training."""
+"""Performance estimation: estimators, the trial context, training and zero-cost proxies.
+
+The zero-cost proxies (:func:`compute_proxies`, :class:`ZeroCostEstimator`, ...) import torch;
+they are resolved on first access so that ``import nasforge`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from nasforge.estimate._base import Estimator, TrialContext
+from nasforge.estimate._ensemble import ProxyEnsemble, rank_vote, ranks
 from nasforge.estimate._train import TrainedModel, TrainEstimator, train_final
 
-__all__ = ["Estimator", "TrainEstimator", "TrainedModel", "TrialContext", "train_final"]
+if TYPE_CHECKING:
+    from nasforge.estimate._proxies import (
+        DEFAULT_PROXIES,
+        PROXIES,
+        Proxy,
+        ZeroCostEstimator,
+        compute_proxies,
+    )
+    from nasforge.estimate._tables import NB201Table
+
+__all__ = [
+    "DEFAULT_PROXIES",
+    "PROXIES",
+    "Estimator",
+    "NB201Table",
+    "Proxy",
+    "ProxyEnsemble",
+    "TrainEstimator",
+    "TrainedModel",
+    "TrialContext",
+    "ZeroCostEstimator",
+    "compute_proxies",
+    "rank_vote",
+    "ranks",
+    "train_final",
+]
+
+_LAZY = {
+    "DEFAULT_PROXIES": "nasforge.estimate._proxies",
+    "PROXIES": "nasforge.estimate._proxies",
+    "Proxy": "nasforge.estimate._proxies",
+    "ZeroCostEstimator": "nasforge.estimate._proxies",
+    "compute_proxies": "nasforge.estimate._proxies",
+    "NB201Table": "nasforge.estimate._tables",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'nasforge.estimate' has no attribute {name!r}")

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from nasforge.data import Task
     from nasforge.space import Architecture
 
-__all__ = ["TrainEstimator", "TrainedModel", "default_threads", "train_final"]
+__all__ = ["TrainEstimator", "TrainedModel", "build_seeded", "default_threads", "train_final"]
 
 
 def default_threads() -> int:
@@ -81,12 +81,19 @@ class TrainBudget:
 
 
 def _build(arch: Architecture, task: Task, seed: int) -> torch.nn.Module:
+    return build_seeded(arch, task.input_shape, task.num_classes, seed)
+
+
+def build_seeded(
+    arch: Architecture, input_shape: tuple[int, ...], num_classes: int, seed: int
+) -> torch.nn.Module:
+    """Build ``arch``'s network with weights initialised from ``seed``, leaving torch's RNG alone."""
     import torch
 
     # Weight init draws from torch's global generator; fork it so the library seeds nothing globally.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return arch.build(task.input_shape, task.num_classes)
+        return arch.build(input_shape, num_classes)
 
 
 class TrainEstimator(Estimator):
