@@ -98,7 +98,8 @@ def search(
         typer.Option(
             "--scheduler",
             help="Early stopping of unpromising trials after each epoch: median, successive_halving, "
-            "hyperband (default: none; the hyperband and bohb strategies bring their own).",
+            "hyperband, learning_curve (default: none; the successive_halving, hyperband and bohb "
+            "strategies bring their own).",
         ),
     ] = None,
     trials: Annotated[

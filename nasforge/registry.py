@@ -155,6 +155,9 @@ SCHEDULERS.register(
     "successive_halving", "nasforge.strategy._schedulers:SuccessiveHalving", aliases=("sh", "asha")
 )
 SCHEDULERS.register("hyperband", "nasforge.strategy._schedulers:Hyperband", aliases=("hb",))
+SCHEDULERS.register(
+    "learning_curve", "nasforge.strategy._schedulers:LearningCurveStopping", aliases=("lc", "lce")
+)
 
 ESTIMATORS.register("train", "nasforge.estimate._train:TrainEstimator")
 ESTIMATORS.register("nb201", "nasforge.estimate._tables:NB201Table")

@@ -9,7 +9,13 @@ from nasforge.strategy._multifidelity import BOHB, HyperbandSearch, SuccessiveHa
 from nasforge.strategy._optuna import TPE, OptunaStrategy
 from nasforge.strategy._random import RandomSearch
 from nasforge.strategy._reinforce import Reinforce
-from nasforge.strategy._schedulers import Hyperband, MedianStopping, Scheduler, SuccessiveHalving
+from nasforge.strategy._schedulers import (
+    Hyperband,
+    LearningCurveStopping,
+    MedianStopping,
+    Scheduler,
+    SuccessiveHalving,
+)
 
 __all__ = [
     "BOHB",
@@ -18,6 +24,7 @@ __all__ = [
     "GridSearch",
     "Hyperband",
     "HyperbandSearch",
+    "LearningCurveStopping",
     "LocalSearch",
     "MedianStopping",
     "OptunaStrategy",

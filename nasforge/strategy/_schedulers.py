@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from nasforge.experiment._trial import Trial
     from nasforge.objective import Objective
 
-__all__ = ["Hyperband", "MedianStopping", "Scheduler", "SuccessiveHalving"]
+__all__ = ["Hyperband", "LearningCurveStopping", "MedianStopping", "Scheduler", "SuccessiveHalving"]
 
 
 def _check_resource(what: str, value: object, minimum: int = 1) -> int:
@@ -337,3 +337,122 @@ class MedianStopping(Scheduler):
             values: Mapping[int, float] = trial.intermediate
             for step, value in values.items():
                 self._completed[int(step)].append(self._score(value))
+
+
+def _pow3(t: np.ndarray, c: float, a: float, alpha: float) -> np.ndarray:
+    return c - a * np.power(t, -alpha)
+
+
+class LearningCurveStopping(Scheduler):
+    """Stop a trial whose extrapolated learning curve will not beat the best completed trial.
+
+    After ``min_steps`` reported values, the curve so far is fitted with the saturating power law
+    ``y(t) = c - a * t**-alpha`` (the "pow3" model of Domhan et al. 2015; least squares with
+    ``a, alpha >= 0``, so the fit rises and flattens), and extrapolated to the full budget
+    ``max_resource``. The trial stops when the extrapolation plus ``margin`` is still below the
+    best final value of the completed trials (at least ``min_trials`` of them). The fit only
+    happens at the scheduler's decision points, so a 100-epoch trial costs a handful of fits.
+    Values are compared in the primary objective's direction (a loss curve is fitted negated).
+
+    A curve that fits badly (the fit fails, or it extrapolates below the last value) is never
+    stopped on its account: the rule stops only curves that look saturated below the bar.
+
+    Args:
+        min_steps: values needed before the first decision (>= 3: the model has 3 parameters).
+        min_trials: completed trials needed before anything is stopped (>= 1).
+        margin: slack in the objective's units: stop only if ``prediction + margin < best``
+            (>= 0; e.g. 0.01 for accuracies to allow for extrapolation error).
+        max_resource: the full budget; default: the estimator's (its epochs).
+        every: decide at every ``every``-th step only (>= 1).
+
+    Example:
+        >>> lc = LearningCurveStopping(min_steps=3, margin=0.005)
+    """
+
+    name = "learning_curve"
+
+    def __init__(
+        self,
+        min_steps: int = 3,
+        min_trials: int = 3,
+        margin: float = 0.0,
+        max_resource: int | None = None,
+        every: int = 1,
+    ) -> None:
+        super().__init__()
+        self.min_steps = _check_resource("learning-curve min_steps", min_steps, 3)
+        self.min_trials = _check_resource("learning-curve min_trials", min_trials)
+        if (
+            isinstance(margin, bool)
+            or not isinstance(margin, (int, float))
+            or not math.isfinite(margin)
+            or margin < 0
+        ):
+            raise ConfigError(f"learning-curve margin must be a number >= 0, got margin={margin!r}")
+        self.margin = float(margin)
+        if max_resource is not None:
+            self.max_resource = _check_resource("learning-curve max_resource", max_resource)
+        self.every = _check_resource("learning-curve every", every)
+        self.reset()
+
+    def reset(self) -> None:
+        self._curves: dict[int, dict[int, float]] = defaultdict(dict)
+        self._finals: list[float] = []
+
+    def milestones(self, trial: int, limit: int) -> list[int]:
+        return list(range(1, limit, self.every))
+
+    def extrapolate(self, steps: Sequence[float], values: Sequence[float], at: float) -> float | None:
+        """The pow3 fit of ``values`` over ``steps``, evaluated at ``at`` (None if the fit fails)."""
+        import warnings
+
+        from scipy.optimize import OptimizeWarning, curve_fit
+
+        t = np.asarray(steps, dtype=float)
+        y = np.asarray(values, dtype=float)
+        if len(t) < 3 or not np.all(np.isfinite(y)):
+            return None
+        spread = float(np.ptp(y)) or 1.0
+        p0 = (float(y[-1]) + 0.1 * spread, spread, 0.5)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", OptimizeWarning)
+                warnings.simplefilter("ignore", RuntimeWarning)
+                params, _ = curve_fit(
+                    _pow3,
+                    t,
+                    y,
+                    p0=p0,
+                    bounds=([-np.inf, 0.0, 0.0], [np.inf, np.inf, 10.0]),
+                    maxfev=2000,
+                )
+        except (RuntimeError, ValueError):
+            return None
+        pred = float(_pow3(np.asarray([at], dtype=float), *params)[0])
+        return pred if math.isfinite(pred) else None
+
+    def observe(self, trial: int, step: int, value: float) -> bool:
+        score = self._score(value)
+        curve = self._curves[trial]
+        curve[step] = score
+        if (
+            len(curve) < self.min_steps
+            or len(self._finals) < self.min_trials
+            or step % self.every
+            or self.max_resource is None
+            or step >= self.max_resource
+        ):
+            return False
+        steps = sorted(curve)
+        ys = [curve[s] for s in steps]
+        pred = self.extrapolate(steps, ys, self.max_resource)
+        if pred is None or pred < ys[-1]:
+            return False
+        return pred + self.margin < max(self._finals)
+
+    def finished(self, trial: Trial) -> None:
+        from nasforge.experiment._trial import TrialState
+
+        self._curves.pop(trial.number, None)
+        if trial.state is TrialState.COMPLETE and trial.values is not None:
+            self._finals.append(self._score(trial.values[0]))  # the primary objective's final value

@@ -17,6 +17,7 @@ from nasforge.strategy import (
     GridSearch,
     Hyperband,
     HyperbandSearch,
+    LearningCurveStopping,
     MedianStopping,
     SuccessiveHalving,
     SuccessiveHalvingSearch,
@@ -125,6 +126,8 @@ def test_median_stopping_waits_for_completed_trials() -> None:
         (lambda: MedianStopping(min_trials=0), "min_trials"),
         (lambda: MedianStopping(steps=[0, 2]), "steps"),
         (lambda: BOHB(random_fraction=2.0), "random_fraction"),
+        (lambda: LearningCurveStopping(min_steps=2), "min_steps"),
+        (lambda: LearningCurveStopping(margin=-1), "margin"),
     ],
 )
 def test_bad_options_are_config_errors(make: Any, match: str) -> None:
@@ -267,3 +270,53 @@ def test_multifidelity_strategies_expose_their_scheduler() -> None:
     assert isinstance(SuccessiveHalvingSearch(min_resource=2).scheduler, SuccessiveHalving)
     assert HyperbandSearch(max_resource=27).scheduler.bracket_weights() == [27, 18, 6, 4]
     assert isinstance(BOHB().scheduler, Hyperband)
+
+
+# ---------------------------------------------------------------------------------------- learning curves
+def _pow3_curve(c: float, a: float, alpha: float, steps: int) -> list[float]:
+    return [c - a * t**-alpha for t in range(1, steps + 1)]
+
+
+def test_learning_curve_fit_extrapolates_a_power_law() -> None:
+    lc = LearningCurveStopping()
+    truth = _pow3_curve(0.9, 0.4, 0.7, 50)
+    pred = lc.extrapolate(list(range(1, 6)), truth[:5], 50)
+    assert pred == pytest.approx(truth[-1], abs=1e-6)
+    assert lc.extrapolate([1, 2], [0.1, 0.2], 50) is None  # too few points
+    assert lc.extrapolate([1, 2, 3], [0.1, float("nan"), 0.2], 50) is None
+
+
+def test_learning_curve_stops_saturated_losers_and_keeps_climbers() -> None:
+    from nasforge.experiment import Trial
+
+    lc = _setup(LearningCurveStopping(min_steps=3, min_trials=1, max_resource=20, margin=0.01))
+    space = SearchSpace({"x": Choice([0])})
+    arch = space.make({"x": 0})
+    best = _pow3_curve(0.9, 0.4, 0.7, 20)
+    for step, v in enumerate(best[:-1], start=1):
+        assert lc.observe(0, step, v) is False  # nobody completed yet
+    lc.finished(Trial(0, arch, TrialState.COMPLETE, values=(best[-1],)))
+    flat = _pow3_curve(0.6, 0.2, 1.5, 20)  # saturates near 0.6, far below 0.9
+    decisions = [lc.observe(1, s, v) for s, v in enumerate(flat[:-1], start=1)]
+    assert decisions[:2] == [False, False] and decisions[2] is True  # stopped at the 3rd value
+    climber = _pow3_curve(1.0, 0.7, 0.8, 20)  # starts lower than the flat one, ends higher than best
+    assert not any(lc.observe(2, s, v) for s, v in enumerate(climber[:-1], start=1))
+
+
+def test_learning_curve_minimises_losses() -> None:
+    from nasforge.experiment import Trial
+
+    lc = _setup(LearningCurveStopping(min_steps=3, min_trials=1, max_resource=20), "-loss")
+    arch = SearchSpace({"x": Choice([0])}).make({"x": 0})
+    lc.finished(Trial(0, arch, TrialState.COMPLETE, values=(0.1,)))
+    bad = [1.0 + 0.5 * t**-1.0 for t in range(1, 5)]  # a loss levelling off at 1.0 > 0.1
+    assert [lc.observe(1, s, v) for s, v in enumerate(bad, start=1)] == [False, False, True, True]
+
+
+def test_learning_curve_in_an_experiment() -> None:
+    exp = Experiment("lc", space=_space(), objectives=["acc"], seed=0)
+    exp.run(GridSearch(), Scripted(), scheduler="learning_curve", scheduler_options={"min_trials": 1})
+    states = {t.architecture.params["x"]: t.state for t in exp.trials}
+    assert states[0] is TrialState.COMPLETE and states[2] is TrialState.COMPLETE
+    assert states[5] is TrialState.PRUNED  # flat at 0.2, stopped after its 3rd epoch
+    assert exp.trials[5].metrics["step"] == 3
