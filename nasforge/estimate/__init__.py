@@ -1,4 +1,4 @@
-"""Performance estimation: estimators, the trial context, training and zero-cost proxies.
+"""Performance estimation: estimators, the trial context, training, zero-cost proxies, predictors.
 
 The zero-cost proxies (:func:`compute_proxies`, :class:`ZeroCostEstimator`, ...) import torch;
 they are resolved on first access so that ``import nasforge`` stays light.
@@ -11,6 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from nasforge.estimate._base import Estimator, TrialContext
 from nasforge.estimate._ensemble import ProxyEnsemble, rank_vote, ranks
+from nasforge.estimate._predictors import (
+    PREDICTORS,
+    Predictor,
+    PredictorEstimator,
+    encode_architectures,
+    make_predictor,
+)
 from nasforge.estimate._train import TrainedModel, TrainEstimator, train_final
 
 if TYPE_CHECKING:
@@ -25,9 +32,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_PROXIES",
+    "PREDICTORS",
     "PROXIES",
     "Estimator",
     "NB201Table",
+    "Predictor",
+    "PredictorEstimator",
     "Proxy",
     "ProxyEnsemble",
     "TrainEstimator",
@@ -35,6 +45,8 @@ __all__ = [
     "TrialContext",
     "ZeroCostEstimator",
     "compute_proxies",
+    "encode_architectures",
+    "make_predictor",
     "rank_vote",
     "ranks",
     "train_final",

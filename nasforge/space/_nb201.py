@@ -324,6 +324,19 @@ class NB201Space(SearchSpace):
         out[list(_path_indices(nb201_ops(arch.params), alphabet))] = 1.0
         return out
 
+    def adjacency_encoding(self, arch: Architecture) -> np.ndarray:
+        """The cell as a node adjacency matrix with an operation one-hot per entry, flattened.
+
+        Entry ``[j, i, o]`` of the 4 x 4 x 5 tensor is 1 when edge ``i -> j`` carries operation
+        ``o`` of :data:`NB201_OPS` (``none`` included); the 10 entries that are not edges of the
+        cell stay 0. It carries the same information as the one-hot :meth:`encode`, laid out as a
+        graph (what graph-based predictors expect).
+        """
+        out = np.zeros((4, 4, len(NB201_OPS)), dtype=np.float32)
+        for (j, i), op in zip(EDGES, nb201_ops(arch.params), strict=True):
+            out[j, i, NB201_OPS.index(op)] = 1.0
+        return out.reshape(-1)
+
     # ----------------------------------------------------------------- networks
     def build(
         self,
