@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nasforge.errors import NasforgeError
+from nasforge.errors import ConfigError, NasforgeError
 
 app = typer.Typer(
     name="nasforge",
@@ -33,7 +33,9 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except NasforgeError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -387,6 +389,139 @@ def bench(
         out.print(
             f"{result.meta.get('note', '')}\nwrote {', '.join(str(p) for p in written)} "
             f"in {result.meta['wall_seconds']:.1f} s",
+            highlight=False,
+        )
+
+
+def _parse_options(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; values read as YAML (``3`` is an int, ``[a, b]`` a list)."""
+    import yaml
+
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(
+                f"--option takes KEY=VALUE (e.g. --option proxies=[synflow,naswot]), got {item!r}"
+            )
+        try:
+            options[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"--option {key.strip()}: cannot read the value {value!r}") from None
+    return options
+
+
+@app.command()
+def rank(
+    benchmark: Annotated[
+        str, typer.Option("--benchmark", "-b", help="Ground truth: nb201, nb301 or nb_macro.")
+    ] = "nb201",
+    estimator: Annotated[
+        str,
+        typer.Option(
+            "--estimator",
+            "-e",
+            help="Registered estimator scoring each architecture (zero_cost, nb201, nb301, ...).",
+        ),
+    ] = "zero_cost",
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option", "-o", help="Estimator option KEY=VALUE, repeatable (e.g. proxies=[synflow,naswot])."
+        ),
+    ] = None,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metric", "-m", help="Metric to correlate, repeatable (default: every numeric one)."),
+    ] = None,
+    predictor: Annotated[
+        str | None,
+        typer.Option(
+            "--predictor",
+            help="Rank with a surrogate predictor (gbm, rf, mlp, gp) fitted on --train other "
+            "architectures' search signal instead of an estimator.",
+        ),
+    ] = None,
+    train: Annotated[
+        int, typer.Option("--train", min=2, help="Training architectures of --predictor.")
+    ] = 100,
+    n: Annotated[int, typer.Option("--n", "-n", min=3, help="Architectures to score.")] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the sample.")] = 0,
+    bench_dir: Annotated[
+        Path | None,
+        typer.Option("--bench-dir", help="Benchmarks directory (or set NASFORGE_BENCH_DIR)."),
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output directory (default: bench-results/rank-<benchmark>).")
+    ] = None,
+) -> None:
+    """How well does an estimator rank architectures? Spearman and Kendall against a benchmark table.
+
+    Samples --n distinct architectures uniformly, scores each with the estimator (networks are
+    built for CIFAR-10's 3x32x32 inputs), correlates every metric with the table's reported value
+    (NB201: 200-epoch test accuracy), prints the table and writes rank.json and rank.png (scatter
+    plots) to --out.
+    """
+    with _user_errors():
+        from nasforge.bench import rank_estimator
+
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        )
+        task = progress.add_task("architectures", total=n)
+        started: list[bool] = []
+
+        def advance(done: int, total: int) -> None:
+            if not started:
+                progress.start()
+                started.append(True)
+            progress.update(task, completed=done, total=total)
+
+        try:
+            result = rank_estimator(
+                benchmark,
+                estimator,
+                n=n,
+                seed=seed,
+                root=bench_dir,
+                metrics=metric or None,
+                estimator_options=_parse_options(option or []),
+                predictor=predictor,
+                train=train,
+                progress=advance,
+            )
+        except KeyboardInterrupt:
+            err.print("interrupted; nothing written")
+            raise typer.Exit(130) from None
+        finally:
+            if started:
+                progress.stop()
+        table = Table(
+            title=f"{result.benchmark}: {result.estimator} vs {result.truth_name}, {len(result.truth)} "
+            "architectures",
+            title_justify="left",
+        )
+        for col in ("metric", "Spearman rho", "Kendall tau"):
+            table.add_column(col, justify="left" if col == "metric" else "right")
+        for name, (rho, tau) in sorted(result.correlations().items(), key=lambda kv: -abs(kv[1][0] or 0)):
+            table.add_row(name, f"{rho:+.3f}", f"{tau:+.3f}")
+        out.print(table)
+        if result.errors:
+            err.print(f"[yellow]{len(result.errors)} architectures failed[/] (their scores rank last)")
+        folder = out_dir if out_dir is not None else Path("bench-results") / f"rank-{result.benchmark}"
+        written = [result.save(folder / "rank.json")]
+        try:
+            written.append(result.plot(folder / "rank.png"))
+        except ImportError as exc:
+            err.print(f"[yellow]no plot:[/] {exc}", highlight=False)
+        median = sorted(result.seconds)[len(result.seconds) // 2]
+        out.print(
+            f"median {median:.3f} s per architecture; wrote {', '.join(str(p) for p in written)}",
             highlight=False,
         )
 

@@ -9,6 +9,7 @@ Example:
 
 from nasforge.bench._harness import BENCHMARKS, BenchResult, BenchSpec, Budget, RunCurve, run_benchmark
 from nasforge.bench._paths import ENV_VAR, bench_file, bench_root
+from nasforge.bench._rank import RankResult, rank_correlations, rank_estimator
 
 __all__ = [
     "BENCHMARKS",
@@ -16,8 +17,11 @@ __all__ = [
     "BenchResult",
     "BenchSpec",
     "Budget",
+    "RankResult",
     "RunCurve",
     "bench_file",
     "bench_root",
+    "rank_correlations",
+    "rank_estimator",
     "run_benchmark",
 ]
