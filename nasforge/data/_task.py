@@ -6,7 +6,7 @@ import dataclasses
 import math
 import numbers
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -173,6 +173,32 @@ class Task:
 
         index = torch.from_numpy(subset_indices(self.y_train.numpy(), fraction, seed))
         return dataclasses.replace(self, x_train=self.x_train[index], y_train=self.y_train[index])
+
+    def with_resolution(self, size: int) -> Task:
+        """Return a Task whose images (every split) are resized to ``size`` x ``size``.
+
+        Bilinear interpolation with antialiasing (``torch.nn.functional.interpolate``) of the
+        normalised images; a lower resolution is a cheaper, lower-fidelity version of the task.
+        The same size returns this Task.
+
+        Raises:
+            ConfigError: if ``size`` is not an integer >= 1.
+        """
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ConfigError(f"resolution must be an integer >= 1 (pixels per side), got {size!r}")
+        _, h, w = self.input_shape
+        if (h, w) == (size, size):
+            return self
+        import torch.nn.functional as F
+
+        def resize(x: Any) -> Any:
+            if x.shape[0] == 0:
+                return x.new_zeros((0, x.shape[1], size, size))
+            return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+
+        return dataclasses.replace(
+            self, x_train=resize(self.x_train), x_val=resize(self.x_val), x_test=resize(self.x_test)
+        )
 
     def describe(self) -> str:
         """One line: ``digits: 1,077 train / 360 val / 360 test, 1x8x8, 10 classes``."""

@@ -85,7 +85,7 @@ def _build(arch: Architecture, task: Task, seed: int) -> torch.nn.Module:
 
 
 def build_seeded(
-    arch: Architecture, input_shape: tuple[int, ...], num_classes: int, seed: int
+    arch: Architecture, input_shape: tuple[int, ...], num_classes: int, seed: int, *, width: float = 1.0
 ) -> torch.nn.Module:
     """Build ``arch``'s network with weights initialised from ``seed``, leaving torch's RNG alone."""
     import torch
@@ -93,23 +93,32 @@ def build_seeded(
     # Weight init draws from torch's global generator; fork it so the library seeds nothing globally.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return arch.build(input_shape, num_classes)
+        return arch.build(input_shape, num_classes, width=width)
 
 
 class TrainEstimator(Estimator):
     """Trains each candidate on the task and reports its validation accuracy.
 
-    Low fidelity is a matter of the settings: fewer ``epochs`` and a smaller ``fraction`` of the
-    training data make each trial cheaper. Test data is never touched here (only the final pick is
-    tested, by :func:`train_final`).
+    Low fidelity is a matter of the settings: fewer ``epochs``, a smaller ``fraction`` of the
+    training data, a lower input ``resolution`` and a narrower network (``width`` < 1) each make a
+    trial cheaper; the fidelity is stored with every trial (metrics ``epochs``, ``fraction``,
+    ``resolution``, ``width``). The architecture itself is unchanged: the final training builds it
+    at full width and resolution. Test data is never touched here (only the final pick is tested,
+    by :func:`train_final`).
 
     Metrics returned: ``val_accuracy``, ``val_loss``, ``train_loss``, ``params``, ``flops`` (forward
-    pass, batch 1), ``train_seconds``, ``images_per_second``, ``epochs``, ``fraction``.
+    pass, batch 1, of the network as trained), ``train_seconds``, ``images_per_second``,
+    ``epochs``, ``fraction``, ``resolution``, ``width``. After every epoch the validation accuracy
+    is reported (``ctx.report``) with the metrics so far, so a scheduler can stop the trial.
 
     Args:
         task: the dataset (:func:`nasforge.datasets.load`).
         epochs: training epochs per trial.
         fraction: share of the training split used (stratified, the same subset for every trial).
+        resolution: train and validate on images resized to this many pixels per side (bilinear,
+            antialiased); None keeps the task's size.
+        width: width multiplier of the trained networks (channels times ``width``; spaces with a
+            builder that supports it: chain_cnn, nb201).
         batch_size: mini-batch size.
         lr: peak learning rate (cosine-decayed by default).
         optimizer: ``adam``, ``adamw`` or ``sgd``.
@@ -131,6 +140,8 @@ class TrainEstimator(Estimator):
         *,
         epochs: int = 10,
         fraction: float = 1.0,
+        resolution: int | None = None,
+        width: float = 1.0,
         batch_size: int = 64,
         lr: float = 3e-3,
         optimizer: str = "adam",
@@ -140,6 +151,7 @@ class TrainEstimator(Estimator):
         threads: int | None = None,
     ) -> None:
         from nasforge.data import Task
+        from nasforge.space._base import check_width
 
         if not isinstance(task, Task):
             raise ConfigError(
@@ -147,8 +159,16 @@ class TrainEstimator(Estimator):
             )
         if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
             raise ConfigError(f"fraction must be in (0, 1], got {fraction=}")
+        if resolution is not None and (
+            isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1
+        ):
+            raise ConfigError(
+                f"resolution must be an integer >= 1 (pixels per side) or None, got {resolution=}"
+            )
         self.task = task
         self.fraction = float(fraction)
+        self.resolution = resolution
+        self.width = check_width(width)
         self.budget = TrainBudget(
             epochs=epochs,
             batch_size=batch_size,
@@ -168,10 +188,12 @@ class TrainEstimator(Estimator):
 
     def _task(self) -> Task:
         if self._train_task is None:  # one fixed subset: trials are compared on the same data
-            self._train_task = (
-                self.task if self.fraction >= 1 else self.task.with_fraction(self.fraction, seed=0)
-            )
+            task = self.task if self.fraction >= 1 else self.task.with_fraction(self.fraction, seed=0)
+            self._train_task = task if self.resolution is None else task.with_resolution(self.resolution)
         return self._train_task
+
+    def _fidelity(self, task: Task) -> dict[str, Any]:
+        return {"fraction": self.fraction, "resolution": task.input_shape[1], "width": self.width}
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
         from nasforge.estimate._loop import fit, torch_threads
@@ -179,7 +201,7 @@ class TrainEstimator(Estimator):
 
         task = self._task()
         with torch_threads(self.budget.threads or default_threads()):
-            model = _build(arch, task, ctx.seed)
+            model = build_seeded(arch, task.input_shape, task.num_classes, ctx.seed, width=self.width)
             params = count_params(model)
             flops = count_flops(model, task.input_shape)
             spent = 0.0
@@ -195,7 +217,7 @@ class TrainEstimator(Estimator):
                     "flops": flops,
                     "train_seconds": round(spent, 4),
                     "epochs": epoch,
-                    "fraction": self.fraction,
+                    **self._fidelity(task),
                 }
                 ctx.report(epoch, m["val_accuracy"], partial)
 
@@ -218,7 +240,7 @@ class TrainEstimator(Estimator):
             "train_seconds": round(result.seconds, 4),
             "images_per_second": round(result.images_per_second, 1),
             "epochs": result.epochs,
-            "fraction": self.fraction,
+            **self._fidelity(task),
         }
 
 

@@ -18,13 +18,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nasforge.errors import SpaceError
+from nasforge.errors import ConfigError, SpaceError
 from nasforge.space._dimensions import Dimension, dimension_from_dict
 
 if TYPE_CHECKING:
     import torch.nn
 
-__all__ = ["Architecture", "Constraint", "SearchSpace"]
+__all__ = ["Architecture", "Constraint", "SearchSpace", "check_width"]
+
+
+def check_width(width: Any) -> float:
+    """Validate a width multiplier (a positive finite number)."""
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width < float("inf"):
+        raise ConfigError(f"width (the width multiplier) must be a positive number, got {width!r}")
+    return float(width)
 
 
 class Constraint:
@@ -101,10 +108,23 @@ class Architecture:
         return space.make(data["params"])
 
     def build(
-        self, input_shape: Sequence[int] | None = None, num_classes: int | None = None, *, device: Any = None
+        self,
+        input_shape: Sequence[int] | None = None,
+        num_classes: int | None = None,
+        *,
+        device: Any = None,
+        width: float = 1.0,
     ) -> torch.nn.Module:
         """Build the network (see :meth:`SearchSpace.build`)."""
-        return self.space.build(self, input_shape, num_classes, device=device)
+        if width == 1.0:  # spaces written before the width knob keep working
+            return self.space.build(self, input_shape, num_classes, device=device)
+        import inspect
+
+        if "width" not in inspect.signature(self.space.build).parameters:
+            raise ConfigError(
+                f"space '{self.space.name}' cannot scale its networks' width; use width=1 with it"
+            )
+        return self.space.build(self, input_shape, num_classes, device=device, width=width)
 
 
 def _key(space_name: str, identity: Any) -> str:
@@ -355,6 +375,7 @@ class SearchSpace:
         num_classes: int | None = None,
         *,
         device: Any = None,
+        width: float = 1.0,
     ) -> torch.nn.Module:
         """Turn ``arch`` into an ``nn.Module`` for a task (spaces with a builder override this).
 
@@ -363,6 +384,8 @@ class SearchSpace:
             input_shape: (C, H, W); defaults to the shape the space was bound to.
             num_classes: defaults to the bound class count.
             device: where to allocate; ``"meta"`` builds without memory (for counting).
+            width: width multiplier (a low-fidelity knob): every layer's channel count times
+                ``width``, rounded, at least 1; spaces that cannot scale raise ConfigError.
         """
         raise SpaceError(f"space '{self.name}' has no network builder")
 

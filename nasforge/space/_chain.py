@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from nasforge.errors import SpaceError
-from nasforge.space._base import Architecture, Constraint, SearchSpace
+from nasforge.space._base import Architecture, Constraint, SearchSpace, check_width
 from nasforge.space._constraints import MaxParams
 from nasforge.space._dimensions import Choice, Dimension, IntRange, as_dimension, dimension_from_dict
 
@@ -155,11 +155,18 @@ class ChainCNN(SearchSpace):
         num_classes: int | None = None,
         *,
         device: Any = None,
+        width: float = 1.0,
     ) -> torch.nn.Module:
         from nasforge.nn import build_chain_cnn
 
         shape, classes = self._task_shape(input_shape, num_classes)
-        return build_chain_cnn(arch.params, shape, classes, device=device)
+        params = dict(arch.params)
+        if width != 1.0:
+            factor = check_width(width)
+            for key, value in arch.params.items():
+                if key.endswith(".filters"):
+                    params[key] = max(1, round(value * factor))
+        return build_chain_cnn(params, shape, classes, device=device)
 
     def describe(self, arch: Architecture) -> str:
         """A compact one-line summary such as ``conv3x32/2-relu+skip > maxpool3 > sepconv5x64-hardswish``."""

@@ -22,7 +22,7 @@ import numpy as np
 
 from nasforge.errors import SpaceError
 from nasforge.registry import suggest
-from nasforge.space._base import Architecture, Constraint, SearchSpace
+from nasforge.space._base import Architecture, Constraint, SearchSpace, check_width
 from nasforge.space._dimensions import Choice
 
 if TYPE_CHECKING:
@@ -345,8 +345,11 @@ class NB201Space(SearchSpace):
         num_classes: int | None = None,
         *,
         device: Any = None,
+        width: float = 1.0,
     ) -> torch.nn.Module:
+        """The NB201 network of ``arch`` (C channels in the first stage, times ``width``)."""
         from nasforge.nn import build_nb201_network
 
         shape, classes = self._task_shape(input_shape, num_classes)
-        return build_nb201_network(arch.params, shape, classes, C=self.C, N=self.N, device=device)
+        C = self.C if width == 1.0 else max(1, round(self.C * check_width(width)))
+        return build_nb201_network(arch.params, shape, classes, C=C, N=self.N, device=device)

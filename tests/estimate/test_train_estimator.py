@@ -123,3 +123,48 @@ def test_successive_halving_stops_training_early_and_keeps_its_cost(task, space)
         assert t.metrics["epochs"] == t.metrics["step"] < 4 and t.metrics["train_seconds"] > 0
         assert t.metrics["params"] > 0 and list(t.intermediate) == list(range(1, t.metrics["step"] + 1))
     assert all(t.metrics["epochs"] == 4 for t in complete)
+
+
+def test_low_fidelity_resolution_and_width_are_applied_and_recorded(task, space) -> None:
+    arch = _conv_arch(space)
+    full = nf.TrainEstimator(task, epochs=1, threads=1).evaluate(arch, TrialContext(0, 0))
+    low = nf.TrainEstimator(task, epochs=1, resolution=4, width=0.5, threads=1).evaluate(
+        arch, TrialContext(0, 0)
+    )
+    assert (full["resolution"], full["width"], low["resolution"], low["width"]) == (8, 1.0, 4, 0.5)
+    assert low["params"] < full["params"] and low["flops"] < full["flops"] / 4
+    assert 0 <= low["val_accuracy"] <= 1
+    with pytest.raises(ConfigError, match="resolution"):
+        nf.TrainEstimator(task, resolution=0)
+    with pytest.raises(ConfigError, match="width"):
+        nf.TrainEstimator(task, width=-1.0)
+
+
+def test_task_with_resolution_resizes_every_split(task) -> None:
+    small = task.with_resolution(4)
+    assert small.input_shape == (1, 4, 4) and task.input_shape == (1, 8, 8)
+    for split in ("train", "val", "test"):
+        assert getattr(small, f"x_{split}").shape[0] == getattr(task, f"x_{split}").shape[0]
+    assert task.with_resolution(8) is task
+    with pytest.raises(ConfigError, match="resolution"):
+        task.with_resolution(0)
+    # a constant image stays constant (interpolation preserves the mean of flat regions)
+    flat = torch.full((1, 1, 8, 8), 0.5)
+    resized = torch.nn.functional.interpolate(flat, size=(4, 4), mode="bilinear", antialias=True)
+    assert torch.allclose(resized, torch.full((1, 1, 4, 4), 0.5))
+
+
+def test_width_multiplier_scales_the_builders() -> None:
+    from nasforge.hardware import count_params
+
+    nb201 = nf.spaces.NB201Space()
+    cell = nb201.from_arch_str(
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
+    )
+    narrow = count_params(cell.build((3, 32, 32), 10, width=0.5))
+    wide = count_params(cell.build((3, 32, 32), 10))
+    assert narrow < wide / 3  # convolution weights scale with width squared
+    assert count_params(nf.spaces.NB201Space(C=8).make(dict(cell.params)).build((3, 32, 32), 10)) == narrow
+    chain = nf.spaces.ChainCNN()
+    with pytest.raises(ConfigError, match="width"):
+        chain.sample(np.random.default_rng(0)).build((1, 8, 8), 10, width=0)
