@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,6 +37,40 @@ def _user_errors() -> Iterator[None]:
 
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+@contextmanager
+def _work_progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A transient progress bar on stderr for ``bench`` / ``rank``, fed by ``advance(done, total)``.
+
+    It appears with the first finished unit, so bad input fails with no output but the error;
+    Ctrl-C says nothing was written and exits with 130.
+    """
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    task = progress.add_task(description, total=None)
+    started: list[bool] = []
+
+    def advance(done: int, total: int) -> None:
+        if not started:
+            progress.start()
+            started.append(True)
+        progress.update(task, completed=done, total=total)
+
+    try:
+        yield advance
+    except KeyboardInterrupt:
+        err.print("interrupted; nothing written")
+        raise typer.Exit(130) from None
+    finally:
+        if started:
+            progress.stop()
 
 
 def _fmt(value: Any) -> str:
@@ -327,25 +361,7 @@ def bench(
         from nasforge.bench._harness import format_mean_std
 
         names = [s.strip() for s in strategies.split(",") if s.strip()]
-        progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        )
-        task = progress.add_task(f"{benchmark} runs", total=None)
-
-        started: list[bool] = []
-
-        def advance(done: int, total: int) -> None:
-            if not started:  # shown from the first finished run on: bad input fails with no output
-                progress.start()
-                started.append(True)
-            progress.update(task, completed=done, total=total)
-
-        try:
+        with _work_progress(f"{benchmark} runs") as advance:
             result = run_benchmark(
                 benchmark,
                 names,
@@ -355,12 +371,6 @@ def bench(
                 workers=workers,
                 progress=advance,
             )
-        except KeyboardInterrupt:
-            err.print("interrupted; nothing written")
-            raise typer.Exit(130) from None
-        finally:
-            if started:
-                progress.stop()
         rows = result.summary()
         table = Table(
             title=f"{result.benchmark}: {result.report} of the pick, "
@@ -465,24 +475,7 @@ def rank(
     with _user_errors():
         from nasforge.bench import rank_estimator
 
-        progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        )
-        task = progress.add_task("architectures", total=n)
-        started: list[bool] = []
-
-        def advance(done: int, total: int) -> None:
-            if not started:
-                progress.start()
-                started.append(True)
-            progress.update(task, completed=done, total=total)
-
-        try:
+        with _work_progress("architectures") as advance:
             result = rank_estimator(
                 benchmark,
                 estimator,
@@ -495,12 +488,6 @@ def rank(
                 train=train,
                 progress=advance,
             )
-        except KeyboardInterrupt:
-            err.print("interrupted; nothing written")
-            raise typer.Exit(130) from None
-        finally:
-            if started:
-                progress.stop()
         table = Table(
             title=f"{result.benchmark}: {result.estimator} vs {result.truth_name}, {len(result.truth)} "
             "architectures",
