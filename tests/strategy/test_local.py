@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,7 @@ from nasforge.objective import Objective
 from nasforge.space import Choice, SearchSpace
 from nasforge.strategy import LocalSearch, RandomSearch
 from nasforge.strategy._util import sample_unseen
-from nasforge.testing import additive_space, best_on_additive, toy_space
+from nasforge.testing import StrategyConformance, additive_space, best_on_additive, toy_space
 
 
 def test_local_search_beats_random_on_an_additive_space() -> None:
@@ -99,7 +101,13 @@ def test_state_dict_round_trip_mid_climb() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
-    [({"n_initial": 0}, "n_initial"), ({"n_initial": 2.5}, "n_initial"), ({"first_improvement": 1}, "first")],
+    [
+        ({"n_initial": 0}, "n_initial"),
+        ({"n_initial": 2.5}, "n_initial"),
+        ({"first_improvement": 1}, "first"),
+        ({"order": "best"}, "order"),
+        ({"n_restart_candidates": 0}, "n_restart_candidates"),
+    ],
 )
 def test_bad_settings(kwargs: dict, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
@@ -113,3 +121,87 @@ def test_bad_state_is_a_config_error() -> None:
     del state["queue"]
     with pytest.raises(ConfigError, match="LocalSearch"):
         ls.load_state_dict(state)
+
+
+# ---------------------------------------------------------------------- order="predicted"
+class TestPredictedOrderConformance(StrategyConformance):
+    @pytest.fixture
+    def make_strategy(self):
+        # few initial samples, so the 7-trial resume test stops while the predictor is in use
+        return lambda seed: LocalSearch(order="predicted", n_initial=3, seed=seed)
+
+
+def test_predicted_order_climbs_faster_than_random_order() -> None:
+    guided = [best_on_additive(LocalSearch(order="predicted", seed=s), s, n=40) for s in range(6)]
+    plain = [best_on_additive(LocalSearch(seed=s), s, n=40) for s in range(6)]
+    assert np.mean(guided) > np.mean(plain) + 0.5, (guided, plain)  # measured: 31.7 vs 30.5
+
+
+def test_predicted_order_queues_the_best_predicted_neighbour_first() -> None:
+    space = additive_space()
+    ls = LocalSearch(order="predicted", n_initial=20, seed=3)
+    ls.setup(space, Objective(["score"]))
+    for number in range(25):
+        arch = ls.ask()
+        assert arch is not None
+        ls.tell(_finish(arch, number, float(sum(arch.params.values()))))
+    ls.ask()  # re-ranks the remaining neighbours with the refitted predictor
+    assert len(ls._queue) >= 2
+    predicted = ls._predict(ls._queue)
+    assert np.all(np.diff(predicted) <= 0), predicted
+
+
+def test_predicted_order_resumes_identically_with_pending_asks() -> None:
+    # asynchronous: three proposals are always in flight, and the state is saved mid-climb
+    def drive(ls: LocalSearch, start: int, stop: int, log: list[str], pending: list) -> None:
+        for n in range(start, stop):
+            while len(pending) < 3:
+                arch = ls.ask()
+                assert arch is not None
+                pending.append(arch)
+                log.append(arch.key)
+            arch = pending.pop(0)
+            ls.tell(_finish(arch, n, float(sum(arch.params.values()))))
+
+    def make(seed: int) -> LocalSearch:
+        ls = LocalSearch(order="predicted", n_initial=4, seed=seed)
+        ls.setup(additive_space(), Objective(["score"]))
+        return ls
+
+    straight: list[str] = []
+    drive(make(11), 0, 30, straight, [])
+    first, pending = make(11), []
+    resumed: list[str] = []
+    drive(first, 0, 14, resumed, pending)
+    state = json.loads(json.dumps(first.state_dict()))
+    second = make(99)
+    second.load_state_dict(state)
+    drive(second, 14, 30, resumed, pending)
+    assert resumed == straight
+
+
+def test_predicted_order_needs_two_finite_results() -> None:
+    # all failures: nothing to fit, so the search goes on with random proposals
+    ls = LocalSearch(order="predicted", n_initial=2, seed=0)
+    ls.setup(additive_space(dims=3), Objective(["score"]))
+    for number in range(6):
+        arch = ls.ask()
+        assert arch is not None
+        ls.tell(Trial(number, arch, TrialState.FAIL, error="boom"))
+    assert ls._model is None
+
+
+def test_a_state_saved_before_the_predictor_options_still_loads() -> None:
+    ls = LocalSearch(n_initial=3, seed=0)
+    ls.setup(toy_space(), Objective(["score"]))
+    for number in range(5):
+        arch = ls.ask()
+        assert arch is not None
+        ls.tell(_finish(arch, number, float(arch.params["a"])))
+    state = ls.state_dict()
+    for key in ("train", "version", "ranked_at", "model_version", "model_seed"):
+        del state[key]
+    again = LocalSearch(n_initial=3, seed=0)
+    again.setup(toy_space(), Objective(["score"]))
+    again.load_state_dict(state)
+    assert again.ask() is not None
