@@ -125,7 +125,8 @@ def search(
         typer.Option(
             "--strategy",
             "-s",
-            help="Search strategy: evolution, random, grid, local, reinforce, bananas, tpe, optuna, "
+            help="Search strategy: evolution, random, grid, local, guided_local, reinforce, bananas, tpe, "
+            "optuna, "
             "successive_halving, hyperband, bohb (see `nasforge list`).",
         ),
     ] = None,

@@ -140,6 +140,7 @@ STRATEGIES.register("random", "nasforge.strategy._random:RandomSearch", aliases=
 STRATEGIES.register("grid", "nasforge.strategy._grid:GridSearch")
 STRATEGIES.register("evolution", "nasforge.strategy._evolution:RegularizedEvolution", aliases=("re", "rea"))
 STRATEGIES.register("local", "nasforge.strategy._local:LocalSearch", aliases=("ls",))
+STRATEGIES.register("guided_local", "nasforge.strategy._local:GuidedLocalSearch", aliases=("gls",))
 STRATEGIES.register("reinforce", "nasforge.strategy._reinforce:Reinforce")
 STRATEGIES.register("bananas", "nasforge.strategy._bananas:Bananas", aliases=("bo",))
 STRATEGIES.register("optuna", "nasforge.strategy._optuna:OptunaStrategy")

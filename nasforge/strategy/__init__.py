@@ -4,7 +4,7 @@ from nasforge.strategy._bananas import Bananas
 from nasforge.strategy._base import Strategy
 from nasforge.strategy._evolution import RegularizedEvolution
 from nasforge.strategy._grid import GridSearch
-from nasforge.strategy._local import LocalSearch
+from nasforge.strategy._local import GuidedLocalSearch, LocalSearch
 from nasforge.strategy._multifidelity import BOHB, HyperbandSearch, SuccessiveHalvingSearch
 from nasforge.strategy._optuna import TPE, OptunaStrategy
 from nasforge.strategy._random import RandomSearch
@@ -22,6 +22,7 @@ __all__ = [
     "TPE",
     "Bananas",
     "GridSearch",
+    "GuidedLocalSearch",
     "Hyperband",
     "HyperbandSearch",
     "LearningCurveStopping",
