@@ -7,8 +7,9 @@ Fashion-MNIST the per-trial and final budgets default to :data:`LARGE_BUDGET`)::
     space: {name: chain_cnn, depth: [2, 5], max_params: 150000}
     data: {name: digits, root: null, fraction: 1.0, seed: 0, download: false}
     strategy: {name: evolution, population: 10, tournament: 3}
-    scheduler: null            # early stopping: median, successive_halving, hyperband, learning_curve;
-                               # {name: successive_halving, eta: 3}; hyperband / bohb strategies bring theirs
+    scheduler: null            # early stopping: median, successive_halving, hyperband or learning_curve,
+                               # e.g. {name: successive_halving, eta: 3}; the successive_halving,
+                               # hyperband and bohb strategies bring their own
     estimator: {name: train, epochs: 10, batch_size: 32, lr: 0.01}
     objectives: [val_accuracy]
     constraints: []            # e.g. ["params <= 100000"]
