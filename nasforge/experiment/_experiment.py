@@ -518,8 +518,8 @@ class Experiment:
             callbacks: ``fn(experiment, trial)`` called after each finished trial.
             strategy_options: options for a strategy given by name.
             scheduler: an early-stopping scheduler (a :class:`Scheduler` or a registered name:
-                ``"median"``, ``"successive_halving"``, ``"hyperband"``); default: the attached
-                one, or the strategy's own.
+                ``"median"``, ``"successive_halving"``, ``"hyperband"``, ``"learning_curve"``);
+                default: the attached one, or the strategy's own.
             scheduler_options: options for a scheduler given by name.
 
         Returns:
