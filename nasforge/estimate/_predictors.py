@@ -282,7 +282,7 @@ class MLPEnsemblePredictor(Predictor):
         seed: int = 0,
     ) -> None:
         super().__init__(encoding=encoding, seed=seed)
-        from nasforge.strategy._bananas import MLPEnsemble
+        from nasforge.strategy._predictor import MLPEnsemble
 
         self._ensemble = MLPEnsemble(
             n_models=n_models, hidden=hidden, epochs=epochs, lr=lr, weight_decay=weight_decay
