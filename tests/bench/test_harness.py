@@ -262,13 +262,12 @@ def test_cli_unknown_strategy_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert bad_budget.exit_code == 2 and "cannot read budget" in bad_budget.output
 
 
-@pytest.mark.skipif(not (HAVE_NB201 or HAVE_ORT), reason="needs NB201 or the NB301 surrogate")
+@needs_nb201
 def test_cli_tiny_real_run(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    benchmark = "nb201" if HAVE_NB201 else "nb301"
     result = runner.invoke(
         app,
-        ["bench", "--benchmark", benchmark, "--strategies", "rs,re", "--seeds", "2", "--budget", "20q",
+        ["bench", "--benchmark", "nb201", "--strategies", "rs,re", "--seeds", "2", "--budget", "20q",
          "--bench-dir", str(BENCH), "--out", str(tmp_path / "res")],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
