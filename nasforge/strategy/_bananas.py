@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -245,10 +245,7 @@ class Bananas(Strategy):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self._reset()
-
-        def make(params: dict[str, Any]) -> Architecture:
-            return self.space.make(params, check_constraints=False)
-
+        make = self.restore_arch
         try:
             self._seen = set(state["seen"])
             self._history = [(make(p), float(s)) for p, s in state["history"]]
@@ -256,7 +253,7 @@ class Bananas(Strategy):
             self._model_n = int(state["model_n"])
             seed = state["model_seed"]
             self._model_seed = None if seed is None else int(seed)
-            self._load_extra(state, make)
+            self._load_extra(state)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(
                 f"cannot restore {type(self).__name__} state: missing or bad entry {exc}"
@@ -267,5 +264,5 @@ class Bananas(Strategy):
                 f"results but the history holds {self._n_results()}"
             )
 
-    def _load_extra(self, state: dict[str, Any], make: Callable[[dict[str, Any]], Architecture]) -> None:
+    def _load_extra(self, state: dict[str, Any]) -> None:
         """Hook for subclasses: restore their own entries of ``state`` (after the base ones)."""

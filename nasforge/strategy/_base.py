@@ -75,6 +75,11 @@ class Strategy(ABC):
     def tell(self, trial: Trial) -> None:  # noqa: B027 - optional hook
         """Receive a finished trial. Default: ignore it."""
 
+    def restore_arch(self, params: dict[str, Any]) -> Architecture:
+        """An architecture of the space from params saved in a state (valid when saved, so its
+        constraints are not measured again)."""
+        return self.space.make(params, check_constraints=False)
+
     def state_dict(self) -> dict[str, Any]:
         """JSON-serialisable state, enough to continue exactly where it stopped."""
         return {"rng": self.rng.bit_generator.state}

@@ -261,10 +261,7 @@ class LocalSearch(Strategy):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self._reset()
-
-        def make(params: dict[str, Any]) -> Architecture:
-            return self.space.make(params, check_constraints=False)
-
+        make = self.restore_arch
         try:
             self._seen = set(state["seen"])
             self._scores = {k: score_from_json(v) for k, v in state["scores"].items()}

@@ -9,7 +9,7 @@ Only trials that ran the full budget complete; the pick is the best of those.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from nasforge.errors import ConfigError
@@ -211,8 +211,12 @@ class BOHB(Bananas):
             "obs": [[dict(a.params), {str(k): v for k, v in s.items()}, f] for a, s, f in self._obs],
         }
 
-    def _load_extra(self, state: dict[str, Any], make: Callable[[dict[str, Any]], Architecture]) -> None:
+    def _load_extra(self, state: dict[str, Any]) -> None:
         self._obs = [
-            (make(p), {int(k): float(v) for k, v in steps.items()}, None if f is None else float(f))
+            (
+                self.restore_arch(p),
+                {int(k): float(v) for k, v in steps.items()},
+                None if f is None else float(f),
+            )
             for p, steps, f in state["obs"]
         ]
