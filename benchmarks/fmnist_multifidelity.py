@@ -8,6 +8,12 @@ trials after 1 and 3 epochs (eta 3). The pick of each search (best validation ac
 fully trained trials) is then trained from scratch with one final budget (``--final-epochs`` on the
 same subset) and tested on the 10,000 test images; that test accuracy is what is compared.
 
+``--max-mflops`` keeps only architectures with at most that many MFLOPs per image (counted on the
+built network before any training), so that no single slow network can eat a search's budget.
+Searches of different strategies can run side by side in separate processes (one per core, e.g.
+``--strategies random`` in one and ``--strategies hyperband`` in the other) so that both see the
+same machine load.
+
 Usage (from the repository root):
     python benchmarks/fmnist_multifidelity.py --data-dir ../shared/datasets/fashion-mnist \\
         --seeds 0 1 --minutes 10 --strategies random hyperband
@@ -23,9 +29,35 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import nasforge as nf
 from nasforge.experiment import TrialState
+from nasforge.hardware import count_flops
+
+
+def make_space(max_params: int, max_mflops: float | None) -> nf.spaces.ChainCNN:
+    """The chain-CNN space (depth 2-5) under a parameter limit and, optionally, a FLOPs limit.
+
+    The FLOPs of a candidate are counted on its built network (one 1x28x28 image) before it is
+    ever trained, so the search spends no time on networks too slow for the budget.
+    """
+    constraints: list[nf.space.Constraint] = []
+    if max_mflops is not None:
+        plain = nf.spaces.ChainCNN(depth=(2, 5))
+        cache: dict[str, float] = {}
+
+        def mflops(params: Any) -> float:
+            arch = plain.make(params, check_constraints=False)
+            if arch.key not in cache:
+                net = arch.build((1, 28, 28), 10)
+                cache[arch.key] = count_flops(net, (1, 28, 28)) / 1e6
+            return cache[arch.key]
+
+        constraints.append(
+            nf.space.Predicate(lambda p: mflops(p) <= max_mflops, name=f"MFLOPs <= {max_mflops}")
+        )
+    return nf.spaces.ChainCNN(depth=(2, 5), max_params=max_params, constraints=constraints)
 
 
 def main() -> None:
@@ -37,6 +69,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=9, help="full training budget of a trial")
     parser.add_argument("--final-epochs", type=int, default=15)
     parser.add_argument("--fraction", type=float, default=0.1)
+    parser.add_argument("--max-params", type=int, default=150_000)
+    parser.add_argument(
+        "--max-mflops",
+        type=float,
+        default=None,
+        help="only architectures with at most this many MFLOPs per 28x28 image (checked before training)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench-results/fmnist_multifidelity.json"))
     args = parser.parse_args()
 
@@ -45,7 +84,7 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         for strategy in args.strategies:
-            space = nf.spaces.ChainCNN(depth=(2, 5), max_params=150_000)
+            space = make_space(args.max_params, args.max_mflops)
             est = nf.TrainEstimator(subset, epochs=args.epochs, batch_size=128, lr=0.005, threads=1)
             exp = nf.Experiment(f"{strategy}-{seed}", space=space, seed=seed)
             start = time.perf_counter()
@@ -70,6 +109,7 @@ def main() -> None:
                 row.update(
                     pick=space.describe(best.architecture),
                     pick_params=best.metrics.get("params"),
+                    pick_mflops=round(best.metrics.get("flops", 0) / 1e6, 3),
                     pick_val_accuracy=best.metrics.get("val_accuracy"),
                     final_test_accuracy=final.metrics["test_accuracy"],
                 )

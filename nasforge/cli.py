@@ -126,8 +126,8 @@ def search(
             "--strategy",
             "-s",
             help="Search strategy: evolution, random, grid, local, guided_local, reinforce, bananas, tpe, "
-            "optuna, "
-            "successive_halving, hyperband, bohb (see `nasforge list`).",
+            "optuna, successive_halving, hyperband, bohb, zc_warm_start (see `nasforge list`; "
+            "strategy options go in the config file's strategy: mapping).",
         ),
     ] = None,
     scheduler: Annotated[

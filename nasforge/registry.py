@@ -150,6 +150,9 @@ STRATEGIES.register(
 )
 STRATEGIES.register("hyperband", "nasforge.strategy._multifidelity:HyperbandSearch", aliases=("hb",))
 STRATEGIES.register("bohb", "nasforge.strategy._multifidelity:BOHB")
+STRATEGIES.register(
+    "zc_warm_start", "nasforge.strategy._warmstart:ProxyWarmStart", aliases=("zc_warm", "zcws")
+)
 
 SCHEDULERS.register("median", "nasforge.strategy._schedulers:MedianStopping", aliases=("median_stopping",))
 SCHEDULERS.register(

@@ -57,6 +57,9 @@ class BenchSpec:
         optimum: best possible reported value (for regret plots), or None if unknown.
         options: extra estimator keyword arguments.
         note: one line on the protocol, shown in tables and JSON.
+        input_shape: the benchmark dataset's input (C, H, W); the space is bound to it, so that
+            strategies that build networks (zero-cost proxies) build the benchmark's own.
+        num_classes: its class count.
     """
 
     name: str
@@ -67,6 +70,8 @@ class BenchSpec:
     optimum: float | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     note: str = ""
+    input_shape: tuple[int, int, int] = (3, 32, 32)  # all three tables are CIFAR-10
+    num_classes: int = 10
 
 
 BENCHMARKS: dict[str, BenchSpec] = {
@@ -272,7 +277,7 @@ def _load(benchmark: str, root: str | None) -> _Loaded:
     from nasforge.registry import ESTIMATORS, SPACES
 
     spec = BENCHMARKS[benchmark]
-    space = SPACES.create(spec.space)
+    space = SPACES.create(spec.space).bind(spec.input_shape, spec.num_classes)
     estimator = ESTIMATORS.create(spec.estimator, root=root, **dict(spec.options))
     # one query now loads the table (or the ONNX session), so no run's speed includes loading
     estimator.evaluate(space.sample(np.random.default_rng(0)), TrialContext(0, 0))

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         ZeroCostEstimator,
         compute_proxies,
     )
+    from nasforge.estimate._screening import ProxyScorer
     from nasforge.estimate._tables import NB201Table
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "PredictorEstimator",
     "Proxy",
     "ProxyEnsemble",
+    "ProxyScorer",
     "TrainEstimator",
     "TrainedModel",
     "TrialContext",
@@ -53,6 +55,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "ProxyScorer": "nasforge.estimate._screening",
     "DEFAULT_PROXIES": "nasforge.estimate._proxies",
     "PROXIES": "nasforge.estimate._proxies",
     "Proxy": "nasforge.estimate._proxies",

@@ -140,6 +140,11 @@ class Predictor(ABC):
         """Predicted metric of ``archs`` (float64, one per architecture)."""
         return self._predict(self._check_fitted(archs, features))[0]
 
+    def rank(self, archs: Sequence[Architecture]) -> np.ndarray:
+        """The predictions as scores to rank by (larger = better), so that a fitted predictor can
+        pre-screen a search like zero-cost proxies do (:class:`nasforge.strategy.ProxyWarmStart`)."""
+        return self.predict(archs)
+
     def predict_std(self, archs: Sequence[Architecture], features: Any = None) -> np.ndarray | None:
         """The model's uncertainty (standard deviation) per architecture, or None if it has none."""
         return self._predict(self._check_fitted(archs, features))[1]

@@ -545,6 +545,8 @@ class Experiment:
             self.set_strategy(strategy, **(strategy_options or {}))
         elif self.strategy is None:
             raise ConfigError("run() needs a strategy, e.g. strategy='evolution'")
+        if task is not None and self.strategy is not None:
+            self.strategy.set_task(task)
         if scheduler is not None:
             self.set_scheduler(scheduler, **(scheduler_options or {}))
         elif scheduler_options:

@@ -243,6 +243,16 @@ class SearchSpace:
         """
         return params
 
+    def representative(self, arch: Architecture) -> Architecture:
+        """One fixed member of ``arch``'s key class (architectures sharing its key).
+
+        Anything computed from a built network but cached by key (zero-cost proxy scores, for
+        instance) is computed on the representative, so the cached value does not depend on which
+        member of the class happened to come first. Default: ``arch`` itself (each key names one
+        point). Spaces whose :meth:`identity` merges isomorphic points override it.
+        """
+        return arch
+
     def _point(self, canon: dict[str, Any]) -> Architecture:
         return Architecture(self, canon, _key(self.name, self.identity(canon)))
 

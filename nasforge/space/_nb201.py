@@ -14,6 +14,7 @@ This module is plain data (no torch); the network lives in :mod:`nasforge.nn._nb
 from __future__ import annotations
 
 import functools
+import itertools
 import numbers
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -177,6 +178,15 @@ def unique_str(ops: tuple[str, ...]) -> str:
     return nodes[3]
 
 
+@functools.lru_cache(maxsize=8)
+def _representatives(alphabet: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """For cells over ``alphabet``: canonical string -> its member with the smallest op indices."""
+    out: dict[str, tuple[str, ...]] = {}
+    for ops in itertools.product(alphabet, repeat=len(EDGE_NAMES)):  # lexicographic in alphabet order
+        out.setdefault(unique_str(ops), ops)
+    return out
+
+
 @functools.lru_cache(maxsize=32768)
 def _path_indices(ops: tuple[str, ...], alphabet: tuple[str, ...]) -> tuple[int, ...]:
     k = len(alphabet)
@@ -262,6 +272,26 @@ class NB201Space(SearchSpace):
     def identity(self, params: Mapping[str, Any]) -> Any:
         """NB201's canonical string of the cell (:func:`unique_str`), so isomorphic cells share a key."""
         return unique_str(tuple(params[e] for e in EDGE_NAMES))
+
+    def representative(self, arch: Architecture) -> Architecture:
+        """The member of ``arch``'s isomorphism class whose operations come first in NB201 order.
+
+        When that member violates one of the space's constraints, ``arch`` itself is returned.
+
+        Example:
+            >>> space = NB201Space()
+            >>> a = space.from_ops([4, 1, 0, 1, 0, 0])  # node 1's output (edge 0) is never used,
+            >>> b = space.from_ops([3, 1, 0, 1, 0, 0])  # so its operation does not matter
+            >>> a.key == b.key, space.to_arch_str(space.representative(b))
+            (True, '|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|')
+        """
+        ops = _representatives(self.ops)[unique_str(nb201_ops(arch.params))]
+        if ops == nb201_ops(arch.params):
+            return arch
+        try:
+            return self._make_ops(ops)
+        except SpaceError:  # the representative breaks a constraint that arch satisfies
+            return arch
 
     # ----------------------------------------------------------------- conversions
     def from_arch_str(self, s: str) -> Architecture:

@@ -16,6 +16,7 @@ from nasforge.strategy._schedulers import (
     Scheduler,
     SuccessiveHalving,
 )
+from nasforge.strategy._warmstart import ProxyWarmStart
 
 __all__ = [
     "BOHB",
@@ -29,6 +30,7 @@ __all__ = [
     "LocalSearch",
     "MedianStopping",
     "OptunaStrategy",
+    "ProxyWarmStart",
     "RandomSearch",
     "RegularizedEvolution",
     "Reinforce",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,8 +12,17 @@ from nasforge.errors import ConfigError, SpaceError
 from nasforge.experiment._trial import Trial, TrialState
 from nasforge.space import Architecture
 from nasforge.strategy._base import Strategy
-from nasforge.strategy._predictor import MLPEnsemble, encode_for_predictor
+from nasforge.strategy._predictor import (
+    MLPEnsemble,
+    check_predictor,
+    encode_for_predictor,
+    fit_predictor,
+    predict_dist,
+)
 from nasforge.strategy._util import check_int, sample_unseen
+
+if TYPE_CHECKING:
+    from nasforge.estimate import Predictor
 
 __all__ = ["Bananas", "MLPEnsemble"]
 
@@ -56,6 +65,12 @@ class Bananas(Strategy):
         refit_every: new results needed before the ensemble is refitted (>= 1).
         epochs: training steps of each fit (>= 1).
         hidden: hidden-layer widths of the MLPs.
+        predictor: ``"mlp"`` (the ensemble above, the paper's) or another surrogate of
+            :func:`nasforge.estimate.make_predictor`: ``"gbm"``, ``"rf"``, ``"gp"`` (on the same
+            encoding; ``n_models``, ``hidden`` and ``epochs`` then do not apply). Thompson sampling
+            and UCB use the predictor's own uncertainty (random forest: spread of the trees, GP:
+            posterior); gradient boosting has none, so its acquisition is its mean.
+        predictor_options: options of that predictor (e.g. ``{"n_estimators": 200}``).
         seed: random seed.
 
     Example:
@@ -75,6 +90,8 @@ class Bananas(Strategy):
         refit_every: int = 1,
         epochs: int = 100,
         hidden: Sequence[int] = (20, 20),
+        predictor: str = "mlp",
+        predictor_options: Mapping[str, Any] | None = None,
         seed: int | None = None,
     ) -> None:
         super().__init__(seed=seed)
@@ -105,13 +122,14 @@ class Bananas(Strategy):
         self.refit_every = refit_every
         self.epochs = epochs
         self.hidden = hidden
+        self.predictor, self.predictor_options = check_predictor(predictor, predictor_options)
         self._reset()
 
     def _reset(self) -> None:
         self._seen: set[str] = set()
         self._history: list[tuple[Architecture, float]] = []  # completed, finite scores, in tell order
         self._queue: list[Architecture] = []
-        self._model: MLPEnsemble | None = None
+        self._model: MLPEnsemble | Predictor | None = None
         self._model_n = 0  # history entries the model was fitted on
         self._model_seed: int | None = None
         self._codes: dict[str, np.ndarray] = {}
@@ -141,13 +159,16 @@ class Bananas(Strategy):
 
     def _fit(self, n: int, seed: int) -> None:
         data = self._data(n)
-        X = self._encode([a for a, _ in data], cache=True)
         y = np.array([s for _, s in data])
-        ens = MLPEnsemble(n_models=self.n_models, hidden=self.hidden, epochs=self.epochs)
-        self._model = ens.fit(X, y, np.random.default_rng(seed))
+        if self.predictor == "mlp":
+            X = self._encode([a for a, _ in data], cache=True)
+            ens = MLPEnsemble(n_models=self.n_models, hidden=self.hidden, epochs=self.epochs)
+            self._model = ens.fit(X, y, np.random.default_rng(seed))
+        else:
+            self._model = fit_predictor(self.predictor, self.predictor_options, [a for a, _ in data], y, seed)
         self._model_n, self._model_seed = n, seed
 
-    def _ensure_model(self) -> MLPEnsemble:
+    def _ensure_model(self) -> MLPEnsemble | Predictor:
         due = self._n_results() - self._model_n >= self.refit_every
         if due or self._model_seed is None:
             self._fit(self._n_results(), int(self.rng.integers(2**62)))
@@ -167,8 +188,11 @@ class Bananas(Strategy):
         """
         if len(self._data(self._n_results())) < 2:
             raise ConfigError(f"{type(self).__name__}.predict() needs at least two completed trials")
-        preds = self._ensure_model().predict(self._encode(archs))
-        return preds.mean(axis=0), preds.std(axis=0)
+        model = self._ensure_model()
+        if isinstance(model, MLPEnsemble):
+            preds = model.predict(self._encode(archs))
+            return preds.mean(axis=0), preds.std(axis=0)
+        return predict_dist(model, archs)
 
     # ------------------------------------------------------------------ ask / tell
     def _candidates(self) -> list[Architecture]:

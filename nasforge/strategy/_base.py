@@ -2,7 +2,8 @@
 
 Call order, driven by :class:`nasforge.Experiment`:
 
-1. ``setup(space, objective)`` once, before anything else.
+1. ``setup(space, objective)`` once, before anything else; ``set_task(task)`` when the
+   estimator works on a dataset (an optional hook for strategies that look at data).
 2. ``load_state_dict(state)`` when resuming a stored run (instead of starting fresh), followed by
    ``tell`` for every trial that finished after that state was saved.
 3. Any interleaving of ``ask()`` and ``tell(trial)``: ``ask`` may be called while earlier trials
@@ -24,6 +25,7 @@ import numpy as np
 from nasforge.errors import ConfigError, NasforgeError
 
 if TYPE_CHECKING:
+    from nasforge.data import Task
     from nasforge.experiment._trial import Trial
     from nasforge.objective import Objective
     from nasforge.space import Architecture, SearchSpace
@@ -67,6 +69,10 @@ class Strategy(ABC):
 
     def on_setup(self) -> None:  # noqa: B027 - optional hook
         """Hook called at the end of :meth:`setup` (prepare per-space state here)."""
+
+    def set_task(self, task: Task) -> None:  # noqa: B027 - optional hook
+        """Hook: the task the experiment's estimator trains on (for strategies that look at data,
+        such as zero-cost proxies). Called by :meth:`Experiment.run` when the estimator has one."""
 
     @abstractmethod
     def ask(self) -> Architecture | None:

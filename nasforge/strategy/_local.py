@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,8 +13,11 @@ from nasforge.errors import ConfigError
 from nasforge.experiment._trial import Trial, TrialState
 from nasforge.space import Architecture
 from nasforge.strategy._base import Strategy
-from nasforge.strategy._predictor import MLPEnsemble, encode_for_predictor
+from nasforge.strategy._predictor import MLPEnsemble, check_predictor, encode_for_predictor, fit_predictor
 from nasforge.strategy._util import check_int, sample_unseen, score_from_json, score_to_json
+
+if TYPE_CHECKING:
+    from nasforge.estimate import Predictor
 
 __all__ = ["GuidedLocalSearch", "LocalSearch"]
 
@@ -54,6 +57,10 @@ class LocalSearch(Strategy):
         order: ``"random"`` (the paper) or ``"predicted"`` (neighbours ranked by the predictor).
         n_restart_candidates: random architectures the predictor chooses a restart from
             (``order="predicted"`` only; 1 makes restarts plain random).
+        predictor: the model that ranks (``order="predicted"`` only): ``"mlp"``, the BANANAS
+            ensemble, or a :func:`nasforge.estimate.make_predictor` surrogate (``"gbm"``, ``"rf"``,
+            ``"gp"``) on the same encoding.
+        predictor_options: options of that surrogate (e.g. ``{"n_estimators": 200}``).
         seed: random seed.
 
     Example:
@@ -69,6 +76,8 @@ class LocalSearch(Strategy):
         first_improvement: bool = True,
         order: str = "random",
         n_restart_candidates: int = 100,
+        predictor: str = "mlp",
+        predictor_options: Mapping[str, Any] | None = None,
         seed: int | None = None,
     ) -> None:
         super().__init__(seed=seed)
@@ -85,6 +94,7 @@ class LocalSearch(Strategy):
         self.first_improvement = first_improvement
         self.order = order
         self.n_restart_candidates = n_restart_candidates
+        self.predictor, self.predictor_options = check_predictor(predictor, predictor_options)
         self._reset()
 
     def _reset(self) -> None:
@@ -98,7 +108,7 @@ class LocalSearch(Strategy):
         self._train: dict[str, Architecture] = {}  # told keys with a finite score
         self._version = 0  # changes of the training set so far
         self._ranked_at = -1  # training-set version the queue was last ranked with
-        self._model: MLPEnsemble | None = None
+        self._model: MLPEnsemble | Predictor | None = None
         self._model_version = -1
         self._model_seed: int | None = None
         self._codes: dict[str, np.ndarray] = {}
@@ -127,12 +137,19 @@ class LocalSearch(Strategy):
             self._model = None
         if self._model is None:  # a new fit, or resumed: refit exactly what was fitted before
             keys = sorted(self._train)  # a fixed order, so a resumed fit is the same fit
-            X = self._encode([self._train[k] for k in keys])
+            train = [self._train[k] for k in keys]
             y = np.array([self._scores[k] for k in keys])
-            self._model = MLPEnsemble().fit(X, y, np.random.default_rng(self._model_seed))
+            if self.predictor == "mlp":
+                rng = np.random.default_rng(self._model_seed)
+                self._model = MLPEnsemble().fit(self._encode(train), y, rng)
+            else:
+                opts = self.predictor_options
+                self._model = fit_predictor(self.predictor, opts, train, y, self._model_seed)
             self._model_version = self._version
-        mean: np.ndarray = self._model.predict(self._encode(archs)).mean(axis=0)
-        return mean
+        if isinstance(self._model, MLPEnsemble):
+            mean: np.ndarray = self._model.predict(self._encode(archs)).mean(axis=0)
+            return mean
+        return self._model.predict(archs)
 
     def _rank(self, archs: list[Architecture]) -> list[Architecture]:
         """``archs`` best predicted first (unchanged when unguided)."""
@@ -289,7 +306,8 @@ class GuidedLocalSearch(LocalSearch):
     worth it when a query is a training run, not for table lookups.
 
     Args:
-        n_initial, first_improvement, n_restart_candidates, seed: as for :class:`LocalSearch`.
+        n_initial, first_improvement, n_restart_candidates, predictor, predictor_options, seed: as
+            for :class:`LocalSearch`.
 
     Example:
         >>> import nasforge as nf
@@ -302,6 +320,8 @@ class GuidedLocalSearch(LocalSearch):
         n_initial: int = 10,
         first_improvement: bool = True,
         n_restart_candidates: int = 100,
+        predictor: str = "mlp",
+        predictor_options: Mapping[str, Any] | None = None,
         seed: int | None = None,
     ) -> None:
         super().__init__(
@@ -309,5 +329,7 @@ class GuidedLocalSearch(LocalSearch):
             first_improvement=first_improvement,
             order="predicted",
             n_restart_candidates=n_restart_candidates,
+            predictor=predictor,
+            predictor_options=predictor_options,
             seed=seed,
         )

@@ -9,7 +9,7 @@ Only trials that ran the full budget complete; the pick is the best of those.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nasforge.errors import ConfigError
@@ -105,7 +105,7 @@ class BOHB(Bananas):
         min_points: results a budget needs before the model is fitted on it (>= 2).
         random_fraction: share of uniformly random proposals after the initial ones, in [0, 1].
         n_initial, n_models, n_candidates, top_k, acquisition, batch, refit_every, epochs,
-            hidden: as for :class:`~nasforge.strategy.Bananas`.
+            hidden, predictor, predictor_options: as for :class:`~nasforge.strategy.Bananas`.
         seed: random seed (the bracket assignment derives from it).
 
     Example:
@@ -130,6 +130,8 @@ class BOHB(Bananas):
         refit_every: int = 1,
         epochs: int = 100,
         hidden: Sequence[int] = (20, 20),
+        predictor: str = "mlp",
+        predictor_options: Mapping[str, Any] | None = None,
         seed: int | None = None,
     ) -> None:
         super().__init__(
@@ -142,6 +144,8 @@ class BOHB(Bananas):
             refit_every=refit_every,
             epochs=epochs,
             hidden=hidden,
+            predictor=predictor,
+            predictor_options=predictor_options,
             seed=seed,
         )
         check_int("bohb min_points", min_points, 2)

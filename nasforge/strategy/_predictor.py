@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nasforge.errors import ConfigError
 from nasforge.space import Architecture, SearchSpace
 
-__all__ = ["MLPEnsemble", "encode_for_predictor"]
+if TYPE_CHECKING:
+    from nasforge.estimate import Predictor
+
+__all__ = ["MLPEnsemble", "check_predictor", "encode_for_predictor", "fit_predictor", "predict_dist"]
 
 _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8
 
@@ -24,6 +28,48 @@ def encode_for_predictor(space: SearchSpace, arch: Architecture) -> np.ndarray:
     """
     path = getattr(space, "path_encoding", None)
     return np.asarray(path(arch) if callable(path) else space.encode(arch), dtype=np.float32)
+
+
+def check_predictor(name: Any, options: Any) -> tuple[str, dict[str, Any]]:
+    """Validate a strategy's ``predictor`` / ``predictor_options`` pair; returns them normalised.
+
+    ``"mlp"`` is the strategies' own MLP ensemble; any other name is a
+    :func:`nasforge.estimate.make_predictor` surrogate, checked by creating it once.
+    """
+    from nasforge.estimate import PREDICTORS, make_predictor
+
+    if options is not None and not isinstance(options, Mapping):
+        raise ConfigError(f"predictor_options must be a mapping, got {options!r}")
+    opts = dict(options or {})
+    if name == "mlp":
+        if opts:
+            raise ConfigError(
+                "predictor_options apply to the gbm, rf and gp predictors; the mlp ensemble takes "
+                "n_models, hidden and epochs"
+            )
+        return name, opts
+    if not isinstance(name, str) or name not in PREDICTORS or name == "mean":
+        valid = ", ".join(p for p in PREDICTORS if p != "mean")
+        raise ConfigError(f"unknown predictor {name!r}; valid predictors: {valid}")
+    if "seed" in opts:
+        raise ConfigError("predictor_options cannot set the seed: it comes from the strategy's seed")
+    make_predictor(name, **opts)  # unknown options fail now, not at the first fit
+    return name, opts
+
+
+def fit_predictor(
+    name: str, options: Mapping[str, Any], archs: Sequence[Architecture], y: np.ndarray, seed: int
+) -> Predictor:
+    """A :func:`~nasforge.estimate.make_predictor` surrogate fitted on ``archs`` and ``y``."""
+    from nasforge.estimate import make_predictor
+
+    return make_predictor(name, seed=int(seed) % 2**32, **options).fit(archs, y)
+
+
+def predict_dist(model: Predictor, archs: Sequence[Architecture]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of ``model``'s prediction (std 0 when it has no uncertainty)."""
+    mean, std = model.predict_dist(archs)
+    return mean, np.zeros_like(mean) if std is None else std
 
 
 class MLPEnsemble:

@@ -3,6 +3,7 @@
 from nasforge.testing._strategy import StrategyConformance
 from nasforge.testing._toy import (
     AdditiveEstimator,
+    NumericSumRanker,
     ToyEstimator,
     additive_space,
     best_on_additive,
@@ -12,6 +13,7 @@ from nasforge.testing._toy import (
 
 __all__ = [
     "AdditiveEstimator",
+    "NumericSumRanker",
     "StrategyConformance",
     "ToyEstimator",
     "additive_space",

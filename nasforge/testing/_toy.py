@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from nasforge.errors import TrialFailed
 from nasforge.estimate._base import Estimator, TrialContext
 from nasforge.space import Architecture, Choice, IntRange, SearchSpace
 
-__all__ = ["AdditiveEstimator", "ToyEstimator", "additive_space", "toy_space"]
+__all__ = ["AdditiveEstimator", "NumericSumRanker", "ToyEstimator", "additive_space", "toy_space"]
 
 
 def toy_space() -> SearchSpace:
@@ -82,3 +84,21 @@ def best_on_additive(strategy: Any, seed: int, n: int = 100) -> float:
     if best is None or best.value is None:
         raise AssertionError("no trial completed")
     return best.value
+
+
+class NumericSumRanker:
+    """A cheap stand-in for zero-cost proxies on spaces that build no network (toy, additive).
+
+    Scores each architecture by the sum of its numeric (and boolean) parameter values: a proxy that
+    agrees with :class:`ToyEstimator` and :class:`AdditiveEstimator` only partly (it ignores the
+    toy space's ``b``), as real proxies do. Counts its calls in ``scored``.
+    """
+
+    def __init__(self) -> None:
+        self.scored = 0
+
+    def rank(self, archs: Sequence[Architecture]) -> np.ndarray:
+        self.scored += len(archs)
+        return np.array(
+            [float(sum(v for v in a.params.values() if isinstance(v, int | float))) for a in archs]
+        )

@@ -18,6 +18,15 @@ def test_bananas_beats_random_on_an_additive_space() -> None:
     assert np.mean(bo) > np.mean(rnd) + 3, (bo, rnd)
 
 
+@pytest.mark.parametrize("predictor", ["rf", "gbm", "gp"])
+def test_other_predictors_guide_the_search_too(predictor: str) -> None:
+    options = {} if predictor == "gp" else {"n_estimators": 30}
+    make = lambda s: Bananas(predictor=predictor, predictor_options=options, refit_every=5, seed=s)  # noqa: E731
+    bo = [best_on_additive(make(s), s, 50) for s in range(3)]
+    rnd = [best_on_additive(RandomSearch(seed=s), s, 50) for s in range(3)]
+    assert np.mean(bo) > np.mean(rnd) + 2, (bo, rnd)
+
+
 def test_ensemble_beats_a_constant_predictor_on_held_out_points() -> None:
     space = additive_space()
     rng = np.random.default_rng(0)
@@ -101,6 +110,11 @@ def test_predict_needs_data() -> None:
         ({"acquisition": "ei"}, "its, ucb, mean"),
         ({"hidden": []}, "hidden"),
         ({"hidden": [20, 0]}, "hidden"),
+        ({"predictor": "xgb"}, "unknown predictor 'xgb'; valid predictors: gbm, rf, mlp, gp"),
+        ({"predictor": "mean"}, "unknown predictor"),
+        ({"predictor_options": {"n_estimators": 5}}, "the mlp ensemble takes"),
+        ({"predictor": "rf", "predictor_options": {"trees": 5}}, "trees"),
+        ({"predictor": "rf", "predictor_options": {"seed": 5}}, "seed"),
     ],
 )
 def test_bad_settings(kwargs: dict, fragment: str) -> None:

@@ -205,3 +205,12 @@ def test_a_state_saved_before_the_predictor_options_still_loads() -> None:
     again.setup(toy_space(), Objective(["score"]))
     again.load_state_dict(state)
     assert again.ask() is not None
+
+
+def test_guided_local_search_with_a_tree_predictor_beats_random() -> None:
+    from nasforge.strategy import GuidedLocalSearch
+
+    make = lambda s: GuidedLocalSearch(predictor="rf", predictor_options={"n_estimators": 20}, seed=s)  # noqa: E731
+    gls = [best_on_additive(make(s), s, 60) for s in range(3)]
+    rnd = [best_on_additive(RandomSearch(seed=s), s, 60) for s in range(3)]
+    assert np.mean(gls) > np.mean(rnd) + 2, (gls, rnd)
