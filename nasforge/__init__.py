@@ -17,6 +17,7 @@ from __future__ import annotations
 from nasforge import data as datasets
 from nasforge import space as spaces
 from nasforge import strategy
+from nasforge.deploy import Model, load
 from nasforge.errors import (
     ConfigError,
     DataError,
@@ -51,6 +52,7 @@ __all__ = [
     "Experiment",
     "IntRange",
     "MaxParams",
+    "Model",
     "NasforgeError",
     "Objective",
     "Predicate",
@@ -67,6 +69,7 @@ __all__ = [
     "UnknownComponentError",
     "__version__",
     "datasets",
+    "load",
     "load_space",
     "spaces",
     "strategy",

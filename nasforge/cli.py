@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -263,7 +264,7 @@ def search(
             )
         out.print(
             f"results in {result.run_dir}/ (config.yaml, leaderboard.csv, best_architecture.json"
-            + (", final.json, best_model.safetensors)" if result.final is not None else ")"),
+            + (", final.json, model.nasforge)" if result.final is not None else ")"),
             highlight=False,
         )
 
@@ -317,6 +318,49 @@ def show(
                 if t.state.value == "FAIL":
                     last = (t.error or "").strip().splitlines()[-1:] or ["?"]
                     out.print(f"trial {t.number}: {last[0]}", highlight=False)
+
+
+@app.command()
+def predict(
+    model: Annotated[
+        Path, typer.Argument(help="A .nasforge model file (a search writes <run_dir>/model.nasforge).")
+    ],
+    images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, ...) or folders of them.")],
+    top: Annotated[int, typer.Option("--top", min=1, help="Classes shown per image.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the predictions as JSON.")] = False,
+) -> None:
+    """Classify images with a saved model: each image's most probable classes.
+
+    Images are converted to the model's channels, resized to its input size and normalised as its
+    training data was.
+    """
+    with _user_errors():
+        from nasforge.deploy import load
+        from nasforge.deploy._model import describe_sources
+        from nasforge.errors import DataError
+
+        loaded = load(model)
+        files = describe_sources([str(p) for p in images])
+        if not files:
+            raise DataError(f"no image files (PNG, JPEG, ...) in {', '.join(map(str, images))}")
+        preds = loaded(files)
+        if as_json:
+            payload = {"model": str(model), "predictions": [p.to_dict(top) for p in preds]}
+            out.print_json(json.dumps(payload))
+            return
+        table = Table(title=f"{model.name}: {len(loaded.class_names)} classes, input {loaded.input_shape}")
+        table.add_column("image", overflow="fold")
+        table.add_column("class")
+        table.add_column("prob", justify="right")
+        if top > 1:
+            table.add_column("next")
+        for p in preds:
+            ranked = p.top(top)
+            row = [escape(p.source), escape(ranked[0][0]), f"{ranked[0][1]:.1%}"]
+            if top > 1:
+                row.append(escape(", ".join(f"{n} {q:.1%}" for n, q in ranked[1:])))
+            table.add_row(*row)
+        out.print(table)
 
 
 @app.command("list")

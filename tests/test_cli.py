@@ -39,7 +39,7 @@ def test_tiny_search_writes_the_run_directory_and_show_reads_it(in_tmp: Path) ->
         "leaderboard.csv",
         "best_architecture.json",
         "final.json",
-        "best_model.safetensors",
+        "model.nasforge",
     ):
         assert (run / name).is_file(), name
     final = json.loads((run / "final.json").read_text())

@@ -267,6 +267,13 @@ class TrainedModel:
     std: tuple[float, ...]
     metrics: Mapping[str, Any] = field(default_factory=dict)
 
+    def save(self, path: str | Path, *, provenance: Mapping[str, Any] | None = None) -> Path:
+        """Write a ``.nasforge`` model file: weights, architecture, preprocessing, class names,
+        metrics and provenance in one safetensors file, loadable with :func:`nasforge.load`."""
+        from nasforge.deploy import save_model
+
+        return save_model(self, path, provenance=provenance)
+
     def save_weights(self, path: str | Path) -> Path:
         """Write the weights as safetensors (no pickle; loading runs no code)."""
         from safetensors.torch import save_file

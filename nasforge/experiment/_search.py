@@ -28,7 +28,7 @@ __all__ = ["SearchResult", "prepare_search", "resolve_run_dir", "run_search"]
 
 CONFIG_FILE = "config.yaml"
 FINAL_FILE = "final.json"
-WEIGHTS_FILE = "best_model.safetensors"
+MODEL_FILE = "model.nasforge"
 
 
 @dataclass
@@ -201,7 +201,15 @@ def run_search(
             schedule=f.schedule,
             seed=derive_seed(exp.seed, 3),
         )
-        final.save_weights(run_dir / WEIGHTS_FILE)
+        final.save(
+            run_dir / MODEL_FILE,
+            provenance={
+                "source": "nasforge search",
+                "run": run_dir.name,
+                "trial": best.number,
+                "seed": derive_seed(exp.seed, 3),
+            },
+        )
         payload = {
             "trial": best.number,
             "architecture": best.architecture.to_dict(),
@@ -215,7 +223,7 @@ def run_search(
                 "mean": list(final.mean),
                 "std": list(final.std),
             },
-            "weights": WEIGHTS_FILE,
+            "model": MODEL_FILE,
         }
         atomic_write(run_dir / FINAL_FILE, json.dumps(payload, indent=2) + "\n")
     return SearchResult(experiment=exp, run_dir=run_dir, final=final, resumed=resume)
