@@ -363,6 +363,68 @@ def predict(
         out.print(table)
 
 
+@app.command()
+def export(
+    model: Annotated[Path, typer.Argument(help="A .nasforge model file.")],
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", "-f", help="onnx (fp32, dynamic batch), int8 (static QDQ ONNX), torchscript."
+        ),
+    ] = "onnx",
+    out_path: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output file (default: next to the model, .onnx / .int8.onnx / .pt)."),
+    ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset",
+            help="Dataset for INT8 calibration (training images) and the accuracy check (test images); "
+            "default for int8: the one the model was trained on.",
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Where that dataset's files are.")
+    ] = None,
+    calibration: Annotated[
+        int, typer.Option("--calibration", min=1, help="Calibration images (int8).")
+    ] = 512,
+) -> None:
+    """Export a model for deployment and check it against PyTorch (max logit difference, top-1
+    agreement, and with a dataset the accuracy of both).
+
+    The exported graph takes raw pixels (N, C, H, W) in [0, 1]; the normalisation is inside it.
+    """
+    with _user_errors():
+        from nasforge.deploy import FORMATS, load
+        from nasforge.deploy import export as do_export
+
+        if fmt not in FORMATS:
+            raise ConfigError(f"unknown export format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+        loaded = load(model)
+        suffix = {"onnx": ".onnx", "int8": ".int8.onnx", "torchscript": ".pt"}[fmt]
+        target = out_path or model.with_name(model.name.removesuffix(model.suffix) + suffix)
+        options: dict[str, Any] = {}
+        name = dataset or (loaded.provenance.get("dataset") if fmt == "int8" else None)
+        if name:
+            import torch
+
+            from nasforge import datasets
+
+            task = datasets.load(str(name), data_dir)
+            mean = torch.tensor(task.mean).view(1, -1, 1, 1)
+            std = torch.tensor(task.std).view(1, -1, 1, 1)
+            g = torch.Generator().manual_seed(0)
+            idx = torch.randperm(len(task.x_train), generator=g)[:calibration]
+            options["calibration"] = (task.x_train[idx] * std + mean).clamp(0, 1)
+            if len(task.x_test):
+                options["eval_images"] = (task.x_test * std + mean).clamp(0, 1)
+                options["eval_labels"] = task.y_test.numpy()
+        report = do_export(loaded, target, format=fmt, **options)
+        out.print(str(report), highlight=False, soft_wrap=True)
+
+
 @app.command("list")
 def list_components() -> None:
     """List the registered spaces, strategies, schedulers, estimators and datasets."""

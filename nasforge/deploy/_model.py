@@ -38,6 +38,7 @@ from nasforge.errors import CheckpointError, DataError
 if TYPE_CHECKING:
     import torch
 
+    from nasforge.deploy._export import ExportReport
     from nasforge.estimate import TrainedModel
     from nasforge.space import Architecture
 
@@ -233,6 +234,12 @@ class Model:
                 probs.append(torch.softmax(self.module(batch[i : i + batch_size]).float(), dim=1))
         p = torch.cat(probs).numpy().astype(np.float64) if probs else np.zeros((0, len(self.class_names)))
         return Predictions(Prediction(self.class_names, p[i], sources[i]) for i in range(len(sources)))
+
+    def export(self, path: str | Path, format: str = "onnx", **options: Any) -> ExportReport:
+        """Export to ONNX, INT8 ONNX or TorchScript and check it: :func:`nasforge.deploy.export`."""
+        from nasforge.deploy._export import export
+
+        return export(self, path, format=format, **options)
 
     def save(self, path: str | Path) -> Path:
         """Write this model to a ``.nasforge`` file."""
