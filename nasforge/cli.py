@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -631,8 +632,22 @@ def _root(
         raise typer.Exit()
 
 
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """Data notices (images resized, ...) as one readable line; other warnings as usual."""
+    from nasforge.data._own import DataNotice
+
+    if issubclass(category, DataNotice):
+        err.print(f"[yellow]notice:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+    else:
+        _default_showwarning(message, category, *args, **kwargs)
+
+
 def main() -> None:
     """Console-script entry point."""
+    warnings.showwarning = _show_warning
     app(prog_name="nasforge")
 
 

@@ -5,7 +5,7 @@ Fashion-MNIST the per-trial and final budgets default to :data:`LARGE_BUDGET`)::
 
     name: null                 # run name; default "<dataset>-<strategy>"
     space: {name: chain_cnn, depth: [2, 5], max_params: 150000}
-    data: {name: digits, root: null, fraction: 1.0, seed: 0, download: false}
+    data: {name: digits, root: null, fraction: 1.0, seed: 0, download: false, options: {}}
     strategy: {name: evolution, population: 10, tournament: 3}
     scheduler: null            # early stopping: median, successive_halving, hyperband or learning_curve,
                                # e.g. {name: successive_halving, eta: 3}; the successive_halving,
@@ -44,6 +44,7 @@ class DataConfig(_Strict):
     fraction: float = Field(1.0, gt=0, le=1)
     seed: int = 0
     download: bool = False
+    options: dict[str, Any] = Field(default_factory=dict)  # the loader's own: size, channels, val_fraction
 
 
 class FinalConfig(_Strict):

@@ -174,3 +174,5 @@ DATASETS.register("mnist", "nasforge.data._idx:load_mnist")
 DATASETS.register(
     "fashion-mnist", "nasforge.data._idx:load_fashion_mnist", aliases=("fashion_mnist", "fmnist")
 )
+DATASETS.register("folder", "nasforge.data._own:load_image_folder", aliases=("image_folder", "images"))
+DATASETS.register("npz", "nasforge.data._own:load_npz")

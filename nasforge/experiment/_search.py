@@ -96,7 +96,9 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
     from nasforge.data import load
 
     data = config.data
-    task = load(data.name, data.root, fraction=data.fraction, seed=data.seed, download=data.download)
+    task = load(
+        data.name, data.root, fraction=data.fraction, seed=data.seed, download=data.download, **data.options
+    )
     space = space_from_config(config.space).bind(task.input_shape, task.num_classes)
     try:
         space.sample(np.random.default_rng(config.seed), max_tries=2000)

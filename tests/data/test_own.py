@@ -1,0 +1,151 @@
+"""Own data without code: image folders and .npz arrays, and the whole path from them to predictions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import nasforge as nf
+from nasforge.cli import app
+from nasforge.data._own import DataNotice
+from nasforge.errors import ConfigError, DataError
+
+CLASSES = ("circle", "square", "stripe")
+
+
+def _image(c: int, rng: np.random.Generator, size: int = 12) -> np.ndarray:
+    """A grey image whose class is visible: a bright patch in a class-specific third of the picture."""
+    a = rng.integers(0, 60, (size, size)).astype(np.uint8)
+    third = size // 3
+    a[:, c * third : (c + 1) * third] += 180
+    return a
+
+
+def make_folder(root, per_class=10, size=12, seed=0):
+    rng = np.random.default_rng(seed)
+    for c, name in enumerate(CLASSES):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.fromarray(_image(c, rng, size)).save(root / name / f"{i}.png")
+    return root
+
+
+def test_an_image_folder_becomes_a_task(tmp_path):
+    task = nf.datasets.load("folder", make_folder(tmp_path / "shapes"))
+    assert task.class_names == CLASSES and task.input_shape == (1, 12, 12)
+    assert (len(task.x_train), len(task.x_val), len(task.x_test)) == (18, 6, 6)
+    assert abs(float(task.x_train.mean())) < 1e-4 and abs(float(task.x_train.std()) - 1) < 1e-2
+    assert sorted(np.bincount(task.y_test.numpy()).tolist()) == [2, 2, 2]  # stratified
+    assert task.name == "shapes"
+
+
+def test_rgb_images_mixed_sizes_and_predefined_splits(tmp_path):
+    root = make_folder(tmp_path / "d" / "train")
+    make_folder(tmp_path / "d" / "test", per_class=3, seed=1)
+    Image.fromarray(np.zeros((20, 16, 3), np.uint8) + 90).save(root / "circle" / "big_rgb.png")
+    with pytest.warns(DataNotice, match="1 of 40 images were resized to 12x12"):
+        task = nf.datasets.load("folder", tmp_path / "d", val_fraction=0.25)
+    assert task.input_shape == (3, 12, 12)  # one RGB image makes it RGB
+    assert len(task.x_test) == 9 and len(task.x_train) + len(task.x_val) == 31
+    with pytest.warns(DataNotice, match="40 of 40 images were resized to 8x8 \\(the requested size\\)"):
+        grey = nf.datasets.load("folder", tmp_path / "d", channels=1, size=8)
+    assert grey.input_shape == (1, 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("setup", "fragment"),
+    [
+        (lambda r: None, "does not exist"),
+        (lambda r: r.mkdir(), "no class sub-folders"),
+        (lambda r: (make_folder(r), (r / "empty").mkdir()), "class folder .*empty holds no images"),
+        (
+            lambda r: (make_folder(r), (r / "square" / "bad.png").write_text("x")),
+            "cannot read image .*bad.png",
+        ),
+        (lambda r: make_folder(r, per_class=2), "too few images per class .*'circle' \\(2\\)"),
+    ],
+)
+def test_folder_problems_are_clear_errors(tmp_path, setup, fragment):
+    root = tmp_path / "data"
+    setup(root)
+    with pytest.raises(DataError, match=fragment):
+        nf.datasets.load("folder", root)
+
+
+def test_npz_arrays_in_both_layouts(tmp_path):
+    rng = np.random.default_rng(0)
+    x = np.stack([_image(i % 3, rng) for i in range(30)])
+    y = np.arange(30) % 3
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, x_train=x, y_train=y, class_names=np.array(CLASSES))
+    task = nf.datasets.load("npz", plain)
+    assert task.class_names == CLASSES and len(task.x_train) == 18 and len(task.x_test) == 6
+
+    medmnist = tmp_path / "med.npz"
+    rgb = np.repeat(x[..., None], 3, axis=3)
+    np.savez(
+        medmnist,
+        train_images=rgb[:20],
+        train_labels=y[:20, None],
+        val_images=rgb[20:25],
+        val_labels=y[20:25, None],
+        test_images=rgb[25:],
+        test_labels=y[25:, None],
+    )
+    med = nf.datasets.load("npz", medmnist)
+    assert med.input_shape == (3, 12, 12) and (len(med.x_train), len(med.x_val), len(med.x_test)) == (
+        20,
+        5,
+        5,
+    )
+    assert med.class_names == ("0", "1", "2")
+
+
+def test_npz_problems_are_clear_errors(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        nf.datasets.load("npz", tmp_path / "none.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="cannot read"):
+        nf.datasets.load("npz", tmp_path / "junk.npz")
+    np.savez(tmp_path / "keys.npz", images=np.zeros((4, 8, 8), np.uint8))
+    with pytest.raises(DataError, match="needs x_train and y_train"):
+        nf.datasets.load("npz", tmp_path / "keys.npz")
+    np.savez(tmp_path / "obj.npz", x_train=np.array([{"a": 1}] * 4, dtype=object), y_train=np.zeros(4, int))
+    with pytest.raises(DataError, match="cannot read"):  # object arrays would need unpickling: refused
+        nf.datasets.load("npz", tmp_path / "obj.npz")
+    np.savez(tmp_path / "range.npz", x_train=np.full((6, 8, 8), 2.0), y_train=np.zeros(6, int))
+    with pytest.raises(DataError, match="in \\[0, 1\\]"):
+        nf.datasets.load("npz", tmp_path / "range.npz")
+    with pytest.raises(ConfigError, match="--data-dir"):
+        nf.datasets.load("folder")
+
+
+def test_own_images_end_to_end_search_export_predict(tmp_path, monkeypatch):
+    """An image folder made here: search (with the final training), export to ONNX, predict."""
+    root = make_folder(tmp_path / "shapes", per_class=12)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    args = ["search", "--dataset", "folder", "--data-dir", str(root), "--trials", "2", "--epochs", "2"]
+    done = runner.invoke(app, [*args, "--final-epochs", "15", "--strategy", "random", "--quiet"])
+    assert done.exit_code == 0, done.output
+    run = tmp_path / "runs" / "folder-random"
+    model = run / "model.nasforge"
+    final = json.loads((run / "final.json").read_text())
+    assert final["task"]["class_names"] == list(CLASSES)
+
+    exported = runner.invoke(app, ["export", str(model), "--format", "onnx"])
+    assert exported.exit_code == 0, exported.output
+
+    rng = np.random.default_rng(99)  # new images the model never saw
+    for c, name in enumerate(CLASSES):
+        Image.fromarray(_image(c, rng)).save(tmp_path / f"new_{name}.png")
+    predicted = runner.invoke(
+        app, ["predict", str(model), *[str(tmp_path / f"new_{n}.png") for n in CLASSES], "--json"]
+    )
+    assert predicted.exit_code == 0, predicted.output
+    tops = [p["top1"] for p in json.loads(predicted.output)["predictions"]]
+    assert tops == list(CLASSES), tops  # an easy task: a trained model gets all three right
