@@ -322,6 +322,141 @@ def show(
 
 
 @app.command()
+def train(
+    source: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A run directory, an architecture JSON (best_architecture.json) or a .nasforge model."
+        ),
+    ] = None,
+    from_model: Annotated[
+        Path | None,
+        typer.Option("--from", help="Fine-tune this .nasforge model (its weights) on --dataset instead."),
+    ] = None,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Dataset (default: the run's, or the model's).")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Where that dataset's files are.")
+    ] = None,
+    epochs: Annotated[
+        int, typer.Option("--epochs", min=1, help="Training epochs (the most, with --tune).")
+    ] = 30,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (cosine schedule).")] = 3e-3,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 64,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0)] = 5e-4,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="adam, adamw or sgd.")] = "adam",
+    augment: Annotated[
+        str, typer.Option("--augment", help="none, shift, or shift+flip (natural images only).")
+    ] = "none",
+    patience: Annotated[
+        int | None,
+        typer.Option(
+            "--patience", min=1, help="Early stopping: epochs without a better validation accuracy."
+        ),
+    ] = None,
+    tune: Annotated[
+        int,
+        typer.Option(
+            "--tune",
+            min=0,
+            help="Tune lr, weight decay, batch size and epochs with this many Optuna TPE trials first "
+            "(on validation accuracy; hyperparameters, not the architecture).",
+        ),
+    ] = 0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Output .nasforge file.")] = None,
+) -> None:
+    """Train one architecture with the full budget and save it as a .nasforge model.
+
+    Give a run directory (its best architecture and dataset), an architecture JSON, or a model;
+    with --from, the model's weights are the starting point (transfer learning: new classes or
+    input channels get fresh layers, every matching layer keeps its weights).
+    """
+    with _user_errors():
+        from nasforge import datasets
+        from nasforge.deploy import load
+        from nasforge.deploy._train import architecture_from, tune_training
+        from nasforge.estimate import train_final
+
+        if (source is None) == (from_model is None):
+            raise ConfigError("give what to train: a run directory / architecture / model, or --from MODEL")
+        init = None
+        if from_model is not None:
+            base = load(from_model)
+            arch, hint = base.architecture, {"name": base.provenance.get("dataset")}
+            init = base.module
+        else:
+            assert source is not None
+            arch, hint = architecture_from(source)
+        name = dataset or hint.get("name")
+        if not name:
+            raise ConfigError("which dataset? give --dataset NAME (and --data-dir DIR for files)")
+        root = data_dir if data_dir is not None else (hint.get("root") if dataset is None else None)
+        options = dict(hint.get("options") or {}) if dataset is None else {}
+        task = datasets.load(str(name), root, seed=seed, **options)
+        settings: dict[str, Any] = {
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "batch_size": batch_size,
+            "epochs": epochs,
+        }
+        if tune:
+            out.print(
+                f"tuning training hyperparameters: {tune} TPE trials of up to {epochs} epochs",
+                highlight=False,
+            )
+            tuned = tune_training(
+                arch, task, n_trials=tune, max_epochs=epochs, seed=seed, init=init, augment=augment
+            )
+            settings.update(tuned.best)
+            out.print(
+                "best: "
+                + ", ".join(f"{k}={_fmt(v)}" for k, v in tuned.best.items())
+                + f" (validation accuracy {tuned.best_val_accuracy:.4f})",
+                highlight=False,
+            )
+        trained = train_final(
+            arch,
+            task,
+            epochs=int(settings["epochs"]),
+            lr=float(settings["lr"]),
+            batch_size=int(settings["batch_size"]),
+            weight_decay=float(settings["weight_decay"]),
+            optimizer=optimizer,
+            augment=augment,
+            patience=patience,
+            seed=seed,
+            init=init,
+        )
+        if out_path is None:
+            if from_model is not None:
+                out_path = from_model.with_name(f"{from_model.stem}-{task.name}.nasforge")
+            elif source is not None and source.is_dir():
+                out_path = source / "trained.nasforge"
+            else:
+                assert source is not None
+                out_path = source.with_name(f"{source.stem}-trained.nasforge")
+        provenance = {
+            "source": "nasforge train",
+            "seed": seed,
+            "settings": {**settings, "optimizer": optimizer},
+        }
+        if from_model is not None:
+            provenance["fine_tuned_from"] = str(from_model)
+        trained.save(out_path, provenance=provenance)
+        m = trained.metrics
+        moved = f", {m['transferred']} weight tensors from {from_model}" if from_model is not None else ""
+        out.print(
+            f"trained {m['epochs']} epochs on {task.name}{moved}: "
+            f"validation accuracy {m['val_accuracy']:.4f}, test accuracy {m['test_accuracy']:.4f}, "
+            f"{m['params']:,} parameters -> {out_path}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@app.command()
 def predict(
     model: Annotated[
         Path, typer.Argument(help="A .nasforge model file (a search writes <run_dir>/model.nasforge).")

@@ -33,10 +33,11 @@ from torch import Tensor, nn
 
 from nasforge.errors import ConfigError, DataError, TrialFailed
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "FitResult", "evaluate", "fit", "torch_threads"]
+__all__ = ["AUGMENTATIONS", "OPTIMIZERS", "SCHEDULES", "FitResult", "evaluate", "fit", "torch_threads"]
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd")
 SCHEDULES: tuple[str, ...] = ("cosine", "constant")
+AUGMENTATIONS: tuple[str, ...] = ("none", "shift", "shift+flip")
 
 # How often (in steps) the accumulated losses are checked for nan/inf within an epoch. Each check is
 # one small reduction and one read; every 50 steps it is free, and a diverged run stops early.
@@ -60,6 +61,8 @@ class FitResult:
         history: one dict per epoch with the keys ``"epoch"`` (1-based), ``"train_loss"``,
             ``"val_accuracy"``, ``"val_loss"`` (nan for epochs that were not evaluated) and
             ``"seconds"`` (that epoch's training time).
+        best_epoch: with early stopping, the epoch whose weights were kept (the metrics above are
+            that epoch's); otherwise the last epoch.
     """
 
     train_loss: float
@@ -69,6 +72,7 @@ class FitResult:
     seconds: float
     images_per_second: float
     history: tuple[dict[str, float], ...]
+    best_epoch: int = 0
 
 
 class torch_threads:  # lower case: used like a function, ``with torch_threads(2): ...``
@@ -169,6 +173,8 @@ def fit(
     seed: int = 0,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     evaluate_every_epoch: bool = True,
+    augment: str = "none",
+    patience: int | None = None,
 ) -> FitResult:
     """Train ``model`` in place with cross-entropy on in-memory tensors and report what happened.
 
@@ -205,6 +211,13 @@ def fit(
             :attr:`FitResult.history`; an exception it raises (to stop or prune a trial) propagates.
         evaluate_every_epoch: evaluate after every epoch; if False only after the last one (cheaper),
             and earlier epochs report nan validation metrics.
+        augment: ``"none"``, ``"shift"`` (each training image moved by up to 1/8 of its size in
+            each direction, edges replicated) or ``"shift+flip"`` (also mirrored left-right half
+            the time: for natural images, not for digits or text). Drawn from a generator of its
+            own, so the mini-batch order is the same with and without augmentation.
+        patience: early stopping: stop when the validation accuracy has not improved for this many
+            epochs, and restore the weights of the best epoch (needs validation data; evaluates
+            every epoch). None trains all ``epochs``.
 
     Returns:
         A :class:`FitResult`.
@@ -215,6 +228,10 @@ def fit(
         TrialFailed: if the training loss becomes nan or inf.
     """
     _check_config(epochs, batch_size, lr, optimizer, weight_decay, momentum, schedule, label_smoothing)
+    if augment not in AUGMENTATIONS:
+        raise ConfigError(f"unknown augmentation {augment!r}; valid: {', '.join(AUGMENTATIONS)}")
+    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+        raise ConfigError(f"patience must be an integer >= 1 or None, got {patience=}")
     y_train = _check_data(x_train, y_train, "x_train", "y_train")
     if x_train.shape[0] == 0:
         raise DataError("x_train is empty: fit needs at least one training sample")
@@ -247,6 +264,10 @@ def fit(
     cosine = schedule == "cosine"
 
     generator = torch.Generator().manual_seed(seed)
+    aug_generator = torch.Generator().manual_seed(seed + 1_000_003)
+    if patience is not None and val is None:
+        raise DataError("early stopping (patience) needs validation data: give x_val and y_val")
+    best_acc, best_epoch, best_state = -math.inf, 0, None
     device = x_train.device
     history: list[dict[str, float]] = []
     train_seconds = 0.0
@@ -265,6 +286,8 @@ def fit(
             idx = perm[step * batch_size : (step + 1) * batch_size]
             xb = x_train.index_select(0, idx)
             yb = y_train.index_select(0, idx)
+            if augment != "none":
+                xb = _augment(xb, augment, aug_generator)
             if cosine:
                 step_lr = 0.5 * lr * (1.0 + math.cos(math.pi * global_step / total_steps))
                 for group in groups:
@@ -284,7 +307,7 @@ def fit(
         epoch_seconds = time.perf_counter() - t0
         train_seconds += epoch_seconds
 
-        if val is not None and (evaluate_every_epoch or epoch == epochs):
+        if val is not None and (evaluate_every_epoch or epoch == epochs or patience is not None):
             val_acc, val_loss = evaluate(model, *val)
         else:
             val_acc = val_loss = math.nan
@@ -298,17 +321,46 @@ def fit(
         history.append(metrics)
         if on_epoch is not None:
             on_epoch(epoch, dict(metrics))
+        if patience is not None:
+            if val_acc > best_acc:
+                best_acc, best_epoch = val_acc, epoch
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            elif epoch - best_epoch >= patience:
+                break
 
+    ran = len(history)
+    if best_state is not None and best_epoch != ran:  # early stopping: back to the best epoch
+        model.load_state_dict(best_state)
+        best = history[best_epoch - 1]
+        val_acc, val_loss, train_loss = best["val_accuracy"], best["val_loss"], best["train_loss"]
     model.eval()
     return FitResult(
         train_loss=train_loss,
         val_accuracy=val_acc,
         val_loss=val_loss,
-        epochs=epochs,
+        epochs=ran,
         seconds=train_seconds,
-        images_per_second=used * epochs / train_seconds if train_seconds > 0 else math.nan,
+        images_per_second=used * ran / train_seconds if train_seconds > 0 else math.nan,
         history=tuple(history),
+        best_epoch=best_epoch or ran,
     )
+
+
+def _augment(x: Tensor, kind: str, generator: torch.Generator) -> Tensor:
+    """Random shifts (edges replicated), and left-right flips for ``"shift+flip"``, per image."""
+    n, _, h, w = x.shape
+    pad_h, pad_w = max(1, h // 8), max(1, w // 8)
+    padded = F.pad(x, (pad_w, pad_w, pad_h, pad_h), mode="replicate")
+    dy = torch.randint(0, 2 * pad_h + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * pad_w + 1, (n,), generator=generator)
+    rows = (dy[:, None] + torch.arange(h)[None, :]).to(x.device)  # (n, h)
+    cols = (dx[:, None] + torch.arange(w)[None, :]).to(x.device)  # (n, w)
+    idx_n = torch.arange(n, device=x.device)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[idx_n, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    if kind == "shift+flip":
+        flip = (torch.rand((n,), generator=generator) < 0.5).to(x.device)
+        out = torch.where(flip[:, None, None, None], out.flip(3), out)
+    return out.contiguous()
 
 
 def _check_config(

@@ -285,6 +285,23 @@ class TrainedModel:
         return path
 
 
+def transfer_weights(source: torch.nn.Module, target: torch.nn.Module) -> list[str]:
+    """Copy every tensor of ``source``'s state into ``target`` where the name and shape match.
+
+    Returns:
+        the names copied (the others keep ``target``'s values).
+    """
+    import torch
+
+    src = source.state_dict()
+    dst = target.state_dict()
+    copied = [k for k, v in dst.items() if k in src and src[k].shape == v.shape]
+    with torch.no_grad():
+        for k in copied:
+            dst[k].copy_(src[k])
+    return copied
+
+
 def train_final(
     arch: Architecture,
     task: Task,
@@ -298,10 +315,21 @@ def train_final(
     label_smoothing: float = 0.0,
     threads: int | None = None,
     seed: int = 0,
+    augment: str = "none",
+    patience: int | None = None,
+    init: torch.nn.Module | None = None,
 ) -> TrainedModel:
     """Train ``arch`` on the task's full training split and measure validation and test accuracy.
 
     This is the one place test data is used: on the final pick of a search.
+
+    Args:
+        augment: ``"none"``, ``"shift"`` or ``"shift+flip"`` (see :func:`nasforge.estimate._loop.fit`).
+        patience: early stopping on the validation accuracy (the best epoch's weights are kept).
+        init: start from this network's weights instead of a fresh initialisation (fine-tuning):
+            every tensor whose name and shape match is copied, the rest (a new classifier for
+            other classes, a first layer for other channels) stays freshly initialised; the names
+            copied go to the metrics as ``transferred``.
     """
     from nasforge.estimate._loop import evaluate, fit, torch_threads
     from nasforge.hardware import count_params
@@ -317,8 +345,11 @@ def train_final(
         threads=threads,
     )
     start = time.perf_counter()
+    transferred: list[str] = []
     with torch_threads(budget.threads or default_threads()):
         model = _build(arch, task, seed)
+        if init is not None:
+            transferred = transfer_weights(init, model)
         result = fit(
             model,
             task.x_train,
@@ -327,6 +358,8 @@ def train_final(
             y_val=task.y_val,
             seed=seed,
             evaluate_every_epoch=False,
+            augment=augment,
+            patience=patience if len(task.x_val) else None,
             **budget.fit_kwargs(),
         )
         test_accuracy, test_loss = evaluate(model, task.x_test, task.y_test)
@@ -340,6 +373,10 @@ def train_final(
         "train_seconds": round(result.seconds, 3),
         "seconds": round(time.perf_counter() - start, 3),
     }
+    if patience is not None:
+        metrics["best_epoch"] = result.best_epoch
+    if init is not None:
+        metrics["transferred"] = len(transferred)
     return TrainedModel(
         architecture=arch,
         module=model,

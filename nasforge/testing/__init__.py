@@ -6,7 +6,9 @@ from nasforge.testing._toy import (
     NumericSumRanker,
     ToyEstimator,
     additive_space,
+    band_image,
     best_on_additive,
+    make_image_folder,
     run_additive,
     toy_space,
 )
@@ -17,7 +19,9 @@ __all__ = [
     "StrategyConformance",
     "ToyEstimator",
     "additive_space",
+    "band_image",
     "best_on_additive",
+    "make_image_folder",
     "run_additive",
     "toy_space",
 ]

@@ -11,7 +11,15 @@ from nasforge.errors import TrialFailed
 from nasforge.estimate._base import Estimator, TrialContext
 from nasforge.space import Architecture, Choice, IntRange, SearchSpace
 
-__all__ = ["AdditiveEstimator", "NumericSumRanker", "ToyEstimator", "additive_space", "toy_space"]
+__all__ = [
+    "AdditiveEstimator",
+    "NumericSumRanker",
+    "ToyEstimator",
+    "additive_space",
+    "band_image",
+    "make_image_folder",
+    "toy_space",
+]
 
 
 def toy_space() -> SearchSpace:
@@ -102,3 +110,37 @@ class NumericSumRanker:
         return np.array(
             [float(sum(v for v in a.params.values() if isinstance(v, int | float))) for a in archs]
         )
+
+
+def make_image_folder(
+    root: Any,
+    classes: Sequence[str] = ("circle", "square", "stripe"),
+    *,
+    per_class: int = 10,
+    size: int = 12,
+    seed: int = 0,
+) -> Any:
+    """Write a small, learnable image-folder dataset (``root/<class>/<i>.png``, grey PNGs); returns root.
+
+    Class ``c``'s images are noise with a bright vertical band in the ``c``-th part of the picture,
+    so a small CNN learns them in a few epochs.
+    """
+    from pathlib import Path
+
+    from PIL import Image
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.fromarray(band_image(c, len(classes), rng, size)).save(root / name / f"{i}.png")
+    return root
+
+
+def band_image(c: int, n_classes: int, rng: np.random.Generator, size: int = 12) -> np.ndarray:
+    """One grey uint8 image of class ``c`` for :func:`make_image_folder`."""
+    a = rng.integers(0, 60, (size, size)).astype(np.uint8)
+    width = size // n_classes
+    a[:, c * width : (c + 1) * width] += 180
+    return a

@@ -13,25 +13,17 @@ import nasforge as nf
 from nasforge.cli import app
 from nasforge.data._own import DataNotice
 from nasforge.errors import ConfigError, DataError
+from nasforge.testing import band_image, make_image_folder
 
 CLASSES = ("circle", "square", "stripe")
 
 
 def _image(c: int, rng: np.random.Generator, size: int = 12) -> np.ndarray:
-    """A grey image whose class is visible: a bright patch in a class-specific third of the picture."""
-    a = rng.integers(0, 60, (size, size)).astype(np.uint8)
-    third = size // 3
-    a[:, c * third : (c + 1) * third] += 180
-    return a
+    return band_image(c, len(CLASSES), rng, size)
 
 
 def make_folder(root, per_class=10, size=12, seed=0):
-    rng = np.random.default_rng(seed)
-    for c, name in enumerate(CLASSES):
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            Image.fromarray(_image(c, rng, size)).save(root / name / f"{i}.png")
-    return root
+    return make_image_folder(root, CLASSES, per_class=per_class, size=size, seed=seed)
 
 
 def test_an_image_folder_becomes_a_task(tmp_path):

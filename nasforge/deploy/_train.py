@@ -1,0 +1,139 @@
+"""Training a chosen architecture for real: from a run, an architecture file or a saved model.
+
+Architecture search picks *what network*; this module trains one network *well*. Tuning its
+training hyperparameters (learning rate, weight decay, batch size, epochs) with Optuna TPE is a
+separate, much smaller search over numbers for one fixed architecture, judged on validation
+accuracy; the test images are used once, by the final training.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nasforge.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+    from nasforge.data import Task
+    from nasforge.space import Architecture
+
+__all__ = ["TuneResult", "architecture_from", "tune_training"]
+
+
+def architecture_from(source: str | Path) -> tuple[Architecture, dict[str, Any]]:
+    """The architecture in ``source`` and what is known of its dataset.
+
+    ``source`` is a run directory (its ``best_architecture.json``; the dataset from its
+    ``config.yaml``), a JSON file written by :meth:`Architecture.to_dict` (``best_architecture.json``
+    itself), or a ``.nasforge`` model file (its architecture; the dataset from its provenance).
+
+    Returns:
+        the architecture and ``{"name": ..., "root": ..., "options": {...}}`` (empty if unknown).
+    """
+    from nasforge.config import load_raw
+    from nasforge.deploy._model import load
+    from nasforge.space import Architecture
+
+    path = Path(source)
+    data: dict[str, Any] = {}
+    if path.is_dir():
+        arch_file = path / "best_architecture.json"
+        if not arch_file.is_file():
+            raise ConfigError(f"{path} has no best_architecture.json: is it a nasforge run directory?")
+        if (path / "config.yaml").is_file():
+            raw = load_raw(path / "config.yaml").get("data") or {}
+            if isinstance(raw, Mapping):
+                data = {k: raw[k] for k in ("name", "root", "options") if raw.get(k) is not None}
+        path = arch_file
+    elif not path.is_file():
+        raise ConfigError(
+            f"{path} does not exist; give a run directory, an architecture JSON or a .nasforge model"
+        )
+    if path.suffix == ".json":
+        try:
+            return Architecture.from_dict(json.loads(path.read_text())), data
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not an architecture JSON file: {exc}") from None
+    model = load(path)
+    dataset = model.provenance.get("dataset")
+    return model.architecture, ({"name": dataset} if dataset else {})
+
+
+@dataclass
+class TuneResult:
+    """The outcome of :func:`tune_training`: the best settings and every trial."""
+
+    best: dict[str, Any]
+    best_val_accuracy: float
+    trials: list[dict[str, Any]] = field(default_factory=list)
+
+
+def tune_training(
+    arch: Architecture,
+    task: Task,
+    *,
+    n_trials: int,
+    max_epochs: int,
+    seed: int = 0,
+    init: torch.nn.Module | None = None,
+    augment: str = "none",
+    threads: int | None = None,
+) -> TuneResult:
+    """Tune ``lr``, ``weight_decay``, ``batch_size`` and ``epochs`` for one architecture with TPE.
+
+    Each trial trains ``arch`` (from ``init``'s weights when fine-tuning) with sampled settings and
+    is scored by its validation accuracy. Search ranges: lr log-uniform in [1e-4, 3e-2], weight
+    decay log-uniform in [1e-6, 1e-2], batch size in {32, 64, 128}, epochs in
+    [max(1, max_epochs // 4), max_epochs]. Test data is never used.
+    """
+    import optuna
+
+    from nasforge.estimate._loop import evaluate, fit, torch_threads
+    from nasforge.estimate._train import build_seeded, default_threads, transfer_weights
+
+    if len(task.x_val) == 0:
+        raise ConfigError("tuning needs validation images; the dataset has none (set val_fraction > 0)")
+    if n_trials < 1 or max_epochs < 1:
+        raise ConfigError(f"tuning needs n_trials >= 1 and epochs >= 1, got {n_trials=}, {max_epochs=}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    rows: list[dict[str, Any]] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        params: dict[str, Any] = {
+            "lr": trial.suggest_float("lr", 1e-4, 3e-2, log=True),
+            "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
+            "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128]),
+            "epochs": trial.suggest_int("epochs", max(1, max_epochs // 4), max_epochs),
+        }
+        with torch_threads(threads or default_threads()):
+            model = build_seeded(arch, task.input_shape, task.num_classes, seed)
+            if init is not None:
+                transfer_weights(init, model)
+            fit(
+                model,
+                task.x_train,
+                task.y_train,
+                seed=seed,
+                augment=augment,
+                lr=float(params["lr"]),
+                weight_decay=float(params["weight_decay"]),
+                batch_size=int(params["batch_size"]),
+                epochs=int(params["epochs"]),
+            )
+            acc, _ = evaluate(model, task.x_val, task.y_val)
+        rows.append({**params, "val_accuracy": acc})
+        return acc if math.isfinite(acc) else 0.0
+
+    study.optimize(objective, n_trials=n_trials, catch=(Exception,))
+    done = [t for t in study.trials if t.value is not None]
+    if not done:
+        raise ConfigError("every tuning trial failed; check the data and the architecture")
+    best = max(done, key=lambda t: t.value or 0.0)
+    return TuneResult(best=dict(best.params), best_val_accuracy=float(best.value or 0.0), trials=rows)

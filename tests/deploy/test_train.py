@@ -1,0 +1,94 @@
+"""nasforge train: full training of a chosen architecture, hyperparameter tuning, fine-tuning."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import nasforge as nf
+from nasforge.cli import app
+from nasforge.deploy._train import architecture_from
+from nasforge.errors import ConfigError
+from nasforge.estimate._train import transfer_weights
+from nasforge.testing import make_image_folder
+
+runner = CliRunner()
+SMALL_SPACE = "space: {name: chain_cnn, depth: [2, 2], layer: {op: [conv], filters: [16], stride: [1]}}\n"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("search")
+    cfg = root / "c.yaml"
+    cfg.write_text(SMALL_SPACE + "trials: 2\nestimator: {name: train, epochs: 1}\nfinal: {epochs: 0}\n")
+    done = runner.invoke(app, ["search", str(cfg), "--run-dir", str(root / "run"), "--quiet"])
+    assert done.exit_code == 0, done.output
+    return root / "run"
+
+
+def test_train_a_run_s_best_architecture(run_dir):
+    done = runner.invoke(app, ["train", str(run_dir), "--epochs", "6", "--lr", "0.01", "--patience", "3"])
+    assert done.exit_code == 0, done.output
+    model = nf.load(run_dir / "trained.nasforge")
+    best = json.loads((run_dir / "best_architecture.json").read_text())
+    assert dict(model.architecture.params) == best["params"]
+    assert model.provenance["source"] == "nasforge train" and model.provenance["settings"]["epochs"] == 6
+    assert model.metrics["test_accuracy"] > 0.5 and 1 <= model.metrics["best_epoch"] <= 6
+    arch, data = architecture_from(run_dir)
+    assert arch.key == model.architecture.key and data["name"] == "digits"
+
+
+def test_tuning_picks_settings_on_validation_accuracy(run_dir, tmp_path):
+    out = tmp_path / "tuned.nasforge"
+    done = runner.invoke(app, ["train", str(run_dir / "best_architecture.json"), "--dataset", "digits",
+                               "--epochs", "4", "--tune", "3", "--out", str(out)])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "best: lr=" in done.output and "validation accuracy" in done.output
+    settings = nf.load(out).provenance["settings"]
+    assert (
+        1e-4 <= settings["lr"] <= 3e-2
+        and settings["batch_size"] in (32, 64, 128)
+        and 1 <= settings["epochs"] <= 4
+    )
+
+
+def test_fine_tuning_keeps_matching_layers_and_replaces_the_head(run_dir, tmp_path):
+    folder = make_image_folder(tmp_path / "shapes")  # 3 classes, 12x12 grey images
+    base = run_dir / "trained.nasforge"
+    if not base.exists():
+        runner.invoke(app, ["train", str(run_dir), "--epochs", "2"])
+    done = runner.invoke(app, ["train", "--from", str(base), "--dataset", "folder", "--data-dir", str(folder),
+                               "--epochs", "3", "--out", str(tmp_path / "ft.nasforge")])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    tuned = nf.load(tmp_path / "ft.nasforge")
+    assert tuned.class_names == ("circle", "square", "stripe") and tuned.input_shape == (1, 12, 12)
+    assert tuned.metrics["transferred"] > 0 and "weight tensors from" in done.output
+    assert tuned.provenance["fine_tuned_from"] == str(base)
+
+
+def test_transfer_weights_copies_only_what_fits():
+    torch.manual_seed(0)
+    a = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4, 10))
+    b = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    copied = transfer_weights(a, b)
+    assert copied == ["0.weight", "0.bias"]
+    assert torch.equal(a[0].weight, b[0].weight) and not torch.equal(a[2].bias[:3], b[2].bias)
+
+
+def test_train_errors_are_one_line(tmp_path, run_dir):
+    missing = runner.invoke(app, ["train"])
+    assert missing.exit_code == 2 and "give what to train" in missing.output
+    both = runner.invoke(app, ["train", str(run_dir), "--from", str(run_dir / "trained.nasforge")])
+    assert both.exit_code == 2
+    absent = runner.invoke(app, ["train", str(tmp_path / "nope")])
+    assert absent.exit_code == 2 and "does not exist" in absent.output
+    (tmp_path / "arch.json").write_text("{}")
+    with pytest.raises(ConfigError):
+        architecture_from(tmp_path / "arch.json")
+    np.savez(tmp_path / "x.npz", a=np.zeros(2))
+    bad_dataset = runner.invoke(app, ["train", str(run_dir), "--dataset", "imagenet"])
+    assert bad_dataset.exit_code == 2 and "Traceback" not in bad_dataset.output
