@@ -527,10 +527,10 @@ def export(
         int, typer.Option("--calibration", min=1, help="Calibration images (int8).")
     ] = 512,
 ) -> None:
-    """Export a model for deployment and check it against PyTorch (max logit difference, top-1
-    agreement, and with a dataset the accuracy of both).
+    """Export a model for deployment (ONNX, INT8 ONNX, TorchScript), checked against PyTorch.
 
-    The exported graph takes raw pixels (N, C, H, W) in [0, 1]; the normalisation is inside it.
+    The check reports the largest logit difference and the top-1 agreement, and with a dataset
+    the accuracy of both models. The exported graph takes raw pixels (N, C, H, W) in [0, 1]; the normalisation is inside it.
     """
     with _user_errors():
         from nasforge.deploy import FORMATS, load
