@@ -127,7 +127,7 @@ class ProxyWarmStart(Strategy):
     def _make_inner(self) -> Strategy:
         from nasforge.experiment._experiment import derive_seed
 
-        seed = derive_seed(0 if self.seed is None else int(self.seed), 11)
+        seed = None if self.seed is None else derive_seed(int(self.seed), 11)
         inner = STRATEGIES.create(self.inner_name, **{"seed": seed, **self.inner_options})
         if not isinstance(inner, Strategy):
             raise ConfigError(f"warm start inner {self.inner_name!r} is not a strategy")
@@ -186,7 +186,9 @@ class ProxyWarmStart(Strategy):
     def _fit_seed(self) -> int:
         from nasforge.experiment._experiment import derive_seed
 
-        return derive_seed(0 if self.seed is None else int(self.seed), 12)
+        if self.seed is None:
+            return int(self.rng.integers(2**31))
+        return derive_seed(int(self.seed), 12)
 
     def _screen(self) -> list[Architecture]:
         """Score ``n_candidates`` distinct unseen random architectures (plus a previous run's); the
