@@ -530,7 +530,8 @@ def export(
     """Export a model for deployment (ONNX, INT8 ONNX, TorchScript), checked against PyTorch.
 
     The check reports the largest logit difference and the top-1 agreement, and with a dataset
-    the accuracy of both models. The exported graph takes raw pixels (N, C, H, W) in [0, 1]; the normalisation is inside it.
+    the accuracy of both models. The exported graph takes raw pixels (N, C, H, W) in [0, 1]; the
+    normalisation is inside it.
     """
     with _user_errors():
         from nasforge.deploy import FORMATS, load
