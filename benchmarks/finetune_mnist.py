@@ -40,7 +40,7 @@ DEFAULT_ARCH = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True, help="holds mnist/ and fashion-mnist/")
-    parser.add_argument("--base", type=Path, default=None, help="a Fashion-MNIST .nasforge model")
+    parser.add_argument("--base", type=Path, default=None, help="a Fashion-MNIST .nasforge model or zoo name")
     parser.add_argument("--base-epochs", type=int, default=5)
     parser.add_argument("--base-fraction", type=float, default=0.2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

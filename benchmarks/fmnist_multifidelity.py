@@ -115,6 +115,7 @@ def main() -> None:
                 )
             rows.append(row)
             print(json.dumps(row), flush=True)
+            _write(args.out, rows)  # after every search, so a stopped benchmark keeps what it measured
 
     print("\n| seed | strategy | trials (complete / stopped) | epochs trained | pick val acc | test acc |")
     print("|---:|---|---:|---:|---:|---:|")
@@ -124,15 +125,19 @@ def main() -> None:
             f"{r['epochs_trained']} | {r.get('pick_val_accuracy', float('nan')):.4f} | "
             f"{r.get('final_test_accuracy', float('nan')):.4f} |"
         )
+    _write(args.out, rows)
+    print(f"wrote {args.out}")
+
+
+def _write(out: Path, rows: list[dict[str, Any]]) -> None:
     meta = {
         "command": " ".join(shlex.quote(a) for a in sys.argv),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": platform.platform(),
         "python": platform.python_version(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from nasforge import data as datasets
 from nasforge import space as spaces
-from nasforge import strategy
+from nasforge import strategy, zoo
 from nasforge.deploy import Model, load
 from nasforge.errors import (
     ConfigError,
@@ -74,4 +74,5 @@ __all__ = [
     "spaces",
     "strategy",
     "train_final",
+    "zoo",
 ]

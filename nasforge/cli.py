@@ -24,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # help paragraphs are reflowed to the terminal width
 )
 out = Console()
 err = Console(stderr=True)
@@ -326,12 +327,16 @@ def train(
     source: Annotated[
         Path | None,
         typer.Argument(
-            help="A run directory, an architecture JSON (best_architecture.json) or a .nasforge model."
+            help="A run directory, an architecture JSON (best_architecture.json), a .nasforge model "
+            "or a zoo model name (its architecture is trained from scratch)."
         ),
     ] = None,
     from_model: Annotated[
         Path | None,
-        typer.Option("--from", help="Fine-tune this .nasforge model (its weights) on --dataset instead."),
+        typer.Option(
+            "--from",
+            help="Fine-tune this .nasforge model or zoo model (its weights) on --dataset instead.",
+        ),
     ] = None,
     dataset: Annotated[
         str | None, typer.Option("--dataset", help="Dataset (default: the run's, or the model's).")
@@ -459,7 +464,11 @@ def train(
 @app.command()
 def predict(
     model: Annotated[
-        Path, typer.Argument(help="A .nasforge model file (a search writes <run_dir>/model.nasforge).")
+        Path,
+        typer.Argument(
+            help="A .nasforge model file (a search writes <run_dir>/model.nasforge) or a zoo model "
+            "name (nasforge zoo lists them)."
+        ),
     ],
     images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, ...) or folders of them.")],
     top: Annotated[int, typer.Option("--top", min=1, help="Classes shown per image.")] = 3,
@@ -501,7 +510,7 @@ def predict(
 
 @app.command()
 def export(
-    model: Annotated[Path, typer.Argument(help="A .nasforge model file.")],
+    model: Annotated[Path, typer.Argument(help="A .nasforge model file or a zoo model name.")],
     fmt: Annotated[
         str,
         typer.Option(
@@ -545,21 +554,81 @@ def export(
         options: dict[str, Any] = {}
         name = dataset or (loaded.provenance.get("dataset") if fmt == "int8" else None)
         if name:
-            import torch
-
             from nasforge import datasets
+            from nasforge.deploy import check_images
 
-            task = datasets.load(str(name), data_dir)
-            mean = torch.tensor(task.mean).view(1, -1, 1, 1)
-            std = torch.tensor(task.std).view(1, -1, 1, 1)
-            g = torch.Generator().manual_seed(0)
-            idx = torch.randperm(len(task.x_train), generator=g)[:calibration]
-            options["calibration"] = (task.x_train[idx] * std + mean).clamp(0, 1)
-            if len(task.x_test):
-                options["eval_images"] = (task.x_test * std + mean).clamp(0, 1)
-                options["eval_labels"] = task.y_test.numpy()
+            options.update(check_images(datasets.load(str(name), data_dir), calibration))
         report = do_export(loaded, target, format=fmt, **options)
         out.print(str(report), highlight=False, soft_wrap=True)
+
+
+@app.command()
+def zoo(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the entries as JSON.")] = False,
+) -> None:
+    """List the pre-searched models shipped with nasforge; load one by name.
+
+    Each was found by a nasforge search and trained by nasforge (benchmarks/build_zoo.py rebuilds
+    them). Use a name wherever a model file goes: `nasforge predict fashion-mnist-s shoe.png`,
+    `nasforge train --from fashion-mnist-s --dataset mnist`, or `nasforge.load("fashion-mnist-s")`.
+    """
+    with _user_errors():
+        from nasforge import zoo as zoo_module
+        from nasforge.deploy import load
+
+        rows = []
+        for entry in zoo_module.entries():
+            model = load(entry.path)
+            c, h, w = model.input_shape
+            rows.append(
+                {
+                    "name": entry.name,
+                    "description": entry.description,
+                    "dataset": entry.dataset,
+                    "input": f"{c}x{h}x{w}",
+                    "classes": len(model.class_names),
+                    "params": model.metrics.get("params"),
+                    "size_kb": round(entry.path.stat().st_size / 1024, 1),
+                    "test_accuracy": model.metrics.get("test_accuracy"),
+                    "architecture": _describe_arch(model.architecture),
+                }
+            )
+        if as_json:
+            out.print_json(json.dumps(rows))
+            return
+        if not rows:
+            out.print("no zoo models are installed")
+            return
+        table = Table(title="nasforge model zoo (load by name: nasforge.load('NAME'))")
+        for col, justify in (
+            ("name", "left"),
+            ("dataset", "left"),
+            ("input", "left"),
+            ("classes", "right"),
+            ("params", "right"),
+            ("size", "right"),
+            ("test acc", "right"),
+            ("architecture", "left"),
+        ):
+            table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        for r in rows:
+            acc = r["test_accuracy"]
+            table.add_row(
+                escape(str(r["name"])),
+                escape(str(r["dataset"])),
+                str(r["input"]),
+                str(r["classes"]),
+                f"{r['params']:,}" if isinstance(r["params"], int) else "?",
+                f"{r['size_kb']} KB",
+                f"{acc:.2%}" if isinstance(acc, float) else "?",
+                escape(str(r["architecture"])),
+            )
+        out.print(table)
+
+
+def _describe_arch(arch: Any) -> str:
+    describe = getattr(arch.space, "describe", None)
+    return str(describe(arch)) if callable(describe) else str(arch.key)
 
 
 @app.command("list")

@@ -1,6 +1,6 @@
 """Using a searched model: the ``.nasforge`` file format, loading, and inference on images."""
 
-from nasforge.deploy._export import FORMATS, ExportReport, export
+from nasforge.deploy._export import FORMATS, ExportReport, check_images, export
 from nasforge.deploy._model import FORMAT, Model, Prediction, Predictions, load, save_model
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "Model",
     "Prediction",
     "Predictions",
+    "check_images",
     "export",
     "load",
     "save_model",

@@ -29,9 +29,10 @@ from nasforge.errors import ConfigError, NasforgeError
 if TYPE_CHECKING:
     import torch
 
+    from nasforge.data import Task
     from nasforge.deploy._model import Model
 
-__all__ = ["FORMATS", "ExportReport", "export"]
+__all__ = ["FORMATS", "ExportReport", "check_images", "export"]
 
 FORMATS = ("onnx", "int8", "torchscript")
 FP32_TOLERANCE = 1e-4
@@ -100,6 +101,25 @@ def _check_batch(model: Model, images: Any, n: int, seed: int) -> torch.Tensor:
         return _to_pixels(images, model.input_shape)[0]
     g = torch.Generator().manual_seed(seed)
     return torch.rand((n, *model.input_shape), generator=g)
+
+
+def check_images(task: Task, calibration: int = 512, seed: int = 0) -> dict[str, Any]:
+    """Calibration and check images for :func:`export` from a task, as pixels in [0, 1].
+
+    Returns ``calibration`` (that many seeded random training images) and, when the task has a
+    test split, ``eval_images`` / ``eval_labels`` (all test images), ready to pass as ``**options``.
+    """
+    import torch
+
+    mean = torch.tensor(task.mean).view(1, -1, 1, 1)
+    std = torch.tensor(task.std).view(1, -1, 1, 1)
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(task.x_train), generator=g)[:calibration]
+    options: dict[str, Any] = {"calibration": (task.x_train[idx] * std + mean).clamp(0, 1)}
+    if len(task.x_test):
+        options["eval_images"] = (task.x_test * std + mean).clamp(0, 1)
+        options["eval_labels"] = task.y_test.numpy()
+    return options
 
 
 def export(

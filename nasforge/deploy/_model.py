@@ -270,17 +270,29 @@ class Model:
 
 # ----------------------------------------------------------------------------------------- loading
 def load(source: str | Path) -> Model:
-    """Load a model from a ``.nasforge`` file (a search writes ``<run_dir>/model.nasforge``).
+    """Load a model from a ``.nasforge`` file or by zoo name.
+
+    Args:
+        source: a path (a search writes ``<run_dir>/model.nasforge``), or the name of a model in
+            the zoo shipped with nasforge (``"digits-s"``, ``"mnist-s"``, ``"fashion-mnist-s"``;
+            ``nasforge zoo`` lists them). An existing file of that name wins over a zoo name.
 
     Raises:
-        CheckpointError: the file is missing, truncated, of another format, or its weights do not
-            fit its architecture.
+        CheckpointError: the file is missing (and no zoo model has that name), truncated, of
+            another format, or its weights do not fit its architecture.
     """
+    from nasforge import zoo
+
     path = Path(source)
     if not path.is_file():
+        zoo_path = zoo.path_of(str(source))
+        if zoo_path is not None:
+            return _read(zoo_path)
+        names = ", ".join(e.name for e in zoo.entries()) or "none installed"
         raise CheckpointError(
-            f"no model file {str(source)!r}; give the path of a '.nasforge' file (a search with a "
-            "final training writes <run_dir>/model.nasforge)"
+            f"no model file {str(source)!r} and no zoo model of that name; give the path of a "
+            f"'.nasforge' file (a search with a final training writes <run_dir>/model.nasforge) "
+            f"or a zoo name ({names})"
         )
     return _read(path)
 

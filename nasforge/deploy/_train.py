@@ -31,7 +31,8 @@ def architecture_from(source: str | Path) -> tuple[Architecture, dict[str, Any]]
 
     ``source`` is a run directory (its ``best_architecture.json``; the dataset from its
     ``config.yaml``), a JSON file written by :meth:`Architecture.to_dict` (``best_architecture.json``
-    itself), or a ``.nasforge`` model file (its architecture; the dataset from its provenance).
+    itself), or a ``.nasforge`` model file or zoo model name (its architecture; the dataset from its
+    provenance).
 
     Returns:
         the architecture and ``{"name": ..., "root": ..., "options": {...}}`` (empty if unknown).
@@ -52,9 +53,15 @@ def architecture_from(source: str | Path) -> tuple[Architecture, dict[str, Any]]
                 data = {k: raw[k] for k in ("name", "root", "options") if raw.get(k) is not None}
         path = arch_file
     elif not path.is_file():
-        raise ConfigError(
-            f"{path} does not exist; give a run directory, an architecture JSON or a .nasforge model"
-        )
+        from nasforge import zoo
+
+        zoo_path = zoo.path_of(str(source))
+        if zoo_path is None:
+            raise ConfigError(
+                f"{path} does not exist; give a run directory, an architecture JSON, a .nasforge model "
+                "or a zoo model name (nasforge zoo lists them)"
+            )
+        path = zoo_path
     if path.suffix == ".json":
         try:
             return Architecture.from_dict(json.loads(path.read_text())), data
