@@ -556,7 +556,14 @@ def export(
         if name:
             from nasforge import datasets
             from nasforge.deploy import check_images
+            from nasforge.registry import DATASETS
 
+            if dataset is None and str(name) not in DATASETS:
+                raise ConfigError(
+                    f"INT8 export calibrates on the model's training data, but it was trained on "
+                    f"{name!r}, which is not a dataset name (an image folder or .npz file?); give "
+                    "--dataset folder|npz --data-dir PATH"
+                )
             options.update(check_images(datasets.load(str(name), data_dir), calibration))
         report = do_export(loaded, target, format=fmt, **options)
         out.print(str(report), highlight=False, soft_wrap=True)

@@ -116,8 +116,8 @@ def test_npz_problems_are_clear_errors(tmp_path):
         nf.datasets.load("folder")
 
 
-def test_own_images_end_to_end_search_export_predict(tmp_path, monkeypatch):
-    """An image folder made here: search (with the final training), export to ONNX, predict."""
+def test_own_images_end_to_end_search_train_export_predict(tmp_path, monkeypatch):
+    """An image folder made here: search, train the found architecture, export to ONNX, predict."""
     root = make_folder(tmp_path / "shapes", per_class=12)
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
@@ -129,8 +129,20 @@ def test_own_images_end_to_end_search_export_predict(tmp_path, monkeypatch):
     final = json.loads((run / "final.json").read_text())
     assert final["task"]["class_names"] == list(CLASSES)
 
+    # full training of the found architecture, on the run's own data (read from its config.yaml)
+    trained = runner.invoke(app, ["train", str(run), "--epochs", "15", "--seed", "1"])
+    assert trained.exit_code == 0, trained.output
+    model = run / "trained.nasforge"
+    assert nf.load(model).class_names == CLASSES
+
     exported = runner.invoke(app, ["export", str(model), "--format", "onnx"])
     assert exported.exit_code == 0, exported.output
+    unnamed = runner.invoke(app, ["export", str(model), "--format", "int8"])
+    assert unnamed.exit_code == 2 and "--dataset folder" in unnamed.output
+    int8 = ["export", str(model), "--format", "int8", "--dataset", "folder", "--data-dir", str(root)]
+    quantized = runner.invoke(app, int8)
+    assert quantized.exit_code == 0, quantized.output
+    assert (run / "trained.int8.onnx").is_file()
 
     rng = np.random.default_rng(99)  # new images the model never saw
     for c, name in enumerate(CLASSES):
