@@ -129,8 +129,9 @@ def search(
             "--strategy",
             "-s",
             help="Search strategy: evolution, random, grid, local, guided_local, reinforce, bananas, tpe, "
-            "optuna, successive_halving, hyperband, bohb, zc_warm_start (see `nasforge list`; "
-            "strategy options go in the config file's strategy: mapping).",
+            "optuna, successive_halving, hyperband, bohb, zc_warm_start, darts, gdas (see `nasforge "
+            "list`; strategy options go in the config file's strategy: mapping; darts and gdas need "
+            "the nb201 space).",
         ),
     ] = None,
     scheduler: Annotated[
@@ -228,6 +229,16 @@ def search(
             state["task"] = progress.add_task(
                 "trials", total=cfg.trials, completed=done, best=_best_text(exp, primary)
             )
+            strategy = exp.strategy
+            if hasattr(strategy, "on_epoch") and getattr(strategy, "alpha", 0) is None:
+                # a differentiable strategy trains its supernet before the first trial: one bar per epoch
+                bar = progress.add_task("supernet epochs", total=strategy.epochs, best="")
+
+                def on_epoch(epoch: int, epochs: int, record: dict[str, Any]) -> None:
+                    text = f"train acc {record['train_accuracy']:.3f}, alpha entropy {record['entropy']:.3f}"
+                    progress.update(bar, completed=epoch, best=text)
+
+                strategy.on_epoch = on_epoch
             progress.start()
 
         def on_trial(exp: Any, trial: Any) -> None:

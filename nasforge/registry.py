@@ -149,6 +149,8 @@ STRATEGIES.register(
     "successive_halving", "nasforge.strategy._multifidelity:SuccessiveHalvingSearch", aliases=("sh", "asha")
 )
 STRATEGIES.register("hyperband", "nasforge.strategy._multifidelity:HyperbandSearch", aliases=("hb",))
+STRATEGIES.register("darts", "nasforge.strategy._differentiable:DARTS")
+STRATEGIES.register("gdas", "nasforge.strategy._differentiable:GDAS")
 STRATEGIES.register("bohb", "nasforge.strategy._multifidelity:BOHB")
 STRATEGIES.register(
     "zc_warm_start", "nasforge.strategy._warmstart:ProxyWarmStart", aliases=("zc_warm", "zcws")

@@ -116,7 +116,8 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
     strat_name = strat_options.pop("name")
     strat_cls = STRATEGIES.get(strat_name)
     check_options("strategy", strat_name, strat_cls, strat_options)
-    strat_cls(**{"seed": 0, **strat_options})  # validates the options now, not after data loading
+    probe = strat_cls(**{"seed": 0, **strat_options})  # validates the options now, not after training
+    probe.setup(space, objective)  # and that it can search this space
 
     sched_name: str | None = None
     sched_options: dict[str, Any] | None = None
@@ -175,11 +176,10 @@ def run_search(
     exp = Experiment(config.run_name(), run_dir=run_dir, **prepared.experiment_kwargs)
     if not resume or not (run_dir / CONFIG_FILE).exists():
         atomic_write(run_dir / CONFIG_FILE, config.to_yaml())
+    exp.set_strategy(prepared.strategy_name, **prepared.strategy_options)  # restores a saved state
     if on_start is not None:
         on_start(exp, run_dir, resume)
     exp.run(
-        strategy=prepared.strategy_name,
-        strategy_options=prepared.strategy_options,
         estimator=prepared.estimator,
         scheduler=prepared.scheduler_name,
         scheduler_options=prepared.scheduler_options,

@@ -2,6 +2,7 @@
 
 from nasforge.strategy._bananas import Bananas
 from nasforge.strategy._base import Strategy
+from nasforge.strategy._differentiable import DARTS, GDAS, DifferentiableSearch
 from nasforge.strategy._evolution import RegularizedEvolution
 from nasforge.strategy._grid import GridSearch
 from nasforge.strategy._local import GuidedLocalSearch, LocalSearch
@@ -20,8 +21,11 @@ from nasforge.strategy._warmstart import ProxyWarmStart
 
 __all__ = [
     "BOHB",
+    "DARTS",
+    "GDAS",
     "TPE",
     "Bananas",
+    "DifferentiableSearch",
     "GridSearch",
     "GuidedLocalSearch",
     "Hyperband",
