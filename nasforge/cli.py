@@ -230,12 +230,15 @@ def search(
                 "trials", total=cfg.trials, completed=done, best=_best_text(exp, primary)
             )
             strategy = exp.strategy
-            if hasattr(strategy, "on_epoch") and getattr(strategy, "alpha", 0) is None:
-                # a differentiable strategy trains its supernet before the first trial: one bar per epoch
-                bar = progress.add_task("supernet epochs", total=strategy.epochs, best="")
+            pending = getattr(strategy, "pending_epochs", None)
+            if pending:
+                # a one-shot strategy trains its supernet before the first trial: one bar per epoch
+                bar = progress.add_task("supernet epochs", total=pending, best="")
 
                 def on_epoch(epoch: int, epochs: int, record: dict[str, Any]) -> None:
-                    text = f"train acc {record['train_accuracy']:.3f}, alpha entropy {record['entropy']:.3f}"
+                    text = f"train acc {record['train_accuracy']:.3f}"
+                    if "entropy" in record:
+                        text += f", alpha entropy {record['entropy']:.3f}"
                     progress.update(bar, completed=epoch, best=text)
 
                 strategy.on_epoch = on_epoch

@@ -151,6 +151,7 @@ STRATEGIES.register(
 STRATEGIES.register("hyperband", "nasforge.strategy._multifidelity:HyperbandSearch", aliases=("hb",))
 STRATEGIES.register("darts", "nasforge.strategy._differentiable:DARTS")
 STRATEGIES.register("gdas", "nasforge.strategy._differentiable:GDAS")
+STRATEGIES.register("spos", "nasforge.strategy._oneshot:SPOS", aliases=("one_shot_evolution",))
 STRATEGIES.register("bohb", "nasforge.strategy._multifidelity:BOHB")
 STRATEGIES.register(
     "zc_warm_start", "nasforge.strategy._warmstart:ProxyWarmStart", aliases=("zc_warm", "zcws")
@@ -167,6 +168,7 @@ SCHEDULERS.register(
 
 ESTIMATORS.register("train", "nasforge.estimate._train:TrainEstimator")
 ESTIMATORS.register("nb201", "nasforge.estimate._tables:NB201Table")
+ESTIMATORS.register("supernet", "nasforge.estimate._supernet:SupernetEstimator", aliases=("one_shot",))
 ESTIMATORS.register("nb301", "nasforge.estimate._nb301:NB301Surrogate")
 ESTIMATORS.register("nb_macro", "nasforge.estimate._tables:MacroTable")
 ESTIMATORS.register("zero_cost", "nasforge.estimate._proxies:ZeroCostEstimator", aliases=("zc", "proxies"))

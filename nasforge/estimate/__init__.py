@@ -18,6 +18,7 @@ from nasforge.estimate._predictors import (
     encode_architectures,
     make_predictor,
 )
+from nasforge.estimate._supernet import SupernetEstimator
 from nasforge.estimate._train import TrainedModel, TrainEstimator, train_final
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ __all__ = [
     "Proxy",
     "ProxyEnsemble",
     "ProxyScorer",
+    "SupernetEstimator",
     "TrainEstimator",
     "TrainedModel",
     "TrialContext",

@@ -299,6 +299,8 @@ class Experiment:
                 f"strategy must be a Strategy or a registered name, got {type(strategy).__name__}"
             )
         strategy.setup(self.space, self.objective)
+        if self.run_dir is not None:
+            strategy.set_run_dir(self.run_dir)
         saved = self.storage.get_meta("strategy")
         self._told = set()
         if isinstance(saved, Mapping) and saved.get("type") == type(strategy).__name__:

@@ -7,6 +7,7 @@ from nasforge.strategy._evolution import RegularizedEvolution
 from nasforge.strategy._grid import GridSearch
 from nasforge.strategy._local import GuidedLocalSearch, LocalSearch
 from nasforge.strategy._multifidelity import BOHB, HyperbandSearch, SuccessiveHalvingSearch
+from nasforge.strategy._oneshot import SPOS
 from nasforge.strategy._optuna import TPE, OptunaStrategy
 from nasforge.strategy._random import RandomSearch
 from nasforge.strategy._reinforce import Reinforce
@@ -23,6 +24,7 @@ __all__ = [
     "BOHB",
     "DARTS",
     "GDAS",
+    "SPOS",
     "TPE",
     "Bananas",
     "DifferentiableSearch",

@@ -2,8 +2,9 @@
 
 Call order, driven by :class:`nasforge.Experiment`:
 
-1. ``setup(space, objective)`` once, before anything else; ``set_task(task)`` when the
-   estimator works on a dataset (an optional hook for strategies that look at data).
+1. ``setup(space, objective)`` once, before anything else; ``set_run_dir(path)`` when the
+   experiment has a run directory, ``set_task(task)`` when the estimator works on a dataset
+   (optional hooks for strategies that keep files or look at data).
 2. ``load_state_dict(state)`` when resuming a stored run (instead of starting fresh), followed by
    ``tell`` for every trial that finished after that state was saved.
 3. Any interleaving of ``ask()`` and ``tell(trial)``: ``ask`` may be called while earlier trials
@@ -25,6 +26,8 @@ import numpy as np
 from nasforge.errors import ConfigError, NasforgeError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from nasforge.data import Task
     from nasforge.experiment._trial import Trial
     from nasforge.objective import Objective
@@ -73,6 +76,10 @@ class Strategy(ABC):
     def set_task(self, task: Task) -> None:  # noqa: B027 - optional hook
         """Hook: the task the experiment's estimator trains on (for strategies that look at data,
         such as zero-cost proxies). Called by :meth:`Experiment.run` when the estimator has one."""
+
+    def set_run_dir(self, run_dir: Path) -> None:  # noqa: B027 - optional hook
+        """Hook: the experiment's run directory, for strategies that keep files (a trained
+        supernet). Called by :meth:`Experiment.set_strategy` when the experiment has one."""
 
     @abstractmethod
     def ask(self) -> Architecture | None:

@@ -133,6 +133,11 @@ class DifferentiableSearch(Strategy):
         self._order: list[tuple[int, ...]] | None = None
         self._position = 0
 
+    @property
+    def pending_epochs(self) -> int | None:
+        """Supernet epochs still to train before the first proposal (None once trained)."""
+        return self.epochs if self.alpha is None else None
+
     # ---------------------------------------------------------------------------- protocol
     def on_setup(self) -> None:
         ops = getattr(self.space, "ops", None)

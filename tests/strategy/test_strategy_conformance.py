@@ -17,7 +17,7 @@ VARIANTS = [
 
 # differentiable strategies train a supernet of the NB201 space, which the toy space does not have:
 # tests/strategy/test_differentiable.py covers the same behaviour for them on that space
-NEEDS_SUPERNET = {"darts", "gdas"}
+NEEDS_SUPERNET = {"darts", "gdas", "spos"}
 
 
 @pytest.fixture(

@@ -1,0 +1,331 @@
+"""Weight sharing as an estimator: single-path one-shot (SPOS) training of the NB201 supernet.
+
+:class:`SupernetEstimator` trains one :class:`~nasforge.nn.NB201SuperNet` on the task with one
+uniformly sampled path per step (Guo et al. 2020, "Single Path One-Shot NAS"), or with
+``sampling="fair"`` (FairNAS, Chu et al. 2021: every step trains each operation of every edge
+once, over ``len(ops)`` paths built from per-edge permutations, with one optimiser step on the
+summed gradients). It is trained once, on the first evaluation, and saved as
+``supernet.safetensors`` (weights, with the settings it was trained with as metadata) in the run
+directory, or ``path``; a later search or a resumed one with the same settings loads it instead of
+training again.
+
+Evaluating an architecture then costs no training: its path inherits the shared weights, its
+batch-norm statistics are recalibrated on ``calib_batches`` training batches, and its accuracy on
+the validation split is the trial's ``val_accuracy`` (``inherited: 1`` marks it as such).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nasforge.errors import CheckpointError, ConfigError
+from nasforge.estimate._base import Estimator, TrialContext
+
+if TYPE_CHECKING:
+    import torch
+
+    from nasforge.data import Task
+    from nasforge.nn._supernet import NB201SuperNet
+    from nasforge.space import Architecture
+
+__all__ = ["SUPERNET_FILE", "SupernetEstimator"]
+
+log = logging.getLogger("nasforge")
+
+SUPERNET_FILE = "supernet.safetensors"
+SAMPLINGS = ("uniform", "fair")
+
+
+class SupernetEstimator(Estimator):
+    """Accuracy with inherited weights from a supernet trained once (see the module docstring).
+
+    Args:
+        task: the dataset.
+        epochs: supernet training epochs.
+        fraction: share of the training images the supernet trains on.
+        batch_size: images per step.
+        lr: peak learning rate (SGD, momentum 0.9, cosine to 0).
+        weight_decay: of the weights.
+        sampling: ``"uniform"`` (one random path per step) or ``"fair"`` (every operation once).
+        C: first-stage channels of the supernet (default: the space's).
+        N: cells per stage (default: the space's).
+        calib_batches: training batches that recalibrate batch-norm statistics per architecture
+            (the same batches for every architecture).
+        eval_images: validation images per evaluation (default: all).
+        path: where the trained supernet is saved / loaded (default: the run directory's
+            ``supernet.safetensors``; not saved when the experiment has no run directory).
+        threads: torch threads (default: the cores this process may use).
+        seed: seeds the initial weights and the path and data order.
+
+    Attributes:
+        on_epoch: optional ``callback(epoch, epochs, record)`` after every training epoch.
+        history: per-epoch training records (``epoch``, ``train_loss``, ``train_accuracy``,
+            ``seconds``); loaded from the file too.
+        train_seconds: what training the supernet took (0 when it was loaded).
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        *,
+        epochs: int = 10,
+        fraction: float = 1.0,
+        batch_size: int = 64,
+        lr: float = 0.05,
+        weight_decay: float = 5e-4,
+        sampling: str = "uniform",
+        C: int | None = None,
+        N: int | None = None,
+        calib_batches: int = 10,
+        eval_images: int | None = None,
+        path: str | Path | None = None,
+        threads: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        from nasforge.strategy._util import check_int
+
+        for label, value, low in (
+            ("epochs", epochs, 1),
+            ("batch_size", batch_size, 1),
+            ("calib_batches", calib_batches, 1),
+            ("seed", seed, 0),
+        ):
+            check_int(f"supernet {label}", value, low)
+        for label, opt in (("C", C), ("N", N), ("eval_images", eval_images), ("threads", threads)):
+            if opt is not None:
+                check_int(f"supernet {label}", opt, 1)
+        if sampling not in SAMPLINGS:
+            raise ConfigError(f"supernet sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
+        if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction <= 1:
+            raise ConfigError(f"supernet fraction must be in (0, 1], got {fraction!r}")
+        for label, num in (("lr", lr), ("weight_decay", weight_decay)):
+            if isinstance(num, bool) or not isinstance(num, int | float) or num < 0:
+                raise ConfigError(f"supernet {label} must be a number >= 0, got {num!r}")
+        self.task = task
+        self.epochs, self.fraction, self.batch_size = epochs, float(fraction), batch_size
+        self.lr, self.weight_decay, self.sampling = float(lr), float(weight_decay), sampling
+        self.C, self.N = C, N
+        self.calib_batches, self.eval_images = calib_batches, eval_images
+        self.path = Path(path) if path is not None else None
+        self.threads, self.seed = threads, seed
+        self.net: NB201SuperNet | None = None
+        self.history: list[dict[str, Any]] = []
+        self.train_seconds = 0.0
+        self.loaded_from: Path | None = None
+        self.on_epoch: Callable[[int, int, dict[str, Any]], None] | None = None
+
+    # ---------------------------------------------------------------------------- settings
+    def settings(self, space: Any) -> dict[str, Any]:
+        """What the trained weights depend on; a saved supernet is reused only if these match."""
+        task = self.task
+        assert task is not None
+        return {
+            "format": "nasforge-supernet/1",
+            "space": "nb201",
+            "ops": list(space.ops),
+            "C": self.C or int(space.C),
+            "N": self.N or int(space.N),
+            "dataset": task.name,
+            "input_shape": list(task.input_shape),
+            "num_classes": task.num_classes,
+            "train_images": len(task.x_train),
+            "epochs": self.epochs,
+            "fraction": self.fraction,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "sampling": self.sampling,
+            "seed": self.seed,
+        }
+
+    # ---------------------------------------------------------------------------- training
+    def prepare(self, space: Any, run_dir: Path | None = None) -> NB201SuperNet:
+        """The trained supernet for ``space``: loaded from its file if one with the same settings
+        exists, else trained now (and saved)."""
+        if getattr(space, "name", None) != "nb201" or not getattr(space, "ops", None):
+            raise ConfigError(
+                "the supernet estimator works on the nb201 cell space (space: {name: nb201}); "
+                f"got the {getattr(space, 'name', type(space).__name__)!r} space"
+            )
+        settings = self.settings(space)
+        if self.net is not None and self._settings == settings:
+            return self.net
+        target = self.path or (run_dir / SUPERNET_FILE if run_dir is not None else None)
+        if target is not None and target.is_file():
+            net = self._load(target, settings)
+            if net is not None:
+                self.net, self._settings, self.loaded_from = net, settings, target
+                return net
+        self.net = self._train(settings)
+        self._settings = settings
+        if target is not None:
+            self._save(target, settings)
+        return self.net
+
+    _settings: dict[str, Any] | None = None
+
+    def _build(self, settings: dict[str, Any]) -> NB201SuperNet:
+        import torch
+
+        from nasforge.nn._supernet import NB201SuperNet
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return NB201SuperNet(
+                tuple(settings["input_shape"]),
+                int(settings["num_classes"]),
+                ops=tuple(settings["ops"]),
+                C=int(settings["C"]),
+                N=int(settings["N"]),
+            )
+
+    def _train(self, settings: dict[str, Any]) -> NB201SuperNet:
+        import torch
+        from torch import nn
+
+        from nasforge.estimate._loop import torch_threads
+        from nasforge.estimate._train import default_threads
+
+        task = self.task
+        assert task is not None
+        start = time.perf_counter()
+        data = task.with_fraction(self.fraction, seed=self.seed) if self.fraction < 1 else task
+        net = self._build(settings)
+        k = len(settings["ops"])
+        rng = np.random.default_rng(self.seed)
+        gen = torch.Generator().manual_seed(self.seed)
+        n = len(data.x_train)
+        steps = math.ceil(n / self.batch_size)
+        opt = torch.optim.SGD(net.parameters(), lr=self.lr, momentum=0.9, weight_decay=self.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.epochs * steps)
+        loss_fn = nn.CrossEntropyLoss()
+        ops = tuple(settings["ops"])
+        self.history = []
+        with torch_threads(self.threads or default_threads()):
+            net.train()
+            for epoch in range(1, self.epochs + 1):
+                t0 = time.perf_counter()
+                order = torch.randperm(n, generator=gen)
+                total, correct, loss_sum = 0, 0, 0.0
+                for b in range(steps):
+                    idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+                    x, y = data.x_train[idx], data.y_train[idx]
+                    if self.sampling == "fair":
+                        perms = np.stack([rng.permutation(k) for _ in range(6)])  # (edges, k)
+                        paths = [[ops[perms[e, j]] for e in range(6)] for j in range(k)]
+                    else:
+                        paths = [[ops[i] for i in rng.integers(0, k, 6)]]
+                    opt.zero_grad(set_to_none=True)
+                    for path in paths:
+                        out = net(x, path=path)
+                        loss = loss_fn(out, y)
+                        loss.backward()
+                        loss_sum += loss.item() * len(idx) / len(paths)
+                        correct += int((out.argmax(1) == y).sum())
+                        total += len(idx)
+                    nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+                    opt.step()
+                    sched.step()
+                record = {
+                    "epoch": epoch,
+                    "train_loss": round(loss_sum / max(total / len(paths), 1), 5),
+                    "train_accuracy": round(correct / max(total, 1), 5),
+                    "seconds": round(time.perf_counter() - t0, 3),
+                }
+                self.history.append(record)
+                log.info("supernet epoch %d/%d: %s", epoch, self.epochs, record)
+                if self.on_epoch is not None:
+                    self.on_epoch(epoch, self.epochs, record)
+        self.train_seconds = round(time.perf_counter() - start, 3)
+        return net
+
+    def _save(self, target: Path, settings: dict[str, Any]) -> None:
+        from safetensors.torch import save_file
+
+        assert self.net is not None
+        meta = {**settings, "history": self.history, "train_seconds": self.train_seconds}
+        state = {k: v.detach().contiguous() for k, v in self.net.state_dict().items()}
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        save_file(state, str(tmp), metadata={"nasforge": json.dumps(meta)})
+        tmp.replace(target)
+
+    def _load(self, target: Path, settings: dict[str, Any]) -> NB201SuperNet | None:
+        """The saved supernet, or None when it was trained with other settings (it is retrained)."""
+        from safetensors import SafetensorError, safe_open
+        from safetensors.torch import load_file
+
+        try:
+            with safe_open(str(target), framework="pt") as f:
+                header = f.metadata() or {}
+            meta = json.loads(header["nasforge"])
+            state = load_file(str(target))
+        except (SafetensorError, OSError, ValueError, KeyError) as exc:
+            raise CheckpointError(
+                f"{target} is not a readable supernet file ({exc}); delete it to train the supernet again"
+            ) from None
+        saved = {k: meta.get(k) for k in settings}
+        if saved != settings:
+            changed = sorted(k for k in settings if saved.get(k) != settings[k])
+            log.warning("%s was trained with other settings (%s); training again", target, ", ".join(changed))
+            return None
+        net = self._build(settings)
+        result = net.load_state_dict(state, strict=False)
+        if result.missing_keys or result.unexpected_keys:
+            raise CheckpointError(f"{target}: the weights do not fit the supernet; delete it to train again")
+        self.history = list(meta.get("history") or [])
+        self.train_seconds = 0.0
+        return net
+
+    # ---------------------------------------------------------------------------- evaluation
+    def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
+        import torch
+
+        from nasforge.estimate._loop import evaluate, torch_threads
+        from nasforge.estimate._train import default_threads
+        from nasforge.nn._supernet import recalibrate_bn
+        from nasforge.space._nb201 import nb201_ops
+
+        net = self.prepare(arch.space, ctx.run_dir)
+        task = self.task
+        assert task is not None
+        cell = nb201_ops(arch.params)
+        start = time.perf_counter()
+        with torch_threads(self.threads or default_threads()):
+            gen = torch.Generator().manual_seed(self.seed)  # the same batches for every architecture
+            order = torch.randperm(len(task.x_train), generator=gen)
+            batches = (
+                task.x_train[order[i * self.batch_size : (i + 1) * self.batch_size]]
+                for i in range(self.calib_batches)
+            )
+            recalibrate_bn(net, batches, forward=lambda x: net(x, path=cell))
+            x_val, y_val = task.x_val, task.y_val
+            if self.eval_images is not None:
+                x_val, y_val = x_val[: self.eval_images], y_val[: self.eval_images]
+
+            class _Path(torch.nn.Module):
+                def forward(self, x: torch.Tensor) -> torch.Tensor:
+                    return net(x, path=cell)
+
+            path_module = _Path()
+            net.eval()
+            accuracy, loss = evaluate(path_module, x_val, y_val)
+        from nasforge.hardware import count_params
+
+        with torch.random.fork_rng(devices=[]):
+            params = count_params(arch.build(task.input_shape, task.num_classes, device="meta"))
+        return {
+            "val_accuracy": accuracy,
+            "val_loss": loss,
+            "params": params,
+            "inherited": 1,
+            "eval_seconds": round(time.perf_counter() - start, 4),
+        }
