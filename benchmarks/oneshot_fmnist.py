@@ -1,0 +1,213 @@
+"""Weight sharing on Fashion-MNIST: SPOS ranking quality, and DARTS / GDAS against random cells.
+
+Two parts, on the NB201 cell space with a small macro network (``--C`` channels, ``--N`` cells per
+stage) and a stratified ``--fraction`` of Fashion-MNIST's training images:
+
+``rank``: trains one supernet with uniform single-path sampling (``--supernet-epochs``), scores
+``--n`` distinct random cells with inherited weights (batch-norm recalibrated per cell, accuracy
+on ``--eval-images`` validation images), then trains each of those cells from scratch
+(``--epochs``, same data) and reports Kendall's tau and Spearman's rho between the two, with the
+seconds of each route (everything on one torch thread; the stand-alone figure is the training
+loop, the shared one the supernet's training plus every inherited evaluation). The stand-alone
+accuracies of these random cells are also the baseline for the second part.
+
+``darts``: runs DARTS and GDAS (``--search-epochs``) for each seed, trains each derived cell from
+scratch with the same protocol, and looks every cell up in the NB201 CIFAR-10 table
+(``--bench-dir``) for the record.
+
+Each part writes its JSON after every measured cell, so a stopped run keeps what it measured.
+Run the parts side by side, one core each (``taskset -c 0`` / ``-c 1``).
+
+Usage (from the repository root):
+    taskset -c 0 python benchmarks/oneshot_fmnist.py rank --data-dir ../shared/datasets/fashion-mnist
+    taskset -c 1 python benchmarks/oneshot_fmnist.py darts --data-dir ../shared/datasets/fashion-mnist \\
+        --bench-dir ../shared/benchmarks --rank-json bench-results/oneshot_rank.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+import nasforge as nf
+from nasforge.estimate import SupernetEstimator, TrialContext
+
+
+def _meta() -> dict[str, Any]:
+    return {
+        "command": " ".join(shlex.quote(a) for a in sys.argv),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": platform.platform(),
+    }
+
+
+def _write(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"meta": _meta(), **payload}, indent=1) + "\n")
+
+
+def _standalone(arch: Any, task: Any, args: argparse.Namespace, seed: int) -> tuple[float, float, float]:
+    """Validation and test accuracy of ``arch`` trained from scratch, and its training seconds
+    (the training loop on one thread, per-epoch validation included, the final test excluded)."""
+    trained = nf.train_final(
+        arch, task, epochs=args.epochs, batch_size=128, lr=args.lr, seed=seed, threads=1, optimizer="adam"
+    )
+    m = trained.metrics
+    return float(m["val_accuracy"]), float(m["test_accuracy"]), float(m["train_seconds"])
+
+
+def rank(args: argparse.Namespace, task: Any, space: Any) -> None:
+    est = SupernetEstimator(
+        task,
+        epochs=args.supernet_epochs,
+        batch_size=128,
+        lr=args.supernet_lr,
+        C=args.C,
+        N=args.N,
+        eval_images=args.eval_images,
+        threads=1,
+        seed=0,
+    )
+    est.prepare(space)
+    supernet_cpu = est.train_seconds
+    print(f"supernet: {args.supernet_epochs} epochs, {supernet_cpu:.0f} s; {est.history[-1]}", flush=True)
+    rng = np.random.default_rng(args.seed)
+    cells: list[Any] = []
+    while len(cells) < args.n:
+        arch = space.sample(rng)
+        if arch.key not in {c.key for c in cells}:
+            cells.append(arch)
+    rows: list[dict[str, Any]] = []
+    eval_cpu = 0.0
+    for i, arch in enumerate(cells):
+        scored = est.evaluate(arch, TrialContext(i, 0))
+        inherited = scored["val_accuracy"]
+        eval_cpu += scored["eval_seconds"]
+        val, test, cpu = _standalone(arch, task, args, seed=args.seed)
+        rows.append(
+            {
+                "cell": space.to_arch_str(arch),
+                "inherited_val": inherited,
+                "standalone_val": val,
+                "standalone_test": test,
+                "standalone_cpu_s": round(cpu, 1),
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+        summary = _rank_summary(rows, supernet_cpu, eval_cpu)
+        _write(args.out, {"settings": vars_json(args), "summary": summary, "rows": rows})
+    print(json.dumps(_rank_summary(rows, supernet_cpu, eval_cpu), indent=1))
+
+
+def _rank_summary(rows: list[dict[str, Any]], supernet_cpu: float, eval_cpu: float) -> dict[str, Any]:
+    a = [r["inherited_val"] for r in rows]
+    b = [r["standalone_val"] for r in rows]
+    tau = stats.kendalltau(a, b).statistic if len(rows) > 2 else float("nan")
+    rho = stats.spearmanr(a, b).statistic if len(rows) > 2 else float("nan")
+    standalone_cpu = sum(r["standalone_cpu_s"] for r in rows)
+    shared_cpu = supernet_cpu + eval_cpu
+    return {
+        "n": len(rows),
+        "kendall_tau": round(float(tau), 4),
+        "spearman_rho": round(float(rho), 4),
+        "supernet_train_cpu_s": round(supernet_cpu, 1),
+        "inherited_eval_cpu_s": round(eval_cpu, 1),
+        "standalone_cpu_s": round(standalone_cpu, 1),
+        "speedup": round(standalone_cpu / shared_cpu, 2) if shared_cpu else None,
+    }
+
+
+def vars_json(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+
+
+def darts(args: argparse.Namespace, task: Any, space: Any) -> None:
+    table = nf.estimate.NB201Table(args.bench_dir) if args.bench_dir else None
+    rows: list[dict[str, Any]] = []
+    for method in args.methods:
+        for seed in args.seeds:
+            cls = {"darts": nf.strategy.DARTS, "gdas": nf.strategy.GDAS}[method]
+            strategy = cls(epochs=args.search_epochs, fraction=1.0, C=args.C, N=args.N, threads=1, seed=seed)
+            strategy.setup(space, nf.Objective(["val_accuracy"]))
+            strategy.search(task)
+            search_cpu = strategy.search_seconds
+            arch = strategy.derived()
+            val, test, cpu = _standalone(arch, task, args, seed=args.seed)
+            row = {
+                "method": method,
+                "seed": seed,
+                "cell": space.to_arch_str(arch),
+                "search_cpu_s": round(search_cpu, 1),
+                "guard": strategy.guard,
+                "final_entropy": strategy.history[-1]["entropy"],
+                "standalone_val": val,
+                "standalone_test": test,
+                "standalone_cpu_s": round(cpu, 1),
+            }
+            if table is not None:
+                row["cifar10_test_acc"] = table.evaluate(arch, TrialContext(0, 0))["test_acc"]
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            _write(args.out, {"settings": vars_json(args), "rows": rows})
+    if args.rank_json and args.rank_json.is_file():
+        ranked = json.loads(args.rank_json.read_text())["rows"]
+        tests = [r["standalone_test"] for r in ranked]
+        baseline: dict[str, Any] = {
+            "random_cells": len(tests),
+            "random_test_mean": round(statistics.mean(tests), 4),
+            "random_test_median": round(statistics.median(tests), 4),
+            "random_test_max": round(max(tests), 4),
+        }
+        if table is not None:
+            space_c = nf.spaces.NB201Space()
+            ctx = TrialContext(0, 0)
+            cifar = [table.evaluate(space_c.from_arch_str(r["cell"]), ctx)["test_acc"] for r in ranked]
+            baseline["random_cifar10_mean"] = round(statistics.mean(cifar), 3)
+        for row in rows:
+            row["percentile_among_random"] = round(
+                100 * sum(t < row["standalone_test"] for t in tests) / len(tests), 1
+            )
+        _write(args.out, {"settings": vars_json(args), "baseline": baseline, "rows": rows})
+        print(json.dumps(baseline, indent=1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("part", choices=["rank", "darts"])
+    parser.add_argument("--data-dir", required=True, type=Path, help="Fashion-MNIST IDX directory")
+    parser.add_argument("--fraction", type=float, default=0.05)
+    parser.add_argument("--C", type=int, default=8)
+    parser.add_argument("--N", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=4, help="stand-alone training epochs per cell")
+    parser.add_argument("--lr", type=float, default=0.005, help="stand-alone learning rate (Adam)")
+    parser.add_argument("--seed", type=int, default=0, help="cell sample and stand-alone training seed")
+    parser.add_argument("--n", type=int, default=20, help="random cells to rank")
+    parser.add_argument("--supernet-epochs", type=int, default=20)
+    parser.add_argument("--supernet-lr", type=float, default=0.05)
+    parser.add_argument("--eval-images", type=int, default=2000)
+    parser.add_argument("--methods", nargs="+", default=["darts", "gdas"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--search-epochs", type=int, default=10)
+    parser.add_argument("--bench-dir", type=Path, default=None, help="holds nb201/nb201_cifar10.csv")
+    parser.add_argument("--rank-json", type=Path, default=None, help="the rank part's output (baseline)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    args.out = args.out or Path(f"bench-results/oneshot_{args.part}.json")
+    task = nf.datasets.load("fashion-mnist", args.data_dir).with_fraction(args.fraction, seed=0)
+    space = nf.spaces.NB201Space(C=args.C, N=args.N).bind(task.input_shape, task.num_classes)
+    print(task.describe(), flush=True)
+    (rank if args.part == "rank" else darts)(args, task, space)
+
+
+if __name__ == "__main__":
+    main()
