@@ -1,10 +1,13 @@
-"""Weight sharing as an estimator: single-path one-shot (SPOS) training of the NB201 supernet.
+"""Weight sharing as an estimator: single-path one-shot (SPOS) training of a supernet.
 
-:class:`SupernetEstimator` trains one :class:`~nasforge.nn.NB201SuperNet` on the task with one
-uniformly sampled path per step (Guo et al. 2020, "Single Path One-Shot NAS"), or with
-``sampling="fair"`` (FairNAS, Chu et al. 2021: every step trains each operation of every edge
-once, over ``len(ops)`` paths built from per-edge permutations, with one optimiser step on the
-summed gradients). It is trained once, on the first evaluation, and saved as
+:class:`SupernetEstimator` trains one supernet of the search space on the task with one uniformly
+sampled path per step (Guo et al. 2020, "Single Path One-Shot NAS"): the
+:class:`~nasforge.nn._supernet.NB201SuperNet` for the ``nb201`` cell space (a random operation per
+edge) and the :class:`~nasforge.nn._chain_supernet.ChainSuperNet` for the ``chain_cnn`` space (a
+random architecture of the space, constraints included, on sliced shared weights). On the cell
+space ``sampling="fair"`` is FairNAS (Chu et al. 2021): every step trains each operation of every
+edge once, over ``len(ops)`` paths built from per-edge permutations, with one optimiser step on the
+summed gradients. It is trained once, on the first evaluation, and saved as
 ``supernet.safetensors`` (weights, with the settings it was trained with as metadata) in the run
 directory, or ``path``; a later search or a resumed one with the same settings loads it instead of
 training again.
@@ -33,7 +36,6 @@ if TYPE_CHECKING:
     import torch
 
     from nasforge.data import Task
-    from nasforge.nn._supernet import NB201SuperNet
     from nasforge.space import Architecture
 
 __all__ = ["SUPERNET_FILE", "SupernetEstimator"]
@@ -116,7 +118,8 @@ class SupernetEstimator(Estimator):
         self.calib_batches, self.eval_images = calib_batches, eval_images
         self.path = Path(path) if path is not None else None
         self.threads, self.seed = threads, seed
-        self.net: NB201SuperNet | None = None
+        self.net: Any = None  # NB201SuperNet or ChainSuperNet, once prepared
+        self._space: Any = None
         self.history: list[dict[str, Any]] = []
         self.train_seconds = 0.0
         self.loaded_from: Path | None = None
@@ -127,12 +130,18 @@ class SupernetEstimator(Estimator):
         """What the trained weights depend on; a saved supernet is reused only if these match."""
         task = self.task
         assert task is not None
+        if space.name == "nb201":
+            shape: dict[str, Any] = {
+                "space": "nb201",
+                "ops": list(space.ops),
+                "C": self.C or int(space.C),
+                "N": self.N or int(space.N),
+            }
+        else:
+            shape = {"space": "chain_cnn", "space_description": json.loads(json.dumps(space.to_dict()))}
         return {
             "format": "nasforge-supernet/1",
-            "space": "nb201",
-            "ops": list(space.ops),
-            "C": self.C or int(space.C),
-            "N": self.N or int(space.N),
+            **shape,
             "dataset": task.name,
             "input_shape": list(task.input_shape),
             "num_classes": task.num_classes,
@@ -147,14 +156,18 @@ class SupernetEstimator(Estimator):
         }
 
     # ---------------------------------------------------------------------------- training
-    def prepare(self, space: Any, run_dir: Path | None = None) -> NB201SuperNet:
+    def prepare(self, space: Any, run_dir: Path | None = None) -> Any:
         """The trained supernet for ``space``: loaded from its file if one with the same settings
         exists, else trained now (and saved)."""
-        if getattr(space, "name", None) != "nb201" or not getattr(space, "ops", None):
+        name = getattr(space, "name", None)
+        if name not in ("nb201", "chain_cnn"):
             raise ConfigError(
-                "the supernet estimator works on the nb201 cell space (space: {name: nb201}); "
-                f"got the {getattr(space, 'name', type(space).__name__)!r} space"
+                "the supernet estimator works on the nb201 and chain_cnn spaces; "
+                f"got the {name or type(space).__name__!r} space"
             )
+        if name == "chain_cnn" and self.sampling == "fair":
+            raise ConfigError("fair sampling needs a cell space (nb201); use sampling: uniform on chain_cnn")
+        self._space = space
         settings = self.settings(space)
         if self.net is not None and self._settings == settings:
             return self.net
@@ -172,13 +185,18 @@ class SupernetEstimator(Estimator):
 
     _settings: dict[str, Any] | None = None
 
-    def _build(self, settings: dict[str, Any]) -> NB201SuperNet:
+    def _build(self, settings: dict[str, Any]) -> Any:
         import torch
 
+        from nasforge.nn._chain_supernet import ChainSuperNet
         from nasforge.nn._supernet import NB201SuperNet
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
+            if settings["space"] == "chain_cnn":
+                return ChainSuperNet(
+                    self._space, tuple(settings["input_shape"]), int(settings["num_classes"])
+                )
             return NB201SuperNet(
                 tuple(settings["input_shape"]),
                 int(settings["num_classes"]),
@@ -187,7 +205,7 @@ class SupernetEstimator(Estimator):
                 N=int(settings["N"]),
             )
 
-    def _train(self, settings: dict[str, Any]) -> NB201SuperNet:
+    def _train(self, settings: dict[str, Any]) -> Any:
         import torch
         from torch import nn
 
@@ -199,7 +217,8 @@ class SupernetEstimator(Estimator):
         start = time.perf_counter()
         data = task.with_fraction(self.fraction, seed=self.seed) if self.fraction < 1 else task
         net = self._build(settings)
-        k = len(settings["ops"])
+        cells = settings["space"] == "nb201"
+        k = len(settings["ops"]) if cells else 0
         rng = np.random.default_rng(self.seed)
         gen = torch.Generator().manual_seed(self.seed)
         n = len(data.x_train)
@@ -207,7 +226,7 @@ class SupernetEstimator(Estimator):
         opt = torch.optim.SGD(net.parameters(), lr=self.lr, momentum=0.9, weight_decay=self.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.epochs * steps)
         loss_fn = nn.CrossEntropyLoss()
-        ops = tuple(settings["ops"])
+        ops = tuple(settings["ops"]) if cells else ()
         self.history = []
         with torch_threads(self.threads or default_threads()):
             net.train()
@@ -218,7 +237,10 @@ class SupernetEstimator(Estimator):
                 for b in range(steps):
                     idx = order[b * self.batch_size : (b + 1) * self.batch_size]
                     x, y = data.x_train[idx], data.y_train[idx]
-                    if self.sampling == "fair":
+                    paths: list[Any]
+                    if not cells:
+                        paths = [dict(self._space.sample(rng).params)]
+                    elif self.sampling == "fair":
                         perms = np.stack([rng.permutation(k) for _ in range(6)])  # (edges, k)
                         paths = [[ops[perms[e, j]] for e in range(6)] for j in range(k)]
                     else:
@@ -258,7 +280,7 @@ class SupernetEstimator(Estimator):
         save_file(state, str(tmp), metadata={"nasforge": json.dumps(meta)})
         tmp.replace(target)
 
-    def _load(self, target: Path, settings: dict[str, Any]) -> NB201SuperNet | None:
+    def _load(self, target: Path, settings: dict[str, Any]) -> Any:
         """The saved supernet, or None when it was trained with other settings (it is retrained)."""
         from safetensors import SafetensorError, safe_open
         from safetensors.torch import load_file
@@ -297,7 +319,7 @@ class SupernetEstimator(Estimator):
         net = self.prepare(arch.space, ctx.run_dir)
         task = self.task
         assert task is not None
-        cell = nb201_ops(arch.params)
+        cell: Any = nb201_ops(arch.params) if arch.space.name == "nb201" else dict(arch.params)
         start = time.perf_counter()
         with torch_threads(self.threads or default_threads()):
             gen = torch.Generator().manual_seed(self.seed)  # the same batches for every architecture

@@ -20,7 +20,7 @@ __all__ = ["SPOS"]
 
 
 class SPOS(Strategy):
-    """Single-path one-shot NAS (Guo et al. 2020) on the NB201 cell space.
+    """Single-path one-shot NAS (Guo et al. 2020) on the NB201 cell space or the chain CNN space.
 
     On the first :meth:`ask`, a :class:`~nasforge.estimate.SupernetEstimator` trains the supernet
     on the search's data with uniform (or fair) path sampling, or loads it from the run
@@ -91,9 +91,9 @@ class SPOS(Strategy):
         return int(self.supernet_options.get("epochs", 10)) if self.ranking is None else None
 
     def on_setup(self) -> None:
-        if self.space.name != "nb201" or not getattr(self.space, "ops", None):
+        if self.space.name not in ("nb201", "chain_cnn"):
             raise ConfigError(
-                "spos searches the nb201 cell space (space: {name: nb201}); "
+                "spos searches the nb201 or chain_cnn space (it has a supernet for those); "
                 f"got the {self.space.name!r} space"
             )
 

@@ -13,6 +13,7 @@ from nasforge.estimate._loop import evaluate
 from nasforge.estimate._supernet import SUPERNET_FILE
 from nasforge.experiment import Experiment, TrialState
 from nasforge.nn._supernet import recalibrate_bn
+from nasforge.testing import toy_space
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -89,8 +90,8 @@ def test_fair_sampling_trains_every_operation_each_step(digits, space, sampling,
 def test_bad_options_are_clear_errors(digits):
     with pytest.raises(ConfigError, match="sampling"):
         SupernetEstimator(digits, sampling="greedy")
-    with pytest.raises(ConfigError, match="nb201"):
-        SupernetEstimator(digits, **SMALL).prepare(nf.spaces.ChainCNN(depth=2))
+    with pytest.raises(ConfigError, match="nb201 and chain_cnn"):
+        SupernetEstimator(digits, **SMALL).prepare(toy_space())
 
 
 def test_any_strategy_searches_through_the_supernet_estimator(digits, space, tmp_path):
@@ -186,3 +187,34 @@ def test_cli_search_with_spos_keeps_the_supernet_in_the_run(tmp_path, monkeypatc
     exp = Experiment.open(run, read_only=True)
     ranking = exp.storage.get_meta("strategy")["state"]["ranking"]
     assert [dict(t.architecture.params) for t in exp.trials] == [r["params"] for r in ranking[:2]]
+
+
+def test_chain_space_supernet_scores_saves_and_reloads(digits, tmp_path):
+    space = nf.spaces.ChainCNN(depth=(2, 3), layer={"filters": [8, 16]}).bind(digits.input_shape, 10)
+    options = {"epochs": 2, "threads": 1, "calib_batches": 3}
+    est = SupernetEstimator(digits, **options)
+    arch = space.sample(np.random.default_rng(2))
+    score = est.evaluate(arch, TrialContext(0, 0, run_dir=tmp_path))["val_accuracy"]
+    standalone = est.net.extract(arch.params)
+    order = torch.randperm(len(digits.x_train), generator=torch.Generator().manual_seed(est.seed))
+    recalibrate_bn(standalone, [digits.x_train[order[i * 64 : (i + 1) * 64]] for i in range(3)])
+    assert evaluate(standalone, digits.x_val, digits.y_val)[0] == pytest.approx(score, abs=1e-9)
+    again = SupernetEstimator(digits, **options)
+    assert again.evaluate(arch, TrialContext(1, 1, run_dir=tmp_path))["val_accuracy"] == score
+    assert again.loaded_from == tmp_path / SUPERNET_FILE
+    with pytest.raises(ConfigError, match="fair"):
+        SupernetEstimator(digits, sampling="fair").prepare(space)
+
+
+def test_cli_spos_on_the_default_chain_space(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from nasforge.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "spos.yaml"
+    config.write_text("strategy: {name: spos, n_evaluations: 8, supernet: {epochs: 2, threads: 1}}\n")
+    args = ["search", str(config), "--trials", "2", "--epochs", "2", "--final-epochs", "1", "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "runs" / "digits-spos" / SUPERNET_FILE).is_file()

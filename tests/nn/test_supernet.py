@@ -119,3 +119,39 @@ def test_every_cell_of_a_small_alphabet_extracts():
             torch.testing.assert_close(
                 supernet(x, path=cell), supernet.extract(cell).eval()(x), rtol=0, atol=1e-6
             )
+
+
+def test_chain_supernet_paths_equal_standalone_networks():
+    from nasforge.nn._chain_supernet import ChainSuperNet
+    from nasforge.space import ChainCNN
+
+    space = ChainCNN(depth=(1, 4), layer={"padding": ["same", "valid"], "filters": [4, 8]})
+    torch.manual_seed(0)
+    supernet = ChainSuperNet(space, (2, 11, 11), 3)
+    with torch.no_grad():
+        for m in supernet.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+    supernet.eval()
+    x = torch.randn(3, 2, 11, 11, generator=torch.Generator().manual_seed(4))
+    rng = np.random.default_rng(0)
+    shortcuts, outputs = set(), []
+    for _ in range(60):
+        params = space.sample(rng).params
+        standalone = supernet.extract(params).eval()
+        shortcuts |= {layer["shortcut"] for layer in standalone.plan}
+        with torch.no_grad():
+            out = supernet(x, path=params)
+            torch.testing.assert_close(out, standalone(x), rtol=0, atol=1e-5)
+        outputs.append(out)
+    assert {"identity", "projection", None} <= shortcuts  # every kind of layer was exercised
+    assert len({round(float(o.sum()), 4) for o in outputs}) > 30  # the paths really differ
+
+
+def test_chain_supernet_needs_a_chain_space():
+    from nasforge.nn._chain_supernet import ChainSuperNet
+
+    with pytest.raises(ConfigError, match="chain_cnn"):
+        ChainSuperNet(object(), (1, 8, 8), 2)
