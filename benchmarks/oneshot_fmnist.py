@@ -1,27 +1,29 @@
 """Weight sharing on Fashion-MNIST: SPOS ranking quality, and DARTS / GDAS against random cells.
 
-Two parts, on the NB201 cell space with a small macro network (``--C`` channels, ``--N`` cells per
-stage) and a stratified ``--fraction`` of Fashion-MNIST's training images:
+Two parts, on a stratified ``--fraction`` of Fashion-MNIST's training images:
 
-``rank``: trains one supernet with uniform single-path sampling (``--supernet-epochs``), scores
+``rank`` (``--space chain``: the chain CNN space, depth 2-5, <= 150k parameters, the default
+search space; ``--space nb201``: the NB201 cell space with a small macro network of ``--C``
+channels and ``--N`` cells per stage): trains one supernet with uniform single-path sampling
+(``--supernet-epochs``), scores
 ``--n`` distinct random cells with inherited weights (batch-norm recalibrated per cell, accuracy
 on ``--eval-images`` validation images), then trains each of those cells from scratch
 (``--epochs``, same data) and reports Kendall's tau and Spearman's rho between the two, with the
 seconds of each route (everything on one torch thread; the stand-alone figure is the training
-loop, the shared one the supernet's training plus every inherited evaluation). The stand-alone
-accuracies of these random cells are also the baseline for the second part.
+loop, the shared one the supernet's training plus every inherited evaluation).
 
-``darts``: runs DARTS and GDAS (``--search-epochs``) for each seed, trains each derived cell from
-scratch with the same protocol, and looks every cell up in the NB201 CIFAR-10 table
-(``--bench-dir``) for the record.
+``darts`` (NB201 space): runs DARTS and GDAS (``--search-epochs``) for each seed, trains each
+derived cell from scratch with the same protocol, trains ``--random`` random cells the same way as
+the baseline, and looks every cell up in the NB201 CIFAR-10 table (``--bench-dir``) for the record.
 
 Each part writes its JSON after every measured cell, so a stopped run keeps what it measured.
 Run the parts side by side, one core each (``taskset -c 0`` / ``-c 1``).
 
 Usage (from the repository root):
-    taskset -c 0 python benchmarks/oneshot_fmnist.py rank --data-dir ../shared/datasets/fashion-mnist
+    taskset -c 0 python benchmarks/oneshot_fmnist.py rank --space chain \\
+        --data-dir ../shared/datasets/fashion-mnist
     taskset -c 1 python benchmarks/oneshot_fmnist.py darts --data-dir ../shared/datasets/fashion-mnist \\
-        --bench-dir ../shared/benchmarks --rank-json bench-results/oneshot_rank.json
+        --bench-dir ../shared/benchmarks
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def rank(args: argparse.Namespace, task: Any, space: Any) -> None:
         val, test, cpu = _standalone(arch, task, args, seed=args.seed)
         rows.append(
             {
-                "cell": space.to_arch_str(arch),
+                "architecture": _describe(space, arch),
                 "inherited_val": inherited,
                 "standalone_val": val,
                 "standalone_test": test,
@@ -125,6 +127,10 @@ def _rank_summary(rows: list[dict[str, Any]], supernet_cpu: float, eval_cpu: flo
         "standalone_cpu_s": round(standalone_cpu, 1),
         "speedup": round(standalone_cpu / shared_cpu, 2) if shared_cpu else None,
     }
+
+
+def _describe(space: Any, arch: Any) -> str:
+    return str(space.to_arch_str(arch) if space.name == "nb201" else space.describe(arch))
 
 
 def vars_json(args: argparse.Namespace) -> dict[str, Any]:
@@ -159,26 +165,36 @@ def darts(args: argparse.Namespace, task: Any, space: Any) -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
             _write(args.out, {"settings": vars_json(args), "rows": rows})
-    if args.rank_json and args.rank_json.is_file():
-        ranked = json.loads(args.rank_json.read_text())["rows"]
-        tests = [r["standalone_test"] for r in ranked]
-        baseline: dict[str, Any] = {
-            "random_cells": len(tests),
-            "random_test_mean": round(statistics.mean(tests), 4),
-            "random_test_median": round(statistics.median(tests), 4),
-            "random_test_max": round(max(tests), 4),
-        }
+    rng = np.random.default_rng(args.seed)
+    randoms: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    while len(randoms) < args.random:
+        arch = space.sample(rng)
+        if arch.key in seen:
+            continue
+        seen.add(arch.key)
+        val, test, cpu = _standalone(arch, task, args, seed=args.seed)
+        entry = {"cell": space.to_arch_str(arch), "standalone_val": val, "standalone_test": test}
         if table is not None:
-            space_c = nf.spaces.NB201Space()
-            ctx = TrialContext(0, 0)
-            cifar = [table.evaluate(space_c.from_arch_str(r["cell"]), ctx)["test_acc"] for r in ranked]
-            baseline["random_cifar10_mean"] = round(statistics.mean(cifar), 3)
-        for row in rows:
-            row["percentile_among_random"] = round(
-                100 * sum(t < row["standalone_test"] for t in tests) / len(tests), 1
-            )
-        _write(args.out, {"settings": vars_json(args), "baseline": baseline, "rows": rows})
-        print(json.dumps(baseline, indent=1))
+            entry["cifar10_test_acc"] = table.evaluate(arch, TrialContext(0, 0))["test_acc"]
+        randoms.append(entry)
+        print(json.dumps(entry), flush=True)
+        _write(args.out, {"settings": vars_json(args), "rows": rows, "random": randoms})
+    tests = [r["standalone_test"] for r in randoms]
+    baseline: dict[str, Any] = {
+        "random_cells": len(tests),
+        "random_test_mean": round(statistics.mean(tests), 4),
+        "random_test_median": round(statistics.median(tests), 4),
+        "random_test_max": round(max(tests), 4),
+    }
+    if table is not None:
+        baseline["random_cifar10_mean"] = round(statistics.mean(r["cifar10_test_acc"] for r in randoms), 3)
+    for row in rows:
+        row["percentile_among_random"] = round(
+            100 * sum(t < row["standalone_test"] for t in tests) / len(tests), 1
+        )
+    _write(args.out, {"settings": vars_json(args), "baseline": baseline, "rows": rows, "random": randoms})
+    print(json.dumps(baseline, indent=1))
 
 
 def main() -> None:
@@ -199,12 +215,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--search-epochs", type=int, default=10)
     parser.add_argument("--bench-dir", type=Path, default=None, help="holds nb201/nb201_cifar10.csv")
-    parser.add_argument("--rank-json", type=Path, default=None, help="the rank part's output (baseline)")
+    parser.add_argument("--random", type=int, default=8, help="random NB201 cells trained as the baseline")
+    parser.add_argument("--space", choices=["chain", "nb201"], default="chain", help="rank part's space")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    args.out = args.out or Path(f"bench-results/oneshot_{args.part}.json")
+    suffix = f"_{args.space}" if args.part == "rank" else ""
+    args.out = args.out or Path(f"bench-results/oneshot_{args.part}{suffix}.json")
     task = nf.datasets.load("fashion-mnist", args.data_dir).with_fraction(args.fraction, seed=0)
-    space = nf.spaces.NB201Space(C=args.C, N=args.N).bind(task.input_shape, task.num_classes)
+    if args.part == "rank" and args.space == "chain":
+        space = nf.spaces.ChainCNN(depth=(2, 5), max_params=150_000)
+    else:
+        space = nf.spaces.NB201Space(C=args.C, N=args.N)
+    space = space.bind(task.input_shape, task.num_classes)
     print(task.describe(), flush=True)
     (rank if args.part == "rank" else darts)(args, task, space)
 
