@@ -129,9 +129,9 @@ def search(
             "--strategy",
             "-s",
             help="Search strategy: evolution, random, grid, local, guided_local, reinforce, bananas, tpe, "
-            "optuna, successive_halving, hyperband, bohb, zc_warm_start, darts, gdas (see `nasforge "
-            "list`; strategy options go in the config file's strategy: mapping; darts and gdas need "
-            "the nb201 space).",
+            "optuna, successive_halving, hyperband, bohb, zc_warm_start, spos, darts, gdas (see "
+            "`nasforge list`; strategy options go in the config file's strategy: mapping; darts and "
+            "gdas need the nb201 space).",
         ),
     ] = None,
     scheduler: Annotated[
