@@ -22,6 +22,9 @@ from nasforge.space import Architecture, SearchSpace, space_from_config
 from nasforge.strategy._base import Strategy
 from nasforge.strategy._schedulers import Scheduler
 
+#: metrics computed from the built network alone, so their constraints are checked before training
+CHEAP_METRICS = frozenset({"params", "flops"})
+
 __all__ = ["Evaluation", "Experiment"]
 
 Callback = Callable[["Experiment", Trial], None]
@@ -602,6 +605,9 @@ class Experiment:
             reporter=reporter,
             milestones=milestones,
         )
+        infeasible = self._infeasible_before_training(trial.architecture, estimator)
+        if infeasible is not None:
+            return Evaluation(infeasible[0], error=infeasible[1])
         try:
             metrics = estimator.evaluate(trial.architecture, ctx)
         except TrialPruned:
@@ -614,6 +620,41 @@ class Experiment:
         except Exception as exc:  # any crash fails only this trial
             return Evaluation(dict(ctx.partial), error=exc)
         return Evaluation(metrics)
+
+    def _infeasible_before_training(
+        self, arch: Architecture, estimator: Estimator
+    ) -> tuple[dict[str, Any], str] | None:
+        """Check constraints on cheap metrics (``params``, ``flops``) before the estimator runs.
+
+        The network is built on the ``"meta"`` device (no memory, no compute) at the estimator's
+        width; a violated constraint fails the trial with the measured values and costs nothing.
+        Returns ``(metrics, reason)`` for an infeasible architecture, else None.
+        """
+        wanted = {c.metric for c in self.objective.constraints} & CHEAP_METRICS
+        if not wanted or self.space.input_shape is None or self.space.num_classes is None:
+            return None
+        import torch
+
+        from nasforge.hardware import count_flops, count_params
+
+        width = getattr(estimator, "width", 1.0)
+        try:
+            with torch.random.fork_rng(devices=[]):
+                model = arch.build(device="meta", width=width)
+            metrics: dict[str, Any] = {}
+            if "params" in wanted:
+                metrics["params"] = count_params(model)
+            if "flops" in wanted:
+                metrics["flops"] = count_flops(model, tuple(self.space.input_shape))
+        except Exception:  # a space that cannot build on meta: the constraint is checked after training
+            return None
+        violated = [
+            str(c) for c in self.objective.constraints if c.metric in metrics and not c.holds(metrics)
+        ]
+        if not violated:
+            return None
+        found = ", ".join(f"{k} = {v:,}" for k, v in metrics.items())
+        return metrics, f"infeasible before training: violates {', '.join(violated)} ({found}); not trained"
 
     def _evaluate(self, trial: Trial, estimator: Estimator) -> Trial:
         ev = self.evaluate(trial, estimator)
