@@ -584,6 +584,97 @@ def export(
 
 
 @app.command()
+def profile(
+    model: Annotated[Path, typer.Argument(help="A .nasforge model file or a zoo model name.")],
+    batch: Annotated[
+        list[int] | None, typer.Option("--batch", min=1, help="Batch size(s) to time (repeatable).")
+    ] = None,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="Intra-op threads, fixed.")] = 1,
+    repeats: Annotated[int, typer.Option("--repeats", min=2, help="Timed calls per measurement.")] = 50,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed calls first.")] = 10,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Also time the INT8 ONNX model (calibrated on --dataset).")
+    ] = False,
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", help="Calibration data for --int8 (default: the model's dataset)."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Where that dataset's files are.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the profile as JSON.")] = False,
+) -> None:
+    """Measure a model on this machine: parameters, FLOPs, peak activation memory and latency.
+
+    Latency is timed for PyTorch eager and ONNX Runtime fp32 (and INT8 with --int8), at each
+    --batch, with --threads threads: --warmup untimed calls, then --repeats timed calls; the median
+    is the figure, p10 / p90 and the coefficient of variation show the spread.
+    """
+    with _user_errors():
+        import tempfile
+
+        from nasforge.deploy import check_images, load
+        from nasforge.hardware import count_flops, count_params, measure_latency, peak_activation_bytes
+        from nasforge.registry import DATASETS
+
+        loaded = load(model)
+        shape = loaded.input_shape
+        net = loaded.module
+        result: dict[str, Any] = {
+            "model": str(model),
+            "input_shape": list(shape),
+            "params": count_params(net),
+            "flops": count_flops(net, shape),
+            "peak_activation_bytes": peak_activation_bytes(net, shape),
+            "threads": threads,
+            "latency": [],
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            exported = {"onnx_fp32": Path(tmp) / "m.onnx"}
+            loaded.export(exported["onnx_fp32"], format="onnx")
+            if int8:
+                name = dataset or str(loaded.provenance.get("dataset", ""))
+                if dataset is None and name not in DATASETS:
+                    raise ConfigError(
+                        f"--int8 calibrates on the model's training data, but {name!r} is not a dataset "
+                        "name; give --dataset NAME --data-dir PATH"
+                    )
+                from nasforge import datasets
+
+                exported["onnx_int8"] = Path(tmp) / "m.int8.onnx"
+                calib = check_images(datasets.load(name, data_dir), 256)
+                loaded.export(exported["onnx_int8"], format="int8", calibration=calib["calibration"])
+            for b in batch or [1]:
+                runs: list[tuple[str, Any]] = [("torch_eager", net), *exported.items()]
+                for label, target in runs:
+                    rep = measure_latency(
+                        target, shape, batch_size=b, threads=threads, warmup=warmup, repeats=repeats
+                    )
+                    result["latency"].append({"runtime": label, **rep.to_dict()})
+        if as_json:
+            out.print_json(json.dumps(result))
+            return
+        out.print(
+            f"{model}: {result['params']:,} parameters, {result['flops'] / 1e6:.2f} MFLOPs, peak activations "
+            f"{result['peak_activation_bytes'] / 1024:.1f} KB (batch 1, float32); {threads} thread(s)",
+            highlight=False,
+        )
+        table = Table(title=f"latency, ms per call ({repeats} timed runs after {warmup} warm-up)")
+        for col in ("runtime", "batch", "median", "p10", "p90", "CV"):
+            table.add_column(col, justify="left" if col == "runtime" else "right")
+        for r in result["latency"]:
+            table.add_row(
+                r["runtime"],
+                str(r["batch_size"]),
+                f"{r['median_ms']:.3f}",
+                f"{r['p10_ms']:.3f}",
+                f"{r['p90_ms']:.3f}",
+                f"{r['cv']:.1%}",
+            )
+        out.print(table)
+
+
+@app.command()
 def zoo(
     as_json: Annotated[bool, typer.Option("--json", help="Print the entries as JSON.")] = False,
 ) -> None:

@@ -1,4 +1,4 @@
-"""Cheap hardware metrics of a built model: parameter count and FLOPs.
+"""Hardware metrics of a built model: parameter count, FLOPs, peak activation memory, measured latency.
 
 Example:
     >>> from torch import nn
@@ -12,5 +12,13 @@ Example:
 from __future__ import annotations
 
 from nasforge.hardware._count import count_flops, count_params
+from nasforge.hardware._latency import BACKENDS, LatencyReport, measure_latency, peak_activation_bytes
 
-__all__ = ["count_flops", "count_params"]
+__all__ = [
+    "BACKENDS",
+    "LatencyReport",
+    "count_flops",
+    "count_params",
+    "measure_latency",
+    "peak_activation_bytes",
+]
