@@ -26,6 +26,7 @@ import numpy as np
 from nasforge.bench._paths import bench_file
 from nasforge.errors import ConfigError, DataError, SpaceError
 from nasforge.estimate._base import Estimator, TrialContext
+from nasforge.registry import suggest
 from nasforge.space._nb201 import EDGE_NAMES, NB201_OPS, nb201_ops, parse_arch_str
 
 if TYPE_CHECKING:
@@ -112,6 +113,48 @@ class NB201Data:
         return len(self.arch_str)
 
 
+class NB201Latency:
+    """Per-device inference latency (ms) of every NB201 cell: ``nb201-latency/nb201_latency_ms.csv``.
+
+    26 devices (HELP, Lee et al. 2021, collecting HW-NAS-Bench and BRP-NAS measurements): ``raspi4``,
+    ``pixel3``, ``pixel2``, ``fpga``, ``eyeriss``, ``samsung_a50``, Xeon CPUs (``gold_6226``, ...)
+    and GPUs at batch 1 / 32 / 256 (``titan_rtx_1``, ...). Rows are matched to the accuracy table
+    by cell string, not by position.
+
+    Attributes:
+        devices: the device column names.
+        ms: ``(15625, len(devices))`` latencies, row = NB201 index of the accuracy table.
+    """
+
+    def __init__(self, path: Path, data: NB201Data) -> None:
+        try:
+            with path.open(newline="") as f:
+                reader = csv.reader(f)
+                header = next(reader)
+                rows = list(reader)
+        except (OSError, StopIteration) as exc:
+            raise DataError(f"cannot read NB201 latency table {path}: {exc}") from None
+        if header[:2] != ["index", "arch_str"] or len(header) < 3:
+            raise DataError(f"{path} is not an NB201 latency table (columns index, arch_str, <devices>)")
+        self.devices: tuple[str, ...] = tuple(header[2:])
+        self.ms = np.full((len(data), len(self.devices)), np.nan)
+        try:
+            for r in rows:
+                self.ms[data.row_of[parse_arch_str(r[1])]] = [float(v) for v in r[2:]]
+        except (ValueError, KeyError, SpaceError) as exc:
+            raise DataError(f"NB201 latency table {path} has a malformed row: {exc}") from None
+        if np.isnan(self.ms).any():
+            raise DataError(f"NB201 latency table {path} does not cover every cell of the accuracy table")
+
+    def column(self, device: str) -> np.ndarray:
+        if device not in self.devices:
+            raise ConfigError(
+                f"unknown NB201 latency device {device!r}.{suggest(device, list(self.devices))} "
+                f"Devices: {', '.join(self.devices)}"
+            )
+        return self.ms[:, self.devices.index(device)]
+
+
 class NB201Table(Estimator):
     """NAS-Bench-201 as an estimator: a query returns the table's row for the cell.
 
@@ -125,6 +168,9 @@ class NB201Table(Estimator):
         root: the benchmarks directory (or the ``nb201`` folder itself); default
             ``$NASFORGE_BENCH_DIR``.
         dataset: the table's dataset; only ``cifar10`` ships with nasforge's benchmarks.
+        latency_device: a device of the NB201 latency tables (``raspi4``, ``pixel3``, ``fpga``, ...;
+            ``nb201-latency/nb201_latency_ms.csv`` beside ``nb201/``): adds ``latency_ms`` to the
+            metrics, for objectives and constraints such as ``latency_ms <= 20``.
         metric: the column a search should optimise (:attr:`metric`; used by :meth:`best_test`
             and :attr:`optimum_metric`).
 
@@ -143,7 +189,12 @@ class NB201Table(Estimator):
     """
 
     def __init__(
-        self, root: str | Path | None = None, *, dataset: str = "cifar10", metric: str = "valid_acc_12ep"
+        self,
+        root: str | Path | None = None,
+        *,
+        dataset: str = "cifar10",
+        metric: str = "valid_acc_12ep",
+        latency_device: str | None = None,
     ) -> None:
         if dataset not in NB201_DATASETS:
             raise ConfigError(f"nb201 dataset must be one of {list(NB201_DATASETS)}, got {dataset!r}")
@@ -155,6 +206,22 @@ class NB201Table(Estimator):
         self.path = bench_file(root, "nb201", f"nb201_{dataset}.csv")
         self._data: NB201Data | None = None
         self._extra = metric if metric not in _EVAL_KEYS else None
+        self.latency_device = latency_device
+        self._latency: np.ndarray | None = None
+        if latency_device is not None:
+            self.latency_path = bench_file(root, "nb201-latency", "nb201_latency_ms.csv")
+            self.latency  # noqa: B018 - load now: a wrong device name is an error before any trial
+
+    @property
+    def latency(self) -> np.ndarray | None:
+        """``latency_device``'s latency (ms) per table row, or None without a device."""
+        if self.latency_device is None:
+            return None
+        if self._latency is None:
+            data = self.data  # loaded first: _cached holds a (non-reentrant) lock while loading
+            table = _cached("nb201-latency", self.latency_path, lambda p: NB201Latency(p, data))
+            self._latency = table.column(self.latency_device)
+        return self._latency
 
     # ----------------------------------------------------------------- loading
     @property
@@ -167,6 +234,7 @@ class NB201Table(Estimator):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_data"] = None  # reloaded from self.path (and the cache) on the other side
+        state["_latency"] = None
         return state
 
     def __len__(self) -> int:
@@ -203,6 +271,8 @@ class NB201Table(Estimator):
         }
         if self._extra is not None:
             out[self._extra] = float(self.data.columns[self._extra][row])
+        if self.latency is not None:
+            out["latency_ms"] = float(self.latency[row])
         return out
 
     def rows(self, ops: np.ndarray | Sequence[Sequence[int]]) -> np.ndarray:
@@ -230,6 +300,8 @@ class NB201Table(Estimator):
         out = {"index": rows}
         out.update({k: v[rows] for k, v in self.data.columns.items()})
         out["sim_seconds"] = out["train_time_12ep_s"]
+        if self.latency is not None:
+            out["latency_ms"] = self.latency[rows]
         return out
 
     def best_test(self, ops: np.ndarray | Sequence[Sequence[int]], *, by: str | None = None) -> float:

@@ -181,3 +181,49 @@ def test_macro_table() -> None:
         macro.evaluate(bad, CTX)
     with pytest.raises(SpaceError):
         macro.evaluate(Architecture(space, {"layer0": "1"}, "k"), CTX)
+
+
+LATENCY_CSV = BENCH / "nb201-latency" / "nb201_latency_ms.csv"
+
+
+def test_nb201_latency_device_adds_latency_ms():
+    _need(NB201_CSV)
+    _need(LATENCY_CSV)
+    table = NB201Table(BENCH, latency_device="raspi4")
+    with LATENCY_CSV.open(newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        row = next(reader)  # NB201 index 0
+    expected = float(row[header.index("raspi4")])
+    arch = NB201Space().from_arch_str(row[1])
+    metrics = table.evaluate(arch, CTX)
+    assert metrics["index"] == int(row[0]) and metrics["latency_ms"] == expected
+    looked = table.lookup(np.array([NB201Space().to_ops(arch)]))
+    assert looked["latency_ms"][0] == expected
+    assert "latency_ms" not in NB201Table(BENCH).evaluate(arch, CTX)
+
+
+def test_nb201_latency_errors(tmp_path):
+    _need(NB201_CSV)
+    _need(LATENCY_CSV)
+    with pytest.raises(ConfigError, match="Did you mean 'raspi4'"):
+        NB201Table(BENCH, latency_device="raspi")
+    (tmp_path / "nb201").symlink_to(NB201_CSV.parent)  # the accuracy table without the latency one
+    with pytest.raises(DataError, match=r"nb201_latency_ms\.csv"):
+        NB201Table(tmp_path, latency_device="raspi4")
+
+
+def test_a_latency_constraint_holds_for_every_feasible_trial():
+    _need(NB201_CSV)
+    _need(LATENCY_CSV)
+    from nasforge.experiment import Experiment, TrialState
+
+    exp = Experiment(
+        "lat", space=NB201Space(), objectives=["valid_acc_12ep"], constraints=["latency_ms <= 20"], seed=0
+    )
+    exp.run("evolution", NB201Table(BENCH, latency_device="pixel3"), n_trials=60)
+    done = [t for t in exp.trials if t.state is TrialState.COMPLETE]
+    assert any(not t.feasible for t in done) and any(t.feasible for t in done)
+    assert all(t.metrics["latency_ms"] <= 20 for t in done if t.feasible)
+    best = exp.best()
+    assert best is not None and best.metrics["latency_ms"] <= 20
