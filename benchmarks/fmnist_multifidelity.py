@@ -76,6 +76,11 @@ def main() -> None:
         default=None,
         help="only architectures with at most this many MFLOPs per 28x28 image (checked before training)",
     )
+    parser.add_argument(
+        "--hard-budget",
+        action="store_true",
+        help="stop the running trial at the deadline too (run(hard_timeout=True)): equal wall clock",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench-results/fmnist_multifidelity.json"))
     args = parser.parse_args()
 
@@ -88,7 +93,7 @@ def main() -> None:
             est = nf.TrainEstimator(subset, epochs=args.epochs, batch_size=128, lr=0.005, threads=1)
             exp = nf.Experiment(f"{strategy}-{seed}", space=space, seed=seed)
             start = time.perf_counter()
-            exp.run(strategy, est, timeout=args.minutes * 60)
+            exp.run(strategy, est, timeout=args.minutes * 60, hard_timeout=args.hard_budget)
             search_s = time.perf_counter() - start
             states = [t.state for t in exp.trials]
             best = exp.best()

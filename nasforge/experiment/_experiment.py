@@ -130,6 +130,7 @@ class Experiment:
         # Incremental views of the trials, so ask/tell stay O(1) for long benchmark runs.
         self._keys: Counter[str] = Counter()  # keys of trials that count (not interrupted), running included
         self._n_finished = 0
+        self._deadline: float | None = None  # monotonic time at which run(hard_timeout=True) stops trials
 
         stored_seed = self.storage.get_meta("seed")
         if read_only and stored_seed is None:
@@ -507,6 +508,7 @@ class Experiment:
         *,
         n_trials: int | None = None,
         timeout: float | None = None,
+        hard_timeout: bool = False,
         callbacks: Sequence[Callback] = (),
         strategy_options: Mapping[str, Any] | None = None,
         scheduler: Scheduler | str | None = None,
@@ -520,6 +522,9 @@ class Experiment:
             n_trials: total finished trials the experiment should hold (trials of earlier, resumed
                 runs count); None for no limit.
             timeout: stop starting new trials after this many seconds of this call.
+            hard_timeout: also stop the running trial when ``timeout`` passes, at its next
+                ``ctx.report`` (it ends PRUNED with the metrics it reached), so the search spends
+                no more than ``timeout`` plus one epoch: for comparisons at equal wall clock.
             callbacks: ``fn(experiment, trial)`` called after each finished trial.
             strategy_options: options for a strategy given by name.
             scheduler: an early-stopping scheduler (a :class:`Scheduler` or a registered name:
@@ -558,6 +563,7 @@ class Experiment:
             raise ConfigError("scheduler_options need a scheduler name")
 
         start = time.monotonic()
+        self._deadline = start + timeout if (hard_timeout and timeout is not None) else None
         try:
             while n_trials is None or self._n_finished < n_trials:
                 if timeout is not None and time.monotonic() - start >= timeout:
@@ -569,6 +575,7 @@ class Experiment:
                 for cb in callbacks:
                     cb(self, done)
         finally:
+            self._deadline = None
             if not self.storage.persistent:
                 self._save_strategy()
         return self
@@ -594,6 +601,8 @@ class Experiment:
             )
             if scheduler is not None and scheduler.observe(number, step, value):
                 raise TrialPruned(f"stopped by {scheduler.name} at step {step} (value {value:.6g})")
+            if self._deadline is not None and time.monotonic() >= self._deadline:
+                raise TrialPruned(f"stopped at step {step}: the search's time budget is spent")
 
         def milestones(limit: int) -> list[int]:
             return [] if scheduler is None else scheduler.milestones(number, limit)

@@ -1,4 +1,4 @@
-"""Constraints on cheap metrics (params, FLOPs) are checked before the estimator runs."""
+"""Limits the experiment enforces itself: constraints on cheap metrics before training, a hard time budget."""
 
 from __future__ import annotations
 
@@ -58,3 +58,28 @@ def test_other_constraints_are_checked_after_evaluation():
     exp, est = _run(["val_accuracy >= 0.9"], n=5)
     assert len(est.seen) == 5
     assert all(t.state is TrialState.COMPLETE and not t.feasible for t in exp.trials)
+
+
+class Slow(nf.Estimator):
+    """Ten 'epochs' of 30 ms each, reported as it goes."""
+
+    def evaluate(self, arch: Any, ctx: Any) -> dict[str, Any]:
+        import time
+
+        for step in range(1, 11):
+            time.sleep(0.03)
+            ctx.report(step, step / 10, {"epochs": step})
+        return {"score": 1.0, "epochs": 10}
+
+
+def test_a_hard_timeout_stops_the_running_trial():
+    from nasforge.testing import toy_space
+
+    soft = Experiment("soft", space=toy_space(), objectives=["score"], seed=0)
+    soft.run("random", Slow(), timeout=0.1)
+    assert [t.state for t in soft.trials] == [TrialState.COMPLETE]  # the started trial runs to its end
+
+    hard = Experiment("hard", space=toy_space(), objectives=["score"], seed=0)
+    hard.run("random", Slow(), timeout=0.1, hard_timeout=True)
+    (trial,) = hard.trials
+    assert trial.state is TrialState.PRUNED and 3 <= trial.metrics["epochs"] < 10
