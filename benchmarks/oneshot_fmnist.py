@@ -77,6 +77,7 @@ def rank(args: argparse.Namespace, task: Any, space: Any) -> None:
         C=args.C,
         N=args.N,
         eval_images=args.eval_images,
+        sampling=args.sampling,
         threads=1,
         seed=0,
     )
@@ -210,6 +211,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20, help="random cells to rank")
     parser.add_argument("--supernet-epochs", type=int, default=20)
     parser.add_argument("--supernet-lr", type=float, default=0.05)
+    parser.add_argument("--sampling", choices=["uniform", "fair"], default="uniform", help="supernet paths")
     parser.add_argument("--eval-images", type=int, default=2000)
     parser.add_argument("--methods", nargs="+", default=["darts", "gdas"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])

@@ -15,7 +15,8 @@ NB201 paper's DARTS-V1 cell is all ``skip_connect``: 54.30% on CIFAR-10). As in 
 al. 2019), which stops the search once the cell holds too many skip connections, architecture
 learning stops at the end of the first epoch (from epoch ``guard_from`` on, default 2, since
 the first epoch's nearly uniform alphas say little) whose derived cell has more than
-``max_skip`` (default 2) ``skip_connect`` edges, and the alphas of the epoch before are kept.
+``max_skip`` (default 2) ``skip_connect`` edges chosen with a clear margin (probability at least
+``guard_margin`` = 1.5 times uniform), and the alphas of the epoch before are kept.
 ``max_skip=None`` turns the guard off. The per-epoch history (derived cell, alpha entropy,
 training loss and accuracy) is kept in the strategy's state (``guard`` says whether and when it
 tripped) and tells what happened.
@@ -65,6 +66,8 @@ class DifferentiableSearch(Strategy):
         max_skip: the collapse guard's limit on ``skip_connect`` edges (see the module docstring);
             None disables the guard.
         guard_from: the first epoch the guard checks.
+        guard_margin: an edge counts as a skip connection for the guard only when skip_connect's
+            probability is at least this many times uniform (``1 / len(ops)``).
         threads: torch threads (default: the cores this process may use).
         seed: seeds the supernet's initial weights, alpha and the data order.
 
@@ -91,6 +94,7 @@ class DifferentiableSearch(Strategy):
         N: int | None = None,
         max_skip: int | None = 2,
         guard_from: int = 2,
+        guard_margin: float = 1.5,
         threads: int | None = None,
         seed: int | None = None,
     ) -> None:
@@ -122,7 +126,9 @@ class DifferentiableSearch(Strategy):
         self.lr, self.weight_decay = float(lr), float(weight_decay)
         self.arch_lr, self.arch_weight_decay = float(arch_lr), float(arch_weight_decay)
         self.C, self.N = C, N
-        self.max_skip, self.guard_from = max_skip, guard_from
+        if isinstance(guard_margin, bool) or not isinstance(guard_margin, int | float) or guard_margin < 1:
+            raise ConfigError(f"{self.method} guard_margin must be a number >= 1, got {guard_margin!r}")
+        self.max_skip, self.guard_from, self.guard_margin = max_skip, guard_from, float(guard_margin)
         self.threads = threads
         self.on_epoch: Callable[[int, int, dict[str, Any]], None] | None = None
         self._task: Task | None = None
@@ -263,7 +269,10 @@ class DifferentiableSearch(Strategy):
                 log.info("%s epoch %d/%d: %s", self.method, epoch, self.epochs, record)
                 if self.on_epoch is not None:
                     self.on_epoch(epoch, self.epochs, record)
-                skips = cell.count("skip_connect")
+                # an edge counts when skip_connect is its choice by a clear margin (at least
+                # `guard_margin` times the uniform probability), so near-uniform alphas cannot trip it
+                confident = probs.max(dim=1).values >= self.guard_margin / len(ops)
+                skips = sum(1 for e, op in enumerate(cell) if op == "skip_connect" and bool(confident[e]))
                 if self.max_skip is not None and epoch >= self.guard_from and skips > self.max_skip:
                     self.guard = {"epoch": epoch, "skip_connect": skips, "kept": f"epoch {epoch - 1}"}
                     log.info("%s collapse guard at epoch %d: %d skip connections", self.method, epoch, skips)
@@ -371,6 +380,7 @@ class GDAS(DifferentiableSearch):
         N: int | None = None,
         max_skip: int | None = 2,
         guard_from: int = 2,
+        guard_margin: float = 1.5,
         threads: int | None = None,
         seed: int | None = None,
     ) -> None:
@@ -386,6 +396,7 @@ class GDAS(DifferentiableSearch):
             N=N,
             max_skip=max_skip,
             guard_from=guard_from,
+            guard_margin=guard_margin,
             threads=threads,
             seed=seed,
         )
