@@ -31,6 +31,7 @@ def test_torch_latency_is_measured_with_fixed_threads_and_restores_the_mode():
     assert "median" in str(rep) and "samples_ms" not in rep.to_dict()
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's legacy (TorchScript) ONNX exporter
 def test_onnx_latency(tmp_path):
     path = tmp_path / "m.onnx"
     torch.onnx.export(
