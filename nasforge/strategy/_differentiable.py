@@ -16,7 +16,10 @@ al. 2019), which stops the search once the cell holds too many skip connections,
 learning stops at the end of the first epoch (from epoch ``guard_from`` on, default 2, since
 the first epoch's nearly uniform alphas say little) whose derived cell has more than
 ``max_skip`` (default 2) ``skip_connect`` edges chosen with a clear margin (probability at least
-``guard_margin`` = 1.5 times uniform), and the alphas of the epoch before are kept.
+``guard_margin`` = 1.5 times uniform), and the alphas of the epoch before are kept. ``guard_ops``
+widens it to other operations (``["skip_connect", "avg_pool_3x3", "none"]``: every
+parameter-free one; on Fashion-MNIST a longer DARTS run drifted to pooling, see
+docs/benchmarks.md).
 ``max_skip=None`` turns the guard off. The per-epoch history (derived cell, alpha entropy,
 training loss and accuracy) is kept in the strategy's state (``guard`` says whether and when it
 tripped) and tells what happened.
@@ -28,12 +31,13 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from nasforge.errors import ConfigError, SpaceError
+from nasforge.space._nb201 import NB201_OPS
 from nasforge.strategy._base import Strategy
 from nasforge.strategy._util import check_int
 
@@ -66,8 +70,10 @@ class DifferentiableSearch(Strategy):
         max_skip: the collapse guard's limit on ``skip_connect`` edges (see the module docstring);
             None disables the guard.
         guard_from: the first epoch the guard checks.
-        guard_margin: an edge counts as a skip connection for the guard only when skip_connect's
-            probability is at least this many times uniform (``1 / len(ops)``).
+        guard_margin: an edge counts for the guard only when its leading operation's probability
+            is at least this many times uniform (``1 / len(ops)``).
+        guard_ops: the operations the guard counts (default skip connections, as DARTS+; add
+            ``"avg_pool_3x3"`` and ``"none"`` to guard against every parameter-free operation).
         threads: torch threads (default: the cores this process may use).
         seed: seeds the supernet's initial weights, alpha and the data order.
 
@@ -95,6 +101,7 @@ class DifferentiableSearch(Strategy):
         max_skip: int | None = 2,
         guard_from: int = 2,
         guard_margin: float = 1.5,
+        guard_ops: Sequence[str] = ("skip_connect",),
         threads: int | None = None,
         seed: int | None = None,
     ) -> None:
@@ -129,6 +136,11 @@ class DifferentiableSearch(Strategy):
         if isinstance(guard_margin, bool) or not isinstance(guard_margin, int | float) or guard_margin < 1:
             raise ConfigError(f"{self.method} guard_margin must be a number >= 1, got {guard_margin!r}")
         self.max_skip, self.guard_from, self.guard_margin = max_skip, guard_from, float(guard_margin)
+        if isinstance(guard_ops, str) or not all(op in NB201_OPS for op in guard_ops):
+            raise ConfigError(
+                f"{self.method} guard_ops must be a list of {list(NB201_OPS)}, got {guard_ops!r}"
+            )
+        self.guard_ops = tuple(guard_ops)
         self.threads = threads
         self.on_epoch: Callable[[int, int, dict[str, Any]], None] | None = None
         self._task: Task | None = None
@@ -272,10 +284,10 @@ class DifferentiableSearch(Strategy):
                 # an edge counts when skip_connect is its choice by a clear margin (at least
                 # `guard_margin` times the uniform probability), so near-uniform alphas cannot trip it
                 confident = probs.max(dim=1).values >= self.guard_margin / len(ops)
-                skips = sum(1 for e, op in enumerate(cell) if op == "skip_connect" and bool(confident[e]))
+                skips = sum(1 for e, op in enumerate(cell) if op in self.guard_ops and bool(confident[e]))
                 if self.max_skip is not None and epoch >= self.guard_from and skips > self.max_skip:
-                    self.guard = {"epoch": epoch, "skip_connect": skips, "kept": f"epoch {epoch - 1}"}
-                    log.info("%s collapse guard at epoch %d: %d skip connections", self.method, epoch, skips)
+                    self.guard = {"epoch": epoch, "guarded_edges": skips, "kept": f"epoch {epoch - 1}"}
+                    log.info("%s collapse guard at epoch %d: %d guarded edges", self.method, epoch, skips)
                     break
                 kept = alpha.detach().clone()
         self.alpha = [[float(v) for v in row] for row in kept]
@@ -381,6 +393,7 @@ class GDAS(DifferentiableSearch):
         max_skip: int | None = 2,
         guard_from: int = 2,
         guard_margin: float = 1.5,
+        guard_ops: Sequence[str] = ("skip_connect",),
         threads: int | None = None,
         seed: int | None = None,
     ) -> None:
@@ -397,6 +410,7 @@ class GDAS(DifferentiableSearch):
             max_skip=max_skip,
             guard_from=guard_from,
             guard_margin=guard_margin,
+            guard_ops=guard_ops,
             threads=threads,
             seed=seed,
         )

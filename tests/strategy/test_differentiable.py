@@ -100,7 +100,7 @@ def test_collapse_guard_keeps_the_alphas_before_the_collapse(digits):
     guarded.ask()
     assert guarded.guard == {
         "epoch": tripped,
-        "skip_connect": skips[tripped - 1],
+        "guarded_edges": skips[tripped - 1],
         "kept": f"epoch {tripped - 1}",
     }
     assert len(guarded.history) == tripped
@@ -213,3 +213,16 @@ def test_cli_search_with_darts_on_the_nb201_space(tmp_path, monkeypatch):
     wrong = runner.invoke(app, ["search", "--strategy", "darts", "--trials", "1"])
     assert wrong.exit_code == 2
     assert "nb201" in wrong.output and not (tmp_path / "runs" / "digits-darts-2").exists()
+
+
+def test_guard_ops_widen_the_guard(digits):
+    # the planted operation is skip_connect; a guard on pooling only never trips, one on skips does
+    options = {"epochs": 4, "arch_lr": 0.05, "lr": 0.05, "max_skip": 2}
+    pooling = _strategy(_planted(nf.strategy.DARTS), digits, guard_ops=["avg_pool_3x3"], **options)
+    pooling.ask()
+    assert pooling.guard is None and len(pooling.history) == 4
+    skips = _strategy(_planted(nf.strategy.DARTS), digits, guard_ops=["skip_connect", "none"], **options)
+    skips.ask()
+    assert skips.guard is not None
+    with pytest.raises(ConfigError, match="guard_ops"):
+        nf.strategy.DARTS(guard_ops=["conv9x9"])
