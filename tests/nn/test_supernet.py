@@ -27,15 +27,19 @@ CELLS = [
 def net():
     torch.manual_seed(0)
     supernet = NB201SuperNet((1, 12, 12), 5, C=4, N=2)
-    # non-trivial BN statistics and affine parameters, so a wrong copy would show
+    return _randomize_bn(supernet).eval()
+
+
+def _randomize_bn(net: torch.nn.Module) -> torch.nn.Module:
+    """Non-trivial BN statistics and affine parameters, so a wrong copy would show."""
     with torch.no_grad():
-        for m in supernet.modules():
+        for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.2, 0.2)
-    return supernet.eval()
+    return net
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=lambda c: "-".join(op[:4] for op in c))
@@ -127,14 +131,7 @@ def test_chain_supernet_paths_equal_standalone_networks():
 
     space = ChainCNN(depth=(1, 4), layer={"padding": ["same", "valid"], "filters": [4, 8]})
     torch.manual_seed(0)
-    supernet = ChainSuperNet(space, (2, 11, 11), 3)
-    with torch.no_grad():
-        for m in supernet.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-    supernet.eval()
+    supernet = _randomize_bn(ChainSuperNet(space, (2, 11, 11), 3)).eval()
     x = torch.randn(3, 2, 11, 11, generator=torch.Generator().manual_seed(4))
     rng = np.random.default_rng(0)
     shortcuts, outputs = set(), []
