@@ -1,6 +1,7 @@
 """Experiments, trials and storage."""
 
 from nasforge.experiment._experiment import Evaluation, Experiment
+from nasforge.experiment._pareto import hypervolume, write_pareto
 from nasforge.experiment._storage import InMemoryStorage, OptunaStorage, Storage, StoredTrial, open_storage
 from nasforge.experiment._trial import Trial, TrialState
 
@@ -13,5 +14,7 @@ __all__ = [
     "StoredTrial",
     "Trial",
     "TrialState",
+    "hypervolume",
     "open_storage",
+    "write_pareto",
 ]

@@ -187,6 +187,10 @@ def run_search(
         timeout=config.timeout,
         callbacks=callbacks,
     )
+    if len(exp.objective.names) > 1:
+        from nasforge.experiment._pareto import write_pareto
+
+        write_pareto(exp, run_dir)
     best = exp.best()
     final = None
     if best is not None and config.final.epochs > 0:
