@@ -5,6 +5,7 @@ from nasforge.space._chain import ChainCNN
 from nasforge.space._constraints import MaxParams, Predicate
 from nasforge.space._dimensions import Choice, Dimension, IntRange
 from nasforge.space._load import load_space, space_from_config
+from nasforge.space._mbconv import MBConvSpace, compound_scale
 from nasforge.space._nb201 import NB201Space
 
 __all__ = [
@@ -14,10 +15,12 @@ __all__ = [
     "Constraint",
     "Dimension",
     "IntRange",
+    "MBConvSpace",
     "MaxParams",
     "NB201Space",
     "Predicate",
     "SearchSpace",
+    "compound_scale",
     "load_space",
     "space_from_config",
 ]
