@@ -126,6 +126,15 @@ class TrainEstimator(Estimator):
         schedule: ``cosine`` or ``constant``.
         label_smoothing: label smoothing of the training loss.
         threads: torch threads while training; default: every core this process may use.
+        hardware: measure each trained network on this machine too, for hardware-aware
+            objectives and constraints, e.g. ``{"runtimes": ["onnx", "int8"], "threads": 1}``:
+            ``runtimes`` from ``torch`` (eager), ``onnx`` (ONNX Runtime fp32), ``int8`` (static
+            INT8 ONNX, calibrated on ``calibration`` training images, default 256); ``batch``
+            (1), ``threads`` (1), ``warmup`` (5), ``repeats`` (20), ``eval_images`` (validation
+            images for the INT8 accuracy, default 1000). Adds ``latency_<runtime>_ms`` (median),
+            ``latency_ms`` (the last runtime listed) and with ``int8`` also
+            ``int8_val_accuracy`` and ``int8_accuracy_drop`` (on the same validation images
+            as the fp32 model's figure there).
 
     Example:
         >>> import nasforge as nf
@@ -149,6 +158,7 @@ class TrainEstimator(Estimator):
         schedule: str = "cosine",
         label_smoothing: float = 0.0,
         threads: int | None = None,
+        hardware: Mapping[str, Any] | None = None,
     ) -> None:
         from nasforge.data import Task
         from nasforge.space._base import check_width
@@ -180,6 +190,7 @@ class TrainEstimator(Estimator):
             threads=threads,
         )
         self._train_task: Task | None = None
+        self.hardware = _check_hardware(hardware)
 
     @property
     def max_step(self) -> int:  # type: ignore[override]
@@ -231,7 +242,7 @@ class TrainEstimator(Estimator):
                 on_epoch=on_epoch,
                 **self.budget.fit_kwargs(),
             )
-        return {
+        metrics = {
             "val_accuracy": result.val_accuracy,
             "val_loss": result.val_loss,
             "train_loss": result.train_loss,
@@ -242,6 +253,9 @@ class TrainEstimator(Estimator):
             "epochs": result.epochs,
             **self._fidelity(task),
         }
+        if self.hardware is not None:
+            metrics.update(_measure(arch, model, task, self.hardware, ctx.seed))
+        return metrics
 
 
 @dataclass
@@ -387,3 +401,101 @@ def train_final(
         std=task.std,
         metrics=metrics,
     )
+
+
+HARDWARE_RUNTIMES = ("torch", "onnx", "int8")
+_HARDWARE_DEFAULTS: dict[str, Any] = {
+    "runtimes": ["onnx"],
+    "batch": 1,
+    "threads": 1,
+    "warmup": 5,
+    "repeats": 20,
+    "calibration": 256,
+    "eval_images": 1000,
+}
+
+
+def _check_hardware(hardware: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if hardware is None:
+        return None
+    if not isinstance(hardware, Mapping):
+        raise ConfigError(f"hardware must be a mapping such as {{runtimes: [int8]}}, got {hardware!r}")
+    unknown = sorted(set(hardware) - set(_HARDWARE_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"hardware has no option {unknown}; valid: {', '.join(_HARDWARE_DEFAULTS)}")
+    out = {**_HARDWARE_DEFAULTS, **dict(hardware)}
+    runtimes = out["runtimes"]
+    if isinstance(runtimes, str):
+        runtimes = [runtimes]
+    if not runtimes or any(r not in HARDWARE_RUNTIMES for r in runtimes):
+        raise ConfigError(
+            f"hardware runtimes must be from {list(HARDWARE_RUNTIMES)}, got {out['runtimes']!r}"
+        )
+    out["runtimes"] = list(runtimes)
+    for key in ("batch", "threads", "repeats", "calibration", "eval_images"):
+        value = out[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < (2 if key == "repeats" else 1):
+            raise ConfigError(f"hardware {key} must be a positive integer, got {value!r}")
+    if isinstance(out["warmup"], bool) or not isinstance(out["warmup"], int) or out["warmup"] < 0:
+        raise ConfigError(f"hardware warmup must be an integer >= 0, got {out['warmup']!r}")
+    return out
+
+
+def _measure(
+    arch: Architecture, model: torch.nn.Module, task: Task, hw: Mapping[str, Any], seed: int
+) -> dict[str, Any]:
+    """Latency of the trained ``model`` per runtime, and (int8) the quantised model's accuracy."""
+    import tempfile
+
+    import torch
+
+    from nasforge.deploy import Model
+    from nasforge.estimate._loop import evaluate
+    from nasforge.hardware import measure_latency
+
+    model.eval()
+    mean = torch.tensor(task.mean).view(1, -1, 1, 1)
+    std = torch.tensor(task.std).view(1, -1, 1, 1)
+    wrapped = Model(
+        module=model,
+        architecture=arch,
+        input_shape=task.input_shape,
+        class_names=task.class_names,
+        mean=task.mean,
+        std=task.std,
+    )
+    shape = task.input_shape
+    timing = {
+        "batch_size": hw["batch"],
+        "threads": hw["threads"],
+        "warmup": hw["warmup"],
+        "repeats": hw["repeats"],
+    }
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for runtime in hw["runtimes"]:
+            if runtime == "torch":
+                target: Any = model
+            elif runtime == "onnx":
+                target = Path(tmp) / "m.onnx"
+                wrapped.export(target, format="onnx")
+            else:
+                gen = torch.Generator().manual_seed(seed)
+                calib_idx = torch.randperm(len(task.x_train), generator=gen)[: hw["calibration"]]
+                x_val = task.x_val[: hw["eval_images"]]
+                y_val = task.y_val[: hw["eval_images"]]
+                target = Path(tmp) / "m.int8.onnx"
+                report = wrapped.export(
+                    target,
+                    format="int8",
+                    calibration=(task.x_train[calib_idx] * std + mean).clamp(0, 1),
+                    eval_images=(x_val * std + mean).clamp(0, 1),
+                    eval_labels=y_val.numpy(),
+                )
+                fp32 = evaluate(model, x_val, y_val)[0] if len(x_val) else float("nan")
+                out["int8_val_accuracy"] = report.accuracy.get("exported", float("nan"))
+                out["int8_accuracy_drop"] = round(fp32 - out["int8_val_accuracy"], 6)
+            rep = measure_latency(target, shape, **timing)
+            out[f"latency_{runtime}_ms"] = round(rep.median_ms, 5)
+            out["latency_ms"] = out[f"latency_{runtime}_ms"]
+    return out

@@ -168,3 +168,33 @@ def test_width_multiplier_scales_the_builders() -> None:
     chain = nf.spaces.ChainCNN()
     with pytest.raises(ConfigError, match="width"):
         chain.sample(np.random.default_rng(0)).build((1, 8, 8), 10, width=0)
+
+
+def test_hardware_measurements_join_the_metrics():
+    import numpy as np
+
+    import nasforge as nf
+    from nasforge.estimate import TrialContext
+
+    task = nf.datasets.load("digits")
+    space = nf.spaces.ChainCNN(depth=2, layer={"op": ["conv"], "filters": [8]}).bind(task.input_shape, 10)
+    arch = space.sample(np.random.default_rng(0))
+    hw = {"runtimes": ["torch", "onnx", "int8"], "repeats": 3, "warmup": 0, "eval_images": 200}
+    est = nf.TrainEstimator(task, epochs=3, threads=1, hardware=hw)
+    m = est.evaluate(arch, TrialContext(0, seed=0))
+    assert all(m[f"latency_{r}_ms"] > 0 for r in ("torch", "onnx", "int8"))
+    assert m["latency_ms"] == m["latency_int8_ms"]  # the last runtime listed
+    assert 0 <= m["int8_val_accuracy"] <= 1 and abs(m["int8_accuracy_drop"]) < 0.2
+    plain = nf.TrainEstimator(task, epochs=3, threads=1).evaluate(arch, TrialContext(0, seed=0))
+    assert plain["val_accuracy"] == m["val_accuracy"] and "latency_ms" not in plain
+
+
+@pytest.mark.parametrize(
+    "hardware, match",
+    [({"runtimes": ["tflite"]}, "runtimes"), ({"repeats": 1}, "repeats"), ({"device": "gpu"}, "no option")],
+)
+def test_bad_hardware_options(hardware, match):
+    import nasforge as nf
+
+    with pytest.raises(ConfigError, match=match):
+        nf.TrainEstimator(nf.datasets.load("digits"), hardware=hardware)
