@@ -26,7 +26,7 @@ not computed (their modules are still built, as in the benchmark).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -136,6 +136,32 @@ class NB201Cell(nn.Module):
         return to_arch_str(self.ops)
 
 
+def nb201_skeleton(
+    in_channels: int, C: int, N: int, make_cell: Callable[[int], nn.Module], *, device: Device = None
+) -> tuple[nn.Sequential, list[nn.Module], nn.Sequential, int]:
+    """The NB201 macro skeleton around the cells (shared by the network and the supernet).
+
+    Returns the stem (Conv3x3 → BN), the three stages in order (``N`` cells from
+    ``make_cell(channels)`` each, a :class:`ResNetBasicBlock` doubling the channels between
+    stages), the final BN → ReLU, and the last stage's channel count.
+    """
+    stem = nn.Sequential(
+        OrderedDict(
+            conv=nn.Conv2d(in_channels, C, 3, 1, 1, bias=False, device=device),
+            bn=nn.BatchNorm2d(C, device=device),
+        )
+    )
+    cells: list[nn.Module] = []
+    channels = C
+    for stage in range(3):
+        if stage:
+            cells.append(ResNetBasicBlock(channels, 2 * channels, device=device))
+            channels *= 2
+        cells.extend(make_cell(channels) for _ in range(N))
+    lastact = nn.Sequential(OrderedDict(bn=nn.BatchNorm2d(channels, device=device), act=nn.ReLU()))
+    return stem, cells, lastact, channels
+
+
 class NB201Network(nn.Module):
     """The NAS-Bench-201 network for one cell; build it with :func:`build_nb201_network`.
 
@@ -159,21 +185,10 @@ class NB201Network(nn.Module):
         self.ops = tuple(ops)
         self.input_shape = input_shape
         self.num_classes = num_classes
-        self.stem = nn.Sequential(
-            OrderedDict(
-                conv=nn.Conv2d(input_shape[0], C, 3, 1, 1, bias=False, device=device),
-                bn=nn.BatchNorm2d(C, device=device),
-            )
+        self.stem, cells, self.lastact, channels = nb201_skeleton(
+            input_shape[0], C, N, lambda c: NB201Cell(self.ops, c, device=device), device=device
         )
-        cells: list[nn.Module] = []
-        channels = C
-        for stage in range(3):
-            if stage:
-                cells.append(ResNetBasicBlock(channels, 2 * channels, device=device))
-                channels *= 2
-            cells.extend(NB201Cell(self.ops, channels, device=device) for _ in range(N))
         self.cells = nn.Sequential(*cells)
-        self.lastact = nn.Sequential(OrderedDict(bn=nn.BatchNorm2d(channels, device=device), act=nn.ReLU()))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(channels, num_classes, device=device)
 

@@ -17,7 +17,6 @@ inherited-weight evaluation recalibrates them per sub-network (:func:`recalibrat
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -25,7 +24,7 @@ from torch import nn
 
 from nasforge.errors import ConfigError, SpaceError
 from nasforge.nn._chain import _check_input_shape
-from nasforge.nn._nb201 import NB201Network, ResNetBasicBlock, _make_op
+from nasforge.nn._nb201 import NB201Network, _make_op, nb201_skeleton
 from nasforge.space._nb201 import EDGES, NB201_OPS
 
 __all__ = ["MixedEdge", "NB201SuperNet", "recalibrate_bn"]
@@ -142,21 +141,10 @@ class NB201SuperNet(nn.Module):
         self.input_shape = shape
         self.num_classes = num_classes
         self.C, self.N = C, N
-        self.stem = nn.Sequential(
-            OrderedDict(
-                conv=nn.Conv2d(shape[0], C, 3, 1, 1, bias=False, device=device),
-                bn=nn.BatchNorm2d(C, device=device),
-            )
+        self.stem, cells, self.lastact, channels = nb201_skeleton(
+            shape[0], C, N, lambda c: _SuperCell(self.ops, c, device=device), device=device
         )
-        cells: list[nn.Module] = []
-        channels = C
-        for stage in range(3):
-            if stage:
-                cells.append(ResNetBasicBlock(channels, 2 * channels, device=device))
-                channels *= 2
-            cells.extend(_SuperCell(self.ops, channels, device=device) for _ in range(N))
         self.cells = nn.ModuleList(cells)
-        self.lastact = nn.Sequential(OrderedDict(bn=nn.BatchNorm2d(channels, device=device), act=nn.ReLU()))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(channels, num_classes, device=device)
 
