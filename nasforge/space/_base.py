@@ -197,6 +197,10 @@ class SearchSpace:
             out["input_shape"] = list(self.input_shape)
             out["num_classes"] = self.num_classes
         cons = [c.to_dict() if hasattr(c, "to_dict") else None for c in self.constraints]
+        max_params = getattr(self, "max_params", None)
+        if max_params is not None:  # a space's max_params option: recorded once, not also as a constraint
+            out["max_params"] = max_params
+            cons = [c for c in cons if c is None or c.get("type") != "max_params"]
         if any(c is not None for c in cons):
             out["constraints"] = [c for c in cons if c is not None]
         return out

@@ -139,15 +139,6 @@ class ChainCNN(SearchSpace):
             "layer": {k: d.to_dict() for k, d in self.layer_dims.items()},
         }
 
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        if self.max_params is not None:  # recorded once, as max_params, not also as a constraint
-            out["max_params"] = self.max_params
-            out["constraints"] = [c for c in out.get("constraints", []) if c.get("type") != "max_params"]
-            if not out["constraints"]:
-                del out["constraints"]
-        return out
-
     def build(
         self,
         arch: Architecture,

@@ -129,15 +129,6 @@ class MBConvSpace(SearchSpace):
             "head": self.head,
         }
 
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        if self.max_params is not None:
-            out["max_params"] = self.max_params
-            out["constraints"] = [c for c in out.get("constraints", []) if c.get("type") != "max_params"]
-            if not out["constraints"]:
-                del out["constraints"]
-        return out
-
     def blocks(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The realised blocks in order: ``stage, index, kernel, expand, se, act, out, stride``."""
         out = []
