@@ -56,6 +56,8 @@ def test_pareto_files_of_a_two_objective_run(tmp_path):
     ref = [min(s[0] for s in signed), min(s[1] for s in signed)]
     front_signed = [(t.values[0], -t.values[1]) for t in exp.pareto_front()]
     assert data["hypervolume"] == pytest.approx(hypervolume(front_signed, ref))
+    # the default reference is reported in the objectives' own units, like a given one
+    assert data["reference_signed"] == ref and data["reference"] == [ref[0], -ref[1]]
     # a fixed reference (in the objectives' own units) makes runs comparable
     fixed = json.loads(write_pareto(exp, tmp_path, reference=[0, 10]).read_text())
     assert fixed["reference"] == [0, 10] and fixed["reference_signed"] == [0, -10]
