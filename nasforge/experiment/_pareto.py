@@ -95,7 +95,7 @@ def write_pareto(
     front_signed = [objective.signed(t.values) for t in front if t.values is not None]
     payload: dict[str, Any] = {
         "objectives": objective.specs,
-        "reference": [float(v) for v in (objective.signed(ref) if reference is None else reference)],
+        "reference": [float(v) for v in (objective.signed(ref.tolist()) if reference is None else reference)],
         "reference_signed": [float(v) for v in ref],
         "hypervolume": hypervolume(front_signed, ref) if front_signed else 0.0,
         "front": [{"trial": t.number, "values": list(t.values or ())} for t in front],
