@@ -337,6 +337,31 @@ def show(
 
 
 @app.command()
+def report(
+    run: Annotated[
+        Path, typer.Argument(help="A run directory, e.g. runs/digits-evolution (holds nasforge.db).")
+    ],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Directory for index.html and the PNGs (default: RUN/report)."),
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Rows in the leaderboard.")] = 10,
+) -> None:
+    """Write an HTML report of a run and print its path.
+
+    One self-contained page (plots embedded, no server, opens from disk): summary, leaderboard,
+    search trajectory, Pareto front (two or more objectives), parameter importance, diagrams of
+    the top 3 architectures and failures; the PNGs are written beside it. Only reads the run, so
+    it is safe while the search is still running.
+    """
+    with _user_errors():
+        from nasforge.report import write_report
+
+        path = write_report(run, out_dir, top=top)
+        out.print(str(path), highlight=False, soft_wrap=True)
+
+
+@app.command()
 def train(
     source: Annotated[
         Path | None,

@@ -1,0 +1,506 @@
+"""The HTML report of a run: one self-contained page (every plot embedded) plus the PNGs beside it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from html import escape
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from nasforge.errors import ConfigError, NasforgeError
+from nasforge.experiment import Experiment, OptunaStorage, Trial, TrialState, write_pareto
+from nasforge.experiment._pareto import PARETO_JSON, PARETO_PNG
+from nasforge.experiment._rundir import atomic_write
+from nasforge.space import Architecture
+
+__all__ = ["REPORT_DIR", "write_report"]
+
+REPORT_DIR = "report"
+INDEX = "index.html"
+TRAJECTORY_PNG = "trajectory.png"
+IMPORTANCE_PNG = "importance.png"
+N_DIAGRAMS = 3
+#: every file a report may write; those a new report does not write again are removed
+_OUTPUTS = (TRAJECTORY_PNG, IMPORTANCE_PNG, PARETO_PNG, PARETO_JSON, *(f"arch_{i}.png" for i in range(1, 4)))
+_EXTRA_METRICS = ("params", "flops", "latency_ms", "train_seconds", "sim_seconds", "epochs")
+
+
+def write_report(run: Experiment | str | Path, out_dir: str | Path | None = None, *, top: int = 10) -> Path:
+    """Write an HTML report of a run: summary, leaderboard, plots, top architectures, failures.
+
+    The page embeds every plot as a data URI and loads nothing from elsewhere, so it opens from
+    disk anywhere (mail it, archive it); the PNGs are also written beside it. The run is only
+    read: a report of a search that is still running shows the trials finished so far, and the
+    database stays as ``optuna-dashboard`` reads it.
+
+    Args:
+        run: an :class:`~nasforge.experiment.Experiment`, or a run directory (opened read-only).
+        out_dir: where to write ``index.html`` and the PNGs; default ``<run dir>/report``.
+        top: rows of the leaderboard.
+
+    Returns:
+        The path of ``index.html``.
+
+    Raises:
+        ConfigError: ``run`` is not a run directory, ``top`` is not a positive integer, or an
+            experiment without a run directory is given no ``out_dir``.
+        NasforgeError: the report cannot be written there (permissions, disk full).
+
+    Example:
+        >>> from nasforge.report import write_report
+        >>> write_report("runs/digits-evolution")  # doctest: +SKIP
+        PosixPath('runs/digits-evolution/report/index.html')
+    """
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ConfigError(f"top must be a positive integer, got {top=}")
+    if isinstance(run, Experiment):
+        exp = run
+    elif isinstance(run, str | Path):
+        exp = Experiment.open(run, read_only=True)  # safe while the search is still running
+    else:
+        raise ConfigError(f"run must be an Experiment or a run directory, got {type(run).__name__}")
+    if out_dir is None:
+        if exp.run_dir is None:
+            raise ConfigError(f"experiment '{exp.name}' has no run directory; pass out_dir")
+        out_dir = exp.run_dir / REPORT_DIR
+    target = Path(out_dir)
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"{target} is a file; the report needs a directory (--out DIR)")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        page = _Page(exp, target, top)
+        html = page.render()
+        for name in set(_OUTPUTS) - page.written:  # left by an earlier report of this run
+            (target / name).unlink(missing_ok=True)
+        path = target / INDEX
+        atomic_write(path, html)
+    except OSError as exc:
+        raise NasforgeError(f"could not write the report to {target}: {exc.strerror or exc}") from None
+    return path
+
+
+# ---------------------------------------------------------------------- formatting
+def _e(value: Any) -> str:
+    """Anything from the run, as HTML text."""
+    return escape(str(value), quote=True)
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.2f}" if abs(value) >= 10 else f"{value:.4f}"
+    return str(value)
+
+
+def _seconds(s: float | None) -> str:
+    if s is None:
+        return ""
+    if s < 60:
+        return f"{s:.1f} s"
+    if s < 3600:
+        return f"{int(s // 60)} min {int(s % 60):02d} s"
+    return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
+
+
+def _when(timestamp: float | None) -> str:
+    return "" if timestamp is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+
+
+def _describe(arch: Architecture) -> str:
+    describe = getattr(arch.space, "describe", None)
+    if callable(describe):
+        return str(describe(arch))
+    text = ", ".join(f"{k}={v}" for k, v in arch.params.items())
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def error_line(error: str | None) -> str:
+    """The line of an error that says what happened: a traceback's last line, else the first."""
+    lines = [line.strip() for line in (error or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return "no reason recorded"
+    return lines[-1] if lines[0].startswith("Traceback") else lines[0]
+
+
+def failure_reason(trial: Trial) -> str:
+    """A failure's kind, so that trials failing alike count together.
+
+    ``interrupted`` for trials whose process stopped, the exception type or the text before the
+    first ``": "`` (``infeasible before training``), else the line with its numbers masked.
+    """
+    if trial.interrupted:
+        return "interrupted (retried on resume)"
+    line = error_line(trial.error)
+    head, sep, _ = line.partition(": ")
+    if sep and len(head) <= 48:
+        return head
+    masked = re.sub(r"\d+(\.\d+)?", "N", line)
+    return masked if len(masked) <= 100 else masked[:97] + "..."
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]], *, ident: str = "") -> str:
+    """An HTML table; cells are HTML already (escape run strings before)."""
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = "".join('<tr class="row">' + "".join(f"<td>{c}</td>" for c in row) + "</tr>\n" for row in rows)
+    id_attr = f' id="{ident}"' if ident else ""
+    return f'<table class="data"{id_attr}><thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>'
+
+
+def _kv(pairs: Iterable[tuple[str, str]]) -> str:
+    rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>\n" for k, v in pairs)
+    return f'<table class="kv"><tbody>\n{rows}</tbody></table>'
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img class="plot" src="data:image/png;base64,{data}" alt="{_e(alt)}">'
+
+
+def _arch_cell(trial: Trial) -> str:
+    return f"<code>{_e(_describe(trial.architecture))}</code>"
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{text}</p>'
+
+
+# ---------------------------------------------------------------------- the page
+class _Page:
+    """Builds the sections of one report; ``written`` collects the files it wrote."""
+
+    def __init__(self, exp: Experiment, out: Path, top: int) -> None:
+        self.exp = exp
+        self.out = out
+        self.top = top
+        self.trials = exp.trials
+        self.objective = exp.objective
+        self.primary = exp.objective.names[0]
+        self.written: set[str] = set()
+
+    def render(self) -> str:
+        sections = [
+            ("summary", "Summary", self.summary()),
+            ("leaderboard", "Leaderboard", self.leaderboard()),
+            ("trajectory", "Search trajectory", self.trajectory()),
+        ]
+        if len(self.objective.names) >= 2:
+            sections.append(("pareto", "Pareto front", self.pareto()))
+        sections += [
+            ("importance", "Parameter importance", self.importance()),
+            ("architectures", "Top architectures", self.architectures()),
+            ("failures", "Failures", self.failures()),
+        ]
+        from nasforge import __version__
+
+        nav = " · ".join(f'<a href="#{ident}">{title}</a>' for ident, title, _ in sections)
+        body = "\n".join(
+            f'<section id="{ident}">\n<h2>{title}</h2>\n{content}\n</section>'
+            for ident, title, content in sections
+        )
+        title = f"nasforge report: {_e(self.exp.name)}"
+        generated = f"written {_e(_when(time.time()))} by nasforge {_e(__version__)}"
+        return _TEMPLATE.substitute(title=title, generated=generated, nav=nav, body=body, css=_CSS, js=_JS)
+
+    # ------------------------------------------------------------------ sections
+    def _config(self) -> dict[str, Any]:
+        """The run's ``config.yaml`` (written by ``nasforge search``), or {}."""
+        run_dir = self.exp.run_dir
+        path = run_dir / "config.yaml" if run_dir is not None else None
+        if path is None or not path.is_file():
+            return {}
+        import yaml
+
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _strategy(self, config: dict[str, Any]) -> str:
+        named = config.get("strategy")
+        name = named.get("name") if isinstance(named, dict) else named
+        saved = self.exp.storage.get_meta("strategy")
+        kind = saved.get("type") if isinstance(saved, dict) else None
+        if name and kind:
+            return f"{_e(name)} ({_e(kind)})"
+        if name or kind:
+            return _e(name or kind)
+        return "not recorded"
+
+    def counts(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for t in self.trials:
+            counts["INTERRUPTED" if t.interrupted else t.state.value] += 1
+        return counts
+
+    def summary(self) -> str:
+        exp, objective = self.exp, self.objective
+        config = self._config()
+        counts = self.counts()
+        order = ("COMPLETE", "PRUNED", "FAIL", "INTERRUPTED", "RUNNING")
+        state_text = ", ".join(f"{counts[s]} {s.lower()}" for s in order if counts[s])
+        starts = [t.started for t in self.trials if t.started is not None]
+        ends = [t.finished for t in self.trials if t.finished is not None]
+        wall = (max(ends) - min(starts)) if starts and ends else None
+        busy = sum(t.duration or 0.0 for t in self.trials)
+        goals = "; ".join(
+            f"{'maximise' if d == 'maximize' else 'minimise'} {_e(n)}"
+            for n, d in zip(objective.names, objective.directions, strict=True)
+        )
+        constraints = ", ".join(_e(c) for c in objective.constraints) or "none"
+        space = exp.space
+        space_json = json.dumps(space.to_dict(), indent=1, default=str)
+        space_text = (
+            f"{_e(space.name)} ({len(space.dimensions())} dimensions)"
+            f"<details><summary>description</summary><pre>{_e(space_json)}</pre></details>"
+        )
+        pairs: list[tuple[str, str]] = [("experiment", _e(exp.name))]
+        if exp.run_dir is not None:
+            pairs.append(("run directory", f"<code>{_e(exp.run_dir)}</code>"))
+        data = config.get("data")
+        dataset = data.get("name") if isinstance(data, dict) else data
+        if dataset:
+            pairs.append(("dataset", _e(dataset)))
+        pairs += [
+            ("search space", space_text),
+            ("strategy", self._strategy(config)),
+            ("objectives", goals),
+            ("constraints", constraints),
+            ("seed", _e(exp.seed)),
+            ("trials", f"{len(self.trials)}" + (f": {state_text}" if state_text else "")),
+            (
+                "wall time",
+                f"{_seconds(wall)} from the first start to the last finish; {_seconds(busy)} in trials"
+                if wall is not None
+                else "no trial has finished",
+            ),
+        ]
+        best = exp.best()
+        if best is not None:
+            arch = f"<code>{_e(_describe(best.architecture))}</code>"
+            pairs.append(("best trial", f"#{best.number} by {_e(self.primary)}: {arch}"))
+        if isinstance(exp.storage, OptunaStorage):
+            url = f"<code>{_e(exp.storage.url)}</code>"
+            pairs.append(("database", f"{url} (open it with <code>optuna-dashboard</code>)"))
+        parts = [_kv(pairs)]
+        if counts["RUNNING"]:
+            parts.append(
+                _note(
+                    f"{counts['RUNNING']} trial{' was' if counts['RUNNING'] == 1 else 's were'} running when "
+                    "this report was written: the search may still be going; write the report again later."
+                )
+            )
+        if best is not None:
+            metrics = [(_e(k), _e(_num(v))) for k, v in best.metrics.items()]
+            parts.append(f"<h3>Metrics of the best trial (#{best.number})</h3>")
+            parts.append(_kv(metrics) if metrics else _note("no metrics recorded"))
+        return "\n".join(parts)
+
+    def _extra_metrics(self, trials: Sequence[Trial]) -> list[str]:
+        names = set(self.objective.names)
+        return [m for m in _EXTRA_METRICS if m not in names and any(m in t.metrics for t in trials)][:4]
+
+    def leaderboard(self) -> str:
+        ranked = self.exp.leaderboard(self.top)
+        if not ranked:
+            return _note("No trial has completed yet.")
+        extra = self._extra_metrics(ranked)
+        header = ["rank", "trial", *(_e(n) for n in self.objective.names), *(_e(m) for m in extra)]
+        header += ["duration", "architecture"]
+        rows = []
+        for rank, t in enumerate(ranked, start=1):
+            values = [_num(v) for v in t.values or ()]
+            flag = ' <span class="flag">infeasible</span>' if not t.feasible else ""
+            rows.append(
+                [
+                    str(rank),
+                    str(t.number),
+                    *values,
+                    *(_e(_num(t.metrics.get(m))) for m in extra),
+                    _seconds(t.duration),
+                    _arch_cell(t) + flag,
+                ]
+            )
+        done = sum(1 for t in self.trials if t.values is not None)
+        caption = (
+            f"The {len(ranked)} best of {done} completed trials by {_e(self.primary)}"
+            + (" (the first objective)" if len(self.objective.names) > 1 else "")
+            + "; infeasible trials (constraints violated) rank last."
+        )
+        return _note(caption) + "\n" + _table(header, rows, ident="leaderboard-table")
+
+    def _plot(self, path: Path | None, alt: str) -> str:
+        if path is None:
+            return ""
+        self.written.add(path.name)
+        return _img(path, alt)
+
+    def trajectory(self) -> str:
+        from nasforge.report._plots import plot_trajectory
+
+        title = f"{self.exp.name}: {self.primary} per trial"
+        path = plot_trajectory(self.trials, self.objective, self.out / TRAJECTORY_PNG, title)
+        if path is None:
+            return _note("No trial has finished yet.")
+        caption = (
+            f"{_e(self.primary)} of each trial in the order trials finished; the line is the best "
+            "feasible value so far. Crosses: pruned trials at the value they reached when stopped; "
+            "triangles on the bottom edge: failed trials."
+        )
+        return self._plot(path, f"search trajectory: {self.primary} per trial") + _note(caption)
+
+    def pareto(self) -> str:
+        front = self.exp.pareto_front()
+        if not front:
+            return _note("No feasible trial has completed yet, so there is no front.")
+        write_pareto(self.exp, self.out)
+        self.written |= {PARETO_JSON, PARETO_PNG}
+        data = json.loads((self.out / PARETO_JSON).read_text())
+        names = self.objective.names
+        reference = ", ".join(f"{_e(n)} {_num(v)}" for n, v in zip(names, data["reference"], strict=True))
+        rows = [[str(t.number), *(_num(v) for v in t.values or ()), _arch_cell(t)] for t in front]
+        caption = (
+            f"{len(front)} non-dominated of {data['feasible_trials']} feasible completed trials. "
+            f"Hypervolume {_num(float(data['hypervolume']))} (reference point: {reference}, each objective's "
+            "worst feasible value, so it compares runs only with a shared reference)."
+        )
+        return "\n".join(
+            [
+                self._plot(self.out / PARETO_PNG, "Pareto front"),
+                _note(caption),
+                _table(["trial", *(_e(n) for n in names), "architecture"], rows, ident="pareto-table"),
+            ]
+        )
+
+    def importance(self) -> str:
+        from nasforge.report._importance import param_importance
+        from nasforge.report._plots import plot_importance
+
+        result = param_importance(self.trials, self.exp.space, self.objective)
+        if result.note is not None:
+            return _note(_e(result.note) + ".")
+        path = plot_importance(result, self.out / IMPORTANCE_PNG, self.primary)
+        caption = (
+            f"A random forest (200 trees) fitted on the parameters of {result.trials} completed trials "
+            f"predicts {_e(self.primary)}; a parameter's share is the impurity decrease its splits give. "
+            "A guide to what mattered in this run, not a causal test."
+        )
+        if result.constant:
+            caption += f" {len(result.constant)} parameters took one value only and are left out."
+        return self._plot(path, "parameter importance") + _note(caption)
+
+    def architectures(self) -> str:
+        from nasforge.report._diagrams import draw_architecture
+
+        ranked = self.exp.leaderboard(N_DIAGRAMS)
+        if not ranked:
+            return _note("No trial has completed yet.")
+        parts = []
+        for i, t in enumerate(ranked, start=1):
+            values = ", ".join(
+                f"{_e(n)} {_num(v)}" for n, v in zip(self.objective.names, t.values or (), strict=True)
+            )
+            parts.append(f'<div class="arch"><h3>#{i}: trial {t.number} ({values})</h3>')
+            parts.append(f"<p><code>{_e(_describe(t.architecture))}</code></p>")
+            name = f"arch_{i}.png"
+            path = draw_architecture(t.architecture, self.out / name)
+            params = [(_e(k), _e(v)) for k, v in t.architecture.params.items()]
+            if path is not None:
+                parts.append(self._plot(path, f"diagram of trial {t.number}"))
+                parts.append(f"<details><summary>parameters</summary>{_kv(params)}</details>")
+            else:
+                parts.append(_kv(params))
+            parts.append("</div>")
+        return "\n".join(parts)
+
+    def failures(self) -> str:
+        failed = [t for t in self.trials if t.state is TrialState.FAIL]
+        pruned = sum(1 for t in self.trials if t.state is TrialState.PRUNED)
+        parts = []
+        if pruned:
+            parts.append(
+                _note(
+                    f"{pruned} trial{'s were' if pruned != 1 else ' was'} pruned (stopped early by the "
+                    "scheduler or the time budget): not failures, and not counted below."
+                )
+            )
+        if not failed:
+            parts.append(_note("No trial failed."))
+            return "\n".join(parts)
+        reasons = Counter(failure_reason(t) for t in failed)
+        parts.append(
+            _table(["reason", "trials"], ([_e(r), str(n)] for r, n in reasons.most_common()), ident="reasons")
+        )
+        rows = [
+            [str(t.number), _e(_when(t.finished)), f"<code>{_e(error_line(t.error))}</code>"] for t in failed
+        ]
+        parts.append(f"<h3>Failed trials ({len(failed)})</h3>")
+        parts.append(_table(["trial", "finished", "error"], rows, ident="failed-table"))
+        return "\n".join(parts)
+
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2937;
+       max-width: 1100px; margin: 0 auto; padding: 16px 24px 48px; line-height: 1.45; }
+h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
+h2 { font-size: 1.2rem; border-bottom: 1px solid #e5e7eb; padding-bottom: 4px; margin-top: 2rem; }
+h3 { font-size: 1rem; margin: 1.2rem 0 0.4rem; }
+nav { font-size: 0.9rem; margin: 0.6rem 0 1rem; }
+a { color: #1d4ed8; text-decoration: none; }
+.generated, .note { color: #4b5563; font-size: 0.88rem; }
+table { border-collapse: collapse; font-size: 0.86rem; margin: 0.4rem 0; }
+th, td { padding: 3px 10px; text-align: left; vertical-align: top; }
+table.data thead th { background: #f3f4f6; border-bottom: 1px solid #d1d5db; }
+table.data tbody tr:nth-child(even) { background: #f9fafb; }
+table.data td { border-bottom: 1px solid #f0f1f3; }
+table.kv th { color: #4b5563; font-weight: 600; white-space: nowrap; }
+code { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 0.82rem; word-break: break-word; }
+pre { font-size: 0.78rem; background: #f9fafb; padding: 8px; overflow-x: auto; max-height: 320px; }
+img.plot { max-width: 100%; height: auto; display: block; margin: 0.5rem 0; }
+.flag { color: #b45309; font-size: 0.78rem; }
+details summary { cursor: pointer; color: #4b5563; font-size: 0.85rem; }
+"""
+
+# after loading, <body data-images-decoded="N"> counts the plots the browser decoded (for checks)
+_JS = """
+window.addEventListener("load", function () {
+  var n = Array.prototype.filter.call(document.images, function (i) {
+    return i.complete && i.naturalWidth > 0;
+  }).length;
+  document.body.setAttribute("data-images-decoded", String(n));
+});
+"""
+
+_TEMPLATE = Template("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>$title</title>
+<style>$css</style>
+</head>
+<body>
+<h1>$title</h1>
+<p class="generated">$generated</p>
+<nav>$nav</nav>
+$body
+<script>$js</script>
+</body>
+</html>
+""")
