@@ -155,7 +155,8 @@ def _draw_rows(rows: Sequence[tuple[str, Sequence[_Box]]], path: Path, title: st
     label_w = 2.0 if any(label for label, _ in wrapped) else 0.0
     longest = max(len(b) for _, b in wrapped)
     width = label_w + longest * (_W + _GAP)
-    height = len(wrapped) * _PITCH + 0.6
+    head = 0.75 if any(b.skip for b in wrapped[0][1]) else 0.15  # room for the first row's skip arcs
+    height = (len(wrapped) - 1) * _PITCH + _H + 0.2 + head
     fig = figure(min(max(width * 0.78, 4.0), 12.0), min(max(height * 0.78, 1.8), 9.0))
     ax = fig.subplots()
     fontsize = 7.0
@@ -185,7 +186,7 @@ def _draw_rows(rows: Sequence[tuple[str, Sequence[_Box]]], path: Path, title: st
                 ax.text(x, y + _H / 2 + 0.42, "+ skip", ha="center", fontsize=6.5, color="#15803d")
             prev = (x, y)
     ax.set_xlim(-0.4, width)
-    ax.set_ylim(-(len(wrapped) - 1) * _PITCH - _H / 2 - 0.2, _H / 2 + 0.75)
+    ax.set_ylim(-(len(wrapped) - 1) * _PITCH - _H / 2 - 0.2, _H / 2 + head)
     ax.set_aspect("equal")
     ax.axis("off")
     if title:

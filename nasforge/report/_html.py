@@ -102,7 +102,7 @@ def _num(value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return str(value)
-        if abs(value) >= 1000:
+        if abs(value) >= 1000 or (abs(value) >= 10 and value.is_integer()):
             return f"{value:,.0f}"
         return f"{value:.2f}" if abs(value) >= 10 else f"{value:.4f}"
     return str(value)
@@ -298,7 +298,15 @@ class _Page:
         if isinstance(exp.storage, OptunaStorage):
             url = f"<code>{_e(exp.storage.url)}</code>"
             pairs.append(("database", f"{url} (open it with <code>optuna-dashboard</code>)"))
-        parts = [_kv(pairs)]
+        columns = [f"<div>{_kv(pairs)}</div>"]
+        if best is not None:
+            metrics = [(_e(k), _e(_num(v))) for k, v in best.metrics.items()]
+            columns.append(
+                f"<div><h3>Metrics of the best trial (#{best.number})</h3>"
+                + (_kv(metrics) if metrics else _note("no metrics recorded"))
+                + "</div>"
+            )
+        parts = [f'<div class="columns">{"".join(columns)}</div>']
         if counts["RUNNING"]:
             parts.append(
                 _note(
@@ -306,10 +314,6 @@ class _Page:
                     "this report was written: the search may still be going; write the report again later."
                 )
             )
-        if best is not None:
-            metrics = [(_e(k), _e(_num(v))) for k, v in best.metrics.items()]
-            parts.append(f"<h3>Metrics of the best trial (#{best.number})</h3>")
-            parts.append(_kv(metrics) if metrics else _note("no metrics recorded"))
         return "\n".join(parts)
 
     def _extra_metrics(self, trials: Sequence[Trial]) -> list[str]:
@@ -360,9 +364,13 @@ class _Page:
             return _note("No trial has finished yet.")
         caption = (
             f"{_e(self.primary)} of each trial in the order trials finished; the line is the best "
-            "feasible value so far. Crosses: pruned trials at the value they reached when stopped; "
-            "triangles on the bottom edge: failed trials."
+            "feasible value so far."
         )
+        states = {t.state for t in self.trials}
+        if TrialState.PRUNED in states:
+            caption += " Crosses: pruned trials, at the value they reached when stopped."
+        if TrialState.FAIL in states:
+            caption += " Triangles on the bottom edge: failed trials."
         return self._plot(path, f"search trajectory: {self.primary} per trial") + _note(caption)
 
     def pareto(self) -> str:
@@ -475,6 +483,9 @@ pre { font-size: 0.78rem; background: #f9fafb; padding: 8px; overflow-x: auto; m
 img.plot { max-width: 100%; height: auto; display: block; margin: 0.5rem 0; }
 .flag { color: #b45309; font-size: 0.78rem; }
 details summary { cursor: pointer; color: #4b5563; font-size: 0.85rem; }
+.columns { display: flex; flex-wrap: wrap; gap: 12px 48px; align-items: flex-start; }
+.columns > div:first-child { flex: 1 1 520px; min-width: 0; }
+.columns h3 { margin-top: 0.2rem; }
 """
 
 # after loading, <body data-images-decoded="N"> counts the plots the browser decoded (for checks)
