@@ -111,30 +111,22 @@ def plot_trajectory(trials: Sequence[Trial], objective: Objective, path: Path, t
     if best_x:
         ax.step(best_x, best_y, where="post", color=BEST_COLOR, linewidth=1.6, label="best so far", zorder=2)
     bottom = ax.get_xaxis_transform()  # x in data, y in axes fraction: marks along the bottom edge
-    if failed:
-        ax.scatter(
-            failed,
-            [0.02] * len(failed),
-            transform=bottom,
-            marker="v",
-            s=26,
-            color=FAIL_COLOR,
-            label=f"failed ({len(failed)})",
-            clip_on=False,
-            zorder=4,
-        )
-    if pruned_unplaced:
-        ax.scatter(
-            pruned_unplaced,
-            [0.02] * len(pruned_unplaced),
-            transform=bottom,
-            marker="x",
-            s=22,
-            color=PRUNED_COLOR,
-            label=f"pruned, no value ({len(pruned_unplaced)})",
-            clip_on=False,
-            zorder=4,
-        )
+    for xs, marker, color, label in (
+        (failed, "v", FAIL_COLOR, "failed"),
+        (pruned_unplaced, "x", PRUNED_COLOR, "pruned, no value"),
+    ):
+        if xs:
+            ax.scatter(
+                xs,
+                [0.02] * len(xs),
+                transform=bottom,
+                marker=marker,
+                s=24,
+                color=color,
+                label=f"{label} ({len(xs)})",
+                clip_on=False,
+                zorder=4,
+            )
     ax.set_xlim(0.3, len(order) + 0.7)
     ax.set_xlabel("trial, in finishing order")
     ax.set_ylabel(f"{name} ({'higher' if direction == 'maximize' else 'lower'} is better)")
