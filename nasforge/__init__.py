@@ -15,8 +15,8 @@ Example:
 from __future__ import annotations
 
 from nasforge import data as datasets
+from nasforge import execute, strategy, zoo
 from nasforge import space as spaces
-from nasforge import strategy, zoo
 from nasforge.deploy import Model, load
 from nasforge.errors import (
     ConfigError,
@@ -69,6 +69,7 @@ __all__ = [
     "UnknownComponentError",
     "__version__",
     "datasets",
+    "execute",
     "load",
     "load_space",
     "spaces",

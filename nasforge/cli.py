@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -150,6 +151,49 @@ def search(
         float | None,
         typer.Option("--timeout", min=0.001, help="Stop starting trials after this many seconds."),
     ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--executor",
+            help="Where trials run: inprocess (default; one at a time in this process), process (one "
+            "process per trial: isolation, limits, several at once) or ray (a Ray cluster; "
+            "pip install 'nasforge[ray]').",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency",
+            "-j",
+            min=1,
+            help="Trials running at once (process or ray executor; alone it picks process).",
+        ),
+    ] = None,
+    trial_time_limit: Annotated[
+        float | None,
+        typer.Option(
+            "--trial-time-limit",
+            min=0.001,
+            help="Seconds one trial may run before it is killed and recorded as failed (process or ray).",
+        ),
+    ] = None,
+    trial_memory_limit: Annotated[
+        float | None,
+        typer.Option(
+            "--trial-memory-limit",
+            min=1,
+            help="Megabytes of memory one trial's process may use before it is killed and recorded as "
+            "failed (process executor).",
+        ),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="Ray cluster to join: auto (the cluster of `ray start --head` on this machine) or "
+            "ray://host:10001 (default: start a local one). Implies --executor ray.",
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Experiment seed.")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs per trial.")] = None,
     final_epochs: Annotated[
@@ -199,6 +243,7 @@ def search(
                 data[key] = value
         if run_dir is not None:
             data["run_dir"] = str(run_dir)
+        _executor_options(data, executor, concurrency, trial_time_limit, trial_memory_limit, address)
         if epochs is not None:
             data["estimator"] = {**data["estimator"], "epochs": epochs}
         if final_epochs is not None:
@@ -223,7 +268,9 @@ def search(
             verb = f"resuming {path} ({done} trials done)" if resumed else f"run directory {path}"
             out.print(
                 f"[bold]nasforge search[/]: {cfg.data.name}, space {exp.space.name}, "
-                f"strategy {cfg.strategy['name']}; {verb}",
+                f"strategy {cfg.strategy['name']}"
+                + (f", executor {cfg.executor['name']}" if cfg.executor else "")
+                + f"; {verb}",
                 highlight=False,
             )
             state["task"] = progress.add_task(
@@ -254,6 +301,7 @@ def search(
             progress.stop()
             out.print(f"training the best architecture for {cfg.final.epochs} epochs ...")
 
+        previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
         try:
             result = run_search(
                 cfg, resume=resume, callbacks=(on_trial,), on_start=on_start, on_final_start=on_final
@@ -263,6 +311,7 @@ def search(
             err.print("interrupted; continue with the same command and --resume")
             raise typer.Exit(130) from None
         finally:
+            signal.signal(signal.SIGTERM, previous)
             progress.stop()
         exp = result.experiment
         out.print(_leaderboard(exp, 5))
@@ -283,6 +332,38 @@ def search(
             + (", final.json, model.nasforge)" if result.final is not None else ")"),
             highlight=False,
         )
+
+
+def _terminate_as_interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM (``kill``, a cluster scheduler's stop) stops a search as Ctrl-C does: cleanly."""
+    raise KeyboardInterrupt
+
+
+def _executor_options(
+    data: dict[str, Any],
+    name: str | None,
+    concurrency: int | None,
+    time_limit: float | None,
+    memory_limit: float | None,
+    address: str | None,
+) -> None:
+    """Merge the executor options of ``nasforge search`` into the config's ``executor`` mapping."""
+    current = data.get("executor")
+    section = dict(current) if isinstance(current, dict) else ({"name": current} if current else {})
+    if name is None and not section and (concurrency, time_limit, memory_limit, address) != (None,) * 4:
+        name = "ray" if address is not None else "process"  # options that only make sense out of process
+    if name is not None and name != section.get("name"):
+        section = {"name": name}
+    for key, value in (
+        ("concurrency", concurrency),
+        ("time_limit", time_limit),
+        ("memory_limit_mb", memory_limit),
+        ("address", address),
+    ):
+        if value is not None:
+            section[key] = value
+    if section:
+        data["executor"] = section
 
 
 def _best_text(exp: Any, primary: str) -> str:

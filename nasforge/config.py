@@ -15,6 +15,9 @@ Fashion-MNIST the per-trial and final budgets default to :data:`LARGE_BUDGET`)::
     constraints: []            # e.g. ["params <= 100000"]
     trials: 30
     timeout: null              # seconds
+    executor: null             # where trials run: inprocess (default), process or ray, e.g.
+                               # {name: process, concurrency: 2, time_limit: 900, memory_limit_mb: 4000}
+                               # or {name: ray, address: auto, concurrency: 4, cpus_per_trial: 1}
     seed: 0
     final: {epochs: 60, lr: 0.01, batch_size: 32}  # training of the best; epochs 0 skips it
     run_dir: null              # default runs/<name>
@@ -102,6 +105,7 @@ class SearchConfig(_Strict):
     constraints: list[str] = Field(default_factory=list)
     trials: int | None = Field(30, ge=1)
     timeout: float | None = Field(None, gt=0)
+    executor: dict[str, Any] | None = None
     seed: int = 0
     final: FinalConfig = Field(default_factory=lambda: FinalConfig(**SMALL_BUDGET["final"]))
     run_dir: str | None = None
@@ -135,7 +139,7 @@ def parse_config(data: Any, *, source: str = "config") -> SearchConfig:
             f"{source} must hold a mapping of settings (space:, data:, strategy:, ...), got {data!r}"
         )
     data = fill_defaults(dict(data))
-    for section in ("space", "strategy", "estimator", "scheduler"):
+    for section in ("space", "strategy", "estimator", "scheduler", "executor"):
         value = data.get(section)
         if isinstance(value, str):  # "strategy: random" shorthand
             data[section] = {"name": value}

@@ -130,6 +130,7 @@ STRATEGIES = Registry("strategy")
 ESTIMATORS = Registry("estimator")
 SCHEDULERS = Registry("scheduler")
 DATASETS = Registry("dataset")
+EXECUTORS = Registry("executor")
 
 SPACES.register("chain_cnn", "nasforge.space._chain:ChainCNN", aliases=("chain",))
 SPACES.register("nb201", "nasforge.space._nb201:NB201Space", aliases=("nasbench201",))
@@ -173,6 +174,10 @@ ESTIMATORS.register("supernet", "nasforge.estimate._supernet:SupernetEstimator",
 ESTIMATORS.register("nb301", "nasforge.estimate._nb301:NB301Surrogate")
 ESTIMATORS.register("nb_macro", "nasforge.estimate._tables:MacroTable")
 ESTIMATORS.register("zero_cost", "nasforge.estimate._proxies:ZeroCostEstimator", aliases=("zc", "proxies"))
+
+EXECUTORS.register("inprocess", "nasforge.execute._base:InProcessExecutor", aliases=("in_process", "local"))
+EXECUTORS.register("process", "nasforge.execute._process:ProcessExecutor", aliases=("subprocess",))
+EXECUTORS.register("ray", "nasforge.execute._ray:RayExecutor")
 
 DATASETS.register("digits", "nasforge.data._digits:load_digits")
 DATASETS.register("mnist", "nasforge.data._idx:load_mnist")

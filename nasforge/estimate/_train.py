@@ -23,7 +23,12 @@ __all__ = ["TrainEstimator", "TrainedModel", "build_seeded", "default_threads", 
 
 
 def default_threads() -> int:
-    """The torch thread count nasforge uses unless told otherwise: the cores this process may use."""
+    """The torch thread count nasforge uses unless told otherwise: ``NASFORGE_THREADS`` if set (the
+    process and ray executors set it to each trial's share of the cores), else the cores this
+    process may use."""
+    env = os.environ.get("NASFORGE_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux

@@ -11,8 +11,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nasforge.errors import ConfigError, NasforgeError, TrialFailed, TrialPruned
-from nasforge.estimate._base import Estimator, TrialContext
+from nasforge.errors import ConfigError, NasforgeError, TrialFailed
+from nasforge.estimate._base import Estimator
+from nasforge.execute._base import Executor, TrialJob, run_job
 from nasforge.experiment._rundir import write_run_files
 from nasforge.experiment._storage import Storage, StoredTrial, open_storage
 from nasforge.experiment._trial import Trial, TrialState
@@ -130,6 +131,7 @@ class Experiment:
         # Incremental views of the trials, so ask/tell stay O(1) for long benchmark runs.
         self._keys: Counter[str] = Counter()  # keys of trials that count (not interrupted), running included
         self._n_finished = 0
+        self._running: set[int] = set()  # trials asked in this process and not yet told
         self._deadline: float | None = None  # monotonic time at which run(hard_timeout=True) stops trials
 
         stored_seed = self.storage.get_meta("seed")
@@ -382,6 +384,7 @@ class Experiment:
         self._check_writable()
         if self.strategy is None:
             raise NasforgeError("no strategy: call set_strategy() or run(strategy=...) first")
+        self.strategy.pending = tuple(self._trials[n].architecture for n in sorted(self._running))
         arch = self._retry.popleft() if self._retry else None
         if arch is None:
             seen = self._keys if self.dedup else Counter()
@@ -397,6 +400,7 @@ class Experiment:
         number = self.storage.create_trial(arch, started)
         trial = Trial(number, arch, TrialState.RUNNING, started=started)
         self._trials[number] = trial
+        self._running.add(number)
         self._keys[arch.key] += 1
         return trial
 
@@ -492,6 +496,7 @@ class Experiment:
             interrupted=interrupted,
         )
         self._trials[trial.number] = done
+        self._running.discard(trial.number)
         if interrupted:
             self._keys[trial.architecture.key] -= 1
             if self._keys[trial.architecture.key] <= 0:
@@ -513,6 +518,8 @@ class Experiment:
         strategy_options: Mapping[str, Any] | None = None,
         scheduler: Scheduler | str | None = None,
         scheduler_options: Mapping[str, Any] | None = None,
+        executor: Executor | str | None = None,
+        executor_options: Mapping[str, Any] | None = None,
     ) -> Experiment:
         """Ask, evaluate and tell until the budget is spent.
 
@@ -531,6 +538,13 @@ class Experiment:
                 ``"median"``, ``"successive_halving"``, ``"hyperband"``, ``"learning_curve"``);
                 default: the attached one, or the strategy's own.
             scheduler_options: options for a scheduler given by name.
+            executor: where trials run: ``"inprocess"`` (default, one at a time), ``"process"``
+                (one process per trial: isolation, time and memory limits, several at once) or
+                ``"ray"`` (a Ray cluster), or an :class:`~nasforge.execute.Executor`. With several
+                trials at once the strategy is asked while others run (it sees them as
+                ``strategy.pending``; duplicates of running architectures are skipped).
+            executor_options: options for an executor given by name (``concurrency``,
+                ``time_limit``, ``memory_limit_mb``, ``address``, ...).
 
         Returns:
             self, for chaining.
@@ -562,26 +576,93 @@ class Experiment:
         elif scheduler_options:
             raise ConfigError("scheduler_options need a scheduler name")
 
+        from nasforge.execute import make_executor
+
+        runner = make_executor(executor, **(executor_options or {}))
         start = time.monotonic()
         self._deadline = start + timeout if (hard_timeout and timeout is not None) else None
         try:
-            while n_trials is None or self._n_finished < n_trials:
-                if timeout is not None and time.monotonic() - start >= timeout:
-                    break
-                trial = self.ask()
-                if trial is None:
-                    break
-                done = self._evaluate(trial, estimator)
-                for cb in callbacks:
-                    cb(self, done)
+            runner.start()
+            self._loop(runner, estimator, n_trials, timeout, start, callbacks)
+        except KeyboardInterrupt:
+            for number in runner.stop_all():
+                if not self._trials[number].state.is_finished:
+                    self.tell(number, error="interrupted: stopped by the user (Ctrl-C)", interrupted=True)
+            raise
         finally:
+            runner.shutdown()
             self._deadline = None
             if not self.storage.persistent:
                 self._save_strategy()
         return self
 
+    def _loop(
+        self,
+        runner: Executor,
+        estimator: Estimator,
+        n_trials: int | None,
+        timeout: float | None,
+        start: float,
+        callbacks: Sequence[Callback],
+    ) -> None:
+        """Keep the executor's slots full (ask), and tell each trial that ends, until the budget is spent."""
+        exhausted = False
+        while True:
+            while not exhausted and len(runner.running) < runner.concurrency:
+                if n_trials is not None and self._n_finished + len(runner.running) >= n_trials:
+                    break
+                if timeout is not None and time.monotonic() - start >= timeout:
+                    break
+                trial = self.ask()
+                if trial is None:
+                    exhausted = True
+                    break
+                infeasible = self._infeasible_before_training(trial.architecture, estimator)
+                if infeasible is not None:  # costs nothing: told at once, the slot stays free
+                    done = self.tell(trial, infeasible[0], error=infeasible[1])
+                    for cb in callbacks:
+                        cb(self, done)
+                    continue
+                self._sync_scheduler(estimator)
+                runner.submit(self._job(trial, estimator), self._decide)
+            if not runner.running:
+                return
+            for outcome in runner.wait(1.0):
+                done = self.tell(outcome.number, outcome.metrics, error=outcome.error, pruned=outcome.pruned)
+                for cb in callbacks:
+                    cb(self, done)
+
+    def _job(self, trial: Trial, estimator: Estimator) -> TrialJob:
+        limit = getattr(estimator, "max_step", None)
+        milestones = {}
+        if self.scheduler is not None and isinstance(limit, int):
+            milestones[limit] = self.scheduler.milestones(trial.number, limit)
+        return TrialJob(
+            trial.number,
+            trial.architecture,
+            self.trial_seed(trial.number),
+            estimator,
+            run_dir=self.run_dir,
+            milestones=milestones,
+        )
+
+    def _decide(self, number: int, step: int, value: float) -> str | None:
+        """A running trial reported ``value`` at ``step``: record it; say why it must stop, or None."""
+        current = self._trials.get(number)
+        if current is None or current.state.is_finished:
+            return "the trial was stopped"
+        self.storage.report(number, step, value)
+        intermediate = {**current.intermediate, step: value}
+        self._trials[number] = dataclasses.replace(current, intermediate=intermediate)
+        if self.scheduler is not None and self.scheduler.observe(number, step, value):
+            return f"stopped by {self.scheduler.name} at step {step} (value {value:.6g})"
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            return f"stopped at step {step}: the search's time budget is spent"
+        return None
+
     def evaluate(self, trial: Trial, estimator: Estimator) -> Evaluation:
-        """Run ``estimator`` on a RUNNING trial without telling the result (:meth:`tell` it next).
+        """Run ``estimator`` on a RUNNING trial in this process without telling the result
+        (:meth:`tell` it next).
 
         Reported values go to the storage and the scheduler, which may stop the trial. A crash
         is caught and returned as the evaluation's ``error``; Ctrl-C marks the trial interrupted
@@ -589,46 +670,17 @@ class Experiment:
         the metrics in between (a benchmark that stops before exceeding a time budget).
         """
         self._check_writable()
-        self._sync_scheduler(estimator)
-        scheduler = self.scheduler
-        number = trial.number
-
-        def reporter(step: int, value: float) -> None:
-            self.storage.report(number, step, value)
-            current = self._trials[number]
-            self._trials[number] = dataclasses.replace(
-                current, intermediate={**current.intermediate, step: value}
-            )
-            if scheduler is not None and scheduler.observe(number, step, value):
-                raise TrialPruned(f"stopped by {scheduler.name} at step {step} (value {value:.6g})")
-            if self._deadline is not None and time.monotonic() >= self._deadline:
-                raise TrialPruned(f"stopped at step {step}: the search's time budget is spent")
-
-        def milestones(limit: int) -> list[int]:
-            return [] if scheduler is None else scheduler.milestones(number, limit)
-
-        ctx = TrialContext(
-            number,
-            self.trial_seed(number),
-            run_dir=self.run_dir,
-            reporter=reporter,
-            milestones=milestones,
-        )
         infeasible = self._infeasible_before_training(trial.architecture, estimator)
         if infeasible is not None:
             return Evaluation(infeasible[0], error=infeasible[1])
+        self._sync_scheduler(estimator)
+        number = trial.number
         try:
-            metrics = estimator.evaluate(trial.architecture, ctx)
-        except TrialPruned:
-            return Evaluation({**ctx.partial, "step": max(ctx.reported, default=0)}, pruned=True)
-        except TrialFailed as exc:
-            return Evaluation(dict(ctx.partial), error=str(exc))
+            out = run_job(self._job(trial, estimator), lambda step, value: self._decide(number, step, value))
         except KeyboardInterrupt:
             self.tell(trial, error="interrupted: stopped by the user (Ctrl-C)", interrupted=True)
             raise
-        except Exception as exc:  # any crash fails only this trial
-            return Evaluation(dict(ctx.partial), error=exc)
-        return Evaluation(metrics)
+        return Evaluation(out.metrics, pruned=out.pruned, error=out.error)
 
     def _infeasible_before_training(
         self, arch: Architecture, estimator: Estimator
@@ -664,10 +716,6 @@ class Experiment:
             return None
         found = ", ".join(f"{k} = {v:,}" for k, v in metrics.items())
         return metrics, f"infeasible before training: violates {', '.join(violated)} ({found}); not trained"
-
-    def _evaluate(self, trial: Trial, estimator: Estimator) -> Trial:
-        ev = self.evaluate(trial, estimator)
-        return self.tell(trial, ev.metrics, error=ev.error, pruned=ev.pruned)
 
     def _rebind(self, input_shape: Sequence[int], num_classes: int) -> None:
         self.space = self.space.bind(input_shape, num_classes)

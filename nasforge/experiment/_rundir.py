@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import io
 import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from nasforge.errors import StorageError
 
 if TYPE_CHECKING:
     from nasforge.experiment._experiment import Experiment
@@ -19,10 +23,25 @@ BEST_ARCH = "best_architecture.json"
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so readers never see half a file."""
+    """Write ``text`` to ``path`` through a temporary file, so readers never see half a file.
+
+    A failed write (disk full, no permission) raises :class:`StorageError` saying which file and
+    what to do, and leaves the previous version of the file in place.
+    """
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        hint = {
+            errno.ENOSPC: "the disk is full: free space, then continue with --resume",
+            errno.EDQUOT: "the disk quota is used up: free space, then continue with --resume",
+            errno.EACCES: "no permission: make the run directory writable",
+            errno.EROFS: "the file system is read-only: choose another --run-dir",
+        }.get(exc.errno or 0, "check the run directory")
+        raise StorageError(f"could not write {path}: {exc.strerror or exc} ({hint})") from exc
 
 
 def leaderboard_rows(exp: Experiment) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from nasforge.estimate import Estimator, TrainedModel
 from nasforge.experiment._experiment import DB_FILE, Callback, Experiment, derive_seed
 from nasforge.experiment._rundir import atomic_write
 from nasforge.objective import Objective
-from nasforge.registry import ESTIMATORS, SCHEDULERS, STRATEGIES, check_options
+from nasforge.registry import ESTIMATORS, EXECUTORS, SCHEDULERS, STRATEGIES, check_options
 from nasforge.space import space_from_config
 
 __all__ = ["SearchResult", "prepare_search", "resolve_run_dir", "run_search"]
@@ -53,6 +53,8 @@ class PreparedSearch:
     strategy_options: dict[str, Any]
     scheduler_name: str | None = None
     scheduler_options: dict[str, Any] | None = None
+    executor_name: str | None = None
+    executor_options: dict[str, Any] | None = None
 
 
 def resolve_run_dir(config: SearchConfig, *, resume: bool, base: Path | None = None) -> Path:
@@ -128,6 +130,13 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
         check_options("scheduler", sched_name, sched_cls, sched_options)
         sched_cls(**sched_options)
 
+    exec_name: str | None = None
+    exec_options: dict[str, Any] | None = None
+    if config.executor is not None:
+        exec_options = dict(config.executor)
+        exec_name = EXECUTORS.canonical_name(exec_options.pop("name"))
+        EXECUTORS.create(exec_name, **exec_options)  # validates the options; started by the run
+
     from nasforge.estimate._train import TrainBudget
 
     final = config.final
@@ -149,6 +158,8 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
         strategy_options=strat_options,
         scheduler_name=sched_name,
         scheduler_options=sched_options,
+        executor_name=exec_name,
+        executor_options=exec_options,
     )
 
 
@@ -186,6 +197,8 @@ def run_search(
         n_trials=config.trials,
         timeout=config.timeout,
         callbacks=callbacks,
+        executor=prepared.executor_name,
+        executor_options=prepared.executor_options,
     )
     if len(exp.objective.names) > 1:
         from nasforge.experiment._pareto import write_pareto

@@ -11,11 +11,12 @@ import copy
 import datetime as dt
 import json
 import math
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from nasforge.errors import StorageError
 from nasforge.experiment._trial import TrialState
@@ -119,6 +120,7 @@ class InMemoryStorage(Storage):
 
 
 _PREFIX = "nasforge."
+T = TypeVar("T")
 
 
 def _timestamp(value: dt.datetime | None) -> float | None:
@@ -134,10 +136,13 @@ class OptunaStorage(Storage):
 
     Args:
         url: SQLAlchemy database URL.
+        lock_timeout: seconds an operation is retried while another process holds a lock on the
+            database (SQLite allows one writer at a time), before it fails with a clear error.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, lock_timeout: float = 30.0) -> None:
         self.url = url
+        self.lock_timeout = lock_timeout
         self._storage: Any = None
         self._study_id: int | None = None
         self._trial_ids: dict[int, int] = {}
@@ -152,8 +157,25 @@ class OptunaStorage(Storage):
         except StorageError:
             raise
         except Exception as exc:  # SQLAlchemy / Optuna errors: say where and what
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StorageError(f"storage {self.url}: could not {what}: {detail}") from exc
+            raise StorageError(f"storage {self.url}: could not {what}: {_advice(exc)}") from exc
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one storage operation; retry it while the database is locked by another writer.
+
+        Every operation is one transaction that is rolled back when it fails, so running it again
+        is safe. After ``lock_timeout`` seconds of locks the error is raised, saying what to do.
+        """
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.05
+        while True:
+            try:
+                with self._errors(what):
+                    return fn()
+            except StorageError as exc:
+                if not _is_lock(exc.__cause__) or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     def open(self, name: str, directions: Sequence[str]) -> None:
         import optuna
@@ -207,15 +229,18 @@ class OptunaStorage(Storage):
             intermediate_values={},
             trial_id=-1,
         )
-        with self._errors("create a trial"):
-            trial_id = self._storage.create_new_trial(self._study(), template_trial=template)
-            number = int(self._storage.get_trial_number_from_id(trial_id))
+        trial_id = self._call(
+            "create a trial", lambda: self._storage.create_new_trial(self._study(), template_trial=template)
+        )
+        number = int(self._call("create a trial", lambda: self._storage.get_trial_number_from_id(trial_id)))
         self._trial_ids[number] = trial_id
         return number
 
     def report(self, number: int, step: int, value: float) -> None:
-        with self._errors("record an intermediate value"):
-            self._storage.set_trial_intermediate_value(self._trial_ids[number], step, float(value))
+        self._call(
+            "record an intermediate value",
+            lambda: self._storage.set_trial_intermediate_value(self._trial_ids[number], step, float(value)),
+        )
 
     def finish_trial(self, number: int, record: StoredTrial) -> None:
         import optuna
@@ -234,18 +259,21 @@ class OptunaStorage(Storage):
             attrs["error"] = record.error
         if record.interrupted:
             attrs["interrupted"] = True
-        with self._errors("record a finished trial"):
-            for k, v in attrs.items():
-                self._storage.set_trial_user_attr(trial_id, _PREFIX + k, v)
-            self._storage.set_trial_state_values(
-                trial_id,
-                optuna.trial.TrialState[record.state.value],
-                list(record.values) if record.values else None,
+        for k, v in attrs.items():
+            self._call(
+                "record a finished trial",
+                lambda k=k, v=v: self._storage.set_trial_user_attr(trial_id, _PREFIX + k, v),  # type: ignore[misc]
             )
+        state = optuna.trial.TrialState[record.state.value]
+        values = list(record.values) if record.values else None
+        self._call(
+            "record a finished trial", lambda: self._storage.set_trial_state_values(trial_id, state, values)
+        )
 
     def load_trials(self) -> list[StoredTrial]:
-        with self._errors("read trials"):
-            frozen = self._storage.get_all_trials(self._study(), deepcopy=False)
+        frozen = self._call(
+            "read trials", lambda: self._storage.get_all_trials(self._study(), deepcopy=False)
+        )
         out = []
         for ft in frozen:
             self._trial_ids[ft.number] = ft._trial_id
@@ -272,12 +300,47 @@ class OptunaStorage(Storage):
         return sorted(out, key=lambda t: t.number)
 
     def get_meta(self, key: str) -> Any:
-        with self._errors("read experiment data"):
-            return self._storage.get_study_user_attrs(self._study()).get(_PREFIX + key)
+        attrs = self._call("read experiment data", lambda: self._storage.get_study_user_attrs(self._study()))
+        return attrs.get(_PREFIX + key)
 
     def set_meta(self, key: str, value: Any) -> None:
-        with self._errors("write experiment data"):
-            self._storage.set_study_user_attr(self._study(), _PREFIX + key, value)
+        self._call(
+            "write experiment data",
+            lambda: self._storage.set_study_user_attr(self._study(), _PREFIX + key, value),
+        )
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    """``exc`` and the errors it was raised from (Optuna wraps SQLAlchemy's, which wraps the driver's)."""
+    out: list[BaseException] = []
+    while exc is not None and exc not in out and len(out) < 10:
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return out
+
+
+def _is_lock(exc: BaseException | None) -> bool:
+    """A transient "database is locked / busy" error that a retry may get past."""
+    text = " ".join(str(e) for e in _chain(exc)).lower()
+    return "database is locked" in text or "database is busy" in text or "deadlock" in text
+
+
+def _advice(exc: BaseException) -> str:
+    """The deepest error's first line (the database's own words), with what to do for common ones."""
+    chain = _chain(exc)
+    text = str(chain[-1]).strip()
+    first = text.splitlines()[0] if text else type(chain[-1]).__name__
+    low = " ".join(str(e) for e in chain).lower()
+    if "disk is full" in low or "no space left" in low:
+        return f"{first} (the disk is full: free space, then continue with --resume)"
+    if "database is locked" in low:
+        return (
+            f"{first} (another process kept the database locked; "
+            "with many writers use a server database such as PostgreSQL)"
+        )
+    if "readonly" in low or "read-only" in low or "permission denied" in low:
+        return f"{first} (the database file or its folder is not writable)"
+    return first
 
 
 def open_storage(storage: str | Storage | None) -> Storage:

@@ -9,7 +9,9 @@ Call order, driven by :class:`nasforge.Experiment`:
    ``tell`` for every trial that finished after that state was saved.
 3. Any interleaving of ``ask()`` and ``tell(trial)``: ``ask`` may be called while earlier trials
    are still running; ``tell`` receives every finished trial (COMPLETE, PRUNED or FAIL), including
-   trials the strategy did not ask for (warm start, retried architectures).
+   trials the strategy did not ask for (warm start, retried architectures). When trials run
+   concurrently (a ``process`` or ``ray`` executor), :attr:`Strategy.pending` holds the
+   architectures still running at each ``ask``.
 
 ``ask`` returns ``None`` when the strategy has nothing more to propose (a finished grid). Returning an
 architecture that was evaluated already is allowed: the experiment skips duplicates when
@@ -44,10 +46,17 @@ class Strategy(ABC):
 
     Args:
         seed: seeds the strategy's own ``numpy.random.Generator``; None draws fresh entropy.
+
+    Attributes:
+        pending: architectures asked for and still being evaluated, set by the experiment before
+            every :meth:`ask` (empty when trials run one at a time). The experiment never starts a
+            second trial of a running architecture; a model-based strategy may use them to spread
+            its proposals.
     """
 
     def __init__(self, *, seed: int | None = None) -> None:
         self.seed = seed
+        self.pending: tuple[Architecture, ...] = ()
         self._space: SearchSpace | None = None
         self._objective: Objective | None = None
         self.rng = np.random.default_rng(seed)

@@ -1,0 +1,93 @@
+"""Storage trouble: a database locked by another writer, a full disk; clear errors, nothing lost."""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nasforge.cli import app
+from nasforge.errors import StorageError
+from nasforge.experiment import Experiment, TrialState
+from nasforge.experiment._storage import OptunaStorage
+from nasforge.testing import ToyEstimator, toy_space
+
+
+def _hold_lock(db: Path, seconds: float, ready: threading.Event) -> None:
+    con = sqlite3.connect(db, timeout=10, isolation_level=None)
+    con.execute("BEGIN EXCLUSIVE")
+    ready.set()
+    time.sleep(seconds)
+    con.execute("COMMIT")
+    con.close()
+
+
+def _experiment(db: Path, lock_timeout: float) -> Experiment:
+    # SQLite itself gives up on a lock after 0.1 s here, so the retries are nasforge's
+    storage = OptunaStorage(f"sqlite:///{db}?timeout=0.1", lock_timeout=lock_timeout)
+    return Experiment("locked", space=toy_space(), objectives=["score"], storage=storage, seed=0)
+
+
+def test_a_briefly_locked_database_is_waited_for(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    exp = _experiment(db, lock_timeout=20)
+    exp.run("random", ToyEstimator(), n_trials=2)
+    ready = threading.Event()
+    holder = threading.Thread(target=_hold_lock, args=(db, 1.0, ready))
+    holder.start()
+    ready.wait(5)
+    exp.run("random", ToyEstimator(), n_trials=4)  # writes while the other writer holds the lock
+    holder.join()
+    again = _experiment(db, lock_timeout=20)
+    assert [t.state for t in again.trials] == [TrialState.COMPLETE] * 4
+
+
+def test_a_database_locked_for_too_long_fails_with_advice(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    exp = _experiment(db, lock_timeout=0.3)
+    ready = threading.Event()
+    holder = threading.Thread(target=_hold_lock, args=(db, 2.0, ready))
+    holder.start()
+    ready.wait(5)
+    with pytest.raises(StorageError, match=r"database is locked.*PostgreSQL"):
+        exp.run("random", ToyEstimator(), n_trials=1)
+    holder.join()
+
+
+def test_a_full_disk_stops_the_search_with_one_line_and_resume_continues(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run files cannot be written (ENOSPC): exit code 2, one line, and the trials in the
+    database survive for --resume once there is space again."""
+    monkeypatch.chdir(tmp_path)
+    real_write = Path.write_text
+    full = {"on": False}
+
+    def write_text(self: Path, data: str, *args: object, **kwargs: object) -> int:
+        if full["on"] and self.name == ".leaderboard.csv.tmp":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "write_text", write_text)
+    runner = CliRunner()
+    args = ["search", "--trials", "3", "--epochs", "1", "--final-epochs", "0", "--run-dir", "run", "-q"]
+    full["on"] = True
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "could not write" in result.output and "the disk is full" in result.output
+    assert "Traceback" not in result.output
+    assert not Path("run/.leaderboard.csv.tmp").exists()
+    first = Experiment.open("run", read_only=True)
+    assert [t.state for t in first.trials] == [TrialState.COMPLETE]  # recorded before the write failed
+
+    full["on"] = False
+    resumed = runner.invoke(app, [*args, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    final = Experiment.open("run", read_only=True)
+    assert [t.state for t in final.trials] == [TrialState.COMPLETE] * 3
+    assert final.trials[0].metrics == first.trials[0].metrics
