@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import secrets
 import time
 import traceback
@@ -11,12 +13,15 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nasforge.errors import ConfigError, NasforgeError, TrialFailed
+from nasforge.errors import ConfigError, NasforgeError, StorageError, TrialFailed
 from nasforge.estimate._base import Estimator
 from nasforge.execute._base import Executor, TrialJob, run_job
 from nasforge.experiment._rundir import write_run_files
 from nasforge.experiment._storage import Storage, StoredTrial, open_storage
 from nasforge.experiment._trial import Trial, TrialState
+from nasforge.experiment._workers import Heartbeat, new_worker_id
+from nasforge.experiment._workers import register as register_worker
+from nasforge.experiment._workers import workers as list_workers
 from nasforge.objective import MetricConstraint, Objective
 from nasforge.registry import ESTIMATORS, SCHEDULERS, STRATEGIES
 from nasforge.space import Architecture, SearchSpace, space_from_config
@@ -164,6 +169,15 @@ class Experiment:
 
         self._trials: dict[int, Trial] = {}
         self._retry: deque[Architecture] = deque()
+        # several processes may search one database (workers); each registers itself
+        self.worker_id = new_worker_id()
+        self.worker_index = 0
+        if not read_only and self.storage.persistent:
+            self.worker_index = register_worker(self.storage, self.worker_id)
+        self._others: set[int] = set()  # RUNNING trials of other live workers
+        self._shared_checked = -math.inf  # monotonic time of the last look for other workers
+        self._shared = False
+        self._refreshed = -math.inf
         self._load()
 
     # ------------------------------------------------------------------ loading / resuming
@@ -231,18 +245,30 @@ class Experiment:
             interrupted=rec.interrupted,
         )
 
+    def _live_others(self) -> set[str]:
+        """Ids of the other workers of this database that may still be running trials."""
+        if not self.storage.persistent:
+            return set()
+        now = time.time()
+        return {w.id for w in list_workers(self.storage).values() if w.id != self.worker_id and w.alive(now)}
+
     def _load(self) -> None:
         records = self.storage.load_trials()
-        stale = [r for r in records if r.state is TrialState.RUNNING]
+        live = self._live_others()
         for rec in records:
             self._trials[rec.number] = self._to_trial(rec)
-        for rec in [] if self.read_only else stale:  # their process is gone (single-driver contract)
-            self._finish(
-                self._trials[rec.number],
-                TrialState.FAIL,
-                error="interrupted: the search process stopped while this trial was running",
-                interrupted=True,
-            )
+        for rec in records:
+            if rec.state is not TrialState.RUNNING:
+                continue
+            if rec.worker is not None and rec.worker in live:  # another worker is evaluating it
+                self._others.add(rec.number)
+            elif not self.read_only:  # its process is gone
+                self._finish(
+                    self._trials[rec.number],
+                    TrialState.FAIL,
+                    error="interrupted: the search process stopped while this trial was running",
+                    interrupted=True,
+                )
         self._keys = Counter(t.architecture.key for t in self._trials.values() if not t.interrupted)
         self._n_finished = sum(1 for t in self._trials.values() if t.state.is_finished and not t.interrupted)
         done_keys = set(self._keys)
@@ -291,12 +317,19 @@ class Experiment:
     def set_strategy(self, strategy: Strategy | str, **options: Any) -> Strategy:
         """Attach a strategy (an instance, or a registered name plus options), restoring saved state.
 
-        A strategy created by name gets a seed derived from the experiment seed. When the storage
-        holds the state of a strategy of the same type, it is restored; finished trials it has not
-        heard of are then told to it (all of them for a new strategy: a warm start).
+        A strategy created by name gets a seed derived from the experiment seed (and, for the second
+        and later workers on one database, from the worker's index, so workers propose different
+        architectures). When the storage holds the state of a strategy of the same type saved by
+        this worker index, it is restored; finished trials it has not heard of are then told to it
+        (all of them for a new strategy: a warm start).
         """
         if isinstance(strategy, str):
-            options.setdefault("seed", derive_seed(self.seed, 2))
+            options.setdefault(
+                "seed",
+                derive_seed(self.seed, 2)
+                if self.worker_index == 0
+                else derive_seed(self.seed, 2, self.worker_index),
+            )
             strategy = STRATEGIES.create(strategy, **options)
         elif options:
             raise ConfigError("strategy options go with a strategy name, not an instance")
@@ -307,7 +340,7 @@ class Experiment:
         strategy.setup(self.space, self.objective)
         if self.run_dir is not None:
             strategy.set_run_dir(self.run_dir)
-        saved = self.storage.get_meta("strategy")
+        saved = self.storage.get_meta(self._strategy_key())
         self._told = set()
         if isinstance(saved, Mapping) and saved.get("type") == type(strategy).__name__:
             strategy.load_state_dict(saved["state"])
@@ -362,17 +395,93 @@ class Experiment:
         self.scheduler.replay([t for t in self.trials if t.intermediate or t.state.is_finished])
         self._scheduler_synced = True
 
+    def _strategy_key(self) -> str:
+        return "strategy" if self.worker_index == 0 else f"strategy.{self.worker_index}"
+
     def _save_strategy(self) -> None:
         """Store the strategy's state (after every tell when storage outlives the process)."""
         if self.strategy is not None:
             self.storage.set_meta(
-                "strategy",
+                self._strategy_key(),
                 {
                     "type": type(self.strategy).__name__,
                     "state": self.strategy.state_dict(),
                     "told": sorted(self._told),
                 },
             )
+
+    def is_shared(self) -> bool:
+        """Whether other live workers search this database too (looked up at most every 2 s)."""
+        if not self.storage.persistent:
+            return False
+        now = time.monotonic()
+        if now - self._shared_checked > 2.0:
+            self._shared = bool(self._live_others()) or bool(self._others)
+            self._shared_checked = now
+        return self._shared
+
+    def refresh(self, *, max_age: float = 0.2) -> None:
+        """Take in what other workers of this database did since the last look.
+
+        New trials of other workers join the record (their architectures are not proposed again);
+        trials they finished are told to the strategy and the scheduler; RUNNING trials of workers
+        that are gone are marked interrupted and queued for a retry. Does nothing (and costs no
+        database read) while this is the only worker.
+        """
+        if not self.is_shared() or time.monotonic() - self._refreshed < max_age:
+            return
+        self._refreshed = time.monotonic()
+        live = self._live_others()
+        for rec in self.storage.load_trials():
+            n = rec.number
+            known = self._trials.get(n)
+            if n in self._running or (
+                known is not None and known.state is rec.state and known.interrupted == rec.interrupted
+            ):
+                if rec.state is TrialState.RUNNING and n not in self._running and rec.worker not in live:
+                    self._take_over(n)
+                continue
+            trial = self._to_trial(rec)
+            key = trial.architecture.key
+            if known is None and not rec.interrupted:
+                self._keys[key] += 1
+            elif known is not None and rec.interrupted and not known.interrupted:
+                self._keys[key] -= 1
+                if self._keys[key] <= 0:
+                    del self._keys[key]
+            self._trials[n] = trial
+            if rec.state is TrialState.RUNNING:
+                self._others.add(n)
+                if rec.worker not in live:
+                    self._take_over(n)
+                continue
+            self._others.discard(n)
+            if rec.interrupted:
+                if self.dedup and key not in self._keys:
+                    self._retry.append(trial.architecture)
+                continue
+            self._n_finished += 1
+            if self.scheduler is not None and self._scheduler_synced:
+                self.scheduler.finished(trial)
+            if self.strategy is not None and n not in self._told:
+                self.strategy.tell(trial)
+                self._told.add(n)
+
+    def _take_over(self, number: int) -> None:
+        """A RUNNING trial of a worker that is gone: mark it interrupted and queue it for a retry."""
+        trial = self._trials[number]
+        try:
+            self._finish(
+                trial,
+                TrialState.FAIL,
+                error="interrupted: the worker evaluating this trial stopped",
+                interrupted=True,
+            )
+        except StorageError:  # another worker marked it first
+            return
+        self._others.discard(number)
+        if trial.architecture.key not in self._keys:
+            self._retry.append(trial.architecture)
 
     def ask(self, *, max_duplicates: int = 200) -> Trial | None:
         """Start a trial: the next architecture from the retry queue or the strategy.
@@ -384,8 +493,14 @@ class Experiment:
         self._check_writable()
         if self.strategy is None:
             raise NasforgeError("no strategy: call set_strategy() or run(strategy=...) first")
-        self.strategy.pending = tuple(self._trials[n].architecture for n in sorted(self._running))
-        arch = self._retry.popleft() if self._retry else None
+        self.refresh(max_age=0.0)
+        pending = sorted(self._running | self._others)
+        self.strategy.pending = tuple(self._trials[n].architecture for n in pending)
+        arch = None
+        while self._retry and arch is None:
+            arch = self._retry.popleft()
+            if self.dedup and arch.key in self._keys:  # another worker took it up meanwhile
+                arch = None
         if arch is None:
             seen = self._keys if self.dedup else Counter()
             for _ in range(max_duplicates):
@@ -397,12 +512,35 @@ class Experiment:
             if arch is None:
                 return None
         started = time.time()
-        number = self.storage.create_trial(arch, started)
+        number = self.storage.create_trial(arch, started, worker=self.worker_id)
         trial = Trial(number, arch, TrialState.RUNNING, started=started)
         self._trials[number] = trial
         self._running.add(number)
         self._keys[arch.key] += 1
+        if self.dedup and self.is_shared():
+            first = self._raced(number, arch)
+            if first is not None:  # another worker started the same architecture a moment earlier
+                self._finish(
+                    trial,
+                    TrialState.FAIL,
+                    error=f"not evaluated: trial {first} of another worker evaluates this architecture",
+                    interrupted=True,
+                )
+                self._keys[arch.key] += 1  # it is taken, by the other trial
+                return self.ask(max_duplicates=max_duplicates)
         return trial
+
+    def _raced(self, number: int, arch: Architecture) -> int | None:
+        """The lower-numbered trial of the same architecture another worker created meanwhile, if any.
+
+        Workers check after creating a trial: of two that picked the same architecture at the same
+        moment, the later trial yields, so no architecture is evaluated twice.
+        """
+        params = dict(arch.params)
+        for rec in self.storage.load_trials():
+            if rec.number < number and not rec.interrupted and dict(rec.params) == params:
+                return rec.number
+        return None
 
     def tell(
         self,
@@ -497,6 +635,7 @@ class Experiment:
         )
         self._trials[trial.number] = done
         self._running.discard(trial.number)
+        self._others.discard(trial.number)
         if interrupted:
             self._keys[trial.architecture.key] -= 1
             if self._keys[trial.architecture.key] <= 0:
@@ -581,9 +720,15 @@ class Experiment:
         runner = make_executor(executor, **(executor_options or {}))
         start = time.monotonic()
         self._deadline = start + timeout if (hard_timeout and timeout is not None) else None
+        beat = (
+            Heartbeat(self.storage, self.worker_id, self.worker_index)
+            if self.storage.persistent
+            else contextlib.nullcontext()
+        )
         try:
             runner.start()
-            self._loop(runner, estimator, n_trials, timeout, start, callbacks)
+            with beat:
+                self._loop(runner, estimator, n_trials, timeout, start, callbacks)
         except KeyboardInterrupt:
             for number in runner.stop_all():
                 if not self._trials[number].state.is_finished:
@@ -609,7 +754,9 @@ class Experiment:
         exhausted = False
         while True:
             while not exhausted and len(runner.running) < runner.concurrency:
-                if n_trials is not None and self._n_finished + len(runner.running) >= n_trials:
+                self.refresh()
+                busy = len(runner.running) + len(self._others)  # other workers' trials count too
+                if n_trials is not None and self._n_finished + busy >= n_trials:
                     break
                 if timeout is not None and time.monotonic() - start >= timeout:
                     break
@@ -626,6 +773,10 @@ class Experiment:
                 self._sync_scheduler(estimator)
                 runner.submit(self._job(trial, estimator), self._decide)
             if not runner.running:
+                if self._others and not exhausted and (n_trials is None or self._n_finished < n_trials):
+                    time.sleep(0.5)  # the budget waits on other workers' trials: see how they end
+                    if timeout is None or time.monotonic() - start < timeout:
+                        continue
                 return
             for outcome in runner.wait(1.0):
                 done = self.tell(outcome.number, outcome.metrics, error=outcome.error, pruned=outcome.pruned)

@@ -40,6 +40,7 @@ class StoredTrial:
     finished: float | None = None
     intermediate: Mapping[int, float] = field(default_factory=dict)
     interrupted: bool = False
+    worker: str | None = None
 
 
 class Storage(ABC):
@@ -57,8 +58,8 @@ class Storage(ABC):
         """Create the experiment ``name`` or attach to an existing one with the same directions."""
 
     @abstractmethod
-    def create_trial(self, arch: Architecture, started: float) -> int:
-        """Record a RUNNING trial of ``arch``; return its number."""
+    def create_trial(self, arch: Architecture, started: float, worker: str | None = None) -> int:
+        """Record a RUNNING trial of ``arch`` evaluated by ``worker``; return its number."""
 
     @abstractmethod
     def report(self, number: int, step: int, value: float) -> None:
@@ -80,6 +81,10 @@ class Storage(ABC):
     def set_meta(self, key: str, value: Any) -> None:
         """Store a JSON-serialisable value under ``key``."""
 
+    @abstractmethod
+    def meta_items(self, prefix: str) -> dict[str, Any]:
+        """Every stored value whose key starts with ``prefix``, by key."""
+
     def describe(self) -> str:
         """Where the trials are, for messages."""
         return type(self).__name__
@@ -97,9 +102,11 @@ class InMemoryStorage(Storage):
     def open(self, name: str, directions: Sequence[str]) -> None:
         self._meta.setdefault("directions", list(directions))
 
-    def create_trial(self, arch: Architecture, started: float) -> int:
+    def create_trial(self, arch: Architecture, started: float, worker: str | None = None) -> int:
         number = len(self._trials)
-        self._trials.append(StoredTrial(number, dict(arch.params), TrialState.RUNNING, started=started))
+        self._trials.append(
+            StoredTrial(number, dict(arch.params), TrialState.RUNNING, started=started, worker=worker)
+        )
         return number
 
     def report(self, number: int, step: int, value: float) -> None:
@@ -117,6 +124,9 @@ class InMemoryStorage(Storage):
 
     def set_meta(self, key: str, value: Any) -> None:
         self._meta[key] = json.loads(json.dumps(value))  # same JSON discipline as a database
+
+    def meta_items(self, prefix: str) -> dict[str, Any]:
+        return {k: copy.deepcopy(v) for k, v in self._meta.items() if k.startswith(prefix)}
 
 
 _PREFIX = "nasforge."
@@ -181,13 +191,25 @@ class OptunaStorage(Storage):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        for attempt in range(5):  # workers starting together race to create the tables
+            try:
+                with self._errors("open the database"):
+                    self._storage = optuna.storages.RDBStorage(self.url)
+                break
+            except StorageError as exc:
+                racing = "already exists" in str(exc) or "UNIQUE constraint" in str(exc)
+                if attempt == 4 or not (racing or _is_lock(exc.__cause__)):
+                    raise
+                time.sleep(0.2 * (attempt + 1))
         with self._errors("open the database"):
-            self._storage = optuna.storages.RDBStorage(self.url)
             try:
                 self._study_id = self._storage.get_study_id_from_name(name)
             except KeyError:
                 dirs = [optuna.study.StudyDirection[d.upper()] for d in directions]
-                self._study_id = self._storage.create_new_study(dirs, study_name=name)
+                try:
+                    self._study_id = self._storage.create_new_study(dirs, study_name=name)
+                except optuna.exceptions.DuplicatedStudyError:  # another worker created it just now
+                    self._study_id = self._storage.get_study_id_from_name(name)
             stored = [d.name.lower() for d in self._storage.get_study_directions(self._study_id)]
         if stored != [d.lower() for d in directions]:
             raise StorageError(
@@ -203,7 +225,7 @@ class OptunaStorage(Storage):
             raise StorageError("storage used before open()")
         return self._study_id
 
-    def create_trial(self, arch: Architecture, started: float) -> int:
+    def create_trial(self, arch: Architecture, started: float, worker: str | None = None) -> int:
         import optuna
         from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
@@ -224,7 +246,7 @@ class OptunaStorage(Storage):
             datetime_complete=None,
             params=dict(arch.params),
             distributions=dists,
-            user_attrs={_PREFIX + "key": arch.key},
+            user_attrs={_PREFIX + "key": arch.key, _PREFIX + "worker": worker},
             system_attrs={},
             intermediate_values={},
             trial_id=-1,
@@ -295,6 +317,7 @@ class OptunaStorage(Storage):
                     finished=ua.get(_PREFIX + "finished") or _timestamp(ft.datetime_complete),
                     intermediate=dict(ft.intermediate_values),
                     interrupted=bool(ua.get(_PREFIX + "interrupted", False)),
+                    worker=ua.get(_PREFIX + "worker"),
                 )
             )
         return sorted(out, key=lambda t: t.number)
@@ -308,6 +331,10 @@ class OptunaStorage(Storage):
             "write experiment data",
             lambda: self._storage.set_study_user_attr(self._study(), _PREFIX + key, value),
         )
+
+    def meta_items(self, prefix: str) -> dict[str, Any]:
+        attrs = self._call("read experiment data", lambda: self._storage.get_study_user_attrs(self._study()))
+        return {k[len(_PREFIX) :]: v for k, v in attrs.items() if k.startswith(_PREFIX + prefix)}
 
 
 def _chain(exc: BaseException | None) -> list[BaseException]:

@@ -1,0 +1,168 @@
+"""Several search processes (workers) on one database: who is alive, who owns a running trial.
+
+Each writing experiment registers itself as a worker in the storage (``worker.<id>``: host, pid,
+index, last heartbeat, active) when it is created, keeps its heartbeat fresh from a background
+thread while it runs, and marks itself inactive when a run ends (so a new Experiment on the same
+run in the same process, a notebook cell run again, resumes rather than joins). A RUNNING trial
+is taken as interrupted unless its worker is active and alive: a process of this host that still
+exists, or a worker on another host whose heartbeat is younger than the grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from nasforge.errors import StorageError
+
+if TYPE_CHECKING:
+    from nasforge.experiment._storage import Storage
+
+__all__ = ["Heartbeat", "WorkerInfo", "new_worker_id", "register", "workers"]
+
+#: seconds between heartbeats of a running worker
+BEAT = 10.0
+#: seconds without a heartbeat after which a worker on another host is taken as gone
+GRACE = 120.0
+_PREFIX = "worker."
+
+
+def new_worker_id() -> str:
+    """``host:pid:random``: unique among the workers of a database."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """A registered worker as the storage holds it."""
+
+    id: str
+    host: str
+    pid: int
+    index: int
+    beat: float
+    active: bool = True
+    since: float = 0.0
+
+    def alive(self, now: float | None = None, grace: float = GRACE) -> bool:
+        """Whether the worker may still be running trials."""
+        if not self.active:
+            return False
+        if self.host == socket.gethostname():
+            return _pid_alive(self.pid)
+        return (now or time.time()) - self.beat < grace
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    try:  # a zombie (killed, not yet reaped by its parent) is gone too
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def workers(storage: Storage) -> dict[str, WorkerInfo]:
+    """Every worker registered in ``storage``, by id."""
+    out = {}
+    for key, value in storage.meta_items(_PREFIX).items():
+        try:
+            out[key[len(_PREFIX) :]] = WorkerInfo(
+                id=key[len(_PREFIX) :],
+                host=str(value["host"]),
+                pid=int(value["pid"]),
+                index=int(value["index"]),
+                beat=float(value["beat"]),
+                active=bool(value.get("active", True)),
+                since=float(value.get("since", 0.0)),
+            )
+        except (KeyError, TypeError, ValueError):
+            continue  # a malformed entry is nobody
+    return out
+
+
+def register(storage: Storage, worker_id: str) -> int:
+    """Register this process as a worker; return its index: the smallest one no live worker holds.
+
+    Index 0 is the first worker (and a resumed single search), so it keeps the experiment's
+    strategy seed and saved state; other workers get their own. Workers that start together (an
+    entry younger than a few seconds) settle clashes: the earlier registration keeps an index.
+    """
+    since = time.time()
+    index = 0
+    for _ in range(6):
+        now = time.time()
+        others = [w for w in workers(storage).values() if w.id != worker_id and w.alive(now)]
+        taken = {w.index for w in others}
+        index = next(i for i in range(len(taken) + 1) if i not in taken)
+        _write(storage, worker_id, index, since=since)
+        if not any(now - w.beat < 5.0 for w in others):
+            return index  # nobody else is starting: no clash possible
+        time.sleep(0.25)  # let the others' registrations land, then look again
+        clash = [
+            w
+            for w in workers(storage).values()
+            if w.id != worker_id and w.index == index and w.alive() and (w.since, w.id) < (since, worker_id)
+        ]
+        if not clash:
+            return index
+    return index
+
+
+def _write(storage: Storage, worker_id: str, index: int, *, since: float, active: bool = True) -> None:
+    storage.set_meta(
+        _PREFIX + worker_id,
+        {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "index": index,
+            "beat": time.time(),
+            "active": active,
+            "since": since,
+        },
+    )
+
+
+class Heartbeat:
+    """Refreshes a worker's heartbeat from a daemon thread while a search runs."""
+
+    def __init__(self, storage: Storage, worker_id: str, index: int, interval: float = BEAT) -> None:
+        self.since = time.time()
+        self.storage = storage
+        self.worker_id = worker_id
+        self.index = index
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Heartbeat:
+        _write(self.storage, self.worker_id, self.index, since=self.since)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="nasforge-heartbeat", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with contextlib.suppress(StorageError):
+            _write(self.storage, self.worker_id, self.index, active=False, since=self.since)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with contextlib.suppress(StorageError):  # a missed beat is retried at the next one
+                _write(self.storage, self.worker_id, self.index, since=self.since)

@@ -1,0 +1,109 @@
+"""Several worker processes search one database: no trial lost, none counted or evaluated twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+from nasforge.experiment import Experiment, TrialState
+from nasforge.testing import toy_space
+
+WORKER = textwrap.dedent(
+    """
+    import sys, time
+    from nasforge.experiment import Experiment
+    from nasforge.testing import ToyEstimator, toy_space
+
+    class Slow(ToyEstimator):
+        def evaluate(self, arch, ctx):
+            time.sleep(float(sys.argv[3]))
+            return super().evaluate(arch, ctx)
+
+    exp = Experiment("shared", space=toy_space(), objectives=["score"], storage=sys.argv[1], seed=3)
+    exp.run("random", Slow(), n_trials=int(sys.argv[2]))
+    print(exp.worker_index, flush=True)
+    """
+)
+
+
+def _workers(url: str, n: int, count: int, sleep: float) -> list[subprocess.Popen[str]]:
+    procs = []
+    for _ in range(count):
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER, url, str(n), str(sleep)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    return procs
+
+
+def _check(url: str, n: int, spare: int) -> list[object]:
+    exp = Experiment("shared", space=toy_space(), objectives=["score"], storage=url, read_only=True)
+    finished = [t for t in exp.trials if t.state.is_finished and not t.interrupted]
+    assert n <= len(finished) <= n + spare  # at most one extra per other worker (a race at the end)
+    assert all(t.state is TrialState.COMPLETE for t in finished)
+    keys = Counter(t.architecture.key for t in finished)
+    assert max(keys.values()) == 1, "an architecture was evaluated twice"
+    assert not [t for t in exp.trials if t.state is TrialState.RUNNING]
+    return exp.trials
+
+
+def _db_count(db: Path, state: str) -> int:
+    try:
+        with sqlite3.connect(db, timeout=1) as con:
+            return int(con.execute("SELECT count(*) FROM trials WHERE state = ?", (state,)).fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_three_workers_share_one_sqlite_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    procs = _workers(url, 24, 3, 0.3)
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outs]
+    assert sorted(int(out) for out, _ in outs) == [0, 1, 2]  # each its own index (strategy seed)
+    trials = _check(url, 24, spare=2)
+    owners = Counter(
+        ua.get("nasforge.worker")
+        for ua in _user_attrs(url)  # every trial was evaluated by one of the three
+    )
+    assert len(owners) == 3 and sum(owners.values()) == len(trials)
+
+
+def test_a_killed_worker_s_trial_is_taken_over_by_the_others(tmp_path: Path) -> None:
+    db = tmp_path / "shared.db"
+    url = f"sqlite:///{db}"
+    procs = _workers(url, 20, 3, 0.5)
+    deadline = time.monotonic() + 120
+    while _db_count(db, "COMPLETE") < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(procs[0].pid, signal.SIGKILL)  # mid-trial: its RUNNING trial is left behind
+    procs[0].wait(timeout=30)
+    outs = [p.communicate(timeout=300) for p in procs[1:]]
+    assert [p.returncode for p in procs[1:]] == [0, 0], [err for _, err in outs]
+    trials = _check(url, 20, spare=1)
+    interrupted = [t for t in trials if getattr(t, "interrupted", False)]
+    assert interrupted, "the killed worker left no running trial behind"
+    for t in interrupted:  # each was retried by a survivor
+        key = t.architecture.key  # type: ignore[attr-defined]
+        assert any(
+            u.architecture.key == key and u.state is TrialState.COMPLETE  # type: ignore[attr-defined]
+            for u in trials
+        )
+
+
+def _user_attrs(url: str) -> list[dict[str, object]]:
+    import optuna
+
+    study = optuna.load_study(study_name="shared", storage=url)
+    return [t.user_attrs for t in study.get_trials(deepcopy=False)]
