@@ -209,6 +209,15 @@ def search(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the newest run of this name after a crash or stop.")
     ] = False,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="Database URL shared by several workers (postgresql://user@host/db, sqlite:///shared.db): "
+            "run the same command on each machine and they search one experiment together "
+            "(default: nasforge.db in the run directory).",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Search architectures, train the best one, and write everything to a run directory.
@@ -243,6 +252,8 @@ def search(
                 data[key] = value
         if run_dir is not None:
             data["run_dir"] = str(run_dir)
+        if storage is not None:
+            data["storage"] = storage
         _executor_options(data, executor, concurrency, trial_time_limit, trial_memory_limit, address)
         if epochs is not None:
             data["estimator"] = {**data["estimator"], "epochs": epochs}

@@ -21,6 +21,8 @@ Fashion-MNIST the per-trial and final budgets default to :data:`LARGE_BUDGET`)::
     seed: 0
     final: {epochs: 60, lr: 0.01, batch_size: 32}  # training of the best; epochs 0 skips it
     run_dir: null              # default runs/<name>
+    storage: null              # a database URL shared by several workers (postgresql://user@host/db,
+                               # sqlite:///shared.db); default: nasforge.db in the run directory
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nasforge.errors import ConfigError
 
@@ -109,6 +111,16 @@ class SearchConfig(_Strict):
     seed: int = 0
     final: FinalConfig = Field(default_factory=lambda: FinalConfig(**SMALL_BUDGET["final"]))
     run_dir: str | None = None
+    storage: str | None = None
+
+    @field_validator("storage")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and "://" not in value:
+            raise ValueError(
+                "must be a database URL such as postgresql://user@host/nasforge or sqlite:///x.db"
+            )
+        return value
 
     def run_name(self) -> str:
         return self.name or f"{self.data.name}-{self.strategy.get('name', 'search')}"

@@ -62,9 +62,13 @@ def resolve_run_dir(config: SearchConfig, *, resume: bool, base: Path | None = N
 
     An explicit ``run_dir`` is used as given. The default ``runs/<name>`` gets a ``-2``, ``-3``, ...
     suffix when it already holds a search, so a new run never touches an old one; with ``resume`` the
-    newest of them is continued.
+    newest of them is continued. With a shared ``storage`` URL the experiment is found by name in
+    that database (a worker joins it, with or without ``resume``) and the run directory, default
+    ``runs/<name>``, only holds this worker's files.
     """
     root = base or Path.cwd()
+    if config.storage is not None:  # the database is shared: workers join the experiment by name
+        return Path(config.run_dir) if config.run_dir is not None else root / "runs" / config.run_name()
     if config.run_dir is not None:
         path = Path(config.run_dir)
         if resume and not (path / DB_FILE).is_file():
@@ -184,7 +188,7 @@ def run_search(
     """
     prepared = prepare_search(config)
     run_dir = resolve_run_dir(config, resume=resume, base=base)
-    exp = Experiment(config.run_name(), run_dir=run_dir, **prepared.experiment_kwargs)
+    exp = Experiment(config.run_name(), run_dir=run_dir, storage=config.storage, **prepared.experiment_kwargs)
     if not resume or not (run_dir / CONFIG_FILE).exists():
         atomic_write(run_dir / CONFIG_FILE, config.to_yaml())
     exp.set_strategy(prepared.strategy_name, **prepared.strategy_options)  # restores a saved state

@@ -197,7 +197,9 @@ class OptunaStorage(Storage):
                     self._storage = optuna.storages.RDBStorage(self.url)
                 break
             except StorageError as exc:
-                racing = "already exists" in str(exc) or "UNIQUE constraint" in str(exc)
+                racing = any(
+                    text in str(exc) for text in ("already exists", "UNIQUE constraint", "duplicate key")
+                )
                 if attempt == 4 or not (racing or _is_lock(exc.__cause__)):
                     raise
                 time.sleep(0.2 * (attempt + 1))

@@ -12,6 +12,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from nasforge.experiment import Experiment, TrialState
 from nasforge.testing import toy_space
 
@@ -66,8 +68,16 @@ def _db_count(db: Path, state: str) -> int:
         return 0
 
 
-def test_three_workers_share_one_sqlite_database(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shared.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def test_three_workers_share_one_database(shared_url: str) -> None:
+    url = shared_url
     procs = _workers(url, 24, 3, 0.3)
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outs]
