@@ -90,7 +90,7 @@ def test_failures_of_every_kind_fail_only_their_trial() -> None:
         "grid",
         Misbehaving(),
         executor="process",
-        executor_options={"concurrency": 2, "time_limit": 3, "memory_limit_mb": 400},
+        executor_options={"concurrency": 2, "time_limit": 6, "memory_limit_mb": 400},
     )
     by_a: dict[int, set[str]] = {}
     for t in exp.trials:
