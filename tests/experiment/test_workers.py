@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -117,3 +118,24 @@ def _user_attrs(url: str) -> list[dict[str, object]]:
 
     study = optuna.load_study(study_name="shared", storage=url)
     return [t.user_attrs for t in study.get_trials(deepcopy=False)]
+
+
+def test_heartbeat_and_liveness(tmp_path: Path) -> None:
+    from nasforge.experiment._storage import OptunaStorage
+    from nasforge.experiment._workers import Heartbeat, WorkerInfo, register, workers
+
+    storage = OptunaStorage(f"sqlite:///{tmp_path / 'hb.db'}")
+    storage.open("x", ["maximize"])
+    me = f"{socket.gethostname()}:{os.getpid()}:aaaaaa"
+    index = register(storage, me)
+    first = workers(storage)[me]
+    assert index == 0 and first.alive()
+    with Heartbeat(storage, me, index, interval=0.05):
+        time.sleep(0.4)
+        beating = workers(storage)[me]
+        assert beating.beat > first.beat and beating.alive()
+    assert not workers(storage)[me].alive()  # a finished run holds no trials
+    now = time.time()
+    elsewhere = WorkerInfo("far:1:b", "far", 1, 1, beat=now - 10)
+    assert elsewhere.alive(now) and not WorkerInfo("far:1:b", "far", 1, 1, beat=now - 600).alive(now)
+    assert not WorkerInfo("x:1:c", socket.gethostname(), 2**22 + 12345, 0, beat=now).alive(now)  # no such pid
