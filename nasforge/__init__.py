@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 from nasforge import data as datasets
-from nasforge import execute, strategy, zoo
+from nasforge import execute, strategy, track, zoo
 from nasforge import space as spaces
 from nasforge.deploy import Model, load
 from nasforge.errors import (
@@ -74,6 +74,7 @@ __all__ = [
     "load_space",
     "spaces",
     "strategy",
+    "track",
     "train_final",
     "zoo",
 ]

@@ -28,6 +28,7 @@ __all__ = [
     "SCHEDULERS",
     "SPACES",
     "STRATEGIES",
+    "TRACKERS",
     "Registry",
     "check_options",
     "suggest",
@@ -131,6 +132,7 @@ ESTIMATORS = Registry("estimator")
 SCHEDULERS = Registry("scheduler")
 DATASETS = Registry("dataset")
 EXECUTORS = Registry("executor")
+TRACKERS = Registry("tracker")
 
 SPACES.register("chain_cnn", "nasforge.space._chain:ChainCNN", aliases=("chain",))
 SPACES.register("nb201", "nasforge.space._nb201:NB201Space", aliases=("nasbench201",))
@@ -178,6 +180,9 @@ ESTIMATORS.register("zero_cost", "nasforge.estimate._proxies:ZeroCostEstimator",
 EXECUTORS.register("inprocess", "nasforge.execute._base:InProcessExecutor", aliases=("in_process", "local"))
 EXECUTORS.register("process", "nasforge.execute._process:ProcessExecutor", aliases=("subprocess",))
 EXECUTORS.register("ray", "nasforge.execute._ray:RayExecutor")
+
+TRACKERS.register("tensorboard", "nasforge.track._tensorboard:TensorBoardCallback", aliases=("tb",))
+TRACKERS.register("mlflow", "nasforge.track._mlflow:MLflowCallback")
 
 DATASETS.register("digits", "nasforge.data._digits:load_digits")
 DATASETS.register("mnist", "nasforge.data._idx:load_mnist")
