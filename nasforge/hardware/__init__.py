@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from nasforge.hardware._count import count_flops, count_params
 from nasforge.hardware._latency import BACKENDS, LatencyReport, measure_latency, peak_activation_bytes
+from nasforge.hardware._predict import LatencyTable
 
 __all__ = [
     "BACKENDS",
     "LatencyReport",
+    "LatencyTable",
     "count_flops",
     "count_params",
     "measure_latency",
