@@ -46,6 +46,20 @@ class StrategyConformance:
         keys = [t.architecture.key for t in exp.trials]
         assert len(keys) == len(set(keys))
 
+    def test_asks_while_trials_run(self, make_strategy: Factory) -> None:
+        """Three trials at a time in child processes: asked with others pending, never a duplicate."""
+        exp = Experiment("conformance", space=toy_space(), objectives=["score"], seed=4)
+        exp.run(
+            make_strategy(4),
+            ToyEstimator(),
+            n_trials=15,
+            executor="process",
+            executor_options={"concurrency": 3},
+        )
+        assert [t.state for t in exp.trials] == [TrialState.COMPLETE] * 15
+        keys = [t.architecture.key for t in exp.trials]
+        assert len(keys) == len(set(keys))
+
     def test_state_dict_resume_continues_identically(self, make_strategy: Factory) -> None:
         straight = _run(make_strategy, seed=5, n=16)
         space = toy_space()
