@@ -218,6 +218,23 @@ def search(
             "(default: nasforge.db in the run directory).",
         ),
     ] = None,
+    track: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--track",
+            help="Follow the search in tensorboard (event files in RUN/tensorboard; pip install "
+            "'nasforge[tensorboard]') or mlflow (a parent run, one child run per trial; pip install "
+            "'nasforge[mlflow]'). Repeat it for both. Replaces the config's track: list.",
+        ),
+    ] = None,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri",
+            help="MLflow tracking URI, e.g. http://host:5000 (default: sqlite:///RUN/mlflow.db, no "
+            "server needed). Implies --track mlflow.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Search architectures, train the best one, and write everything to a run directory.
@@ -255,6 +272,7 @@ def search(
         if storage is not None:
             data["storage"] = storage
         _executor_options(data, executor, concurrency, trial_time_limit, trial_memory_limit, address)
+        _track_options(data, track, tracking_uri)
         if epochs is not None:
             data["estimator"] = {**data["estimator"], "epochs": epochs}
         if final_epochs is not None:
@@ -375,6 +393,36 @@ def _executor_options(
             section[key] = value
     if section:
         data["executor"] = section
+
+
+def _track_options(data: dict[str, Any], names: list[str] | None, tracking_uri: str | None) -> None:
+    """Merge ``--track`` / ``--tracking-uri`` into the config's ``track`` list.
+
+    ``--track`` replaces the list, keeping the config's options of a tracker it names again;
+    ``--tracking-uri`` goes to the mlflow tracker, adding one if there is none.
+    """
+    if not names and tracking_uri is None:
+        return
+    current = data.get("track")
+    entries: list[Any] = current if isinstance(current, list) else ([current] if current else [])
+
+    def name_of(entry: Any) -> Any:
+        return entry.get("name") if isinstance(entry, dict) else entry
+
+    if names:
+        wanted = dict.fromkeys(n.strip() for item in names for n in item.split(",") if n.strip())
+        given = {name_of(e): e for e in reversed(entries)}
+        entries = [given.get(n, n) for n in wanted]
+    if tracking_uri is not None:
+        if "mlflow" not in [name_of(e) for e in entries]:
+            entries = [*entries, "mlflow"]
+        entries = [
+            {**(e if isinstance(e, dict) else {"name": e}), "tracking_uri": tracking_uri}
+            if name_of(e) == "mlflow"
+            else e
+            for e in entries
+        ]
+    data["track"] = entries
 
 
 def _best_text(exp: Any, primary: str) -> str:
@@ -1070,11 +1118,14 @@ _default_showwarning = warnings.showwarning
 
 
 def _show_warning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-    """Data notices (images resized, ...) as one readable line; other warnings as usual."""
+    """Data notices (images resized, ...) and tracker failures as one readable line; others as usual."""
     from nasforge.data._own import DataNotice
+    from nasforge.track import TrackingWarning
 
     if issubclass(category, DataNotice):
         err.print(f"[yellow]notice:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+    elif issubclass(category, TrackingWarning):
+        err.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
     else:
         _default_showwarning(message, category, *args, **kwargs)
 

@@ -23,6 +23,8 @@ Fashion-MNIST the per-trial and final budgets default to :data:`LARGE_BUDGET`)::
     run_dir: null              # default runs/<name>
     storage: null              # a database URL shared by several workers (postgresql://user@host/db,
                                # sqlite:///shared.db); default: nasforge.db in the run directory
+    track: []                  # follow the search in TensorBoard / MLflow, e.g.
+                               # [tensorboard, {name: mlflow, tracking_uri: http://host:5000}]
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ class SearchConfig(_Strict):
     final: FinalConfig = Field(default_factory=lambda: FinalConfig(**SMALL_BUDGET["final"]))
     run_dir: str | None = None
     storage: str | None = None
+    track: list[dict[str, Any]] = Field(default_factory=list)
 
     @field_validator("storage")
     @classmethod
@@ -159,6 +162,8 @@ def parse_config(data: Any, *, source: str = "config") -> SearchConfig:
             raise ConfigError(f"{source}: {section} must be a name or a mapping with a 'name', got {value!r}")
         elif isinstance(value, Mapping) and "name" not in value:
             raise ConfigError(f"{source}: {section} needs a 'name'")
+    if "track" in data:
+        data["track"] = _track_entries(data["track"], source)
     if isinstance(data.get("data"), str):
         data["data"] = {"name": data["data"]}
     if isinstance(data.get("objectives"), str):
@@ -167,6 +172,28 @@ def parse_config(data: Any, *, source: str = "config") -> SearchConfig:
         return SearchConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {_one_line(exc)}") from None
+
+
+def _track_entries(value: Any, source: str) -> list[dict[str, Any]]:
+    """``track: tensorboard`` / ``[tensorboard, {name: mlflow, ...}]`` as a list of mappings with a name."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, (str, Mapping)) else value
+    if not isinstance(items, list):
+        raise ConfigError(
+            f"{source}: track must be a tracker name or a list of them (tensorboard, mlflow), got {value!r}"
+        )
+    entries = []
+    for item in items:
+        if isinstance(item, str):
+            entries.append({"name": item})
+        elif isinstance(item, Mapping) and isinstance(item.get("name"), str):
+            entries.append(dict(item))
+        else:
+            raise ConfigError(
+                f"{source}: each track entry is a tracker name or a mapping with a 'name', got {item!r}"
+            )
+    return entries
 
 
 def load_config(path: str | Path | None) -> SearchConfig:

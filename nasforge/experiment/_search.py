@@ -6,12 +6,13 @@ Everything is validated before the first trial starts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from nasforge.experiment._rundir import atomic_write
 from nasforge.objective import Objective
 from nasforge.registry import ESTIMATORS, EXECUTORS, SCHEDULERS, STRATEGIES, check_options
 from nasforge.space import space_from_config
+
+if TYPE_CHECKING:
+    from nasforge.track import Tracker
 
 __all__ = ["SearchResult", "prepare_search", "resolve_run_dir", "run_search"]
 
@@ -55,6 +59,7 @@ class PreparedSearch:
     scheduler_options: dict[str, Any] | None = None
     executor_name: str | None = None
     executor_options: dict[str, Any] | None = None
+    trackers: list[Tracker] = field(default_factory=list)
 
 
 def resolve_run_dir(config: SearchConfig, *, resume: bool, base: Path | None = None) -> Path:
@@ -141,6 +146,13 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
         exec_name = EXECUTORS.canonical_name(exec_options.pop("name"))
         EXECUTORS.create(exec_name, **exec_options)  # validates the options; started by the run
 
+    from nasforge.track import make_tracker
+
+    trackers = []  # names, options and installed packages checked now; they open files on first use
+    for entry in config.track:
+        track_options = dict(entry)
+        trackers.append(make_tracker(track_options.pop("name"), **track_options))
+
     from nasforge.estimate._train import TrainBudget
 
     final = config.final
@@ -164,6 +176,7 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
         scheduler_options=sched_options,
         executor_name=exec_name,
         executor_options=exec_options,
+        trackers=trackers,
     )
 
 
@@ -181,7 +194,7 @@ def run_search(
     Args:
         config: the validated configuration.
         resume: continue the newest run of this name (or the given ``run_dir``).
-        callbacks: called after each finished trial.
+        callbacks: called after each finished trial (before the config's ``track:`` trackers).
         on_start: called once the experiment is open, with (experiment, run_dir, resumed).
         on_final_start: called before the final training starts.
         base: directory under which ``runs/`` is created (default: the working directory).
@@ -194,16 +207,19 @@ def run_search(
     exp.set_strategy(prepared.strategy_name, **prepared.strategy_options)  # restores a saved state
     if on_start is not None:
         on_start(exp, run_dir, resume)
-    exp.run(
-        estimator=prepared.estimator,
-        scheduler=prepared.scheduler_name,
-        scheduler_options=prepared.scheduler_options,
-        n_trials=config.trials,
-        timeout=config.timeout,
-        callbacks=callbacks,
-        executor=prepared.executor_name,
-        executor_options=prepared.executor_options,
-    )
+    with contextlib.ExitStack() as tracking:  # trackers are closed when the loop ends, however it ends
+        for tracker in prepared.trackers:
+            tracking.enter_context(tracker)
+        exp.run(
+            estimator=prepared.estimator,
+            scheduler=prepared.scheduler_name,
+            scheduler_options=prepared.scheduler_options,
+            n_trials=config.trials,
+            timeout=config.timeout,
+            callbacks=(*callbacks, *prepared.trackers),
+            executor=prepared.executor_name,
+            executor_options=prepared.executor_options,
+        )
     if len(exp.objective.names) > 1:
         from nasforge.experiment._pareto import write_pareto
 
