@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import socket
 import time
+import urllib.parse
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +130,7 @@ class MLflowCallback(Tracker):
 
     def _open(self, exp: Experiment) -> None:
         uri = self.resolved_tracking_uri(exp)
+        _check_reachable(uri)
         try:
             from mlflow.tracking import MlflowClient
         except ImportError as exc:
@@ -184,6 +187,23 @@ def _find_parent(client: Any, experiment_id: str, run_dir: str | None) -> str | 
         order_by=["attributes.start_time DESC"],
     )
     return str(runs[0].info.run_id) if runs else None
+
+
+def _check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail in seconds when an http(s) tracking server cannot be reached.
+
+    MLflow retries a refused request with exponential backoff for minutes (to ride out rate
+    limits), which would stall the search at its first trial; a server that answers once gets
+    MLflow's retries from then on.
+    """
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as exc:
+        raise ConnectionError(f"cannot reach the MLflow server at {parts.hostname}:{port} ({exc})") from None
 
 
 def _key(name: str) -> str:

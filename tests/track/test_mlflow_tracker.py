@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +107,19 @@ def test_a_bad_tracking_uri_warns_once_and_the_search_goes_on() -> None:
     assert "mlflow tracking failed at trial 0" in str(warned[0].message)
     assert "nosuchscheme" in str(warned[0].message) and "the search goes on" in str(warned[0].message)
     assert [t.state.value for t in exp.trials] == ["COMPLETE"] * 4
+
+
+def test_an_unreachable_server_fails_fast() -> None:
+    with socket.socket() as sock:  # a port nobody listens on: bound, never listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        exp = Experiment("no-server", space=toy_space(), objectives=["score"], seed=0)
+        ml = MLflowCallback(tracking_uri=f"http://127.0.0.1:{port}")
+        start = time.monotonic()
+        with pytest.warns(TrackingWarning, match=f"cannot reach the MLflow server at 127.0.0.1:{port}"):
+            exp.run(strategy="random", estimator=ToyEstimator(), n_trials=2, callbacks=[ml])
+    assert time.monotonic() - start < 30  # not MLflow's minutes of retries
+    assert len(exp.trials) == 2
 
 
 def test_an_experiment_without_run_dir_needs_a_tracking_uri() -> None:
