@@ -222,6 +222,7 @@ def search(
         list[str] | None,
         typer.Option(
             "--track",
+            metavar="NAME",
             help="Follow the search in tensorboard (event files in RUN/tensorboard; pip install "
             "'nasforge[tensorboard]') or mlflow (a parent run, one child run per trial; pip install "
             "'nasforge[mlflow]'). Repeat it for both. Replaces the config's track: list.",
