@@ -2,8 +2,9 @@
 
 Each writing experiment registers itself as a worker in the storage (``worker.<id>``: host, pid,
 index, last heartbeat, active) when it is created, keeps its heartbeat fresh from a background
-thread while it runs, and marks itself inactive when a run ends (so a new Experiment on the same
-run in the same process, a notebook cell run again, resumes rather than joins). A RUNNING trial
+thread while it runs, and marks itself inactive when a run ends. Another Experiment object of
+the same process counts only while its run is going on, so a notebook cell run again resumes the
+search rather than joining it as a second worker. A RUNNING trial
 is taken as interrupted unless its worker is active and alive: a process of this host that still
 exists, or a worker on another host whose heartbeat is younger than the grace period.
 """
@@ -31,6 +32,8 @@ BEAT = 10.0
 #: seconds without a heartbeat after which a worker on another host is taken as gone
 GRACE = 120.0
 _PREFIX = "worker."
+#: workers of this process whose search is running now (their heartbeat is on)
+_RUNNING_HERE: set[str] = set()
 
 
 def new_worker_id() -> str:
@@ -55,13 +58,13 @@ class WorkerInfo:
         if not self.active:
             return False
         if self.host == socket.gethostname():
+            if self.pid == os.getpid():  # another Experiment object of this process (a notebook)
+                return self.id in _RUNNING_HERE
             return _pid_alive(self.pid)
         return (now or time.time()) - self.beat < grace
 
 
 def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -98,27 +101,22 @@ def register(storage: Storage, worker_id: str) -> int:
     """Register this process as a worker; return its index: the smallest one no live worker holds.
 
     Index 0 is the first worker (and a resumed single search), so it keeps the experiment's
-    strategy seed and saved state; other workers get their own. Workers that start together (an
-    entry younger than a few seconds) settle clashes: the earlier registration keeps an index.
+    strategy seed and saved state; other workers get their own. Two workers that pick an index at
+    the same moment settle it: each looks again right after its entry is written, and whoever sees
+    another live worker with the same index moves on after a short random pause (of two entries,
+    the one written later always sees the other, so a clash never goes unseen).
     """
     since = time.time()
     index = 0
-    for _ in range(6):
+    for _ in range(10):
         now = time.time()
-        others = [w for w in workers(storage).values() if w.id != worker_id and w.alive(now)]
-        taken = {w.index for w in others}
+        taken = {w.index for w in workers(storage).values() if w.id != worker_id and w.alive(now)}
         index = next(i for i in range(len(taken) + 1) if i not in taken)
         _write(storage, worker_id, index, since=since)
-        if not any(now - w.beat < 5.0 for w in others):
-            return index  # nobody else is starting: no clash possible
-        time.sleep(0.25)  # let the others' registrations land, then look again
-        clash = [
-            w
-            for w in workers(storage).values()
-            if w.id != worker_id and w.index == index and w.alive() and (w.since, w.id) < (since, worker_id)
-        ]
+        clash = [w for w in workers(storage).values() if w.id != worker_id and w.index == index and w.alive()]
         if not clash:
             return index
+        time.sleep(secrets.randbelow(50) / 1000)
     return index
 
 
@@ -150,6 +148,7 @@ class Heartbeat:
 
     def __enter__(self) -> Heartbeat:
         _write(self.storage, self.worker_id, self.index, since=self.since)
+        _RUNNING_HERE.add(self.worker_id)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="nasforge-heartbeat", daemon=True)
         self._thread.start()
@@ -157,6 +156,7 @@ class Heartbeat:
 
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
+        _RUNNING_HERE.discard(self.worker_id)
         if self._thread is not None:
             self._thread.join(timeout=5)
         with contextlib.suppress(StorageError):

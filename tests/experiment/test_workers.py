@@ -77,6 +77,19 @@ def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+def _running_of(db: Path, pid: int) -> bool:
+    """Whether the worker process ``pid`` has a RUNNING trial in the database."""
+    try:
+        with sqlite3.connect(db, timeout=1) as con:
+            rows = con.execute(
+                "SELECT a.value_json FROM trials t JOIN trial_user_attributes a ON a.trial_id = t.trial_id "
+                "WHERE t.state = 'RUNNING' AND a.key = 'nasforge.worker'"
+            ).fetchall()
+    except sqlite3.OperationalError:
+        return False
+    return any(f":{pid}:" in value for (value,) in rows)
+
+
 def test_three_workers_share_one_database(shared_url: str) -> None:
     url = shared_url
     procs = _workers(url, 24, 3, 0.3)
@@ -96,8 +109,9 @@ def test_a_killed_worker_s_trial_is_taken_over_by_the_others(tmp_path: Path) -> 
     url = f"sqlite:///{db}"
     procs = _workers(url, 20, 3, 0.5)
     deadline = time.monotonic() + 120
-    while _db_count(db, "COMPLETE") < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    while not (_db_count(db, "COMPLETE") >= 4 and _running_of(db, procs[0].pid)):
+        assert time.monotonic() < deadline, "the first worker never ran a trial"
+        time.sleep(0.02)
     os.kill(procs[0].pid, signal.SIGKILL)  # mid-trial: its RUNNING trial is left behind
     procs[0].wait(timeout=30)
     outs = [p.communicate(timeout=300) for p in procs[1:]]
@@ -129,7 +143,7 @@ def test_heartbeat_and_liveness(tmp_path: Path) -> None:
     me = f"{socket.gethostname()}:{os.getpid()}:aaaaaa"
     index = register(storage, me)
     first = workers(storage)[me]
-    assert index == 0 and first.alive()
+    assert index == 0 and not first.alive()  # an object of this process that is not running holds nothing
     with Heartbeat(storage, me, index, interval=0.05):
         time.sleep(0.4)
         beating = workers(storage)[me]
