@@ -911,10 +911,10 @@ def _describe_arch(arch: Any) -> str:
 
 @app.command("list")
 def list_components() -> None:
-    """List the registered spaces, strategies, schedulers, estimators and datasets."""
-    from nasforge.registry import DATASETS, ESTIMATORS, SCHEDULERS, SPACES, STRATEGIES
+    """List the registered spaces, strategies, schedulers, estimators, datasets, executors and trackers."""
+    from nasforge.registry import DATASETS, ESTIMATORS, EXECUTORS, SCHEDULERS, SPACES, STRATEGIES, TRACKERS
 
-    for reg in (SPACES, STRATEGIES, SCHEDULERS, ESTIMATORS, DATASETS):
+    for reg in (SPACES, STRATEGIES, SCHEDULERS, ESTIMATORS, DATASETS, EXECUTORS, TRACKERS):
         out.print(f"[bold]{reg.kind}[/]: {', '.join(reg.names())}", highlight=False)
 
 

@@ -134,4 +134,5 @@ def test_console_script_prints_no_traceback(in_tmp: Path) -> None:
 def test_list_and_version() -> None:
     listed = runner.invoke(app, ["list"])
     assert listed.exit_code == 0 and "evolution" in listed.output and "chain_cnn" in listed.output
+    assert "executor: inprocess, process, ray" in listed.output and "tracker: mlflow" in listed.output
     assert runner.invoke(app, ["--version"]).output.strip()
