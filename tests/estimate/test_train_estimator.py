@@ -185,6 +185,7 @@ def test_hardware_measurements_join_the_metrics():
     assert all(m[f"latency_{r}_ms"] > 0 for r in ("torch", "onnx", "int8"))
     assert m["latency_ms"] == m["latency_int8_ms"]  # the last runtime listed
     assert 0 <= m["int8_val_accuracy"] <= 1 and abs(m["int8_accuracy_drop"]) < 0.2
+    assert m["int8_speedup"] == pytest.approx(m["latency_onnx_ms"] / m["latency_int8_ms"], rel=1e-3)
     plain = nf.TrainEstimator(task, epochs=3, threads=1).evaluate(arch, TrialContext(0, seed=0))
     assert plain["val_accuracy"] == m["val_accuracy"] and "latency_ms" not in plain
 
