@@ -120,6 +120,9 @@ class TrainEstimator(Estimator):
         task: the dataset (:func:`nasforge.datasets.load`).
         epochs: training epochs per trial.
         fraction: share of the training split used (stratified, the same subset for every trial).
+        val_fraction: share of the validation split the trials are scored on (stratified, the same
+            subset for every trial): validating a large split after every epoch can cost more than
+            training on a small fraction.
         resolution: train and validate on images resized to this many pixels per side (bilinear,
             antialiased); None keeps the task's size.
         width: width multiplier of the trained networks (channels times ``width``; spaces with a
@@ -156,6 +159,7 @@ class TrainEstimator(Estimator):
         *,
         epochs: int = 10,
         fraction: float = 1.0,
+        val_fraction: float = 1.0,
         resolution: int | None = None,
         width: float = 1.0,
         batch_size: int = 64,
@@ -174,8 +178,9 @@ class TrainEstimator(Estimator):
             raise ConfigError(
                 f"TrainEstimator needs a Task (nasforge.datasets.load(...)), got {type(task).__name__}"
             )
-        if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
-            raise ConfigError(f"fraction must be in (0, 1], got {fraction=}")
+        for name, value in (("fraction", fraction), ("val_fraction", val_fraction)):
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0 < value <= 1):
+                raise ConfigError(f"{name} must be in (0, 1], got {name}={value!r}")
         if resolution is not None and (
             isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1
         ):
@@ -184,6 +189,7 @@ class TrainEstimator(Estimator):
             )
         self.task = task
         self.fraction = float(fraction)
+        self.val_fraction = float(val_fraction)
         self.resolution = resolution
         self.width = check_width(width)
         self.budget = TrainBudget(
@@ -207,11 +213,23 @@ class TrainEstimator(Estimator):
     def _task(self) -> Task:
         if self._train_task is None:  # one fixed subset: trials are compared on the same data
             task = self.task if self.fraction >= 1 else self.task.with_fraction(self.fraction, seed=0)
+            if self.val_fraction < 1:
+                import dataclasses
+
+                import torch
+
+                from nasforge.data._task import subset_indices
+
+                keep = torch.from_numpy(subset_indices(task.y_val.numpy(), self.val_fraction, 0))
+                task = dataclasses.replace(task, x_val=task.x_val[keep], y_val=task.y_val[keep])
             self._train_task = task if self.resolution is None else task.with_resolution(self.resolution)
         return self._train_task
 
     def _fidelity(self, task: Task) -> dict[str, Any]:
-        return {"fraction": self.fraction, "resolution": task.input_shape[1], "width": self.width}
+        out = {"fraction": self.fraction, "resolution": task.input_shape[1], "width": self.width}
+        if self.val_fraction < 1:
+            out["val_fraction"] = self.val_fraction
+        return out
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
         from nasforge.estimate._loop import fit, torch_threads

@@ -199,3 +199,23 @@ def test_bad_hardware_options(hardware, match):
 
     with pytest.raises(ConfigError, match=match):
         nf.TrainEstimator(nf.datasets.load("digits"), hardware=hardware)
+
+
+def test_val_fraction_scores_on_a_fixed_stratified_part_of_the_validation_split():
+    import numpy as np
+
+    import nasforge as nf
+    from nasforge.estimate import TrialContext
+
+    task = nf.datasets.load("digits")
+    est = nf.TrainEstimator(task, epochs=1, threads=1, val_fraction=0.5)
+    val = est._task().y_val.numpy()
+    assert abs(len(val) - len(task.y_val) / 2) <= task.num_classes  # about half, every class kept
+    assert set(val) == set(task.y_val.numpy())
+    space = nf.spaces.ChainCNN(depth=2).bind(task.input_shape, 10)
+    m = est.evaluate(space.sample(np.random.default_rng(0)), TrialContext(0, seed=0))
+    assert m["val_fraction"] == 0.5 and 0 <= m["val_accuracy"] <= 1
+    correct = m["val_accuracy"] * len(val)
+    assert abs(correct - round(correct)) < 1e-6  # a share of the smaller split
+    with pytest.raises(nf.ConfigError, match="val_fraction must be in"):
+        nf.TrainEstimator(task, val_fraction=0)
