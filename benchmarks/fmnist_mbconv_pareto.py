@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> None:
         for label in args.strategies:
             name, options = STRATEGIES[label]
             est = nf.TrainEstimator(
-                task, epochs=args.epochs, fraction=args.fraction, batch_size=128, lr=0.005, threads=1,
+                task, epochs=args.epochs, fraction=args.fraction, val_fraction=args.val_fraction,
+                batch_size=128, lr=0.005, threads=1,
                 hardware=hardware,
             )  # fmt: skip
             exp = Experiment(
@@ -126,6 +127,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--fraction", type=float, default=0.05)
+    parser.add_argument(
+        "--val-fraction", type=float, default=0.1, help="share of the validation split scored"
+    )
     parser.add_argument("--max-params", type=int, default=100_000)
     parser.add_argument("--out", type=Path, default=Path("bench-results/mbconv_pareto.json"))
     parser.add_argument("--summarize", type=Path, nargs="+", default=None, help="JSON files of earlier runs")
