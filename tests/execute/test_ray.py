@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +14,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'nasf
 from nasforge.estimate._base import Estimator, TrialContext  # noqa: E402
 from nasforge.execute._ray import RayExecutor  # noqa: E402
 from nasforge.experiment import Experiment, TrialState  # noqa: E402
-from nasforge.space import Architecture  # noqa: E402
+from nasforge.space import Architecture, Choice, IntRange, SearchSpace  # noqa: E402
 from nasforge.strategy._schedulers import SuccessiveHalving  # noqa: E402
 from nasforge.testing import ToyEstimator, toy_space  # noqa: E402
 
@@ -85,3 +86,19 @@ def test_time_limit_cancels_a_hanging_trial(cluster: None) -> None:
     hung = [t for t in exp.trials if t.architecture.params["a"] == 1]
     assert hung and all(t.state is TrialState.FAIL and "timed out" in (t.error or "") for t in hung)
     assert exp.finished_count() == 12
+
+
+def test_a_ray_worker_that_dies_fails_only_its_trial(cluster: None) -> None:
+    class Dies(Estimator):
+        def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
+            if arch.params["a"] == 2:
+                os._exit(1)  # the worker process is gone, as after an out-of-memory kill
+            return {"score": float(arch.params["a"])}
+
+    space = SearchSpace({"a": IntRange(0, 4), "c": Choice([False, True])})
+    exp = Experiment("dies", space=space, objectives=["score"], seed=0)
+    exp.run("grid", Dies(), executor=RayExecutor(concurrency=2))
+    dead = [t for t in exp.trials if t.architecture.params["a"] == 2]
+    assert len(dead) == 2 and all(t.state is TrialState.FAIL and "crashed" in (t.error or "") for t in dead)
+    assert exp.finished_count() == 10  # the search went on
+    assert sum(t.state is TrialState.COMPLETE for t in exp.trials) == 8
