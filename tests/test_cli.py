@@ -136,3 +136,16 @@ def test_list_and_version() -> None:
     assert listed.exit_code == 0 and "evolution" in listed.output and "chain_cnn" in listed.output
     assert "executor: inprocess, process, ray" in listed.output and "tracker: mlflow" in listed.output
     assert runner.invoke(app, ["--version"]).output.strip()
+
+
+def test_a_search_on_a_shared_database_is_shown_from_its_run_directory(in_tmp: Path) -> None:
+    url = f"sqlite:///{in_tmp / 'shared.db'}"
+    args = ["search", *TINY, "--final-epochs", "0", "--storage", url, "--run-dir", "worker1", "-q"]
+    assert runner.invoke(app, args).exit_code == 0
+    assert not (in_tmp / "worker1" / "nasforge.db").exists()  # the trials are in the shared database
+    shown = runner.invoke(app, ["show", "worker1", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert len(json.loads(shown.output)["trials"]) == 2
+    second = runner.invoke(app, [*args[:-3], "--trials", "3", "--run-dir", "worker2", "-q"])
+    assert second.exit_code == 0, second.output  # a second worker joins and adds the third trial
+    assert len(json.loads(runner.invoke(app, ["show", "worker1", "--json"]).output)["trials"]) == 3

@@ -202,20 +202,27 @@ class Experiment:
         """
         path = Path(run_dir)
         db = path / DB_FILE
+        url, where = f"sqlite:///{db}", str(db)
         if not db.is_file():
-            raise ConfigError(f"{path} is not a nasforge run directory (no {DB_FILE}); pass the run's folder")
+            shared = _shared_storage(path)  # a worker of a search on a shared database
+            if shared is None:
+                raise ConfigError(
+                    f"{path} is not a nasforge run directory (no {DB_FILE}); pass the run's folder"
+                )
+            url, where, name = shared[0], shared[0], name or shared[1]
         import optuna
 
-        url = f"sqlite:///{db}"
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         try:
             names = [s.study_name for s in optuna.study.get_all_study_summaries(url)]
         except Exception as exc:
-            raise ConfigError(f"{db} is not a readable nasforge database: {exc}") from None
+            raise ConfigError(f"{where} is not a readable nasforge database: {exc}") from None
         if name is None:
             if len(names) != 1:
-                raise ConfigError(f"{db} holds experiments {names}; name one")
+                raise ConfigError(f"{where} holds experiments {names}; name one")
             name = names[0]
+        elif name not in names:
+            raise ConfigError(f"{where} holds no experiment '{name}' (it holds {names})")
         from nasforge.experiment._storage import OptunaStorage
 
         storage = OptunaStorage(url)
@@ -885,6 +892,26 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item):
         return value.item()
     return value
+
+
+def _shared_storage(run_dir: Path) -> tuple[str, str] | None:
+    """``(database URL, experiment name)`` from the config.yaml of a run whose trials live in a
+    shared database (``storage:``), or None."""
+    import yaml
+
+    config = run_dir / "config.yaml"
+    try:
+        data = yaml.safe_load(config.read_text()) if config.is_file() else None
+    except (OSError, yaml.YAMLError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("storage"), str):
+        return None
+    from nasforge.config import parse_config
+
+    try:
+        return data["storage"], parse_config(data, source=str(config)).run_name()
+    except ConfigError:
+        return None
 
 
 def _stored_directions(url: str, name: str) -> list[str]:
