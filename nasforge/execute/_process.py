@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import multiprocessing as mp
 import os
 import signal
@@ -49,7 +48,10 @@ class ProcessExecutor(Executor):
         start_method: ``fork`` (default where available) or ``spawn`` (needs a picklable
             estimator and space).
         threads: torch threads per trial (estimators without their own ``threads`` setting);
-            default: this process's cores divided among the ``concurrency`` trials.
+            default: 1 with ``fork`` (a forked child that starts a thread pool its parent already
+            used can hang in GNU OpenMP: run ``concurrency`` = cores to use the machine, or pass
+            ``threads`` only if this process has not run multi-threaded torch code), else this
+            process's cores divided among the ``concurrency`` trials.
         poll_interval: seconds between checks of the limits.
     """
 
@@ -79,7 +81,9 @@ class ProcessExecutor(Executor):
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ConfigError(f"threads must be a positive integer, got {threads!r}")
         self.concurrency = concurrency
-        self.threads = threads or max(1, _cores() // concurrency)
+        if threads is None:
+            threads = 1 if start_method == "fork" else max(1, _cores() // concurrency)
+        self.threads = threads
         self.time_limit = time_limit
         self.memory_limit_mb = memory_limit_mb
         self.start_method = start_method
@@ -224,8 +228,10 @@ def _warm_up_torch() -> None:
         import torch
     except ImportError:
         return
-    with contextlib.suppress(Exception), torch.random.fork_rng(devices=[]):
-        importlib.import_module("nasforge.estimate._loop")
+    from nasforge.estimate._loop import torch_threads
+
+    # one thread: a thread pool started here would be inherited half-alive by every child
+    with contextlib.suppress(Exception), torch.random.fork_rng(devices=[]), torch_threads(1):
         net = torch.nn.Sequential(
             torch.nn.Conv2d(1, 4, 3),
             torch.nn.BatchNorm2d(4),

@@ -191,3 +191,24 @@ def test_memory_limit_counts_what_the_trial_adds_not_the_driver_it_shares() -> N
     )
     assert [t.state for t in exp.trials] == [TrialState.COMPLETE] * 3
     assert ballast[0] == 1.0
+
+
+def test_children_do_not_hang_on_a_thread_pool_the_driver_started() -> None:
+    """GNU OpenMP in a forked child that uses a pool its parent had started can hang: trials are
+    single-threaded under fork by default, so a driver that trained before still gets results."""
+    import torch
+
+    from nasforge.estimate._loop import torch_threads
+
+    with torch_threads(2), torch.no_grad():  # the driver starts a 2-thread pool
+        torch.nn.functional.conv2d(torch.randn(8, 16, 28, 28), torch.randn(16, 16, 3, 3))
+    task = nf.datasets.load("digits")
+    exp = Experiment("pool", space=nf.spaces.ChainCNN(depth=2), seed=0)
+    exp.run(
+        "random",
+        nf.TrainEstimator(task, epochs=1),
+        n_trials=2,
+        executor="process",
+        executor_options={"time_limit": 120},  # a hang fails the trial instead of the test run
+    )
+    assert [t.state for t in exp.trials] == [TrialState.COMPLETE] * 2, [t.error for t in exp.trials]
