@@ -194,6 +194,14 @@ def search(
             "ray://host:10001 (default: start a local one). Implies --executor ray.",
         ),
     ] = None,
+    cpus_per_trial: Annotated[
+        float | None,
+        typer.Option("--cpus-per-trial", min=0.01, help="CPUs Ray reserves per trial (0.5: two per CPU)."),
+    ] = None,
+    gpus_per_trial: Annotated[
+        float | None,
+        typer.Option("--gpus-per-trial", min=0, help="GPUs Ray reserves per trial (fractions allowed)."),
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Experiment seed.")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs per trial.")] = None,
     final_epochs: Annotated[
@@ -272,7 +280,16 @@ def search(
             data["run_dir"] = str(run_dir)
         if storage is not None:
             data["storage"] = storage
-        _executor_options(data, executor, concurrency, trial_time_limit, trial_memory_limit, address)
+        _executor_options(
+            data,
+            executor,
+            concurrency,
+            trial_time_limit,
+            trial_memory_limit,
+            address,
+            cpus_per_trial,
+            gpus_per_trial,
+        )
         _track_options(data, track, tracking_uri)
         if epochs is not None:
             data["estimator"] = {**data["estimator"], "epochs": epochs}
@@ -376,12 +393,15 @@ def _executor_options(
     time_limit: float | None,
     memory_limit: float | None,
     address: str | None,
+    cpus_per_trial: float | None = None,
+    gpus_per_trial: float | None = None,
 ) -> None:
     """Merge the executor options of ``nasforge search`` into the config's ``executor`` mapping."""
     current = data.get("executor")
     section = dict(current) if isinstance(current, dict) else ({"name": current} if current else {})
-    if name is None and not section and (concurrency, time_limit, memory_limit, address) != (None,) * 4:
-        name = "ray" if address is not None else "process"  # options that only make sense out of process
+    ray_only = (address, cpus_per_trial, gpus_per_trial) != (None,) * 3
+    if name is None and not section and (ray_only or (concurrency, time_limit, memory_limit) != (None,) * 3):
+        name = "ray" if ray_only else "process"  # options that only make sense out of process
     if name is not None and name != section.get("name"):
         section = {"name": name}
     for key, value in (
@@ -389,6 +409,8 @@ def _executor_options(
         ("time_limit", time_limit),
         ("memory_limit_mb", memory_limit),
         ("address", address),
+        ("cpus_per_trial", cpus_per_trial),
+        ("gpus_per_trial", gpus_per_trial),
     ):
         if value is not None:
             section[key] = value

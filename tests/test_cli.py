@@ -149,3 +149,23 @@ def test_a_search_on_a_shared_database_is_shown_from_its_run_directory(in_tmp: P
     second = runner.invoke(app, [*args[:-3], "--trials", "3", "--run-dir", "worker2", "-q"])
     assert second.exit_code == 0, second.output  # a second worker joins and adds the third trial
     assert len(json.loads(runner.invoke(app, ["show", "worker1", "--json"]).output)["trials"]) == 3
+
+
+def test_executor_options_merge_into_the_config() -> None:
+    from nasforge.cli import _executor_options
+
+    data: dict[str, object] = {}
+    _executor_options(data, None, 2, 600.0, None, None)
+    assert data["executor"] == {"name": "process", "concurrency": 2, "time_limit": 600.0}
+    data = {}
+    _executor_options(data, None, None, None, None, None, 0.5, 1.0)
+    assert data["executor"] == {"name": "ray", "cpus_per_trial": 0.5, "gpus_per_trial": 1.0}
+    data = {"executor": {"name": "ray", "address": "auto"}}
+    _executor_options(data, None, 4, None, None, None)
+    assert data["executor"] == {"name": "ray", "address": "auto", "concurrency": 4}
+    data = {"executor": {"name": "ray", "address": "auto"}}
+    _executor_options(data, "process", None, None, 2000.0, None)  # another executor: its own options
+    assert data["executor"] == {"name": "process", "memory_limit_mb": 2000.0}
+    data = {}
+    _executor_options(data, None, None, None, None, None)
+    assert "executor" not in data
