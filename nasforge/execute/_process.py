@@ -27,7 +27,6 @@ class _Running:
     conn: Connection
     decide: Decide
     started: float
-    peak_rss_mb: float = 0.0
 
 
 class ProcessExecutor(Executor):
@@ -172,7 +171,6 @@ class ProcessExecutor(Executor):
                 )
             elif self.memory_limit_mb is not None:
                 rss = _rss_mb(r.process.pid)
-                r.peak_rss_mb = max(r.peak_rss_mb, rss)
                 if rss > self.memory_limit_mb:
                     done.append(
                         self._finish(

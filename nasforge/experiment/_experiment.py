@@ -500,7 +500,7 @@ class Experiment:
         self._check_writable()
         if self.strategy is None:
             raise NasforgeError("no strategy: call set_strategy() or run(strategy=...) first")
-        self.refresh(max_age=0.0)
+        self.refresh()  # the loop looked a moment ago; a race left after that is settled below
         pending = sorted(self._running | self._others)
         self.strategy.pending = tuple(self._trials[n].architecture for n in pending)
         arch = None

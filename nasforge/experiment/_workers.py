@@ -51,7 +51,6 @@ class WorkerInfo:
     index: int
     beat: float
     active: bool = True
-    since: float = 0.0
 
     def alive(self, now: float | None = None, grace: float = GRACE) -> bool:
         """Whether the worker may still be running trials."""
@@ -90,7 +89,6 @@ def workers(storage: Storage) -> dict[str, WorkerInfo]:
                 index=int(value["index"]),
                 beat=float(value["beat"]),
                 active=bool(value.get("active", True)),
-                since=float(value.get("since", 0.0)),
             )
         except (KeyError, TypeError, ValueError):
             continue  # a malformed entry is nobody
@@ -106,13 +104,12 @@ def register(storage: Storage, worker_id: str) -> int:
     another live worker with the same index moves on after a short random pause (of two entries,
     the one written later always sees the other, so a clash never goes unseen).
     """
-    since = time.time()
     index = 0
     for _ in range(10):
         now = time.time()
         taken = {w.index for w in workers(storage).values() if w.id != worker_id and w.alive(now)}
         index = next(i for i in range(len(taken) + 1) if i not in taken)
-        _write(storage, worker_id, index, since=since)
+        _write(storage, worker_id, index)
         clash = [w for w in workers(storage).values() if w.id != worker_id and w.index == index and w.alive()]
         if not clash:
             return index
@@ -120,7 +117,7 @@ def register(storage: Storage, worker_id: str) -> int:
     return index
 
 
-def _write(storage: Storage, worker_id: str, index: int, *, since: float, active: bool = True) -> None:
+def _write(storage: Storage, worker_id: str, index: int, *, active: bool = True) -> None:
     storage.set_meta(
         _PREFIX + worker_id,
         {
@@ -129,7 +126,6 @@ def _write(storage: Storage, worker_id: str, index: int, *, since: float, active
             "index": index,
             "beat": time.time(),
             "active": active,
-            "since": since,
         },
     )
 
@@ -138,7 +134,6 @@ class Heartbeat:
     """Refreshes a worker's heartbeat from a daemon thread while a search runs."""
 
     def __init__(self, storage: Storage, worker_id: str, index: int, interval: float = BEAT) -> None:
-        self.since = time.time()
         self.storage = storage
         self.worker_id = worker_id
         self.index = index
@@ -147,7 +142,7 @@ class Heartbeat:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> Heartbeat:
-        _write(self.storage, self.worker_id, self.index, since=self.since)
+        _write(self.storage, self.worker_id, self.index)
         _RUNNING_HERE.add(self.worker_id)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="nasforge-heartbeat", daemon=True)
@@ -160,9 +155,9 @@ class Heartbeat:
         if self._thread is not None:
             self._thread.join(timeout=5)
         with contextlib.suppress(StorageError):
-            _write(self.storage, self.worker_id, self.index, active=False, since=self.since)
+            _write(self.storage, self.worker_id, self.index, active=False)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             with contextlib.suppress(StorageError):  # a missed beat is retried at the next one
-                _write(self.storage, self.worker_id, self.index, since=self.since)
+                _write(self.storage, self.worker_id, self.index)
