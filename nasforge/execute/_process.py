@@ -210,8 +210,12 @@ class ProcessExecutor(Executor):
 
     def stop_all(self) -> list[int]:
         stopped = self.running
-        for r in list(self._jobs.values()):
-            self._kill(r)
+        running = list(self._jobs.values())
+        for r in running:  # every kill first, then the waits: stopping takes one wait, not one each
+            if r.process.is_alive():
+                r.process.kill()
+        for r in running:
+            self._close(r)
         return stopped
 
     def shutdown(self) -> None:

@@ -47,6 +47,8 @@ def _alive(pid: int) -> bool:
 def _search(run: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
+        "-X",
+        "faulthandler",  # SIGABRT then prints every thread's stack (see _start_and_stop)
         "-m",
         "nasforge.cli",
         "search",
@@ -82,7 +84,13 @@ def _start_and_stop(run: Path, sig: int) -> tuple[subprocess.Popen[bytes], set[i
     assert proc.poll() is None, f"search ended before it could be stopped: {proc.stderr.read()!r}"  # type: ignore[union-attr]
     children |= _children(proc.pid)
     os.kill(proc.pid, sig)
-    proc.wait(timeout=60)
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:  # show where it is stuck rather than only that it is
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=30)
+        stacks = err.decode(errors="replace")[-8000:]
+        raise AssertionError(f"the search did not stop within 120 s of signal {sig}:\n{stacks}") from None
     return proc, children
 
 
