@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> None:
             name, options = STRATEGIES[label]
             est = nf.TrainEstimator(
                 task, epochs=args.epochs, fraction=args.fraction, val_fraction=args.val_fraction,
-                batch_size=128, lr=0.005, threads=1,
+                batch_size=128, lr=0.005, threads=1, resolution=args.resolution,
                 hardware=hardware,
             )  # fmt: skip
             exp = Experiment(
@@ -131,6 +131,10 @@ def main() -> None:
         "--val-fraction", type=float, default=0.1, help="share of the validation split scored"
     )
     parser.add_argument("--max-params", type=int, default=100_000)
+    parser.add_argument(
+        "--resolution", type=int, default=None,
+        help="train, validate and time the networks on images resized to this many pixels per side",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("bench-results/mbconv_pareto.json"))
     parser.add_argument("--summarize", type=Path, nargs="+", default=None, help="JSON files of earlier runs")
     parser.add_argument("--plot", type=Path, default=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,16 @@ class Estimator(ABC):
     task: Task | None = None
     #: the largest step the estimator reports (its full budget: training epochs), or None
     max_step: int | None = None
+
+    def cheap_metrics(self, arch: Architecture, names: AbstractSet[str]) -> dict[str, float]:
+        """Those of ``names`` this estimator knows without evaluating ``arch`` (a table lookup).
+
+        The experiment asks before every trial for the metrics its constraints name and checks
+        the constraints on the answer, so an infeasible architecture is never evaluated and does
+        not count toward ``n_trials``. ``params`` and ``flops`` need no help: the experiment
+        counts them on a network built on the ``meta`` device. Default: none.
+        """
+        return {}
 
     @abstractmethod
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import csv
 import json
 import threading
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -255,6 +256,19 @@ class NB201Table(Estimator):
             return data.row_of[tuple(params[e] for e in EDGE_NAMES)]
         except (KeyError, TypeError):
             return data.row_of[nb201_ops(params)]  # ints, numpy values; raises SpaceError if invalid
+
+    def cheap_metrics(self, arch: Architecture, names: AbstractSet[str]) -> dict[str, float]:
+        """The device latency (``latency_ms``), ``params_M`` and ``flops_M``, when asked for: they
+        describe the network, not its training, so constraints on them are checked before a query."""
+        known: dict[str, float] = {}
+        if names & {"latency_ms", "params_M", "flops_M"}:
+            row = self.index_of(arch)
+            if "latency_ms" in names and self.latency is not None:
+                known["latency_ms"] = float(self.latency[row])
+            for name, column in (("params_M", 3), ("flops_M", 4)):
+                if name in names:
+                    known[name] = float(self.data.records[row][column])
+        return known
 
     def evaluate(self, arch: Architecture, ctx: TrialContext | None = None) -> dict[str, Any]:
         """Look up ``arch`` (a point of the ``nb201`` space); ``ctx`` is not used."""

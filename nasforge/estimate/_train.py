@@ -6,6 +6,7 @@ import math
 import os
 import time
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -230,6 +231,26 @@ class TrainEstimator(Estimator):
         if self.val_fraction < 1:
             out["val_fraction"] = self.val_fraction
         return out
+
+    def cheap_metrics(self, arch: Architecture, names: AbstractSet[str]) -> dict[str, float]:
+        """With ``hardware``: the latency metrics among ``names`` (``latency_ms``,
+        ``latency_<runtime>_ms``, ``int8_speedup``), measured on the untrained network.
+
+        Speed depends on the network's shape, not its weights, so a latency constraint is checked
+        before any training: an architecture that violates it costs one measurement (about a
+        second; an INT8 export a few more), not a training. The trained network is measured
+        again, and that measurement is the one recorded and judged.
+        """
+        wanted = {n for n in names if is_latency_metric(n)}
+        if self.hardware is None or not wanted:
+            return {}
+        from nasforge.estimate._loop import torch_threads
+
+        task = self._task()
+        with torch_threads(self.budget.threads or default_threads()):
+            model = build_seeded(arch, task.input_shape, task.num_classes, 0, width=self.width)
+        measured = _measure(arch, model, task, self.hardware, 0, accuracy=False)
+        return {k: float(v) for k, v in measured.items() if k in wanted}
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
         from nasforge.estimate._loop import fit, torch_threads
@@ -466,10 +487,23 @@ def _check_hardware(hardware: Mapping[str, Any] | None) -> dict[str, Any] | None
     return out
 
 
+def is_latency_metric(name: str) -> bool:
+    """``latency_ms``, ``latency_<runtime>_ms`` or ``int8_speedup``: what the network's shape fixes,
+    whatever its weights."""
+    return name == "int8_speedup" or (name.startswith("latency_") and name.endswith("_ms"))
+
+
 def _measure(
-    arch: Architecture, model: torch.nn.Module, task: Task, hw: Mapping[str, Any], seed: int
+    arch: Architecture,
+    model: torch.nn.Module,
+    task: Task,
+    hw: Mapping[str, Any],
+    seed: int,
+    *,
+    accuracy: bool = True,
 ) -> dict[str, Any]:
-    """Latency of the trained ``model`` per runtime, and (int8) the quantised model's accuracy."""
+    """Latency of the trained ``model`` per runtime, and (int8, with ``accuracy``) the quantised
+    model's validation accuracy."""
     import tempfile
 
     import torch
@@ -506,19 +540,23 @@ def _measure(
             else:
                 gen = torch.Generator().manual_seed(seed)
                 calib_idx = torch.randperm(len(task.x_train), generator=gen)[: hw["calibration"]]
-                x_val = task.x_val[: hw["eval_images"]]
-                y_val = task.y_val[: hw["eval_images"]]
+                calibration = (task.x_train[calib_idx] * std + mean).clamp(0, 1)
                 target = Path(tmp) / "m.int8.onnx"
-                report = wrapped.export(
-                    target,
-                    format="int8",
-                    calibration=(task.x_train[calib_idx] * std + mean).clamp(0, 1),
-                    eval_images=(x_val * std + mean).clamp(0, 1),
-                    eval_labels=y_val.numpy(),
-                )
-                fp32 = report.accuracy.get("pytorch", float("nan"))  # the same images, in the export check
-                out["int8_val_accuracy"] = report.accuracy.get("exported", float("nan"))
-                out["int8_accuracy_drop"] = round(fp32 - out["int8_val_accuracy"], 6)
+                if not accuracy:  # latency only: the export's own output check on calibration images
+                    wrapped.export(target, format="int8", calibration=calibration)
+                else:
+                    x_val = task.x_val[: hw["eval_images"]]
+                    y_val = task.y_val[: hw["eval_images"]]
+                    report = wrapped.export(
+                        target,
+                        format="int8",
+                        calibration=calibration,
+                        eval_images=(x_val * std + mean).clamp(0, 1),
+                        eval_labels=y_val.numpy(),
+                    )
+                    fp32 = report.accuracy.get("pytorch", float("nan"))  # the images of the export check
+                    out["int8_val_accuracy"] = report.accuracy.get("exported", float("nan"))
+                    out["int8_accuracy_drop"] = round(fp32 - out["int8_val_accuracy"], 6)
             rep = measure_latency(target, shape, **timing)
             out[f"latency_{runtime}_ms"] = round(rep.median_ms, 5)
             out["latency_ms"] = out[f"latency_{runtime}_ms"]

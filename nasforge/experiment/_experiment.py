@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
 import secrets
 import time
@@ -18,7 +19,7 @@ from nasforge.estimate._base import Estimator
 from nasforge.execute._base import Executor, TrialJob, run_job
 from nasforge.experiment._rundir import write_run_files
 from nasforge.experiment._storage import Storage, StoredTrial, open_storage
-from nasforge.experiment._trial import Trial, TrialState
+from nasforge.experiment._trial import SCREENED, Trial, TrialState
 from nasforge.experiment._workers import Heartbeat, new_worker_id
 from nasforge.experiment._workers import register as register_worker
 from nasforge.experiment._workers import workers as list_workers
@@ -30,8 +31,12 @@ from nasforge.strategy._schedulers import Scheduler
 
 #: metrics computed from the built network alone, so their constraints are checked before training
 CHEAP_METRICS = frozenset({"params", "flops"})
+#: a strategy that proposes this many screened-out architectures in a row has nothing feasible left
+MAX_SCREENED_IN_ROW = 1000
 
 __all__ = ["Evaluation", "Experiment"]
+
+log = logging.getLogger("nasforge")
 
 Callback = Callable[["Experiment", Trial], None]
 DB_FILE = "nasforge.db"
@@ -277,7 +282,7 @@ class Experiment:
                     interrupted=True,
                 )
         self._keys = Counter(t.architecture.key for t in self._trials.values() if not t.interrupted)
-        self._n_finished = sum(1 for t in self._trials.values() if t.state.is_finished and not t.interrupted)
+        self._n_finished = sum(1 for t in self._trials.values() if _counts(t))
         done_keys = set(self._keys)
         queued: set[str] = set()
         for t in self.trials:
@@ -293,7 +298,8 @@ class Experiment:
         return [self._trials[n] for n in sorted(self._trials)]
 
     def finished_count(self) -> int:
-        """Trials that finished on their own (interrupted ones do not count: they are retried)."""
+        """Trials that count toward ``n_trials``: finished on their own (interrupted ones are
+        retried) and evaluated (not screened out before training by a constraint)."""
         return self._n_finished
 
     def best(self) -> Trial | None:
@@ -467,7 +473,8 @@ class Experiment:
                 if self.dedup and key not in self._keys:
                     self._retry.append(trial.architecture)
                 continue
-            self._n_finished += 1
+            if not trial.screened:
+                self._n_finished += 1
             if self.scheduler is not None and self._scheduler_synced:
                 self.scheduler.finished(trial)
             if self.strategy is not None and n not in self._told:
@@ -647,7 +654,7 @@ class Experiment:
             self._keys[trial.architecture.key] -= 1
             if self._keys[trial.architecture.key] <= 0:
                 del self._keys[trial.architecture.key]
-        elif state.is_finished:
+        elif not done.screened:
             self._n_finished += 1
         return done
 
@@ -759,6 +766,7 @@ class Experiment:
     ) -> None:
         """Keep the executor's slots full (ask), and tell each trial that ends, until the budget is spent."""
         exhausted = False
+        screened_in_row = 0
         while True:
             while not exhausted and len(runner.running) < runner.concurrency:
                 self.refresh()
@@ -776,7 +784,17 @@ class Experiment:
                     done = self.tell(trial, infeasible[0], error=infeasible[1])
                     for cb in callbacks:
                         cb(self, done)
+                    screened_in_row += 1
+                    if screened_in_row >= MAX_SCREENED_IN_ROW:
+                        log.warning(
+                            "stopping: the last %d architectures the strategy proposed all violate a "
+                            "constraint (%s); loosen the constraints or narrow the space",
+                            screened_in_row,
+                            ", ".join(str(c) for c in self.objective.constraints),
+                        )
+                        exhausted = True
                     continue
+                screened_in_row = 0
                 self._sync_scheduler(estimator)
                 runner.submit(self._job(trial, estimator), self._decide)
             if not runner.running:
@@ -849,31 +867,37 @@ class Experiment:
         width; a violated constraint fails the trial with the measured values and costs nothing.
         Returns ``(metrics, reason)`` for an infeasible architecture, else None.
         """
-        wanted = {c.metric for c in self.objective.constraints} & CHEAP_METRICS
-        if not wanted or self.space.input_shape is None or self.space.num_classes is None:
+        names = {c.metric for c in self.objective.constraints}
+        if not names:
             return None
-        import torch
-
-        from nasforge.hardware import count_flops, count_params
-
-        width = getattr(estimator, "width", 1.0)
+        metrics: dict[str, Any] = {}
         try:
-            with torch.random.fork_rng(devices=[]):
-                model = arch.build(device="meta", width=width)
-            metrics: dict[str, Any] = {}
-            if "params" in wanted:
-                metrics["params"] = count_params(model)
-            if "flops" in wanted:
-                metrics["flops"] = count_flops(model, tuple(self.space.input_shape))
-        except Exception:  # a space that cannot build on meta: the constraint is checked after training
-            return None
+            metrics.update(estimator.cheap_metrics(arch, frozenset(names)))
+        except Exception:  # the estimator cannot tell: the constraints are checked on its results
+            log.debug("cheap_metrics failed for %s", arch.key, exc_info=True)
+        wanted = (names & CHEAP_METRICS) - metrics.keys()
+        if wanted and self.space.input_shape is not None and self.space.num_classes is not None:
+            import torch
+
+            from nasforge.hardware import count_flops, count_params
+
+            width = getattr(estimator, "width", 1.0)
+            try:
+                with torch.random.fork_rng(devices=[]):
+                    model = arch.build(device="meta", width=width)
+                if "params" in wanted:
+                    metrics["params"] = count_params(model)
+                if "flops" in wanted:
+                    metrics["flops"] = count_flops(model, tuple(self.space.input_shape))
+            except Exception:  # a space that cannot build on meta: the constraint is checked after training
+                log.debug("cannot build %s on the meta device", arch.key, exc_info=True)
         violated = [
             str(c) for c in self.objective.constraints if c.metric in metrics and not c.holds(metrics)
         ]
         if not violated:
             return None
         found = ", ".join(f"{k} = {v:,}" for k, v in metrics.items())
-        return metrics, f"infeasible before training: violates {', '.join(violated)} ({found}); not trained"
+        return metrics, f"{SCREENED}: violates {', '.join(violated)} ({found}); not trained"
 
     def _rebind(self, input_shape: Sequence[int], num_classes: int) -> None:
         self.space = self.space.bind(input_shape, num_classes)
@@ -885,6 +909,12 @@ class Experiment:
             state = self.strategy.state_dict()
             self.strategy.setup(self.space, self.objective)
             self.strategy.load_state_dict(state)
+
+
+def _counts(trial: Trial) -> bool:
+    """Whether a finished trial counts toward ``n_trials`` (an interrupted one is retried, a
+    screened one was never evaluated)."""
+    return trial.state.is_finished and not trial.interrupted and not trial.screened
 
 
 def _plain(value: Any) -> Any:

@@ -11,7 +11,10 @@ from typing import Any
 
 from nasforge.space import Architecture
 
-__all__ = ["Trial", "TrialState"]
+__all__ = ["SCREENED", "Trial", "TrialState"]
+
+#: how the error of a trial screened out before evaluation begins (a constraint on a cheap metric)
+SCREENED = "infeasible before training"
 
 
 class TrialState(str, enum.Enum):
@@ -67,6 +70,12 @@ class Trial:
         if self.started is None or self.finished is None:
             return None
         return self.finished - self.started
+
+    @property
+    def screened(self) -> bool:
+        """True for a FAIL trial that was never evaluated: a constraint on a cheap metric (``params``,
+        ``flops``, a table's latency) ruled it out first. It does not count toward ``n_trials``."""
+        return self.state is TrialState.FAIL and (self.error or "").startswith(SCREENED)
 
     @property
     def value(self) -> float | None:

@@ -29,6 +29,12 @@ class Ranker(Protocol):
     def rank(self, archs: Sequence[Architecture]) -> np.ndarray: ...
 
 
+#: candidates kept ranked beyond ``n_warm``, per warm slot: they replace warm proposals that a
+#: constraint rules out before evaluation (infeasible ones cost nothing, so the warm start still
+#: evaluates ``n_warm`` feasible architectures)
+RESERVE = 10
+
+
 class ProxyWarmStart(Strategy):
     """Zero-cost warm start: the best of ``n_candidates`` random architectures by proxy go first.
 
@@ -53,7 +59,9 @@ class ProxyWarmStart(Strategy):
         proxies: proxy names that vote (:data:`nasforge.estimate.PROXIES`); default synflow, the
             best of the variants tried on NB201 (docs/benchmarks.md).
         n_candidates: random architectures scored by the proxies (>= 1).
-        n_warm: how many of the best are proposed first (>= 1, at most ``n_candidates``).
+        n_warm: how many of the best are evaluated first (>= 1, at most ``n_candidates``); a
+            proposal that a constraint rules out before evaluation (``trial.screened``) does not
+            count, the next best goes instead (up to ``10 * n_warm`` proposals).
         proxy_cache: a JSON-lines file of proxy scores to read and extend (optional).
         batch_size: samples in the batch of data-dependent proxies.
         scorer: any object with ``rank(archs) -> array`` (larger = better) to use instead of the
@@ -135,6 +143,7 @@ class ProxyWarmStart(Strategy):
 
     def _reset(self) -> None:
         self._queue: list[Architecture] | None = None  # None until the candidates are scored
+        self._warm_left = 0  # warm proposals still to make (a screened-out one is replaced)
         self._proposed: set[str] = set()
         self._told: set[str] = set()
 
@@ -192,7 +201,7 @@ class ProxyWarmStart(Strategy):
 
     def _screen(self) -> list[Architecture]:
         """Score ``n_candidates`` distinct unseen random architectures (plus a previous run's); the
-        best ``n_warm``, best first."""
+        best ``RESERVE * n_warm``, best first (the reserve replaces screened-out ones)."""
         cands: dict[str, Architecture] = {} if self.warm_from is None else self._previous_run()
         target = len(cands) + self.n_candidates
         for _ in range(3 * self.n_candidates):
@@ -205,21 +214,26 @@ class ProxyWarmStart(Strategy):
         if not cands:
             return []
         archs = list(cands.values())
-        order = np.argsort(-self.scorer.rank(archs), kind="stable")[: self.n_warm]
+        order = np.argsort(-self.scorer.rank(archs), kind="stable")[: RESERVE * self.n_warm]
         return [archs[int(i)] for i in order]
 
     def ask(self) -> Architecture | None:
         if self._queue is None:
             self._queue = self._screen()
-        while self._queue:
+            self._warm_left = self.n_warm
+        while self._queue and self._warm_left > 0:
             arch = self._queue.pop(0)
             if arch.key not in self._told and arch.key not in self._proposed:
                 self._proposed.add(arch.key)
+                self._warm_left -= 1
                 return arch
         return self.inner.ask()
 
     def tell(self, trial: Trial) -> None:
-        self._told.add(trial.architecture.key)
+        key = trial.architecture.key
+        if trial.screened and key in self._proposed and key not in self._told:
+            self._warm_left += 1  # ruled out by a constraint before evaluation: the next one goes
+        self._told.add(key)
         self.inner.tell(trial)
 
     # ------------------------------------------------------------------ state
@@ -227,6 +241,7 @@ class ProxyWarmStart(Strategy):
         return {
             **super().state_dict(),
             "queue": None if self._queue is None else [dict(a.params) for a in self._queue],
+            "warm_left": self._warm_left,
             "proposed": sorted(self._proposed),
             "told": sorted(self._told),
             "inner": {"type": type(self.inner).__name__, "state": self.inner.state_dict()},
@@ -238,6 +253,8 @@ class ProxyWarmStart(Strategy):
         try:
             queue = state["queue"]
             self._queue = None if queue is None else [self.restore_arch(p) for p in queue]
+            # a state saved before the reserve held only the warm proposals still to make
+            self._warm_left = int(state.get("warm_left", 0 if queue is None else len(queue)))
             self._proposed = set(state["proposed"])
             self._told = set(state["told"])
             inner = state["inner"]

@@ -213,17 +213,57 @@ def test_nb201_latency_errors(tmp_path):
         NB201Table(tmp_path, latency_device="raspi4")
 
 
-def test_a_latency_constraint_holds_for_every_feasible_trial():
+class _CountingTable(NB201Table):
+    """An NB201Table that records which cells were queried (evaluated)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.queried: list[str] = []
+
+    def evaluate(self, arch, ctx=None):  # type: ignore[no-untyped-def]
+        self.queried.append(arch.key)
+        return super().evaluate(arch, ctx)
+
+
+def test_a_device_latency_constraint_is_checked_before_the_query():
     _need(NB201_CSV)
     _need(LATENCY_CSV)
     from nasforge.experiment import Experiment, TrialState
 
+    table = _CountingTable(BENCH, latency_device="pixel3")
+    arch = NB201Space().from_arch_str(table.data.arch_str[7])
+    assert table.latency is not None
+    assert table.cheap_metrics(arch, {"latency_ms", "test_acc"}) == {"latency_ms": float(table.latency[7])}
+    assert table.cheap_metrics(arch, {"params_M"}) == {"params_M": table.evaluate(arch)["params_M"]}
+    table.queried.clear()
     exp = Experiment(
         "lat", space=NB201Space(), objectives=["valid_acc_12ep"], constraints=["latency_ms <= 20"], seed=0
     )
-    exp.run("evolution", NB201Table(BENCH, latency_device="pixel3"), n_trials=60)
+    exp.run("evolution", table, n_trials=60)
     done = [t for t in exp.trials if t.state is TrialState.COMPLETE]
-    assert any(not t.feasible for t in done) and any(t.feasible for t in done)
-    assert all(t.metrics["latency_ms"] <= 20 for t in done if t.feasible)
+    screened = [t for t in exp.trials if t.screened]
+    # n_trials counts queries: the screened cells cost none and were never looked up
+    assert len(done) == 60 == len(table.queried) == exp.finished_count()
+    assert screened and len(exp.trials) == 60 + len(screened)
+    assert all(t.feasible and t.metrics["latency_ms"] <= 20 for t in done)
+    assert all(t.metrics["latency_ms"] > 20 and t.architecture.key not in table.queried for t in screened)
+    assert all("latency_ms <= 20" in (t.error or "") for t in screened)
     best = exp.best()
     assert best is not None and best.metrics["latency_ms"] <= 20
+
+
+def test_a_search_with_nothing_feasible_stops_with_a_warning(caplog):
+    _need(NB201_CSV)
+    _need(LATENCY_CSV)
+    from nasforge.experiment import Experiment
+    from nasforge.experiment._experiment import MAX_SCREENED_IN_ROW
+
+    table = _CountingTable(BENCH, latency_device="pixel3")
+    exp = Experiment(
+        "none", space=NB201Space(), objectives=["valid_acc_12ep"], constraints=["latency_ms <= 0"], seed=0
+    )
+    with caplog.at_level("WARNING", logger="nasforge"):
+        exp.run("random", table, n_trials=10)
+    assert table.queried == [] and exp.finished_count() == 0
+    assert len(exp.trials) == MAX_SCREENED_IN_ROW and all(t.screened for t in exp.trials)
+    assert "loosen the constraints" in caplog.text and "latency_ms <= 0" in caplog.text

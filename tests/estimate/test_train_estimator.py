@@ -219,3 +219,46 @@ def test_val_fraction_scores_on_a_fixed_stratified_part_of_the_validation_split(
     assert abs(correct - round(correct)) < 1e-6  # a share of the smaller split
     with pytest.raises(nf.ConfigError, match="val_fraction must be in"):
         nf.TrainEstimator(task, val_fraction=0)
+
+
+class _CountingTrainer(nf.TrainEstimator):
+    """A TrainEstimator that records which architectures it trained."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.trained: list[str] = []
+
+    def evaluate(self, arch, ctx):
+        self.trained.append(arch.key)
+        return super().evaluate(arch, ctx)
+
+
+def test_latency_is_measured_before_training_when_a_constraint_names_it(task, monkeypatch):
+    from nasforge.experiment import Experiment
+    from nasforge.experiment import _experiment as experiment_module
+
+    hw = {"runtimes": ["onnx", "int8"], "repeats": 3, "warmup": 0, "calibration": 32}
+    est = _CountingTrainer(task, epochs=1, threads=1, hardware=hw)
+    space = nf.spaces.ChainCNN(depth=2, layer={"op": ["conv"], "filters": [8]})
+    arch = space.bind(task.input_shape, 10).sample(np.random.default_rng(0))
+    cheap = est.cheap_metrics(arch, {"latency_ms", "int8_speedup", "val_accuracy", "params"})
+    assert set(cheap) == {"latency_ms", "int8_speedup"} and cheap["latency_ms"] > 0
+    assert est.trained == []  # measured on the untrained network
+    assert nf.TrainEstimator(task, epochs=1).cheap_metrics(arch, {"latency_ms"}) == {}  # no hardware
+
+    # a latency no network meets: nothing is trained, and the search stops on its own
+    monkeypatch.setattr(experiment_module, "MAX_SCREENED_IN_ROW", 4)
+    exp = Experiment(
+        "fast", space=space, objectives=["val_accuracy"], constraints=["latency_ms <= 1e-9"], seed=0
+    )
+    exp.run("random", est, n_trials=3)
+    assert est.trained == [] and len(exp.trials) == 4 and all(t.screened for t in exp.trials)
+    assert all(t.metrics["latency_ms"] > 1e-9 and "not trained" in (t.error or "") for t in exp.trials)
+
+    # a constraint every network meets: each trial is trained, and judged on the trained network
+    exp = Experiment(
+        "ok", space=space, objectives=["val_accuracy"], constraints=["int8_speedup >= 1e-9"], seed=0
+    )
+    exp.run("random", est, n_trials=2)
+    assert len(est.trained) == 2 and [t.state for t in exp.trials] == [TrialState.COMPLETE] * 2
+    assert all("int8_val_accuracy" in t.metrics and t.feasible for t in exp.trials)

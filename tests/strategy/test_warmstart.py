@@ -125,6 +125,25 @@ def test_the_warm_start_proposes_the_best_screened_candidates_first(space):
     assert len({t.architecture.key for t in exp.trials}) == 8  # then the inner strategy, no repeats
 
 
+def test_warm_proposals_ruled_out_by_a_constraint_are_replaced_by_the_next_best(space):
+    from nasforge.hardware import count_params
+
+    # the proxy ranks the largest networks first; the constraint rules most of them out before
+    # evaluation, so the warm start goes down its ranking until n_warm feasible ones are evaluated
+    scorer = ProxyScorer(["params"], threads=1)
+    sizes = sorted(count_params(a.build()) for a in _archs(space, 40, seed=5))
+    limit = sizes[len(sizes) // 2]
+    strategy = ProxyWarmStart(scorer=scorer, n_candidates=40, n_warm=3, inner="random", seed=3)
+    exp = nf.Experiment("ws", space=space, objectives=["params"], constraints=[f"params <= {limit}"], seed=0)
+    exp.run(strategy, nf.estimate.ZeroCostEstimator(proxies=["params"], threads=1), n_trials=3)
+    screened = [t for t in exp.trials if t.screened]
+    evaluated = [t for t in exp.trials if not t.screened]
+    assert screened and len(evaluated) == 3 and all(t.feasible for t in evaluated)
+    ranks = scorer.rank([t.architecture for t in exp.trials]).tolist()
+    assert ranks == sorted(ranks, reverse=True)  # every proposal came from the ranking, in order
+    assert strategy.state_dict()["warm_left"] == 0
+
+
 def test_the_warm_start_makes_the_inner_strategy_start_higher():
     # on the additive space a proxy that agrees with the objective puts the best of 200 random
     # points first: after 5 queries the warm-started search is far ahead of plain random search
