@@ -144,7 +144,10 @@ def darts(args: argparse.Namespace, task: Any, space: Any) -> None:
     for method in args.methods:
         for seed in args.seeds:
             cls = {"darts": nf.strategy.DARTS, "gdas": nf.strategy.GDAS}[method]
-            strategy = cls(epochs=args.search_epochs, fraction=1.0, C=args.C, N=args.N, threads=1, seed=seed)
+            strategy = cls(
+                epochs=args.search_epochs, fraction=1.0, C=args.C, N=args.N, threads=1, seed=seed,
+                guard_ops=args.guard_ops,
+            )  # fmt: skip
             strategy.setup(space, nf.Objective(["val_accuracy"]))
             strategy.search(task)
             search_cpu = strategy.search_seconds
@@ -219,6 +222,10 @@ def main() -> None:
     parser.add_argument("--bench-dir", type=Path, default=None, help="holds nb201/nb201_cifar10.csv")
     parser.add_argument("--random", type=int, default=8, help="random NB201 cells trained as the baseline")
     parser.add_argument("--space", choices=["chain", "nb201"], default="chain", help="rank part's space")
+    parser.add_argument(
+        "--guard-ops", nargs="+", default=["skip_connect"],
+        help="ops the collapse guard counts (every parameter-free one: skip_connect avg_pool_3x3 none)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     suffix = f"_{args.space}" if args.part == "rank" else ""
