@@ -680,7 +680,8 @@ class Experiment:
             strategy: a Strategy or a registered name (``"evolution"``); defaults to the attached one.
             estimator: an Estimator (or a registered name of one that needs no arguments).
             n_trials: total finished trials the experiment should hold (trials of earlier, resumed
-                runs count); None for no limit.
+                runs count; trials screened out by a constraint before evaluation do not); None
+                for no limit.
             timeout: stop starting new trials after this many seconds of this call.
             hard_timeout: also stop the running trial when ``timeout`` passes, at its next
                 ``ctx.report`` (it ends PRUNED with the metrics it reached), so the search spends
@@ -861,11 +862,13 @@ class Experiment:
     def _infeasible_before_training(
         self, arch: Architecture, estimator: Estimator
     ) -> tuple[dict[str, Any], str] | None:
-        """Check constraints on cheap metrics (``params``, ``flops``) before the estimator runs.
+        """Check constraints on cheap metrics before the estimator runs.
 
-        The network is built on the ``"meta"`` device (no memory, no compute) at the estimator's
-        width; a violated constraint fails the trial with the measured values and costs nothing.
-        Returns ``(metrics, reason)`` for an infeasible architecture, else None.
+        The estimator answers what it knows without evaluating (:meth:`Estimator.cheap_metrics`:
+        a table's latency, a measured latency); ``params`` and ``flops`` are counted on the
+        network built on the ``"meta"`` device (no memory, no compute) at the estimator's width.
+        A violated constraint fails the trial (screened) with the values found, costing no
+        evaluation. Returns ``(metrics, reason)`` for an infeasible architecture, else None.
         """
         names = {c.metric for c in self.objective.constraints}
         if not names:
