@@ -475,7 +475,7 @@ def show(
             return
         counts: dict[str, int] = {}
         for t in exp.trials:
-            label = "INTERRUPTED" if t.interrupted else t.state.value
+            label = "INTERRUPTED" if t.interrupted else "SCREENED" if t.screened else t.state.value
             counts[label] = counts.get(label, 0) + 1
         out.print(
             f"[bold]{exp.name}[/] in {run}: " + ", ".join(f"{v} {k.lower()}" for k, v in counts.items()),

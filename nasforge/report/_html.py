@@ -246,14 +246,14 @@ class _Page:
     def counts(self) -> Counter[str]:
         counts: Counter[str] = Counter()
         for t in self.trials:
-            counts["INTERRUPTED" if t.interrupted else t.state.value] += 1
+            counts["INTERRUPTED" if t.interrupted else "SCREENED" if t.screened else t.state.value] += 1
         return counts
 
     def summary(self) -> str:
         exp, objective = self.exp, self.objective
         config = self._config()
         counts = self.counts()
-        order = ("COMPLETE", "PRUNED", "FAIL", "INTERRUPTED", "RUNNING")
+        order = ("COMPLETE", "PRUNED", "FAIL", "SCREENED", "INTERRUPTED", "RUNNING")
         state_text = ", ".join(f"{counts[s]} {s.lower()}" for s in order if counts[s])
         starts = [t.started for t in self.trials if t.started is not None]
         ends = [t.finished for t in self.trials if t.finished is not None]

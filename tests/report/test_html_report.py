@@ -230,3 +230,25 @@ def test_cli_bad_input_is_one_line_and_exit_code_2(case: str, chain_run: Path, t
     assert "Traceback" not in result.output
     if case != "top_zero":  # typer's own usage error has its box
         assert result.output.startswith("error:") and len(result.output.strip().splitlines()) == 1
+
+
+def test_trials_screened_out_by_a_constraint_are_counted_apart(tmp_path: Path) -> None:
+    from report_runs import ChainScore, chain_space
+
+    from nasforge.cli import app
+
+    run = tmp_path / "run"
+    exp = Experiment(
+        "screened", space=chain_space(), objectives=["val_accuracy"], constraints=["params <= 1000"],
+        run_dir=run, seed=0,
+    )  # fmt: skip
+    exp.run("random", ChainScore(), n_trials=8)
+    screened = sum(t.screened for t in exp.trials)
+    assert screened and exp.finished_count() == 8 == len(exp.trials) - screened
+    counts = Counter("SCREENED" if t.screened else t.state.value for t in exp.trials)
+    expected = ", ".join(
+        f"{counts[s]} {s.lower()}" for s in ("COMPLETE", "PRUNED", "FAIL", "SCREENED") if counts[s]
+    )
+    assert expected in section(write_report(run).read_text(), "summary")
+    shown = runner.invoke(app, ["show", str(run)])
+    assert shown.exit_code == 0 and f"{screened} screened" in shown.output
