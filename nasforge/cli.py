@@ -145,7 +145,13 @@ def search(
         ),
     ] = None,
     trials: Annotated[
-        int | None, typer.Option("--trials", "-n", min=1, help="Number of trials in total.")
+        int | None,
+        typer.Option(
+            "--trials",
+            "-n",
+            min=1,
+            help="Number of trials in total (ones a constraint screens out before training do not count).",
+        ),
     ] = None,
     timeout: Annotated[
         float | None,
