@@ -481,8 +481,7 @@ def show(
             return
         counts: dict[str, int] = {}
         for t in exp.trials:
-            label = "INTERRUPTED" if t.interrupted else "SCREENED" if t.screened else t.state.value
-            counts[label] = counts.get(label, 0) + 1
+            counts[t.status] = counts.get(t.status, 0) + 1
         out.print(
             f"[bold]{exp.name}[/] in {run}: " + ", ".join(f"{v} {k.lower()}" for k, v in counts.items()),
             highlight=False,

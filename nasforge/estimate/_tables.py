@@ -265,9 +265,8 @@ class NB201Table(Estimator):
             row = self.index_of(arch)
             if "latency_ms" in names and self.latency is not None:
                 known["latency_ms"] = float(self.latency[row])
-            for name, column in (("params_M", 3), ("flops_M", 4)):
-                if name in names:
-                    known[name] = float(self.data.records[row][column])
+            for name in names & {"params_M", "flops_M"}:
+                known[name] = float(self.data.columns[name][row])
         return known
 
     def evaluate(self, arch: Architecture, ctx: TrialContext | None = None) -> dict[str, Any]:

@@ -78,6 +78,11 @@ class Trial:
         return self.state is TrialState.FAIL and (self.error or "").startswith(SCREENED)
 
     @property
+    def status(self) -> str:
+        """The state as reports count it: ``INTERRUPTED`` and ``SCREENED`` apart from other FAILs."""
+        return "INTERRUPTED" if self.interrupted else "SCREENED" if self.screened else self.state.value
+
+    @property
     def value(self) -> float | None:
         """The first objective value (None unless COMPLETE)."""
         return self.values[0] if self.values else None

@@ -244,10 +244,7 @@ class _Page:
         return "not recorded"
 
     def counts(self) -> Counter[str]:
-        counts: Counter[str] = Counter()
-        for t in self.trials:
-            counts["INTERRUPTED" if t.interrupted else "SCREENED" if t.screened else t.state.value] += 1
-        return counts
+        return Counter(t.status for t in self.trials)
 
     def summary(self) -> str:
         exp, objective = self.exp, self.objective
