@@ -10,6 +10,8 @@ same subset) and tested on the 10,000 test images; that test accuracy is what is
 
 ``--max-mflops`` keeps only architectures with at most that many MFLOPs per image (counted on the
 built network before any training), so that no single slow network can eat a search's budget.
+``--resolution`` resizes the whole task (training, validation, final training and test images) to
+that many pixels per side, which makes every trial cheaper so that a budget holds more brackets.
 Searches of different strategies can run side by side in separate processes (one per core, e.g.
 ``--strategies random`` in one and ``--strategies hyperband`` in the other) so that both see the
 same machine load.
@@ -22,25 +24,25 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import platform
-import shlex
-import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _meta import run_meta
 
 import nasforge as nf
 from nasforge.experiment import TrialState
 from nasforge.hardware import count_flops
 
 
-def make_space(max_params: int, max_mflops: float | None) -> nf.spaces.ChainCNN:
+def make_space(
+    max_params: int, max_mflops: float | None, shape: tuple[int, ...] = (1, 28, 28)
+) -> nf.spaces.ChainCNN:
     """The chain-CNN space (depth 2-5) under a parameter limit and, optionally, a FLOPs limit.
 
-    The FLOPs of a candidate are counted on its built network (one 1x28x28 image) before it is
-    ever trained, so the search spends no time on networks too slow for the budget.
+    The FLOPs of a candidate are counted on its built network (one image of ``shape``) before it
+    is ever trained, so the search spends no time on networks too slow for the budget.
     """
     constraints: list[nf.space.Constraint] = []
     if max_mflops is not None:
@@ -50,8 +52,8 @@ def make_space(max_params: int, max_mflops: float | None) -> nf.spaces.ChainCNN:
         def mflops(params: Any) -> float:
             arch = plain.make(params, check_constraints=False)
             if arch.key not in cache:
-                net = arch.build((1, 28, 28), 10)
-                cache[arch.key] = count_flops(net, (1, 28, 28)) / 1e6
+                net = arch.build(shape, 10)
+                cache[arch.key] = count_flops(net, shape) / 1e6
             return cache[arch.key]
 
         constraints.append(
@@ -74,7 +76,13 @@ def main() -> None:
         "--max-mflops",
         type=float,
         default=None,
-        help="only architectures with at most this many MFLOPs per 28x28 image (checked before training)",
+        help="only architectures with at most this many MFLOPs per image (checked before training)",
+    )
+    parser.add_argument(
+        "--resolution",
+        type=int,
+        default=None,
+        help="resize every image (search, final training, test) to this many pixels per side",
     )
     parser.add_argument(
         "--hard-budget",
@@ -85,11 +93,13 @@ def main() -> None:
     args = parser.parse_args()
 
     task = nf.datasets.load("fashion-mnist", args.data_dir)
+    if args.resolution is not None:
+        task = task.with_resolution(args.resolution)
     subset = task.with_fraction(args.fraction, seed=0)
     rows = []
     for seed in args.seeds:
         for strategy in args.strategies:
-            space = make_space(args.max_params, args.max_mflops)
+            space = make_space(args.max_params, args.max_mflops, task.input_shape)
             est = nf.TrainEstimator(subset, epochs=args.epochs, batch_size=128, lr=0.005, threads=1)
             exp = nf.Experiment(f"{strategy}-{seed}", space=space, seed=seed)
             start = time.perf_counter()
@@ -135,12 +145,7 @@ def main() -> None:
 
 
 def _write(out: Path, rows: list[dict[str, Any]]) -> None:
-    meta = {
-        "command": " ".join(shlex.quote(a) for a in sys.argv),
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": platform.platform(),
-        "python": platform.python_version(),
-    }
+    meta = run_meta()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
 
