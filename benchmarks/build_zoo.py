@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import shlex
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
+from _meta import run_meta
 
 import nasforge as nf
 from nasforge.config import parse_config
@@ -100,11 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['file_kb']} KB | {r['test_accuracy']:.4f} | {r['int8_test_accuracy']:.4f} | "
             f"{float(r['search_and_training_seconds']) / 60:.1f} min |"
         )
-    meta = {
-        "command": " ".join(shlex.quote(a) for a in sys.argv),
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": platform.platform(),
-    }
+    meta = run_meta()
     args.runs.mkdir(parents=True, exist_ok=True)
     out = args.runs / f"zoo-{'-'.join(names)}.json"
     out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")

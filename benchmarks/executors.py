@@ -17,17 +17,16 @@ Usage (from the repository root, on an otherwise idle machine):
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import resource
-import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _meta import run_meta
 
 SPEED = {
     "inprocess": {"executor": "inprocess", "options": {}},
@@ -122,11 +121,8 @@ def main() -> None:
     for r in speed + memory:
         r.pop("keys")
     meta = {
-        "command": " ".join(shlex.quote(a) for a in sys.argv),
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": platform.platform(),
-        "cores": len(os.sched_getaffinity(0)),
-        "python": platform.python_version(),
+        **run_meta(),
+        "cores": str(len(os.sched_getaffinity(0))),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "speed": speed, "memory": memory}, indent=1) + "\n")

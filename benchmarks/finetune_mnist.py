@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import shlex
 import statistics
-import sys
 import time
 from pathlib import Path
+
+from _meta import run_meta
 
 import nasforge as nf
 
@@ -100,9 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(
         json.dumps(
             {
-                "command": "python " + shlex.join(sys.argv),
-                "date": time.strftime("%Y-%m-%d"),
-                "machine": platform.platform(),
+                **run_meta(),
                 "base": str(args.base) if args.base else "trained by the script",
                 "base_test_accuracy": base.metrics.get("test_accuracy"),
                 "rows": rows,

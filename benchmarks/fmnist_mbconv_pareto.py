@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import shlex
-import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _meta import run_meta
 
 import nasforge as nf
 from nasforge.experiment import Experiment, TrialState, hypervolume
@@ -71,11 +70,7 @@ def run(args: argparse.Namespace) -> None:
                 }
             )
             print(json.dumps({k: v for k, v in rows[-1].items() if k != "points"}), flush=True)
-            meta = {
-                "command": " ".join(shlex.quote(a) for a in sys.argv),
-                "date": time.strftime("%Y-%m-%d %H:%M"),
-                "machine": platform.platform(),
-            }
+            meta = run_meta()
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
 

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import shlex
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _meta import run_meta
 
 import nasforge as nf
 from nasforge.deploy import Model
@@ -125,11 +124,7 @@ def main() -> None:
     row["int8_accuracy_change_points"] = round(100 * change, 2)
     print(json.dumps(row, indent=1), flush=True)
 
-    meta = {
-        "command": " ".join(shlex.quote(a) for a in sys.argv),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": platform.platform(),
-    }
+    meta = run_meta()
     search = {
         "seconds": round(search_s, 1),
         "trained": len(trained),

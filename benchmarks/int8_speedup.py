@@ -18,18 +18,15 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
-import platform
-import shlex
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from _meta import run_meta
 
 import nasforge as nf
 from nasforge.deploy._export import _quantize, check_images
@@ -119,12 +116,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         zoo = zoo_part(args.data_dir, args.repeats, Path(tmp))
         archs = space_part(args.n, args.repeats, args.seed, Path(tmp))
-    meta = {
-        "command": " ".join(shlex.quote(a) for a in sys.argv),
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": platform.platform(),
-        "python": platform.python_version(),
-    }
+    meta = run_meta()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "zoo": zoo, "architectures": archs}, indent=1) + "\n")
     print(

@@ -19,17 +19,14 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import platform
-import shlex
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _meta import run_meta
 from scipy import stats
 
 import nasforge as nf
@@ -117,12 +114,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-results/latency_predictor.json"))
     args = parser.parse_args()
     results = [run_space(name, spaces()[name], args) for name in args.spaces]
-    meta = {
-        "command": " ".join(shlex.quote(a) for a in sys.argv),
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": platform.platform(),
-        "python": platform.python_version(),
-    }
+    meta = run_meta()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
     print(

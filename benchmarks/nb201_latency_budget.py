@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import shlex
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _meta import run_meta
 
 import nasforge as nf
 from nasforge.experiment import Experiment
@@ -123,11 +121,7 @@ def main() -> None:
             f"{r['within_0.3']:.0%} | {r['found_test_mean']:.2f} | {r['found_gap_mean']:.2f} | "
             f"{r['found_within_0.3']:.0%} | {r['screened_mean']:.0f} |"
         )
-    meta = {
-        "command": " ".join(shlex.quote(a) for a in sys.argv),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": platform.platform(),
-    }
+    meta = run_meta()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
     print(f"wrote {args.out}")

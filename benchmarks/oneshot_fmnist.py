@@ -30,32 +30,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import shlex
 import statistics
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _meta import run_meta
 from scipy import stats
 
 import nasforge as nf
 from nasforge.estimate import SupernetEstimator, TrialContext
 
 
-def _meta() -> dict[str, Any]:
-    return {
-        "command": " ".join(shlex.quote(a) for a in sys.argv),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": platform.platform(),
-    }
-
-
 def _write(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"meta": _meta(), **payload}, indent=1) + "\n")
+    path.write_text(json.dumps({"meta": run_meta(), **payload}, indent=1) + "\n")
 
 
 def _standalone(arch: Any, task: Any, args: argparse.Namespace, seed: int) -> tuple[float, float, float]:
