@@ -16,7 +16,8 @@ loop, the shared one the supernet's training plus every inherited evaluation).
 derived cell from scratch with the same protocol, trains ``--random`` random cells the same way as
 the baseline, and looks every cell up in the NB201 CIFAR-10 table (``--bench-dir``) for the record.
 
-Each part writes its JSON after every measured cell, so a stopped run keeps what it measured.
+``--resolution`` resizes every image (training, validation, test) to that many pixels per side,
+which makes both routes cheaper. Each part writes its JSON after every measured cell, so a stopped run keeps what it measured.
 Run the parts side by side, one core each (``taskset -c 0`` / ``-c 1``).
 
 Usage (from the repository root):
@@ -215,11 +216,17 @@ def main() -> None:
         "--guard-ops", nargs="+", default=["skip_connect"],
         help="ops the collapse guard counts (every parameter-free one: skip_connect avg_pool_3x3 none)",
     )  # fmt: skip
+    parser.add_argument(
+        "--resolution", type=int, default=None,
+        help="resize every image (supernet, stand-alone training, test) to this many pixels per side",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     suffix = f"_{args.space}" if args.part == "rank" else ""
     args.out = args.out or Path(f"bench-results/oneshot_{args.part}{suffix}.json")
     task = nf.datasets.load("fashion-mnist", args.data_dir).with_fraction(args.fraction, seed=0)
+    if args.resolution is not None:
+        task = task.with_resolution(args.resolution)
     if args.part == "rank" and args.space == "chain":
         space = nf.spaces.ChainCNN(depth=(2, 5), max_params=150_000)
     else:
