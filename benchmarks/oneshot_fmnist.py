@@ -17,8 +17,8 @@ derived cell from scratch with the same protocol, trains ``--random`` random cel
 the baseline, and looks every cell up in the NB201 CIFAR-10 table (``--bench-dir``) for the record.
 
 ``--resolution`` resizes every image (training, validation, test) to that many pixels per side,
-which makes both routes cheaper. Each part writes its JSON after every measured cell, so a stopped run keeps what it measured.
-Run the parts side by side, one core each (``taskset -c 0`` / ``-c 1``).
+which makes both routes cheaper. Each part writes its JSON after every measured cell, so a
+stopped run keeps what it measured. Run the parts side by side, one core each (``taskset -c 0`` / ``-c 1``).
 
 Usage (from the repository root):
     taskset -c 0 python benchmarks/oneshot_fmnist.py rank --space chain \\
