@@ -32,13 +32,21 @@ def git_commit() -> str:
     return sha + ("-dirty" if dirty else "")
 
 
+# Taken when the script starts (it imports this module first): a long run writes its results
+# several times, and the code it runs is the code checked out when it began.
+_STARTED = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+_COMMIT = git_commit()
+
+
 def run_meta() -> dict[str, str]:
-    """Command line, UTC date, machine, Python, CPU count and git commit of this run."""
+    """Command line, start and write dates (UTC), machine, Python, CPU count, and the git commit
+    checked out when the run started."""
     return {
         "command": " ".join(shlex.quote(a) for a in sys.argv),
+        "started": _STARTED,
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": platform.platform(),
         "python": platform.python_version(),
         "cpus": str(os.cpu_count()),
-        "commit": git_commit(),
+        "commit": _COMMIT,
     }
