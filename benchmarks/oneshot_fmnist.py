@@ -18,7 +18,8 @@ the baseline, and looks every cell up in the NB201 CIFAR-10 table (``--bench-dir
 
 ``--resolution`` resizes every image (training, validation, test) to that many pixels per side,
 which makes both routes cheaper. Each part writes its JSON after every measured cell, so a
-stopped run keeps what it measured. Run the parts side by side, one core each (``taskset -c 0`` / ``-c 1``).
+stopped run keeps what it measured. Run the parts side by side, one core each
+(``taskset -c 0`` / ``-c 1``).
 
 Usage (from the repository root):
     taskset -c 0 python benchmarks/oneshot_fmnist.py rank --space chain \\
