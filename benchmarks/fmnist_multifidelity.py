@@ -36,9 +36,7 @@ from nasforge.experiment import TrialState
 from nasforge.hardware import count_flops
 
 
-def make_space(
-    max_params: int, max_mflops: float | None, shape: tuple[int, ...] = (1, 28, 28)
-) -> nf.spaces.ChainCNN:
+def make_space(max_params: int, max_mflops: float | None, shape: tuple[int, ...]) -> nf.spaces.ChainCNN:
     """The chain-CNN space (depth 2-5) under a parameter limit and, optionally, a FLOPs limit.
 
     The FLOPs of a candidate are counted on its built network (one image of ``shape``) before it

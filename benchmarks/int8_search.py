@@ -32,8 +32,7 @@ from typing import Any
 from _meta import run_meta
 
 import nasforge as nf
-from nasforge.deploy import Model
-from nasforge.deploy._export import check_images
+from nasforge.deploy import Model, check_images
 from nasforge.experiment import Experiment, TrialState
 from nasforge.hardware import measure_latency
 
