@@ -11,7 +11,9 @@ feasible trial with the best search signal) is scored by its 200-epoch test accu
 0.3 points, the same for the best test accuracy among the queried cells ("best found"), the mean
 number of screened proposals, and the test accuracy of the feasible cell with the best search
 signal (what a search that found it would report: the ceiling of picking by the 12-epoch signal).
-``zc_warm_start`` reads its synflow scores from ``--proxy-cache`` when given.
+``zc_warm_start`` reads its synflow scores from ``--proxy-cache`` when given. A strategy may carry
+options as JSON after a colon (``'zc_warm_start:{"inner": "local"}'``); ``--first-seed`` moves the
+seeds (e.g. 1000 for tuning runs, so that the reported seeds 0.. are not the ones tuned on).
 
 Usage (from the repository root):
     python benchmarks/nb201_latency_budget.py --bench-dir ../shared/benchmarks \\
@@ -39,8 +41,12 @@ def main() -> None:
     parser.add_argument("--bench-dir", type=Path, required=True)
     parser.add_argument("--devices", nargs="+", default=["raspi4", "pixel3"])
     parser.add_argument("--quantile", type=float, default=0.5)
-    parser.add_argument("--strategies", nargs="+", default=["random", "evolution", "guided_local"])
+    parser.add_argument(
+        "--strategies", nargs="+", default=["random", "evolution", "guided_local"],
+        help='registered names, each optionally with JSON options: \'zc_warm_start:{"n_warm": 30}\'',
+    )  # fmt: skip
     parser.add_argument("--seeds", type=int, default=50)
+    parser.add_argument("--first-seed", type=int, default=0, help="the first seed (then +1, +2, ...)")
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument(
         "--proxy-cache", type=Path, default=None,
@@ -48,6 +54,16 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("bench-results/nb201_latency_budget.json"))
     args = parser.parse_args()
+    specs: list[tuple[str, str, dict]] = []  # (label, strategy, options)
+    for spec in args.strategies:
+        name, _, extra = spec.partition(":")
+        try:
+            options = json.loads(extra) if extra else {}
+        except json.JSONDecodeError as exc:
+            parser.error(f"options of {name!r} are not JSON ({exc}): {extra!r}")
+        if not isinstance(options, dict):
+            parser.error(f"options of {name!r} must be a JSON object, got {extra!r}")
+        specs.append((spec, name, options))
 
     rows = []
     for device in args.devices:
@@ -65,12 +81,12 @@ def main() -> None:
             f"{device}: budget {budget:.3f} ms ({feasible.mean():.0%} of cells), optimum {optimum:.2f}, "
             f"best-signal cell {ceiling:.2f}"
         )
-        for strategy in args.strategies:
+        for spec, strategy, extra_options in specs:
             start = time.perf_counter()
             picks: list[float] = []
             found: list[float] = []  # the best test accuracy among the feasible cells queried
             screened: list[int] = []  # infeasible proposals ruled out before a query
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 exp = Experiment(
                     "budget",
                     space=nf.spaces.NB201Space().bind((3, 32, 32), 10),  # CIFAR-10 (for proxies)
@@ -79,6 +95,7 @@ def main() -> None:
                     seed=seed,
                 )
                 options = {"proxy_cache": args.proxy_cache} if strategy == "zc_warm_start" else {}
+                options.update(extra_options)
                 exp.run(strategy, table, n_trials=args.queries, strategy_options=options)
                 best = exp.best()
                 picks.append(float(best.metrics["test_acc"]) if best is not None else float("nan"))
@@ -93,8 +110,9 @@ def main() -> None:
                 "feasible_share": round(float(feasible.mean()), 4),
                 "optimum_test_acc": optimum,
                 "best_signal_cell_test_acc": ceiling,
-                "strategy": strategy,
+                "strategy": spec,
                 "seeds": args.seeds,
+                "first_seed": args.first_seed,
                 "queries": args.queries,
                 "pick_test_mean": round(statistics.mean(picks), 3),
                 "pick_test_std": round(statistics.stdev(picks), 3),
