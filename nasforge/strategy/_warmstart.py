@@ -61,7 +61,9 @@ class ProxyWarmStart(Strategy):
         n_candidates: random architectures scored by the proxies (>= 1).
         n_warm: how many of the best are evaluated first (>= 1, at most ``n_candidates``); a
             proposal that a constraint rules out before evaluation (``trial.screened``) does not
-            count, the next best goes instead (up to ``10 * n_warm`` proposals).
+            count, the next best goes instead (up to ``10 * n_warm`` proposals). Under such a
+            constraint more warm cells pay: 30 did better than 10 on NB201 with a device latency
+            budget (docs/benchmarks.md).
         proxy_cache: a JSON-lines file of proxy scores to read and extend (optional).
         batch_size: samples in the batch of data-dependent proxies.
         scorer: any object with ``rank(archs) -> array`` (larger = better) to use instead of the
