@@ -7,10 +7,12 @@ import dataclasses
 import logging
 import math
 import secrets
+import signal
+import threading
 import time
 import traceback
 from collections import Counter, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,38 @@ class Evaluation:
     metrics: Mapping[str, Any]
     pruned: bool = False
     error: str | BaseException | None = None
+
+
+@contextlib.contextmanager
+def _remember_interrupts() -> Iterator[list[int]]:
+    """Record Ctrl-C (and a SIGTERM handled as one) while a search runs.
+
+    The handlers already in place still raise ``KeyboardInterrupt``; the signal is also written
+    down, because Python ignores an exception raised inside a finaliser (a SQLAlchemy weakref
+    callback, a ``__del__``) and the interrupt would then be lost. The run loop checks the list.
+    Only in the main thread (the only one that receives signals), and only for signals with a
+    Python handler: an ignored or default signal is left alone.
+    """
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    previous: dict[int, Callable[[int, Any], Any]] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if callable(handler):
+            previous[sig] = handler
+
+            def remember(signum: int, frame: Any, _handler: Callable[[int, Any], Any] = handler) -> None:
+                seen.append(signum)
+                _handler(signum, frame)
+
+            signal.signal(sig, remember)
+    try:
+        yield seen
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 class Experiment:
@@ -143,6 +177,7 @@ class Experiment:
         self._n_finished = 0
         self._running: set[int] = set()  # trials asked in this process and not yet told
         self._deadline: float | None = None  # monotonic time at which run(hard_timeout=True) stops trials
+        self._interrupted: list[int] = []  # signals received during run() (see _remember_interrupts)
 
         stored_seed = self.storage.get_meta("seed")
         if read_only and stored_seed is None:
@@ -742,7 +777,7 @@ class Experiment:
         )
         try:
             runner.start()
-            with beat:
+            with beat, _remember_interrupts() as self._interrupted:
                 self._loop(runner, estimator, n_trials, timeout, start, callbacks)
         except KeyboardInterrupt:
             for number in runner.stop_all():
@@ -769,6 +804,8 @@ class Experiment:
         exhausted = False
         screened_in_row = 0
         while True:
+            if self._interrupted:  # a Ctrl-C whose KeyboardInterrupt a finaliser swallowed
+                raise KeyboardInterrupt
             while not exhausted and len(runner.running) < runner.concurrency:
                 self.refresh()
                 busy = len(runner.running) + len(self._others)  # other workers' trials count too

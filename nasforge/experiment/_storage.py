@@ -167,6 +167,8 @@ class OptunaStorage(Storage):
         except StorageError:
             raise
         except Exception as exc:  # SQLAlchemy / Optuna errors: say where and what
+            if any(isinstance(e, KeyboardInterrupt) for e in _chain(exc)):
+                raise KeyboardInterrupt from exc  # Ctrl-C in the middle of a write, not a storage fault
             raise StorageError(f"storage {self.url}: could not {what}: {_advice(exc)}") from exc
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import signal
 import sqlite3
 import threading
 import time
@@ -91,3 +93,39 @@ def test_a_full_disk_stops_the_search_with_one_line_and_resume_continues(
     final = Experiment.open("run", read_only=True)
     assert [t.state for t in final.trials] == [TrialState.COMPLETE] * 3
     assert final.trials[0].metrics == first.trials[0].metrics
+
+
+def test_ctrl_c_inside_a_storage_call_is_an_interrupt_not_a_storage_error(tmp_path: Path) -> None:
+    # SQLAlchemy may catch Ctrl-C mid-transaction and raise its own error from it; that must stay
+    # an interrupt (exit 130, resume) rather than become "could not record ...: KeyboardInterrupt"
+    storage = OptunaStorage(f"sqlite:///{tmp_path / 'runs.db'}")
+
+    def interrupted_write() -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("database is locked") from exc
+
+    with pytest.raises(KeyboardInterrupt):
+        storage._call("record a finished trial", interrupted_write)
+
+
+class _SwallowedCtrlC(ToyEstimator):
+    """Receives Ctrl-C during its first trial, in a spot that ignores the exception (as Python does
+    for one raised in a finaliser, e.g. a SQLAlchemy weakref callback)."""
+
+    def evaluate(self, arch, ctx):  # type: ignore[no-untyped-def]
+        if self.calls == 0:
+            with contextlib.suppress(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGINT)
+        return super().evaluate(arch, ctx)
+
+
+def test_a_swallowed_ctrl_c_still_stops_the_search(tmp_path: Path) -> None:
+    exp = Experiment(
+        "ctrl-c", space=toy_space(), objectives=["score"], storage=f"sqlite:///{tmp_path / 'runs.db'}", seed=0
+    )
+    with pytest.raises(KeyboardInterrupt):
+        exp.run("random", _SwallowedCtrlC(), n_trials=5)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
+    assert len([t for t in exp.trials if t.state is TrialState.COMPLETE]) == 1  # no trial after it
