@@ -71,9 +71,15 @@ def _search(run: Path, *extra: str) -> list[str]:
     ]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # an ignored SIGINT would be inherited and kept
+
+
 def _start_and_stop(run: Path, sig: int) -> tuple[subprocess.Popen[bytes], set[int]]:
     db = run / "nasforge.db"
-    proc = subprocess.Popen(_search(run), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(  # with Python's Ctrl-C handler even if pytest runs with SIGINT ignored
+        _search(run), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_default_sigint
+    )
     deadline = time.monotonic() + 300
     children: set[int] = set()
     while proc.poll() is None and time.monotonic() < deadline:

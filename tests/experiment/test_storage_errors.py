@@ -122,6 +122,15 @@ class _SwallowedCtrlC(ToyEstimator):
 
 
 def test_a_swallowed_ctrl_c_still_stops_the_search(tmp_path: Path) -> None:
+    # Python's own handler, even when pytest was started with SIGINT ignored (a background job)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _run_with_swallowed_ctrl_c(tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _run_with_swallowed_ctrl_c(tmp_path: Path) -> None:
     exp = Experiment(
         "ctrl-c", space=toy_space(), objectives=["score"], storage=f"sqlite:///{tmp_path / 'runs.db'}", seed=0
     )
