@@ -61,6 +61,12 @@ class SupernetEstimator(Estimator):
         N: cells per stage (default: the space's).
         calib_batches: training batches that recalibrate batch-norm statistics per architecture
             (the same batches for every architecture).
+        finetune_steps: Adam steps that train a copy of each architecture's inherited weights on
+            training batches (the same batches for every architecture) before it is scored; the
+            supernet itself is unchanged. 0 scores the inherited weights as they are. On the chain
+            space a few dozen steps rank architectures far better than inherited weights alone
+            (``docs/benchmarks.md``), at a cost that grows with the architecture's size.
+        finetune_lr: learning rate of those steps.
         eval_images: validation images per evaluation (default: all).
         path: where the trained supernet is saved / loaded (default: the run directory's
             ``supernet.safetensors``; not saved when the experiment has no run directory).
@@ -87,6 +93,8 @@ class SupernetEstimator(Estimator):
         C: int | None = None,
         N: int | None = None,
         calib_batches: int = 10,
+        finetune_steps: int = 0,
+        finetune_lr: float = 0.003,
         eval_images: int | None = None,
         path: str | Path | None = None,
         threads: int | None = None,
@@ -98,6 +106,7 @@ class SupernetEstimator(Estimator):
             ("epochs", epochs, 1),
             ("batch_size", batch_size, 1),
             ("calib_batches", calib_batches, 1),
+            ("finetune_steps", finetune_steps, 0),
             ("seed", seed, 0),
         ):
             check_int(f"supernet {label}", value, low)
@@ -108,7 +117,7 @@ class SupernetEstimator(Estimator):
             raise ConfigError(f"supernet sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
         if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction <= 1:
             raise ConfigError(f"supernet fraction must be in (0, 1], got {fraction!r}")
-        for label, num in (("lr", lr), ("weight_decay", weight_decay)):
+        for label, num in (("lr", lr), ("weight_decay", weight_decay), ("finetune_lr", finetune_lr)):
             if isinstance(num, bool) or not isinstance(num, int | float) or num < 0:
                 raise ConfigError(f"supernet {label} must be a number >= 0, got {num!r}")
         self.task = task
@@ -116,6 +125,7 @@ class SupernetEstimator(Estimator):
         self.lr, self.weight_decay, self.sampling = float(lr), float(weight_decay), sampling
         self.C, self.N = C, N
         self.calib_batches, self.eval_images = calib_batches, eval_images
+        self.finetune_steps, self.finetune_lr = finetune_steps, float(finetune_lr)
         self.path = Path(path) if path is not None else None
         self.threads, self.seed = threads, seed
         self.net: Any = None  # NB201SuperNet or ChainSuperNet, once prepared
@@ -138,7 +148,11 @@ class SupernetEstimator(Estimator):
                 "N": self.N or int(space.N),
             }
         else:
-            shape = {"space": "chain_cnn", "space_description": json.loads(json.dumps(space.to_dict()))}
+            shape = {
+                "space": "chain_cnn",
+                "space_description": json.loads(json.dumps(space.to_dict())),
+                "sharing": "slots",  # weights by weighted-layer count, one head per count (2026-11-30)
+            }
         return {
             "format": "nasforge-supernet/1",
             **shape,
@@ -308,6 +322,24 @@ class SupernetEstimator(Estimator):
         return net
 
     # ---------------------------------------------------------------------------- evaluation
+    def _finetune(self, model: torch.nn.Module) -> None:
+        """``finetune_steps`` Adam steps of ``model`` on training batches drawn the same way for
+        every architecture."""
+        import torch
+        import torch.nn.functional as F
+
+        task = self.task
+        assert task is not None
+        gen = torch.Generator().manual_seed(self.seed + 1)
+        opt = torch.optim.Adam(model.parameters(), lr=self.finetune_lr)
+        n = len(task.x_train)
+        model.train()
+        for _ in range(self.finetune_steps):
+            idx = torch.randint(0, n, (min(self.batch_size, n),), generator=gen)
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(task.x_train[idx]), task.y_train[idx]).backward()
+            opt.step()
+
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
         import torch
 
@@ -328,18 +360,24 @@ class SupernetEstimator(Estimator):
                 task.x_train[order[i * self.batch_size : (i + 1) * self.batch_size]]
                 for i in range(self.calib_batches)
             )
-            recalibrate_bn(net, batches, forward=lambda x: net(x, path=cell))
+            model: torch.nn.Module
+            if self.finetune_steps:
+                model = net.extract(cell)
+                self._finetune(model)
+                recalibrate_bn(model, batches)
+            else:
+                recalibrate_bn(net, batches, forward=lambda x: net(x, path=cell))
+
+                class _Path(torch.nn.Module):
+                    def forward(self, x: torch.Tensor) -> torch.Tensor:
+                        return net(x, path=cell)
+
+                model = _Path()
+                net.eval()
             x_val, y_val = task.x_val, task.y_val
             if self.eval_images is not None:
                 x_val, y_val = x_val[: self.eval_images], y_val[: self.eval_images]
-
-            class _Path(torch.nn.Module):
-                def forward(self, x: torch.Tensor) -> torch.Tensor:
-                    return net(x, path=cell)
-
-            path_module = _Path()
-            net.eval()
-            accuracy, loss = evaluate(path_module, x_val, y_val)
+            accuracy, loss = evaluate(model, x_val, y_val)
         from nasforge.hardware import count_params
 
         with torch.random.fork_rng(devices=[]):
@@ -349,5 +387,6 @@ class SupernetEstimator(Estimator):
             "val_loss": loss,
             "params": params,
             "inherited": 1,
+            "finetune_steps": self.finetune_steps,
             "eval_seconds": round(time.perf_counter() - start, 4),
         }

@@ -1,15 +1,21 @@
 """Weight-sharing supernet of the chain CNN space (single path, Once-for-All style slicing).
 
-Every layer position ``i`` owns one set of the largest weights its choices can need: a convolution
-kernel ``(Cmax, Cmax, Kmax, Kmax)``, a depthwise kernel and a pointwise matrix for the separable
+Weights are shared by *slot*: the ``j``-th layer with weights (convolution or separable
+convolution) of an architecture uses slot ``j``, wherever pooling layers put it in the chain. Every
+slot owns one set of the largest weights its choices can need: a convolution kernel
+``(Cmax, Cmax, Kmax, Kmax)``, a depthwise kernel and a pointwise matrix for the separable
 convolution, a 1x1 projection for residual shortcuts, and batch-norm layers of ``Cmax`` channels.
-A chain architecture runs on its slice: the first ``c_out`` output and ``c_in`` input channels and
-the centred ``k x k`` window of the kernel (Cai et al. 2020, "Once-for-All", with plain centre
-cropping instead of kernel transformation matrices). The head is one linear layer on the first
-``c`` features. Pooling layers have no weights. So any architecture of the space runs with the
-shared weights, with exactly the layer plan :func:`~nasforge.nn.plan_chain_cnn` gives it, and
-:meth:`ChainSuperNet.extract` builds the stand-alone :class:`~nasforge.nn.ChainNet` with those
-weights copied (same outputs).
+A layer runs on its slice: the first ``c_out`` output and ``c_in`` input channels and the centred
+``k x k`` window of the kernel (Cai et al. 2020, "Once-for-All", with plain centre cropping instead
+of kernel transformation matrices). Pooling has no weights and keeps the meaning of its input
+channels, so with slots the weights of slot ``j`` always read the output of slot ``j - 1`` (or the
+image, for slot 0). Sharing by position instead made a layer's weights read the raw image in one
+architecture and learned features in the next, and ranked worse (``docs/benchmarks.md``). The head
+is a linear layer on the first ``c`` features, one per number of weighted layers (0 to the maximum
+depth), since the last weighted slot decides what the features mean. So any architecture of the
+space runs with the shared weights, with exactly the layer plan
+:func:`~nasforge.nn.plan_chain_cnn` gives it, and :meth:`ChainSuperNet.extract` builds the
+stand-alone :class:`~nasforge.nn.ChainNet` with those weights copied (same outputs).
 
 Batch-norm statistics are sliced too and depend on the path: recalibrate them per architecture
 (:func:`~nasforge.nn._supernet.recalibrate_bn` works on this network, whose layers honour the
@@ -30,6 +36,8 @@ from nasforge.nn._chain import ChainNet, LayerPlan, build_chain_cnn, plan_chain_
 from nasforge.nn._layers import CenterCrop, make_activation
 
 __all__ = ["ChainSuperNet"]
+
+WEIGHTED_OPS = ("conv", "sepconv")
 
 
 def _bn(x: torch.Tensor, bn: nn.BatchNorm2d, c: int) -> torch.Tensor:
@@ -128,20 +136,35 @@ class ChainSuperNet(nn.Module):
         self.k_max = max(kernels)
         self.max_depth = max(int(d) for d in space.depth_dim.values())
         self.layers = nn.ModuleList(_SharedLayer(self.c_max, self.k_max) for _ in range(self.max_depth))
-        self.classifier = nn.Linear(self.c_max, self.num_classes)
+        self.heads = nn.ModuleList(nn.Linear(self.c_max, self.num_classes) for _ in range(self.max_depth + 1))
 
     def plan(self, path: Mapping[str, Any]) -> list[LayerPlan]:
         return plan_chain_cnn(path, self.input_shape)
 
+    @staticmethod
+    def slots(plan: Sequence[LayerPlan]) -> list[int]:
+        """The weight slot of every layer of ``plan``: how many weighted layers come before it."""
+        out, j = [], 0
+        for layer in plan:
+            out.append(j)
+            j += layer["op"] in WEIGHTED_OPS
+        return out
+
     def forward(self, x: torch.Tensor, *, path: Mapping[str, Any]) -> torch.Tensor:
         """Logits of the architecture ``path`` (its parameter mapping) with the shared weights."""
         plan = self.plan(path)
-        for layer in plan:
-            x = self.layers[layer["index"]](x, layer)
+        slots = self.slots(plan)
+        for layer, slot in zip(plan, slots, strict=True):
+            x = self.layers[slot](x, layer)
         c = plan[-1]["out_channels"] if plan else self.input_shape[0]
+        head = self._head(plan)
         x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        out: torch.Tensor = F.linear(x, self.classifier.weight[:, :c], self.classifier.bias)
+        out: torch.Tensor = F.linear(x, head.weight[:, :c], head.bias)
         return out
+
+    def _head(self, plan: Sequence[LayerPlan]) -> nn.Linear:
+        head: nn.Linear = self.heads[sum(layer["op"] in WEIGHTED_OPS for layer in plan)]  # type: ignore[assignment]
+        return head
 
     def extract(self, path: Mapping[str, Any]) -> ChainNet:
         """The stand-alone network of ``path`` with this supernet's weights (copied)."""
@@ -158,11 +181,11 @@ class ChainSuperNet(nn.Module):
             assert shared.num_batches_tracked is not None
             state[f"{prefix}.num_batches_tracked"] = shared.num_batches_tracked
 
-        for layer in net.plan:
+        for layer, slot in zip(net.plan, self.slots(net.plan), strict=True):
             i, op, k = layer["index"], layer["op"], layer["kernel"]
-            if op not in ("conv", "sepconv"):
+            if op not in WEIGHTED_OPS:
                 continue
-            shared: _SharedLayer = self.layers[i]  # type: ignore[assignment]
+            shared: _SharedLayer = self.layers[slot]  # type: ignore[assignment]
             ci, co = layer["in_channels"], layer["out_channels"]
             body = f"features.{i}" + (".body" if layer["shortcut"] else "")
             if op == "conv":
@@ -176,7 +199,8 @@ class ChainSuperNet(nn.Module):
                 state[f"features.{i}.shortcut.conv.weight"] = shared.projection[:co, :ci]
                 bn(f"features.{i}.shortcut.bn", shared.proj_bn, co)
         c = net.classifier.in_features
-        state["classifier.weight"] = self.classifier.weight[:, :c]
-        state["classifier.bias"] = self.classifier.bias
+        head = self._head(net.plan)
+        state["classifier.weight"] = head.weight[:, :c]
+        state["classifier.bias"] = head.bias
         net.load_state_dict({k: v.detach().clone() for k, v in state.items()}, strict=True)
         return net

@@ -74,6 +74,29 @@ def test_inherited_accuracy_is_the_extracted_network_with_recalibrated_bn(digits
     assert evaluate(standalone, digits.x_val, digits.y_val)[0] == pytest.approx(score, abs=1e-9)
 
 
+@pytest.mark.parametrize("space_name", ["nb201", "chain_cnn"])
+def test_finetuning_trains_a_copy_and_scores_higher(digits, space, space_name, tmp_path):
+    if space_name == "chain_cnn":
+        space = nf.spaces.ChainCNN(depth=(2, 3), layer={"filters": [8, 16]}).bind(digits.input_shape, 10)
+    options = {**SMALL, "epochs": 1, "fraction": 0.2}
+    est = SupernetEstimator(digits, **options)
+    tuned = SupernetEstimator(digits, **options, finetune_steps=40)
+    est.prepare(space, tmp_path)
+    gains = []
+    for seed in range(3):
+        arch = _arch(space, seed)
+        plain = est.evaluate(arch, TrialContext(0, 0, run_dir=tmp_path))
+        first = tuned.evaluate(arch, TrialContext(0, 0, run_dir=tmp_path))  # loads the same supernet
+        assert tuned.loaded_from == tmp_path / SUPERNET_FILE
+        assert first["finetune_steps"] == 40 and plain["finetune_steps"] == 0
+        before = {k: v.clone() for k, v in tuned.net.state_dict().items()}
+        assert tuned.evaluate(arch, TrialContext(1, 1))["val_accuracy"] == first["val_accuracy"]  # repeatable
+        assert all(torch.equal(before[k], v) for k, v in tuned.net.state_dict().items())  # a copy was trained
+        gains.append(first["val_accuracy"] - plain["val_accuracy"])
+    # 40 steps on digits lift a one-epoch supernet's scores (measured: +0.06 to +0.6)
+    assert min(gains) > 0 and sum(gains) / len(gains) > 0.1, gains
+
+
 @pytest.mark.parametrize("sampling, all_trained", [("fair", True), ("uniform", False)])
 def test_fair_sampling_trains_every_operation_each_step(digits, space, sampling, all_trained):
     # one step (batch_size = all images of a tiny fraction, one epoch)
@@ -90,6 +113,10 @@ def test_fair_sampling_trains_every_operation_each_step(digits, space, sampling,
 def test_bad_options_are_clear_errors(digits):
     with pytest.raises(ConfigError, match="sampling"):
         SupernetEstimator(digits, sampling="greedy")
+    with pytest.raises(ConfigError, match="finetune_steps"):
+        SupernetEstimator(digits, finetune_steps=-1)
+    with pytest.raises(ConfigError, match="finetune_lr"):
+        SupernetEstimator(digits, finetune_lr="fast")
     with pytest.raises(ConfigError, match="nb201 and chain_cnn"):
         SupernetEstimator(digits, **SMALL).prepare(toy_space())
 

@@ -147,6 +147,39 @@ def test_chain_supernet_paths_equal_standalone_networks():
     assert len({round(float(o.sum()), 4) for o in outputs}) > 30  # the paths really differ
 
 
+def test_chain_supernet_shares_weights_by_weighted_layer_count():
+    """The j-th weighted layer uses slot j wherever pooling puts it, and the head follows the count."""
+    from nasforge.nn._chain_supernet import ChainSuperNet
+    from nasforge.space import ChainCNN
+
+    space = ChainCNN(depth=(1, 3), layer={"filters": [4, 8], "skip": [False]})
+    supernet = ChainSuperNet(space, (1, 8, 8), 3)
+
+    def params(*ops: str) -> dict[str, object]:
+        p: dict[str, object] = {"depth": len(ops)}
+        for i, op in enumerate(ops):
+            p |= {f"layer{i}.op": op, f"layer{i}.kernel": 3, f"layer{i}.stride": 1}
+            p[f"layer{i}.padding"] = "same"
+            if op in ("conv", "sepconv"):
+                p |= {f"layer{i}.filters": 8, f"layer{i}.act": "relu", f"layer{i}.skip": False}
+        return p
+
+    pooled = params("maxpool", "conv", "avgpool")
+    assert ChainSuperNet.slots(supernet.plan(pooled)) == [0, 0, 1]
+    assert ChainSuperNet.slots(supernet.plan(params("conv", "maxpool", "sepconv"))) == [0, 1, 1]
+    x = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    supernet.eval()
+    with torch.no_grad():
+        before = supernet(x, path=pooled)
+        supernet.layers[1].conv.zero_()  # position 1's conv is not slot 0's: no change
+        supernet.heads[2].weight.zero_()  # nor is the head of two weighted layers
+        torch.testing.assert_close(supernet(x, path=pooled), before, rtol=0, atol=0)
+        supernet.heads[1].bias.add_(1.0)  # the head of one weighted layer is the one used
+        torch.testing.assert_close(supernet(x, path=pooled), before + 1.0)
+        supernet.layers[0].conv.mul_(-1.0)  # slot 0 is
+        assert not torch.allclose(supernet(x, path=pooled), before + 1.0)
+
+
 def test_chain_supernet_needs_a_chain_space():
     from nasforge.nn._chain_supernet import ChainSuperNet
 
