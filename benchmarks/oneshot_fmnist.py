@@ -10,7 +10,10 @@ channels and ``--N`` cells per stage): trains one supernet with uniform single-p
 on ``--eval-images`` validation images), then trains each of those cells from scratch
 (``--epochs``, same data) and reports Kendall's tau and Spearman's rho between the two, with the
 seconds of each route (everything on one torch thread; the stand-alone figure is the training
-loop, the shared one the supernet's training plus every inherited evaluation).
+loop, the shared one the supernet's training plus every inherited evaluation). Two more cheap
+routes can be scored beside it: ``--finetune-steps N`` (the inherited weights of each cell trained
+for N Adam steps first; the supernet's training counts in its cost too) and ``--short-steps N``
+(each cell trained from scratch for N Adam steps, no supernet).
 
 ``darts`` (NB201 space): runs DARTS and GDAS (``--search-epochs``) for each seed, trains each
 derived cell from scratch with the same protocol, trains ``--random`` random cells the same way as

@@ -67,8 +67,8 @@ class SupernetEstimator(Estimator):
         finetune_steps: Adam steps that train a copy of each architecture's inherited weights on
             training batches (the same batches for every architecture) before it is scored; the
             supernet itself is unchanged. 0 scores the inherited weights as they are. On the chain
-            space a few dozen steps rank architectures far better than inherited weights alone
-            (``docs/benchmarks.md``), at a cost that grows with the architecture's size.
+            space 20 steps raised Kendall's tau against stand-alone training from 0.48 to 0.79
+            (``docs/benchmarks.md``), at 1-3 s per architecture that grow with its size.
         finetune_lr: learning rate of those steps.
         eval_images: validation images per evaluation (default: all).
         path: where the trained supernet is saved / loaded (default: the run directory's
