@@ -72,6 +72,7 @@ class SPOS(Strategy):
         if "task" in (supernet or {}) or "path" in (supernet or {}):
             raise ConfigError("spos supernet options cannot set task or path (they come from the experiment)")
         check_options("estimator", "supernet", SupernetEstimator, {"task": None, **dict(supernet or {})})
+        SupernetEstimator(None, **dict(supernet or {}))  # type: ignore[arg-type]  # bad values fail now, not mid-run
         self.inner_name = inner
         self.inner_options = dict(inner_options or {})
         self.n_evaluations = n_evaluations

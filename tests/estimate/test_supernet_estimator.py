@@ -182,6 +182,8 @@ def test_spos_errors(space):
         nf.strategy.SPOS(inner="darts")
     with pytest.raises(ConfigError, match="no option"):
         nf.strategy.SPOS(supernet={"epochz": 3})
+    with pytest.raises(ConfigError, match="finetune_steps"):  # a bad value fails before any run starts
+        nf.strategy.SPOS(supernet={"finetune_steps": -3})
     strategy = nf.strategy.SPOS(seed=0)
     strategy.setup(space, nf.Objective(["score"]))
     with pytest.raises(ConfigError, match="training estimator"):
