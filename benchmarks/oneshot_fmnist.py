@@ -90,12 +90,20 @@ def _short_scratch(arch: Any, task: Any, args: argparse.Namespace) -> tuple[floa
 
 
 def rank(args: argparse.Namespace, task: Any, space: Any) -> None:
+    import shutil
     import tempfile
 
     import torch
 
     torch.set_num_threads(1)
-    file = Path(tempfile.mkdtemp(prefix="nasforge-rank-")) / "supernet.safetensors"
+    tmp = Path(tempfile.mkdtemp(prefix="nasforge-rank-"))  # the fine-tuning estimator loads it from here
+    try:
+        _rank(args, task, space, tmp / "supernet.safetensors")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _rank(args: argparse.Namespace, task: Any, space: Any, file: Path) -> None:
     options = {
         "epochs": args.supernet_epochs,
         "batch_size": args.supernet_batch,
