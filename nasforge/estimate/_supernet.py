@@ -68,7 +68,8 @@ class SupernetEstimator(Estimator):
             training batches (the same batches for every architecture) before it is scored; the
             supernet itself is unchanged. 0 scores the inherited weights as they are. On the chain
             space 20 steps raised Kendall's tau against stand-alone training from 0.48 to 0.79
-            (``docs/benchmarks.md``), at 1-3 s per architecture that grow with its size.
+            (``docs/benchmarks.md``), at 1.3-2.5 s per architecture on average there, more for
+            larger architectures.
         finetune_lr: learning rate of those steps.
         eval_images: validation images per evaluation (default: all).
         path: where the trained supernet is saved / loaded (default: the run directory's
