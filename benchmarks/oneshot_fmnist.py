@@ -69,22 +69,16 @@ def _short_scratch(arch: Any, task: Any, args: argparse.Namespace) -> tuple[floa
     import time
 
     import torch
-    import torch.nn.functional as F
 
     from nasforge.estimate._loop import evaluate
+    from nasforge.estimate._supernet import train_steps
 
     start = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(args.seed)
         model = arch.build(task.input_shape, task.num_classes)
-    gen = torch.Generator().manual_seed(1)  # the SupernetEstimator's fine-tuning batches (seed 0 + 1)
-    opt = torch.optim.Adam(model.parameters(), lr=args.finetune_lr)
-    model.train()
-    for _ in range(args.short_steps):
-        idx = torch.randint(0, len(task.x_train), (args.supernet_batch,), generator=gen)
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(task.x_train[idx]), task.y_train[idx]).backward()
-        opt.step()
+    # the batches of the SupernetEstimator's fine-tuning (its seed 0, plus 1)
+    train_steps(model, task, args.short_steps, args.supernet_batch, args.finetune_lr, seed=1)
     accuracy, _ = evaluate(model, task.x_val[: args.eval_images], task.y_val[: args.eval_images])
     return float(accuracy), time.perf_counter() - start
 

@@ -41,12 +41,32 @@ if TYPE_CHECKING:
     from nasforge.data import Task
     from nasforge.space import Architecture
 
-__all__ = ["SUPERNET_FILE", "SupernetEstimator"]
+__all__ = ["SUPERNET_FILE", "SupernetEstimator", "train_steps"]
 
 log = logging.getLogger("nasforge")
 
 SUPERNET_FILE = "supernet.safetensors"
 SAMPLINGS = ("uniform", "fair")
+
+
+def train_steps(
+    model: torch.nn.Module, task: Task, steps: int, batch_size: int, lr: float, *, seed: int
+) -> None:
+    """``steps`` Adam steps of ``model`` on random training batches of ``task``; the batches depend
+    only on ``seed``, so every model given the same seed sees the same images (the fine-tuning of
+    :class:`SupernetEstimator`, and a short training from scratch to compare it with)."""
+    import torch
+    import torch.nn.functional as F
+
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    n = len(task.x_train)
+    model.train()
+    for _ in range(steps):
+        idx = torch.randint(0, n, (min(batch_size, n),), generator=gen)
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(task.x_train[idx]), task.y_train[idx]).backward()
+        opt.step()
 
 
 class SupernetEstimator(Estimator):
@@ -326,24 +346,6 @@ class SupernetEstimator(Estimator):
         return net
 
     # ---------------------------------------------------------------------------- evaluation
-    def _finetune(self, model: torch.nn.Module) -> None:
-        """``finetune_steps`` Adam steps of ``model`` on training batches drawn the same way for
-        every architecture."""
-        import torch
-        import torch.nn.functional as F
-
-        task = self.task
-        assert task is not None
-        gen = torch.Generator().manual_seed(self.seed + 1)
-        opt = torch.optim.Adam(model.parameters(), lr=self.finetune_lr)
-        n = len(task.x_train)
-        model.train()
-        for _ in range(self.finetune_steps):
-            idx = torch.randint(0, n, (min(self.batch_size, n),), generator=gen)
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(task.x_train[idx]), task.y_train[idx]).backward()
-            opt.step()
-
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
         import torch
 
@@ -367,7 +369,8 @@ class SupernetEstimator(Estimator):
             model: torch.nn.Module
             if self.finetune_steps:
                 model = net.extract(cell)
-                self._finetune(model)
+                steps, lr = self.finetune_steps, self.finetune_lr
+                train_steps(model, task, steps, self.batch_size, lr, seed=self.seed + 1)
                 recalibrate_bn(model, batches)
             else:
                 recalibrate_bn(net, batches, forward=lambda x: net(x, path=cell))

@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -121,16 +122,16 @@ class _SwallowedCtrlC(ToyEstimator):
         return super().evaluate(arch, ctx)
 
 
-def test_a_swallowed_ctrl_c_still_stops_the_search(tmp_path: Path) -> None:
-    # Python's own handler, even when pytest was started with SIGINT ignored (a background job)
+@pytest.fixture
+def python_sigint_handler() -> Iterator[None]:
+    """Python's own Ctrl-C handler, even when pytest was started with SIGINT ignored (a background job)."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        _run_with_swallowed_ctrl_c(tmp_path)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
-def _run_with_swallowed_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.usefixtures("python_sigint_handler")
+def test_a_swallowed_ctrl_c_still_stops_the_search(tmp_path: Path) -> None:
     exp = Experiment(
         "ctrl-c", space=toy_space(), objectives=["score"], storage=f"sqlite:///{tmp_path / 'runs.db'}", seed=0
     )
