@@ -13,7 +13,10 @@ seconds of each route (everything on one torch thread; the stand-alone figure is
 loop, the shared one the supernet's training plus every inherited evaluation). Two more cheap
 routes can be scored beside it: ``--finetune-steps N`` (the inherited weights of each cell trained
 for N Adam steps first; the supernet's training counts in its cost too) and ``--short-steps N``
-(each cell trained from scratch for N Adam steps, no supernet).
+(each cell trained from scratch for N Adam steps, no supernet). ``--standalone-from FILE`` takes
+the stand-alone rows from an earlier ``rank`` JSON of the same seed, data and stand-alone settings
+instead of training the cells again (it checks that the cells and settings match), so a new
+supernet setting can be scored against the same stand-alone training in minutes.
 
 ``darts`` (NB201 space): runs DARTS and GDAS (``--search-epochs``) for each seed, trains each
 derived cell from scratch with the same protocol, trains ``--random`` random cells the same way as
@@ -124,6 +127,7 @@ def _rank(args: argparse.Namespace, task: Any, space: Any, file: Path) -> None:
         arch = space.sample(rng)
         if arch.key not in {c.key for c in cells}:
             cells.append(arch)
+    reused = _reused_standalone(args, [_describe(space, arch) for arch in cells])
     rows: list[dict[str, Any]] = []
     for i, arch in enumerate(cells):
         scored = est.evaluate(arch, TrialContext(i, 0))
@@ -137,14 +141,41 @@ def _rank(args: argparse.Namespace, task: Any, space: Any, file: Path) -> None:
             row |= {"finetuned_val": scored["val_accuracy"], "finetuned_cpu_s": scored["eval_seconds"]}
         if args.short_steps:
             row["short_val"], row["short_cpu_s"] = _short_scratch(arch, task, args)
-        val, test, cpu = _standalone(arch, task, args, seed=args.seed)
-        row |= {"standalone_val": val, "standalone_test": test, "standalone_cpu_s": round(cpu, 1)}
+        if reused:
+            row |= reused[i]
+        else:
+            val, test, cpu = _standalone(arch, task, args, seed=args.seed)
+            row |= {"standalone_val": val, "standalone_test": test, "standalone_cpu_s": round(cpu, 1)}
         rows.append(row)
         print(json.dumps(row), flush=True)
         summary = _rank_summary(rows, supernet_cpu)
         payload = {"settings": vars_json(args), "summary": summary, "history": est.history, "rows": rows}
         _write(args.out, payload)
     print(json.dumps(_rank_summary(rows, supernet_cpu), indent=1))
+
+
+# the settings that decide the cells and their stand-alone training
+_STANDALONE_SETTINGS = ("space", "data_dir", "fraction", "resolution", "epochs", "lr", "seed", "C", "N")
+
+
+def _reused_standalone(args: argparse.Namespace, described: list[str]) -> list[dict[str, Any]]:
+    """The stand-alone columns of ``--standalone-from``, in the order of ``described``; [] if unset."""
+    if args.standalone_from is None:
+        return []
+    earlier = json.loads(Path(args.standalone_from).read_text())
+    mine = vars_json(args)
+    where = f"--standalone-from {args.standalone_from}"
+    for key in _STANDALONE_SETTINGS:
+        if earlier["settings"].get(key) != mine.get(key):
+            raise SystemExit(
+                f"{where}: its {key} is {earlier['settings'].get(key)!r}, this run's is {mine.get(key)!r}; "
+                "stand-alone rows are only reused for the same cells and training"
+            )
+    old = [r["architecture"] for r in earlier["rows"]]
+    if old != described:
+        raise SystemExit(f"{where}: its {len(old)} cells are not this run's {len(described)} cells")
+    columns = ("standalone_val", "standalone_test", "standalone_cpu_s")
+    return [{c: r[c] for c in columns} for r in earlier["rows"]]
 
 
 def _rank_summary(rows: list[dict[str, Any]], supernet_cpu: float) -> dict[str, Any]:
@@ -280,6 +311,12 @@ def main() -> None:
         "--resolution", type=int, default=None,
         help="resize every image (supernet, stand-alone training, test) to this many pixels per side",
     )  # fmt: skip
+    parser.add_argument(
+        "--standalone-from",
+        type=Path,
+        default=None,
+        help="rank: reuse the stand-alone rows of this earlier rank JSON (same cells and settings)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     suffix = f"_{args.space}" if args.part == "rank" else ""
