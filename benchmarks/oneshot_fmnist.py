@@ -65,8 +65,8 @@ def _standalone(arch: Any, task: Any, args: argparse.Namespace, seed: int) -> tu
     return float(m["val_accuracy"]), float(m["test_accuracy"]), float(m["train_seconds"])
 
 
-def _short_scratch(arch: Any, task: Any, args: argparse.Namespace) -> tuple[float, float]:
-    """Validation accuracy (the supernet's evaluation images) of ``arch`` trained from scratch for
+def _short_scratch(arch: Any, task: Any, args: argparse.Namespace) -> tuple[float, float, float]:
+    """Validation accuracy and loss (the supernet's evaluation images) of ``arch`` trained from scratch for
     ``--short-steps`` Adam steps on the batches the fine-tuning draws, and the seconds it took: the
     cheap route without weight sharing, at a cost like the fine-tuned one."""
     import time
@@ -82,8 +82,8 @@ def _short_scratch(arch: Any, task: Any, args: argparse.Namespace) -> tuple[floa
         model = arch.build(task.input_shape, task.num_classes)
     # the batches of the SupernetEstimator's fine-tuning (its seed 0, plus 1)
     train_steps(model, task, args.short_steps, args.supernet_batch, args.finetune_lr, seed=1)
-    accuracy, _ = evaluate(model, task.x_val[: args.eval_images], task.y_val[: args.eval_images])
-    return float(accuracy), time.perf_counter() - start
+    accuracy, loss = evaluate(model, task.x_val[: args.eval_images], task.y_val[: args.eval_images])
+    return float(accuracy), float(loss), time.perf_counter() - start
 
 
 def rank(args: argparse.Namespace, task: Any, space: Any) -> None:
@@ -134,13 +134,18 @@ def _rank(args: argparse.Namespace, task: Any, space: Any, file: Path) -> None:
         row: dict[str, Any] = {
             "architecture": _describe(space, arch),
             "inherited_val": scored["val_accuracy"],
+            "inherited_loss": scored["val_loss"],
             "inherited_cpu_s": scored["eval_seconds"],
         }
         if tuned is not None:
             scored = tuned.evaluate(arch, TrialContext(i, 0))
-            row |= {"finetuned_val": scored["val_accuracy"], "finetuned_cpu_s": scored["eval_seconds"]}
+            row |= {
+                "finetuned_val": scored["val_accuracy"],
+                "finetuned_loss": scored["val_loss"],
+                "finetuned_cpu_s": scored["eval_seconds"],
+            }
         if args.short_steps:
-            row["short_val"], row["short_cpu_s"] = _short_scratch(arch, task, args)
+            row["short_val"], row["short_loss"], row["short_cpu_s"] = _short_scratch(arch, task, args)
         if reused:
             row |= reused[i]
         else:
@@ -180,7 +185,9 @@ def _reused_standalone(args: argparse.Namespace, described: list[str]) -> list[d
 
 def _rank_summary(rows: list[dict[str, Any]], supernet_cpu: float) -> dict[str, Any]:
     """Kendall / Spearman of every cheap route against stand-alone validation accuracy, its cost
-    (the supernet's training counted in both weight-sharing routes) and how much cheaper it is."""
+    (the supernet's training counted in both weight-sharing routes) and how much cheaper it is.
+    Each route is scored by its validation accuracy and, as ``*_loss``, by its negated validation
+    cross-entropy (a finer-grained score than accuracy on 2,000 images)."""
     truth = [r["standalone_val"] for r in rows]
     standalone_cpu = sum(r["standalone_cpu_s"] for r in rows)
     out: dict[str, Any] = {"n": len(rows), "supernet_train_cpu_s": round(supernet_cpu, 1)}
@@ -195,10 +202,21 @@ def _rank_summary(rows: list[dict[str, Any]], supernet_cpu: float) -> dict[str, 
         out[route] = {
             "kendall_tau": round(float(tau), 4),
             "spearman_rho": round(float(rho), 4),
+            **_loss_correlations(rows, route, truth),
             "cpu_s": round(cpu, 1),
             "speedup": round(standalone_cpu / cpu, 2) if cpu else None,
         }
     return out
+
+
+def _loss_correlations(rows: list[dict[str, Any]], route: str, truth: list[float]) -> dict[str, float]:
+    """Kendall / Spearman of the negated validation loss of ``route``; {} for rows without it."""
+    if len(rows) < 3 or any(f"{route}_loss" not in r for r in rows):
+        return {}
+    scores = [-r[f"{route}_loss"] for r in rows]
+    tau = stats.kendalltau(scores, truth).statistic
+    rho = stats.spearmanr(scores, truth).statistic
+    return {"kendall_tau_loss": round(float(tau), 4), "spearman_rho_loss": round(float(rho), 4)}
 
 
 def _describe(space: Any, arch: Any) -> str:
