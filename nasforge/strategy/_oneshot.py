@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 __all__ = ["SPOS"]
 
 
+# rank_by -> the inner search's objective (a leading "-" minimises)
+_RANK_BY = {"loss": "-val_loss", "accuracy": "val_accuracy"}
+
+
 class SPOS(Strategy):
     """Single-path one-shot NAS (Guo et al. 2020) on the NB201 cell space or the chain CNN space.
 
@@ -27,22 +31,27 @@ class SPOS(Strategy):
     directory's ``supernet.safetensors`` when a run with the same settings trained it already.
     Then the ``inner`` strategy (any registered one; default regularized evolution) searches the
     supernet for ``n_evaluations`` architectures in memory, each scored by its inherited-weight
-    validation accuracy in a fraction of a second. The architectures are then proposed best first
-    as the experiment's trials, which its own estimator trains from scratch: stand-alone results
-    for the supernet's favourites. The ranking is kept in the strategy's state, so a resumed run
-    neither trains the supernet nor searches it again.
+    validation loss (``rank_by="loss"``) or accuracy in a fraction of a second. The architectures
+    are then proposed best first as the experiment's trials, which its own estimator trains from
+    scratch: stand-alone results for the supernet's favourites. The ranking is kept in the
+    strategy's state, so a resumed run neither trains the supernet nor searches it again.
 
     Args:
         inner: the registered strategy that searches the supernet.
         inner_options: its options.
         n_evaluations: architectures the inner strategy scores on the supernet.
+        rank_by: the inherited score the inner search optimises and the ranking sorts by: ``"loss"``
+            (validation cross-entropy, lowest first) or ``"accuracy"`` (highest first). On the
+            chain space the loss ranked architectures closer to their stand-alone accuracy than
+            the inherited accuracy did (``docs/benchmarks.md``).
         supernet: options of the :class:`~nasforge.estimate.SupernetEstimator` (``epochs``,
             ``sampling``, ``C``, ``N``, ``fraction``, ``lr``, ``calib_batches``, ...).
         seed: random seed (the supernet's and the inner strategy's seeds derive from it).
 
     Attributes:
         on_epoch: optional ``callback(epoch, epochs, record)`` after every supernet epoch.
-        ranking: ``[{"params": ..., "inherited_accuracy": ...}, ...]`` best first, once searched.
+        ranking: ``[{"params": ..., "inherited_accuracy": ..., "inherited_loss": ...}, ...]``
+            best first, once searched.
         estimator: the supernet estimator (its ``history`` and ``train_seconds``).
     """
 
@@ -52,11 +61,14 @@ class SPOS(Strategy):
         inner: str = "evolution",
         inner_options: Mapping[str, Any] | None = None,
         n_evaluations: int = 100,
+        rank_by: str = "loss",
         supernet: Mapping[str, Any] | None = None,
         seed: int | None = None,
     ) -> None:
         super().__init__(seed=seed)
         check_int("spos n_evaluations", n_evaluations, 1)
+        if rank_by not in _RANK_BY:
+            raise ConfigError(f"spos rank_by must be 'loss' or 'accuracy', got {rank_by!r}")
         if not isinstance(inner, str) or STRATEGIES.canonical_name(inner) in ("spos", "darts", "gdas"):
             raise ConfigError(
                 f"spos inner must be an ask-and-tell strategy name (e.g. evolution), got {inner!r}"
@@ -76,6 +88,7 @@ class SPOS(Strategy):
         self.inner_name = inner
         self.inner_options = dict(inner_options or {})
         self.n_evaluations = n_evaluations
+        self.rank_by = rank_by
         self.supernet_options = dict(supernet or {})
         self._task: Task | None = None
         self._run_dir: Path | None = None
@@ -122,16 +135,20 @@ class SPOS(Strategy):
         self.estimator = SupernetEstimator(task, **options)
         self.estimator.on_epoch = self.on_epoch
         self.estimator.prepare(self.space, self._run_dir)
-        inner = Experiment(
-            "spos-inner", space=self.space, objectives=["val_accuracy"], seed=derive_seed(seed, 2)
-        )
+        objective = _RANK_BY[self.rank_by]
+        inner = Experiment("spos-inner", space=self.space, objectives=[objective], seed=derive_seed(seed, 2))
         inner.run(
             self.inner_name, self.estimator, n_trials=self.n_evaluations, strategy_options=self.inner_options
         )
         done = [t for t in inner.trials if t.state is TrialState.COMPLETE]
-        done.sort(key=lambda t: (-float(t.metrics["val_accuracy"]), t.number))
+        sign = 1.0 if objective.startswith("-") else -1.0
+        done.sort(key=lambda t: (sign * float(t.metrics[objective.lstrip("-")]), t.number))
         self.ranking = [
-            {"params": dict(t.architecture.params), "inherited_accuracy": float(t.metrics["val_accuracy"])}
+            {
+                "params": dict(t.architecture.params),
+                "inherited_accuracy": float(t.metrics["val_accuracy"]),
+                "inherited_loss": float(t.metrics["val_loss"]),
+            }
             for t in done
         ]
         self.search_seconds = round(time.perf_counter() - start, 3)

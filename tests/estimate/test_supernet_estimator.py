@@ -148,8 +148,8 @@ def test_spos_proposes_the_supernet_ranking_and_resumes_untrained(digits, space,
     strategy = exp.strategy
     ranking = strategy.ranking
     assert len(ranking) == 12
-    accs = [r["inherited_accuracy"] for r in ranking]
-    assert accs == sorted(accs, reverse=True)
+    losses = [r["inherited_loss"] for r in ranking]  # rank_by="loss" is the default
+    assert losses == sorted(losses)
     assert [dict(t.architecture.params) for t in exp.trials] == [r["params"] for r in ranking[:4]]
     assert (tmp_path / "a" / SUPERNET_FILE).is_file()
 
@@ -161,6 +161,16 @@ def test_spos_proposes_the_supernet_ranking_and_resumes_untrained(digits, space,
     resumed.run("spos", Count3x3(digits), n_trials=7, strategy_options=SPOS_OPTIONS)
     assert [dict(t.architecture.params) for t in resumed.trials] == [r["params"] for r in ranking[:7]]
     assert all(t.state is TrialState.COMPLETE for t in resumed.trials)
+
+
+def test_spos_rank_by_accuracy_sorts_and_searches_on_inherited_accuracy(digits, space, tmp_path):
+    exp = Experiment("spos", space=space, objectives=["score"], run_dir=tmp_path, seed=0)
+    exp.run("spos", Count3x3(digits), n_trials=2, strategy_options={**SPOS_OPTIONS, "rank_by": "accuracy"})
+    ranking = exp.strategy.ranking
+    accs = [r["inherited_accuracy"] for r in ranking]
+    assert accs == sorted(accs, reverse=True)
+    assert all(r["inherited_loss"] > 0 for r in ranking)
+    assert exp.strategy.rank_by == "accuracy"
 
 
 def test_spos_reuses_a_saved_supernet_for_a_new_search(digits, space, tmp_path, monkeypatch):
@@ -180,6 +190,8 @@ def test_spos_reuses_a_saved_supernet_for_a_new_search(digits, space, tmp_path, 
 def test_spos_errors(space):
     with pytest.raises(ConfigError, match="inner"):
         nf.strategy.SPOS(inner="darts")
+    with pytest.raises(ConfigError, match="rank_by must be 'loss' or 'accuracy'"):
+        nf.strategy.SPOS(rank_by="acc")
     with pytest.raises(ConfigError, match="no option"):
         nf.strategy.SPOS(supernet={"epochz": 3})
     with pytest.raises(ConfigError, match="finetune_steps"):  # a bad value fails before any run starts
