@@ -13,7 +13,9 @@ seconds of each route (everything on one torch thread; the stand-alone figure is
 loop, the shared one the supernet's training plus every inherited evaluation). Two more cheap
 routes can be scored beside it: ``--finetune-steps N`` (the inherited weights of each cell trained
 for N Adam steps first; the supernet's training counts in its cost too) and ``--short-steps N``
-(each cell trained from scratch for N Adam steps, no supernet). ``--standalone-from FILE`` takes
+(each cell trained from scratch for N Adam steps, no supernet). Every route is ranked by its
+validation accuracy and, as ``kendall_tau_loss``, by its validation loss (lower is better), which
+is how ``spos`` ranks by default. ``--standalone-from FILE`` takes
 the stand-alone rows from an earlier ``rank`` JSON of the same seed, data and stand-alone settings
 instead of training the cells again (it checks that the cells and settings match), so a new
 supernet setting can be scored against the same stand-alone training in minutes.
@@ -167,9 +169,12 @@ def _reused_standalone(args: argparse.Namespace, described: list[str]) -> list[d
     """The stand-alone columns of ``--standalone-from``, in the order of ``described``; [] if unset."""
     if args.standalone_from is None:
         return []
-    earlier = json.loads(Path(args.standalone_from).read_text())
-    mine = vars_json(args)
     where = f"--standalone-from {args.standalone_from}"
+    try:
+        earlier = json.loads(Path(args.standalone_from).read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"{where}: cannot read it as a rank JSON ({exc})") from None
+    mine = vars_json(args)
     for key in _STANDALONE_SETTINGS:
         if earlier["settings"].get(key) != mine.get(key):
             raise SystemExit(
