@@ -14,7 +14,10 @@ training again.
 
 Evaluating an architecture then costs no training: its path inherits the shared weights, its
 batch-norm statistics are recalibrated on ``calib_batches`` training batches, and its accuracy on
-the validation split is the trial's ``val_accuracy`` (``inherited: 1`` marks it as such). With
+the validation split is the trial's ``val_accuracy`` and its loss ``val_loss`` (``inherited: 1``
+marks them as such). On the chain space the loss ranks architectures closer to their stand-alone
+accuracy than the accuracy does (``docs/benchmarks.md``): make ``-val_loss`` the objective to
+search by it, as :class:`~nasforge.strategy.SPOS` does by default. With
 ``finetune_steps`` a copy of the path's inherited weights (the stand-alone network the
 supernet's ``extract`` builds) first trains for that many Adam steps, so the score is that of a
 short training starting from the shared weights; the supernet itself is left unchanged.
