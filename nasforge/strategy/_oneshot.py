@@ -135,14 +135,13 @@ class SPOS(Strategy):
         self.estimator = SupernetEstimator(task, **options)
         self.estimator.on_epoch = self.on_epoch
         self.estimator.prepare(self.space, self._run_dir)
-        objective = _RANK_BY[self.rank_by]
-        inner = Experiment("spos-inner", space=self.space, objectives=[objective], seed=derive_seed(seed, 2))
+        objectives = [_RANK_BY[self.rank_by]]
+        inner = Experiment("spos-inner", space=self.space, objectives=objectives, seed=derive_seed(seed, 2))
         inner.run(
             self.inner_name, self.estimator, n_trials=self.n_evaluations, strategy_options=self.inner_options
         )
         done = [t for t in inner.trials if t.state is TrialState.COMPLETE]
-        sign = 1.0 if objective.startswith("-") else -1.0
-        done.sort(key=lambda t: (sign * float(t.metrics[objective.lstrip("-")]), t.number))
+        done.sort(key=lambda t: (-inner.objective.score(t), t.number))  # best first
         self.ranking = [
             {
                 "params": dict(t.architecture.params),

@@ -163,7 +163,7 @@ def test_spos_proposes_the_supernet_ranking_and_resumes_untrained(digits, space,
     assert all(t.state is TrialState.COMPLETE for t in resumed.trials)
 
 
-def test_spos_rank_by_accuracy_sorts_and_searches_on_inherited_accuracy(digits, space, tmp_path):
+def test_spos_rank_by_accuracy_sorts_the_ranking_by_inherited_accuracy(digits, space, tmp_path):
     exp = Experiment("spos", space=space, objectives=["score"], run_dir=tmp_path, seed=0)
     exp.run("spos", Count3x3(digits), n_trials=2, strategy_options={**SPOS_OPTIONS, "rank_by": "accuracy"})
     ranking = exp.strategy.ranking
