@@ -200,28 +200,20 @@ def _rank_summary(rows: list[dict[str, Any]], supernet_cpu: float) -> dict[str, 
     for route, shared in (("inherited", True), ("finetuned", True), ("short", False)):
         if f"{route}_val" not in rows[0]:
             continue
-        scores = [r[f"{route}_val"] for r in rows]
         cpu = sum(r[f"{route}_cpu_s"] for r in rows) + (supernet_cpu if shared else 0.0)
-        tau = stats.kendalltau(scores, truth).statistic if len(rows) > 2 else float("nan")
-        rho = stats.spearmanr(scores, truth).statistic if len(rows) > 2 else float("nan")
-        out[route] = {
-            "kendall_tau": round(float(tau), 4),
-            "spearman_rho": round(float(rho), 4),
-            **_loss_correlations(rows, route, truth),
-            "cpu_s": round(cpu, 1),
-            "speedup": round(standalone_cpu / cpu, 2) if cpu else None,
-        }
+        out[route] = _correlations([r[f"{route}_val"] for r in rows], truth, "")
+        if all(f"{route}_loss" in r for r in rows):  # rows of runs before the loss column lack it
+            out[route] |= _correlations([-r[f"{route}_loss"] for r in rows], truth, "_loss")
+        out[route] |= {"cpu_s": round(cpu, 1), "speedup": round(standalone_cpu / cpu, 2) if cpu else None}
     return out
 
 
-def _loss_correlations(rows: list[dict[str, Any]], route: str, truth: list[float]) -> dict[str, float]:
-    """Kendall / Spearman of the negated validation loss of ``route``; {} for rows without it."""
-    if len(rows) < 3 or any(f"{route}_loss" not in r for r in rows):
-        return {}
-    scores = [-r[f"{route}_loss"] for r in rows]
-    tau = stats.kendalltau(scores, truth).statistic
-    rho = stats.spearmanr(scores, truth).statistic
-    return {"kendall_tau_loss": round(float(tau), 4), "spearman_rho_loss": round(float(rho), 4)}
+def _correlations(scores: list[float], truth: list[float], suffix: str) -> dict[str, float]:
+    """``kendall_tau<suffix>`` and ``spearman_rho<suffix>`` of ``scores`` against ``truth``."""
+    enough = len(scores) > 2
+    tau = stats.kendalltau(scores, truth).statistic if enough else float("nan")
+    rho = stats.spearmanr(scores, truth).statistic if enough else float("nan")
+    return {f"kendall_tau{suffix}": round(float(tau), 4), f"spearman_rho{suffix}": round(float(rho), 4)}
 
 
 def _describe(space: Any, arch: Any) -> str:
