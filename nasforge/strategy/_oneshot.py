@@ -43,7 +43,8 @@ class SPOS(Strategy):
         rank_by: the inherited score the inner search optimises and the ranking sorts by: ``"loss"``
             (validation cross-entropy, lowest first) or ``"accuracy"`` (highest first). On the
             chain space the loss ranked architectures closer to their stand-alone accuracy than
-            the inherited accuracy did (``docs/benchmarks.md``).
+            the inherited accuracy did (``docs/benchmarks.md``); on nb201 the two have not been
+            compared.
         supernet: options of the :class:`~nasforge.estimate.SupernetEstimator` (``epochs``,
             ``sampling``, ``C``, ``N``, ``fraction``, ``lr``, ``calib_batches``, ...).
         seed: random seed (the supernet's and the inner strategy's seeds derive from it).
