@@ -1,0 +1,224 @@
+"""Device resolution, mixed precision and where trials train (nasforge/_device.py).
+
+This machine has no GPU: the resolution logic, the error lines and the CPU path are tested here
+everywhere; what needs CUDA is marked to skip without it.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import nasforge as nf
+from nasforge._device import (
+    check_amp,
+    check_device_and_amp,
+    check_device_name,
+    device_info,
+    resolve_amp,
+    resolve_device,
+    visible_gpus,
+)
+from nasforge.errors import ConfigError
+from nasforge.estimate import TrialContext
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.fixture(scope="module")
+def task() -> nf.datasets.Task:
+    return nf.datasets.load("digits")
+
+
+@pytest.fixture(scope="module")
+def arch(task):
+    space = nf.spaces.ChainCNN(depth=(1, 3), layer={"filters": [8, 16]}).bind(
+        task.input_shape, task.num_classes
+    )
+    layer = {"op": "conv", "kernel": 3, "stride": 1, "padding": "same", "filters": 16, "act": "relu"}
+    layer["skip"] = False
+    return space.make({"depth": 2, **{f"layer{i}.{k}": v for i in range(2) for k, v in layer.items()}})
+
+
+def no_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+
+
+def gpus(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
+    """Pretend ``n`` GPUs for the resolver (only the counting is replaced; nothing runs on them)."""
+    monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: n)
+
+
+# --------------------------------------------------------------------------- resolution
+@pytest.mark.parametrize("name", ["auto", "cpu", "CPU", " cuda ", "cuda:0", "cuda:12", "mps", None])
+def test_device_names_are_recognised(name) -> None:
+    assert check_device_name(name) in {"auto", "cpu", "cuda", "cuda:0", "cuda:12", "mps"}
+
+
+@pytest.mark.parametrize("name", ["gpu", "cuda:", "cuda:-1", "cpu:0", "mps:1", "tpu", "", "cuda:x"])
+def test_unknown_device_names_say_what_is_valid(name) -> None:
+    with pytest.raises(ConfigError, match=r"unknown device .*valid: auto, cpu, cuda, cuda:N, mps"):
+        check_device_name(name)
+
+
+def test_auto_is_the_cpu_without_a_gpu(monkeypatch) -> None:
+    no_cuda(monkeypatch)
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_device(None) == torch.device("cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_auto_prefers_cuda_then_mps(monkeypatch) -> None:
+    gpus(monkeypatch, 2)
+    assert resolve_device("auto") == torch.device("cuda", 0)
+    assert resolve_device("cuda") == torch.device("cuda", 0)
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("mps")
+
+
+def test_cuda_without_a_gpu_is_one_clear_line(monkeypatch) -> None:
+    no_cuda(monkeypatch)
+    with pytest.raises(ConfigError) as info:
+        resolve_device("cuda")
+    text = str(info.value)
+    assert "\n" not in text and "device 'cuda' asked for" in text and "use --device cpu or auto" in text
+
+
+def test_a_gpu_index_past_the_visible_ones_names_them(monkeypatch) -> None:
+    gpus(monkeypatch, 1)
+    with pytest.raises(ConfigError, match=r"'cuda:3' asked for, but this process sees 1 CUDA GPU \(cuda:0\)"):
+        resolve_device("cuda:3")
+    gpus(monkeypatch, 2)
+    with pytest.raises(ConfigError, match=r"sees 2 CUDA GPUs \(cuda:0..cuda:1\)"):
+        resolve_device("cuda:2")
+
+
+def test_mps_where_there_is_none(monkeypatch) -> None:
+    no_cuda(monkeypatch)
+    with pytest.raises(ConfigError, match="MPS is not available"):
+        resolve_device("mps")
+
+
+# --------------------------------------------------------------------------- amp
+def test_amp_defaults_to_off_on_cpu_and_bf16_where_a_gpu_supports_it(monkeypatch) -> None:
+    cpu = torch.device("cpu")
+    assert resolve_amp("auto", cpu) == "off" and resolve_amp(None, cpu) == "off"
+    assert resolve_amp("bf16", cpu) == "bf16" and resolve_amp(False, cpu) == "off"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_amp("auto", torch.device("cuda", 0)) == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_amp("auto", torch.device("cuda", 0)) == "off"
+    assert resolve_amp("fp16", torch.device("cuda", 0)) == "fp16"
+
+
+def test_bad_amp_values_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="amp must be one of auto, off, bf16, fp16, got 'fp8'"):
+        check_amp("fp8")
+    with pytest.raises(ConfigError, match="amp fp16 needs a GPU"):
+        resolve_amp("fp16", torch.device("cpu"))
+
+
+def test_constructors_check_device_and_amp_before_any_training(task, monkeypatch) -> None:
+    no_cuda(monkeypatch)
+    assert check_device_and_amp("CPU", "off") == ("cpu", "off")
+    with pytest.raises(ConfigError, match="device 'cuda' asked for"):
+        nf.TrainEstimator(task, device="cuda")
+    with pytest.raises(ConfigError, match="amp fp16 needs a GPU"):
+        nf.TrainEstimator(task, device="cpu", amp="fp16")
+    with pytest.raises(ConfigError, match="unknown device 'gpu'"):
+        nf.train_final(None, task, device="gpu")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- the CPU path is unchanged
+# Recorded on main before the device option existed (commit fcbe164), digits, one torch thread.
+BEFORE_TRIAL = (0.5861111111111111, 2.0762230767144096, 2.0766629863094974)
+BEFORE_FINAL = (0.11944444444444445, 0.13055555555555556, 2.2782991197374134, 2.2778189100373534)
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto", None])
+def test_cpu_and_auto_give_the_trials_of_the_code_before_devices(task, arch, device, monkeypatch) -> None:
+    no_cuda(monkeypatch)  # "auto" on a GPU machine is the GPU; here it must be the CPU path
+    options = {} if device is None else {"device": device}
+    est = nf.TrainEstimator(task, epochs=2, batch_size=32, lr=0.01, threads=1, fraction=0.5, **options)
+    m = est.evaluate(arch, TrialContext(0, 7))
+    assert (m["val_accuracy"], m["val_loss"], m["train_loss"]) == BEFORE_TRIAL
+    assert m["device"] == "cpu" and m["amp"] == "off" and m["torch_version"] == torch.__version__
+    final = nf.train_final(
+        arch, task, epochs=1, batch_size=64, threads=1, seed=3, augment="shift+flip", **options
+    )
+    f = final.metrics
+    assert (f["val_accuracy"], f["test_accuracy"], f["test_loss"], f["train_loss"]) == BEFORE_FINAL
+    assert f["device"] == "cpu" and f["amp"] == "off"
+
+
+def test_device_info_names_the_cpu() -> None:
+    info = device_info(torch.device("cpu"), "off")
+    assert info["device"] == "cpu" and info["device_name"] and info["amp"] == "off"
+    assert info["cuda_version"] == torch.version.cuda
+
+
+def test_visible_gpus_follow_cuda_visible_devices(monkeypatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 3,GPU-abc")
+    assert visible_gpus() == ["2", "3", "GPU-abc"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,-1,2")
+    assert visible_gpus() == ["1"]  # CUDA stops at the first invalid entry
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert visible_gpus() == []
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    gpus(monkeypatch, 3)
+    assert visible_gpus() == ["0", "1", "2"]
+
+
+def test_task_to_moves_every_split_once(task) -> None:
+    assert task.to("cpu") is task
+    meta = task.to("meta")
+    assert all(getattr(meta, f"{k}_{s}").is_meta for k in "xy" for s in ("train", "val", "test"))
+
+
+def test_bf16_autocast_trains_on_cpu(task, arch) -> None:
+    """amp bf16 on the CPU is allowed (and exercises the autocast path without a GPU)."""
+    result = nf.train_final(arch, task, epochs=1, threads=1, device="cpu", amp="bf16")
+    assert result.metrics["amp"] == "bf16" and 0 <= result.metrics["val_accuracy"] <= 1
+    assert next(result.module.parameters()).dtype == torch.float32
+
+
+# --------------------------------------------------------------------------- on a GPU
+@cuda
+@pytest.mark.parametrize("amp", ["off", "bf16", "fp16"])
+def test_a_training_step_under_amp_on_cuda(task, arch, amp) -> None:
+    from nasforge.estimate._loop import fit
+
+    if amp == "bf16" and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bfloat16")
+    model = arch.build(task.input_shape, task.num_classes)
+    result = fit(
+        model, task.x_train, task.y_train, x_val=task.x_val, y_val=task.y_val, device="cuda", amp=amp
+    )
+    assert next(model.parameters()).is_cuda and result.val_accuracy > 0.2
+
+
+@cuda
+def test_a_task_moves_to_cuda_and_a_trial_trains_there(task, arch) -> None:
+    on_gpu = task.to("cuda:0")
+    assert on_gpu.x_train.is_cuda and on_gpu.y_test.is_cuda and on_gpu.input_shape == task.input_shape
+    est = nf.TrainEstimator(task, epochs=1, device="cuda")
+    m = est.evaluate(arch, TrialContext(0, 7))
+    assert (
+        m["device"] == "cuda:0"
+        and m["cuda_version"]
+        and est._task_on(torch.device("cuda", 0)) is est._device_task
+    )
+
+
+@cuda
+def test_loading_a_model_onto_cuda(task, arch, tmp_path) -> None:
+    trained = nf.train_final(arch, task, epochs=1, device="cuda")
+    path = trained.save(tmp_path / "m.nasforge")
+    model = nf.load(path, device="cuda")
+    assert next(model.module.parameters()).is_cuda
+    assert len(model(torch.rand(2, *model.input_shape))) == 2
