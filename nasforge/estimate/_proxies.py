@@ -526,9 +526,13 @@ class ZeroCostEstimator(Estimator):
         input_shape: ``(C, H, W)`` when there is no task.
         num_classes: class count when there is no task.
         threads: torch threads while scoring; default every core this process may use.
+        device: where networks are scored: ``auto`` (default), ``cpu``, ``cuda``, ``cuda:N``,
+            ``mps`` (see :func:`nasforge._device.resolve_device`); the batch is drawn on the CPU as
+            before and moved, and the scores are computed in float32 (synflow in float64). Each
+            trial records ``device`` and ``device_name``.
 
     Raises:
-        ConfigError: on an unknown proxy, bad batch size or data choice.
+        ConfigError: on an unknown proxy, bad batch size or data choice, or an unusable device.
 
     Example:
         >>> import nasforge as nf
@@ -537,7 +541,7 @@ class ZeroCostEstimator(Estimator):
         >>> est = ZeroCostEstimator(proxies=["synflow", "naswot"], batch_size=8)
         >>> m = est.evaluate(space.from_ops([3, 3, 3, 1, 3, 2]), TrialContext(0, seed=0))
         >>> sorted(m)
-        ['naswot', 'proxy_seconds', 'synflow']
+        ['device', 'device_name', 'naswot', 'proxy_seconds', 'synflow']
     """
 
     def __init__(
@@ -551,7 +555,9 @@ class ZeroCostEstimator(Estimator):
         input_shape: Sequence[int] | None = None,
         num_classes: int | None = None,
         threads: int | None = None,
+        device: str = "auto",
     ) -> None:
+        from nasforge._device import check_device_name, resolve_device
         from nasforge.data import Task
 
         if task is not None and not isinstance(task, Task):
@@ -575,6 +581,8 @@ class ZeroCostEstimator(Estimator):
         self.input_shape = None if input_shape is None else tuple(int(s) for s in input_shape)
         self.num_classes = num_classes
         self.threads = threads
+        resolve_device(device)  # unusable here: an error now, not in every trial
+        self.device = check_device_name(device)
         self._batch: tuple[Tensor, Tensor] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -609,17 +617,27 @@ class ZeroCostEstimator(Estimator):
         return self._batch
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
+        from nasforge._device import device_info, resolve_device, synchronize
         from nasforge.estimate._loop import torch_threads
         from nasforge.estimate._train import build_seeded, default_threads
 
+        device = resolve_device(self.device)
         shape, classes = self._shape(arch)
         with torch_threads(self.threads or default_threads()):
-            model = build_seeded(arch, shape, classes, ctx.seed)
+            model = build_seeded(arch, shape, classes, ctx.seed).to(device)
             x, y = self.batch(shape, classes)
+            x, y = x.to(device), y.to(device)
             start = time.perf_counter()
             scores = compute_proxies(model, x, y, names=self.proxies, seed=ctx.seed)
+            synchronize(device)
             seconds = time.perf_counter() - start
-        return {**scores, "proxy_seconds": round(seconds, 4)}
+        info = device_info(device)
+        return {
+            **scores,
+            "proxy_seconds": round(seconds, 4),
+            "device": info["device"],
+            "device_name": info["device_name"],
+        }
 
     def __repr__(self) -> str:
         where = self.task.name if self.task is not None else f"input_shape={self.input_shape}"
