@@ -222,3 +222,108 @@ def test_loading_a_model_onto_cuda(task, arch, tmp_path) -> None:
     model = nf.load(path, device="cuda")
     assert next(model.module.parameters()).is_cuda
     assert len(model(torch.rand(2, *model.input_shape))) == 2
+
+
+# --------------------------------------------------------------------------- CLI and YAML
+CLI_TINY = ["--trials", "2", "--epochs", "1", "--final-epochs", "1"]
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NASFORGE_DATA_DIR", raising=False)
+    return tmp_path
+
+
+def _cli(*args: str):
+    from typer.testing import CliRunner
+
+    from nasforge.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def _one_error_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--device", "cuda"], "device 'cuda' asked for"),
+        (["--device", "cuda:3"], "device 'cuda:3' asked for"),
+        (["--device", "gpu"], "unknown device 'gpu'"),
+        (["--amp", "fp8"], "amp must be one of auto, off, bf16, fp16"),
+        (["--device", "cpu", "--amp", "fp16"], "amp fp16 needs a GPU"),
+    ],
+)
+def test_search_refuses_an_unusable_device_before_making_a_run_directory(in_tmp, monkeypatch, args, expected):
+    no_cuda(monkeypatch)
+    line = _one_error_line(_cli("search", *CLI_TINY, *args))
+    assert expected in " ".join(line.split()) and not (in_tmp / "runs").exists()
+
+
+def test_cuda_n_past_the_gpus_is_refused_in_yaml_too(in_tmp, monkeypatch) -> None:
+    gpus(monkeypatch, 1)
+    (in_tmp / "s.yaml").write_text("device: cuda:3\ntrials: 2\n")
+    line = " ".join(_one_error_line(_cli("search", "s.yaml")).split())
+    assert "'cuda:3' asked for, but this process sees 1 CUDA GPU (cuda:0)" in line
+    assert not (in_tmp / "runs").exists()
+
+
+def test_yaml_device_and_amp_are_validated_and_amp_off_parses() -> None:
+    from nasforge.config import parse_config
+
+    cfg = parse_config({"device": "CPU", "amp": False})
+    assert (cfg.device, cfg.amp) == ("cpu", "off")
+    assert (parse_config({}).device, parse_config({}).amp) == ("auto", "auto")
+    with pytest.raises(ConfigError, match=r"device: .*unknown device 'tpu'"):
+        parse_config({"device": "tpu"})
+
+
+def test_a_cpu_search_records_the_device_in_every_trial_and_the_model(in_tmp, monkeypatch) -> None:
+    import json
+
+    no_cuda(monkeypatch)
+    result = _cli("search", *CLI_TINY, "--device", "cpu", "--amp", "off")
+    assert result.exit_code == 0, result.output
+    run = in_tmp / "runs" / "digits-evolution"
+    final = json.loads((run / "final.json").read_text())
+    assert final["final_metrics"]["device"] == "cpu" and final["final_metrics"]["amp"] == "off"
+    assert final["search_metrics"]["device"] == "cpu" and final["search_metrics"]["device_name"]
+    model = nf.load(run / "model.nasforge")
+    assert model.metrics["device"] == "cpu" and "cuda_version" in model.provenance
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (["train", "digits-s", "--device", "cuda"], "device 'cuda' asked for"),
+        (["predict", "digits-s", "x.png", "--device", "cuda:1"], "device 'cuda:1' asked for"),
+        (["profile", "digits-s", "--device", "mps"], "MPS is not available"),
+        (["train", "digits-s", "--amp", "half"], "amp must be one of"),
+    ],
+)
+def test_train_predict_and_profile_refuse_an_unusable_device(in_tmp, monkeypatch, command, expected) -> None:
+    no_cuda(monkeypatch)
+    assert expected in " ".join(_one_error_line(_cli(*command)).split())
+
+
+def test_load_runs_the_model_where_asked(monkeypatch) -> None:
+    no_cuda(monkeypatch)
+    model = nf.load("digits-s", device="cpu")
+    assert next(model.module.parameters()).device.type == "cpu"
+    with pytest.raises(ConfigError, match="device 'cuda' asked for"):
+        nf.load("digits-s", device="cuda")
+
+
+def test_gpu_latency_is_labelled_and_synchronised_where_it_is_measured() -> None:
+    from nasforge.hardware import measure_latency
+
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    assert measure_latency(net, (1, 8, 8), repeats=2, warmup=0).backend == "torch"  # CPU: as before
+    if torch.cuda.is_available():
+        assert measure_latency(net.cuda(), (1, 8, 8), repeats=2, warmup=0).backend == "torch_cuda"
