@@ -210,7 +210,9 @@ def device_info(device: torch.device, amp: str | None = None) -> dict[str, Any]:
 
     Returns:
         ``device`` (``"cuda:0"``, ``"cpu"``), ``device_name`` (the GPU's or the CPU's model name),
-        ``torch_version``, ``cuda_version`` (None on a CPU-only build) and, with ``amp``, ``amp``.
+        ``torch_version``, ``cuda_version`` (None on a CPU-only build), on a GPU
+        ``cuda_visible_devices`` when that is set (the process and ray executors set it per
+        trial), and, with ``amp``, ``amp``.
     """
     import torch
 
@@ -227,6 +229,9 @@ def device_info(device: torch.device, amp: str | None = None) -> dict[str, Any]:
         "torch_version": torch.__version__,
         "cuda_version": torch.version.cuda,
     }
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if device.type == "cuda" and visible is not None:  # which physical GPU "cuda:0" was
+        info["cuda_visible_devices"] = visible
     if amp is not None:
         info["amp"] = amp
     return info
