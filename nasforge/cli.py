@@ -670,7 +670,15 @@ def train(
                 highlight=False,
             )
             tuned = tune_training(
-                arch, task, n_trials=tune, max_epochs=epochs, seed=seed, init=init, augment=augment
+                arch,
+                task,
+                n_trials=tune,
+                max_epochs=epochs,
+                seed=seed,
+                init=init,
+                augment=augment,
+                device=device,
+                amp=amp,
             )
             settings.update(tuned.best)
             out.print(

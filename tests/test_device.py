@@ -327,3 +327,43 @@ def test_gpu_latency_is_labelled_and_synchronised_where_it_is_measured() -> None
     assert measure_latency(net, (1, 8, 8), repeats=2, warmup=0).backend == "torch"  # CPU: as before
     if torch.cuda.is_available():
         assert measure_latency(net.cuda(), (1, 8, 8), repeats=2, warmup=0).backend == "torch_cuda"
+
+
+def test_the_config_device_reaches_estimator_strategy_and_executor(monkeypatch) -> None:
+    from nasforge.config import parse_config
+    from nasforge.experiment._search import prepare_search
+
+    gpus(monkeypatch, 2)
+    prepared = prepare_search(parse_config({"device": "cuda:1", "amp": "off", "executor": "process"}))
+    assert (prepared.estimator.device, prepared.estimator.amp) == ("cuda:1", "off")
+    assert prepared.executor_options == {"gpus": []}  # a fixed cuda:N: no rotation
+    own = parse_config(
+        {"device": "cuda", "estimator": {"name": "train", "device": "cpu"}, "executor": "process"}
+    )
+    prepared = prepare_search(own)
+    assert prepared.estimator.device == "cpu" and prepared.executor_options == {"gpus": []}
+    rotating = prepare_search(parse_config({"device": "auto", "executor": "process"}))
+    assert rotating.estimator.device == "auto" and "gpus" not in (rotating.executor_options or {})
+    spos = prepare_search(parse_config({"device": "cuda:1", "strategy": "spos"}))
+    assert spos.strategy_options["device"] == "cuda:1"
+
+
+def test_a_ray_driver_without_a_gpu_checks_only_the_name(monkeypatch) -> None:
+    from nasforge.config import parse_config
+    from nasforge.experiment._search import prepare_search
+
+    no_cuda(monkeypatch)
+    prepared = prepare_search(parse_config({"device": "cuda", "amp": "fp16", "executor": "ray"}))
+    assert (prepared.estimator.device, prepared.estimator.amp) == ("cuda", "fp16")  # resolved on workers
+    with pytest.raises(ConfigError, match="unknown device 'gpu'"):
+        prepare_search(parse_config({"device": "gpu", "executor": "ray"}))
+
+
+def test_tuning_trains_where_asked(task, arch, monkeypatch) -> None:
+    from nasforge.deploy._train import tune_training
+
+    no_cuda(monkeypatch)
+    result = tune_training(arch, task, n_trials=1, max_epochs=1, device="cpu", amp="off", threads=1)
+    assert 0 <= result.best_val_accuracy <= 1
+    with pytest.raises(ConfigError, match="device 'cuda' asked for"):
+        tune_training(arch, task, n_trials=1, max_epochs=1, device="cuda")

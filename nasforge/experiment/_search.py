@@ -128,7 +128,18 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
     est_cls = ESTIMATORS.get(est_name)
     _where(est_cls, est_options, config)
     check_options("estimator", est_name, est_cls, {"task": task, **est_options})
-    estimator = est_cls(task=task, **est_options)
+    if on_ray:  # the driver may have no GPU: the name is checked here, resolved on each worker
+        from nasforge._device import check_amp, check_device_name
+
+        wanted: dict[str, Any] = {k: est_options.pop(k) for k in ("device", "amp") if k in est_options}
+        estimator = est_cls(task=task, **est_options)
+        if "device" in wanted:
+            estimator.device = check_device_name(wanted["device"])
+        if "amp" in wanted:
+            estimator.amp = check_amp(wanted["amp"])
+        est_options.update(wanted)
+    else:
+        estimator = est_cls(task=task, **est_options)
 
     strat_options = dict(config.strategy)
     strat_name = strat_options.pop("name")
