@@ -135,8 +135,8 @@ def evaluate(
         x: inputs, first dimension the samples.
         y: integer class labels, shape ``(samples,)``.
         batch_size: samples per forward pass; larger than in training since no activations are kept.
-        amp: ``"off"``, ``"bf16"`` or ``"fp16"``: run the forward passes under ``torch.autocast``
-            on the device of ``x`` (the loss is computed in float32 either way).
+        amp: ``"off"``, ``"bf16"``, ``"fp16"`` or ``"auto"``: run the forward passes under
+            ``torch.autocast`` on the device of ``x`` (the loss is computed in float32 either way).
 
     Returns:
         ``(accuracy, mean_loss)``; ``(nan, nan)`` if ``x`` is empty.
@@ -151,6 +151,7 @@ def evaluate(
     n = x.shape[0]
     if n == 0:
         return math.nan, math.nan
+    amp = resolve_amp(amp, x.device)
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=y.device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=y.device)

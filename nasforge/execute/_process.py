@@ -134,6 +134,10 @@ class ProcessExecutor(Executor):
         return f"process ({self.concurrency} at a time{extra})"
 
     def start(self) -> None:
+        if self.gpus:
+            # torch.cuda.is_available() in this process would otherwise initialise the CUDA driver,
+            # after which forked children cannot use the GPU; with this it asks NVML instead
+            os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
         if self.start_method == "fork":
             _warm_up_torch()
 

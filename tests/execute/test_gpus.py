@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
+from nasforge._device import visible_gpus
 from nasforge.errors import ConfigError, TrialFailed
 from nasforge.estimate._base import Estimator, TrialContext
 from nasforge.execute._base import TrialJob
@@ -142,3 +144,25 @@ def test_a_trial_uses_the_gpu_ray_assigned() -> None:
     assert assigned_gpus([3], 1) == "3" and assigned_gpus(["1", "2"], 2) == "1,2"
     with pytest.raises(TrialFailed, match="Ray assigned none"):
         assigned_gpus([], 0.5)
+
+
+@pytest.mark.skipif(
+    torch.cuda.device_count() == 0 or torch.cuda.is_initialized(),  # device_count: no cuInit here
+    reason="needs a CUDA GPU not yet used by this test process (forked trials must initialise CUDA)",
+)
+def test_process_trials_train_on_the_gpus_they_were_handed() -> None:
+    import nasforge as nf
+    from nasforge.experiment import Experiment
+
+    task = nf.datasets.load("digits")
+    exp = Experiment("gpus", space=nf.spaces.ChainCNN(depth=(1, 2), layer={"filters": [8]}), seed=0)
+    exp.run(
+        "random",
+        nf.TrainEstimator(task, epochs=1, device="auto"),
+        n_trials=4,
+        executor="process",
+        executor_options={"trials_per_gpu": 2},
+    )
+    done = [t for t in exp.trials if t.state.value == "COMPLETE"]
+    assert len(done) == 4 and {t.metrics["device"] for t in done} == {"cuda:0"}
+    assert {t.metrics["cuda_visible_devices"] for t in done} <= set(visible_gpus())
