@@ -30,7 +30,6 @@ import contextlib
 import os
 import platform
 import re
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from nasforge.errors import ConfigError
@@ -265,23 +264,6 @@ def visible_gpus() -> list[str]:
         return [str(i) for i in range(_cuda_count())]
     except ImportError:
         return []
-
-
-@contextlib.contextmanager
-def cuda_visible(value: str | None) -> Iterator[None]:
-    """Set ``CUDA_VISIBLE_DEVICES`` inside the block (None leaves it alone) and restore it after."""
-    if value is None:
-        yield
-        return
-    before = os.environ.get("CUDA_VISIBLE_DEVICES")
-    os.environ["CUDA_VISIBLE_DEVICES"] = value
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
-        else:
-            os.environ["CUDA_VISIBLE_DEVICES"] = before
 
 
 def check_device_and_amp(device: Any, amp: Any) -> tuple[str, str]:

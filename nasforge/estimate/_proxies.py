@@ -529,7 +529,8 @@ class ZeroCostEstimator(Estimator):
         device: where networks are scored: ``auto`` (default), ``cpu``, ``cuda``, ``cuda:N``,
             ``mps`` (see :func:`nasforge._device.resolve_device`); the batch is drawn on the CPU as
             before and moved, and the scores are computed in float32 (synflow in float64). Each
-            trial records ``device`` and ``device_name``.
+            trial records ``device``, ``device_name``, ``amp`` (off), ``torch_version`` and
+            ``cuda_version``.
 
     Raises:
         ConfigError: on an unknown proxy, bad batch size or data choice, or an unusable device.
@@ -540,8 +541,8 @@ class ZeroCostEstimator(Estimator):
         >>> space = nf.spaces.NB201Space(C=4, N=1).bind((3, 8, 8), 10)
         >>> est = ZeroCostEstimator(proxies=["synflow", "naswot"], batch_size=8)
         >>> m = est.evaluate(space.from_ops([3, 3, 3, 1, 3, 2]), TrialContext(0, seed=0))
-        >>> sorted(m)
-        ['device', 'device_name', 'naswot', 'proxy_seconds', 'synflow']
+        >>> sorted(m)[:4], m["device"]
+        (['amp', 'cuda_version', 'device', 'device_name'], 'cpu')
     """
 
     def __init__(
@@ -631,13 +632,7 @@ class ZeroCostEstimator(Estimator):
             scores = compute_proxies(model, x, y, names=self.proxies, seed=ctx.seed)
             synchronize(device)
             seconds = time.perf_counter() - start
-        info = device_info(device)
-        return {
-            **scores,
-            "proxy_seconds": round(seconds, 4),
-            "device": info["device"],
-            "device_name": info["device_name"],
-        }
+        return {**scores, "proxy_seconds": round(seconds, 4), **device_info(device, "off")}
 
     def __repr__(self) -> str:
         where = self.task.name if self.task is not None else f"input_shape={self.input_shape}"

@@ -428,5 +428,5 @@ class SupernetEstimator(Estimator):
             "inherited": 1,
             "finetune_steps": self.finetune_steps,
             "eval_seconds": round(time.perf_counter() - start, 4),
-            **{k: v for k, v in device_info(self._device()).items() if k in ("device", "device_name")},
+            **device_info(self._device(), "off"),  # supernets train and score in float32
         }
