@@ -26,14 +26,13 @@ __all__ = ["TrainEstimator", "TrainedModel", "build_seeded", "default_threads", 
 def default_threads() -> int:
     """The torch thread count nasforge uses unless told otherwise: ``NASFORGE_THREADS`` if set (the
     process and ray executors set it to each trial's share of the cores), else the cores this
-    process may use."""
+    process may use (its CPU affinity, capped by a container's CPU quota)."""
+    from nasforge._threads import available_cpus
+
     env = os.environ.get("NASFORGE_THREADS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    return available_cpus()
 
 
 @dataclass(frozen=True)
