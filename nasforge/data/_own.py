@@ -212,7 +212,8 @@ def _split_dirs(root: Path) -> dict[str, Path]:
     found = {"train": root / "train"}
     vals = [root / n for n in _VAL_DIRS if (root / n).is_dir()]
     if len(vals) > 1:
-        raise DataError(f"{root} has several validation folders ({', '.join(v.name for v in vals)}); keep one")
+        names = ", ".join(v.name for v in vals)
+        raise DataError(f"{root} has several validation folders ({names}); keep one")
     if vals:
         found["val"] = vals[0]
     if (root / "test").is_dir():

@@ -67,7 +67,7 @@ def test_two_validation_folders_are_an_error_and_a_lone_train_folder_is_a_class(
     with pytest.raises(DataError, match="several validation folders \\(val, valid\\)"):
         nf.datasets.load("folder", tmp_path / "d")
     make_folder(tmp_path / "e" / "train")
-    with pytest.raises(DataError, match="no class sub-folders|holds no images"):
+    with pytest.raises(DataError, match=r"holds no images"):
         nf.datasets.load("folder", tmp_path / "e")  # train/ alone is one class folder of sub-folders
 
 
