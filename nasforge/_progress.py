@@ -3,9 +3,10 @@
 A live bar needs a terminal; a log needs lines, but not one per event: a search of 30 one-second
 trials must not print 30 lines, and one of 30 twenty-minute trials must not stay silent for an
 hour. :class:`ProgressLines` prints an event (a trial or an epoch done) only when ``interval``
-seconds have passed since its last line, always prints the end of a stage, and, fed
-:meth:`~ProgressLines.tick` by a timer, says it is still working after ``quiet_after`` seconds
-without a line. Each line carries ``done/total``, the mean time per unit and an ETA.
+seconds have passed since its last line, but always the first unit of a stage (an early ETA)
+and the last; fed :meth:`~ProgressLines.tick` by a timer, it says it is still working after
+``quiet_after`` seconds without a line. Each line carries ``done/total``, the mean time per unit
+and an ETA.
 
 The clock is injected, so the rule is tested without waiting.
 
@@ -35,10 +36,12 @@ __all__ = ["ProgressLines", "format_duration"]
 
 
 def format_duration(seconds: float) -> str:
-    """``42s``, ``3m05s``, ``1h07m``: short, and exact enough for an estimate."""
+    """``40ms``, ``2.5s``, ``42s``, ``3m05s``, ``1h07m``: short, and exact enough for an estimate."""
     if not math.isfinite(seconds):
         return "?"
     s = max(0, round(seconds))
+    if seconds < 0.995:
+        return f"{max(0.0, seconds) * 1000:.0f}ms"
     if seconds < 10:
         return f"{max(0.0, seconds):.1f}s".replace(".0s", "s")
     if s < 60:
@@ -60,6 +63,7 @@ class _Stage:
     eta: float | None = None  # seconds left as estimated at the last update
     updated: float = 0.0
     ended: bool = False
+    printed: bool = False
 
 
 class ProgressLines:
@@ -67,7 +71,7 @@ class ProgressLines:
 
     Args:
         write: called with each line (no newline).
-        interval: at most one line per ``interval`` seconds, except a stage's last one.
+        interval: at most one line per ``interval`` seconds, besides a stage's first and last.
         quiet_after: :meth:`tick` prints a still-working line after this many seconds without one.
         clock: seconds, monotonic (default :func:`time.monotonic`).
     """
@@ -111,7 +115,9 @@ class ProgressLines:
             last = st.total is not None and done >= st.total
             if last and st.ended:
                 return
-            if last or now - self._last_line >= self.interval:
+            first = not st.printed and counted > 0  # a stage's first unit gives its ETA early
+            if first or last or now - self._last_line >= self.interval:
+                st.printed = True
                 st.ended = last
                 self._emit(st, now)
 
@@ -137,7 +143,7 @@ class ProgressLines:
         counted = st.done - st.done0
         elapsed = now - st.started
         if counted > 0 and st.unit:
-            parts.append(f"{format_duration(elapsed / counted)} per {st.unit}")
+            parts.append(f"{format_duration((st.updated - st.started) / counted)} per {st.unit}")
         if still:
             last = f"the last {st.unit}" if st.unit and st.done > st.done0 else "the start"
             parts.append(f"{format_duration(now - st.updated)} since {last}")
