@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -169,3 +171,29 @@ def test_executor_options_merge_into_the_config() -> None:
     data = {}
     _executor_options(data, None, None, None, None, None)
     assert "executor" not in data
+
+
+PROGRESS = re.compile(r"^(trials|final training, epoch) \d+/\d+, ")
+
+
+def test_progress_in_a_log_is_a_few_plain_lines_with_an_eta(in_tmp: Path) -> None:
+    """Output captured (not a terminal, as in a log file or CI): lines, not bars, and not one per event."""
+    started = time.monotonic()
+    args = ["search", "--trials", "6", "--epochs", "1", "--final-epochs", "8", "--seed", "0"]
+    result = runner.invoke(app, args, env={"COLUMNS": "80"})
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 0, result.output
+    assert not re.search(r"[━╸╺] *\d+/\d+", result.output)  # no progress bar drawn into the log
+    lines = [line for line in result.output.splitlines() if PROGRESS.match(line)]
+    trials = [line for line in lines if line.startswith("trials")]
+    assert trials[0].startswith("trials 1/6, ") and " per trial, " in trials[0] and ", ETA " in trials[0]
+    assert trials[-1].startswith("trials 6/6, ") and ", done in " in trials[-1]
+    assert "best val_accuracy" in trials[-1]
+    final = [line for line in lines if line.startswith("final training")]
+    assert final[0].startswith("final training, epoch 1/8, ") and ", ETA " in final[0]
+    assert final[-1].startswith("final training, epoch 8/8, ") and "train loss" in final[-1]
+    # the first and last trial and epoch, and at most one more line per 15 seconds: not 6 + 8 lines
+    assert len(lines) <= 4 + elapsed / 15, lines
+
+    quiet = runner.invoke(app, ["search", "--trials", "1", "--epochs", "1", "--final-epochs", "1", "-q"])
+    assert quiet.exit_code == 0 and not any(PROGRESS.match(line) for line in quiet.output.splitlines())
