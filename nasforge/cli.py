@@ -334,7 +334,9 @@ def search(
             "server needed). Implies --track mlflow.",
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bars (terminal) or progress lines (log).")
+    ] = False,
 ) -> None:
     """Search architectures, train the best one, and write everything to a run directory.
 
