@@ -176,20 +176,85 @@ def _describe(exp: Any, trial: Any) -> str:
     return describe(trial.architecture) if callable(describe) else trial.architecture.key
 
 
-def _leaderboard(exp: Any, top: int) -> Table:
+def _leaderboard(exp: Any, top: int, width: int) -> Table:
     metrics = [
         *exp.objective.names,
         *(m for m in ("params", "train_seconds") if m not in exp.objective.names),
     ]
-    table = Table(title=f"Top {top} of {len(exp.trials)} trials", title_justify="left")
-    for col in ("rank", "trial", *metrics, "architecture"):
-        table.add_column(col, justify="left" if col == "architecture" else "right", overflow="fold")
+    columns = [
+        ("rank", 1),  # the order says it: left out first below 80 columns, with train_seconds
+        ("trial", 0),
+        *((m, 2 if m == "train_seconds" else 0) for m in metrics),
+        ("architecture", 0),
+    ]
+    rows = []
     for rank, t in enumerate(exp.leaderboard(top), start=1):
         flag = "" if t.feasible else " (infeasible)"
-        table.add_row(
-            str(rank), str(t.number), *(_fmt(t.metrics.get(m, "")) for m in metrics), _describe(exp, t) + flag
-        )
+        values = [_fmt_metric(m, t.metrics.get(m, "")) for m in metrics]
+        rows.append([str(rank), str(t.number), *values, _describe(exp, t) + flag])
+    return _fitted_table(f"Top {top} of {len(exp.trials)} trials", columns, rows, width)
+
+
+def _fmt_metric(name: str, value: Any) -> str:
+    """A metric in a table: seconds to a tenth (four decimals of a second say nothing)."""
+    if name.endswith("seconds") and isinstance(value, (int, float)) and math.isfinite(value):
+        return f"{value:,.1f}"
+    return _fmt(value)
+
+
+def _fitted_table(
+    title: str, columns: list[tuple[str, int]], rows: list[list[str]], width: int, *, left: int = 0
+) -> Table:
+    """A table whose last column, an architecture description, stays readable at ``width`` columns.
+
+    Other columns keep their values on one line (a header may wrap at a space; ``_`` in metric
+    names is shown as a space for that); the description gets the rest of the width and wraps at
+    its spaces, never inside a layer's name. When that rest is too small for the longest layer
+    name, columns with a drop rank (``columns[i][1] > 0``, highest first) are left out. NB-201
+    strings, which have no spaces, wrap after each node's ``+``. The first ``left`` columns are
+    text (left-justified), the others up to the description numbers.
+    """
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    def longest_word(text: str) -> int:
+        return max((cell_len(w) for w in text.split()), default=0)
+
+    headers = [name.replace("_", " ") for name, _ in columns[:-1]] + [columns[-1][0]]
+    last = len(columns) - 1
+    natural = [
+        max([longest_word(h)] + [cell_len(r[i]) for r in rows]) if i != last else 0
+        for i, h in enumerate(headers)
+    ]
+    need = min(max([12] + [longest_word(_node_breaks(r[last])) for r in rows]), max(12, width // 2))
+    keep = list(range(len(columns)))
+
+    def room() -> int:  # what is left for the description: borders and padding take 3 per column
+        return width - sum(natural[i] for i in keep) - 3 * len(keep) - 1
+
+    for i in sorted((i for i in keep if columns[i][1] > 0), key=lambda i: -columns[i][1]):
+        if room() >= need:
+            break
+        keep.remove(i)
+    full = max([12] + [cell_len(r[last]) for r in rows])
+    desc_width = max(12, min(room(), full))
+    dropped = [headers[i] for i in range(len(columns)) if i not in keep]
+    caption = f"not shown at this width: {', '.join(dropped)}" if dropped else None
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    for i in keep:
+        if i == last:
+            table.add_column(headers[i], width=desc_width, overflow="fold")
+        else:
+            table.add_column(headers[i], justify="left" if i < left else "right", width=natural[i])
+    for r in rows:
+        desc = r[last] if cell_len(r[last]) <= desc_width else _node_breaks(r[last]).replace("+ |", "+\n|")
+        table.add_row(*(Text(r[i]) if i != last else Text(desc) for i in keep))
     return table
+
+
+def _node_breaks(text: str) -> str:
+    """An NB-201 string with a space after each node (``|+ |``), where it may wrap."""
+    return text.replace("|+|", "|+ |") if " " not in text else text
 
 
 @app.command()
@@ -448,7 +513,7 @@ def search(
         finally:
             signal.signal(signal.SIGTERM, previous)
         exp = result.experiment
-        out.print(_leaderboard(exp, 5))
+        out.print(_leaderboard(exp, 5, out.width))
         best = exp.best()
         if best is None:
             out.print("[red]no trial completed[/]; see the failures above and in leaderboard.csv")
@@ -574,7 +639,7 @@ def show(
             f"[bold]{exp.name}[/] in {run}: " + ", ".join(f"{v} {k.lower()}" for k, v in counts.items()),
             highlight=False,
         )
-        out.print(_leaderboard(exp, top))
+        out.print(_leaderboard(exp, top, out.width))
         best = exp.best()
         if best is not None:
             out.print(f"best: trial {best.number}, {_describe(exp, best)}", highlight=False)
@@ -1013,30 +1078,34 @@ def zoo(
         if not rows:
             out.print("no zoo models are installed")
             return
-        table = Table(title="nasforge model zoo (load by name: nasforge.load('NAME'))")
-        for col, justify in (
-            ("name", "left"),
-            ("dataset", "left"),
-            ("input", "left"),
-            ("classes", "right"),
-            ("params", "right"),
-            ("size", "right"),
-            ("test acc", "right"),
-            ("architecture", "left"),
-        ):
-            table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        columns = [
+            ("name", 0),
+            ("dataset", 3),  # the name says it, and --json has it: left out first when narrow
+            ("input", 1),
+            ("classes", 2),
+            ("params", 0),
+            ("size", 0),
+            ("test acc", 0),
+            ("architecture", 0),
+        ]
+        cells = []
         for r in rows:
             acc = r["test_accuracy"]
-            table.add_row(
-                escape(str(r["name"])),
-                escape(str(r["dataset"])),
-                str(r["input"]),
-                str(r["classes"]),
-                f"{r['params']:,}" if isinstance(r["params"], int) else "?",
-                f"{r['size_kb']} KB",
-                f"{acc:.2%}" if isinstance(acc, float) else "?",
-                escape(str(r["architecture"])),
+            cells.append(
+                [
+                    str(r["name"]),
+                    str(r["dataset"]),
+                    str(r["input"]),
+                    str(r["classes"]),
+                    f"{r['params']:,}" if isinstance(r["params"], int) else "?",
+                    f"{r['size_kb']:.0f} KB",
+                    f"{acc:.2%}" if isinstance(acc, float) else "?",
+                    str(r["architecture"]),
+                ]
             )
+        table = _fitted_table(
+            "nasforge model zoo (load by name: nasforge.load('NAME'))", columns, cells, out.width, left=3
+        )
         out.print(table)
 
 
