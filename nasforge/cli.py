@@ -472,7 +472,7 @@ def search(
             started["exp"] = exp
             pending = getattr(exp.strategy, "pending_epochs", None)
             if pending:  # a one-shot strategy trains its supernet before the first trial
-                progress.stage("supernet", "supernet, epoch", pending, unit="epoch")
+                progress.stage("supernet", "supernet epochs", pending, unit="epoch")
 
         def on_trial(exp: Any, trial: Any) -> None:
             if trial.state.value == "FAIL":
@@ -482,7 +482,7 @@ def search(
 
         def on_final(exp: Any) -> None:
             progress.note(f"training the best architecture for {cfg.final.epochs} epochs ...")
-            progress.stage("final", "final training, epoch", cfg.final.epochs, unit="epoch")
+            progress.stage("final", "final training epochs", cfg.final.epochs, unit="epoch")
 
         def on_epoch(stage: str, epoch: int, epochs: int, record: Mapping[str, Any]) -> None:
             if stage == "final":
@@ -781,7 +781,7 @@ def train(
                 highlight=False,
             )
             with progress:
-                progress.stage("tune", "tuning, trial", tune, unit="trial")
+                progress.stage("tune", "tuning trials", tune, unit="trial")
                 tuned = tune_training(
                     arch,
                     task,
@@ -800,7 +800,7 @@ def train(
                 highlight=False,
             )
         with progress:
-            progress.stage("train", "training, epoch", int(settings["epochs"]), unit="epoch")
+            progress.stage("train", "training epochs", int(settings["epochs"]), unit="epoch")
             trained = train_final(
                 arch,
                 task,

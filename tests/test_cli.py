@@ -173,7 +173,7 @@ def test_executor_options_merge_into_the_config() -> None:
     assert "executor" not in data
 
 
-PROGRESS = re.compile(r"^(trials|final training, epoch) \d+/\d+, ")
+PROGRESS = re.compile(r"^(trials|final training epochs) \d+/\d+, ")
 
 
 def test_progress_in_a_log_is_a_few_plain_lines_with_an_eta(in_tmp: Path) -> None:
@@ -190,8 +190,8 @@ def test_progress_in_a_log_is_a_few_plain_lines_with_an_eta(in_tmp: Path) -> Non
     assert trials[-1].startswith("trials 6/6, ") and ", done in " in trials[-1]
     assert "best val_accuracy" in trials[-1]
     final = [line for line in lines if line.startswith("final training")]
-    assert final[0].startswith("final training, epoch 1/8, ") and ", ETA " in final[0]
-    assert final[-1].startswith("final training, epoch 8/8, ") and "train loss" in final[-1]
+    assert final[0].startswith("final training epochs 1/8, ") and ", ETA " in final[0]
+    assert final[-1].startswith("final training epochs 8/8, ") and "train loss" in final[-1]
     # the first and last trial and epoch, and at most one more line per 15 seconds: not 6 + 8 lines
     assert len(lines) <= 4 + elapsed / 15, lines
 

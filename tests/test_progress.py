@@ -47,15 +47,15 @@ def test_many_fast_units_stay_a_few_lines() -> None:
 
 def test_slow_units_print_every_one_with_its_eta() -> None:
     progress, lines, clock = make(interval=10)
-    progress.stage("final", total=4, unit="epoch", label="final training, epoch")
+    progress.stage("final", total=4, unit="epoch", label="final training epochs")
     for epoch in range(1, 5):
         clock.now += 90.0
         progress.update("final", epoch, f"train loss {1 / epoch:.2f}")
     assert lines == [
-        "final training, epoch 1/4, 1m30s per epoch, elapsed 1m30s, ETA 4m30s; train loss 1.00",
-        "final training, epoch 2/4, 1m30s per epoch, elapsed 3m00s, ETA 3m00s; train loss 0.50",
-        "final training, epoch 3/4, 1m30s per epoch, elapsed 4m30s, ETA 1m30s; train loss 0.33",
-        "final training, epoch 4/4, 1m30s per epoch, done in 6m00s; train loss 0.25",
+        "final training epochs 1/4, 1m30s per epoch, elapsed 1m30s, ETA 4m30s; train loss 1.00",
+        "final training epochs 2/4, 1m30s per epoch, elapsed 3m00s, ETA 3m00s; train loss 0.50",
+        "final training epochs 3/4, 1m30s per epoch, elapsed 4m30s, ETA 1m30s; train loss 0.33",
+        "final training epochs 4/4, 1m30s per epoch, done in 6m00s; train loss 0.25",
     ]
 
 
@@ -64,13 +64,13 @@ def test_each_stage_prints_its_first_unit_at_once() -> None:
     progress.stage("trials", total=2, unit="trial")
     progress.update("trials", 1)
     progress.update("trials", 2)
-    progress.stage("final", total=60, unit="epoch", label="final training, epoch")
+    progress.stage("final", total=60, unit="epoch", label="final training epochs")
     clock.now += 2.0
     progress.update("final", 1)  # right after the trials' last line: the final training's ETA
     clock.now += 2.0
     progress.update("final", 2)
-    assert [line.split(",")[0] for line in lines] == ["trials 1/2", "trials 2/2", "final training"]
-    assert lines[-1] == "final training, epoch 1/60, 2s per epoch, elapsed 2s, ETA 1m58s"
+    assert [line.split(",")[0] for line in lines] == ["trials 1/2", "trials 2/2", "final training epochs 1/60"]
+    assert lines[-1] == "final training epochs 1/60, 2s per epoch, elapsed 2s, ETA 1m58s"
 
 
 def test_a_resumed_stage_times_only_the_units_done_now() -> None:
