@@ -69,7 +69,8 @@ def test_each_stage_prints_its_first_unit_at_once() -> None:
     progress.update("final", 1)  # right after the trials' last line: the final training's ETA
     clock.now += 2.0
     progress.update("final", 2)
-    assert [line.split(",")[0] for line in lines] == ["trials 1/2", "trials 2/2", "final training epochs 1/60"]
+    heads = [line.split(",")[0] for line in lines]
+    assert heads == ["trials 1/2", "trials 2/2", "final training epochs 1/60"]
     assert lines[-1] == "final training epochs 1/60, 2s per epoch, elapsed 2s, ETA 1m58s"
 
 
