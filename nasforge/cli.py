@@ -182,7 +182,7 @@ def _leaderboard(exp: Any, top: int, width: int) -> Table:
         *(m for m in ("params", "train_seconds") if m not in exp.objective.names),
     ]
     columns = [
-        ("rank", 1),  # the order says it: left out first below 80 columns, with train_seconds
+        ("rank", 1),  # the row order says it too: left out (after train_seconds) when narrow
         ("trial", 0),
         *((m, 2 if m == "train_seconds" else 0) for m in metrics),
         ("architecture", 0),
