@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -377,6 +377,7 @@ def train_final(
     augment: str = "none",
     patience: int | None = None,
     init: torch.nn.Module | None = None,
+    on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> TrainedModel:
     """Train ``arch`` on the task's full training split and measure validation and test accuracy.
 
@@ -389,6 +390,9 @@ def train_final(
             every tensor whose name and shape match is copied, the rest (a new classifier for
             other classes, a first layer for other channels) stays freshly initialised; the names
             copied go to the metrics as ``transferred``.
+        on_epoch: called after each epoch as ``on_epoch(epoch, epochs, metrics)`` (for progress;
+            ``metrics`` as in :attr:`~nasforge.estimate._loop.FitResult.history`, validation
+            metrics nan but for the last epoch unless ``patience`` is set).
     """
     from nasforge.estimate._loop import evaluate, fit, torch_threads
     from nasforge.hardware import count_params
@@ -419,6 +423,7 @@ def train_final(
             evaluate_every_epoch=False,
             augment=augment,
             patience=patience if len(task.x_val) else None,
+            on_epoch=None if on_epoch is None else lambda e, m: on_epoch(e, budget.epochs, m),
             **budget.fit_kwargs(),
         )
         test_accuracy, test_loss = evaluate(model, task.x_test, task.y_test)
