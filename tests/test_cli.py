@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -169,3 +171,73 @@ def test_executor_options_merge_into_the_config() -> None:
     data = {}
     _executor_options(data, None, None, None, None, None)
     assert "executor" not in data
+
+
+PROGRESS = re.compile(r"^(trials|final training epochs) \d+/\d+, ")
+
+
+def test_progress_in_a_log_is_a_few_plain_lines_with_an_eta(in_tmp: Path) -> None:
+    """Output captured (not a terminal, as in a log file or CI): lines, not bars, and not one per event."""
+    started = time.monotonic()
+    args = ["search", "--trials", "6", "--epochs", "1", "--final-epochs", "8", "--seed", "0"]
+    result = runner.invoke(app, args, env={"COLUMNS": "80"})
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 0, result.output
+    assert not re.search(r"[━╸╺] *\d+/\d+", result.output)  # no progress bar drawn into the log
+    lines = [line for line in result.output.splitlines() if PROGRESS.match(line)]
+    trials = [line for line in lines if line.startswith("trials")]
+    assert trials[0].startswith("trials 1/6, ") and " per trial, " in trials[0] and ", ETA " in trials[0]
+    assert trials[-1].startswith("trials 6/6, ") and ", done in " in trials[-1]
+    assert "best val_accuracy" in trials[-1]
+    final = [line for line in lines if line.startswith("final training")]
+    assert final[0].startswith("final training epochs 1/8, ") and ", ETA " in final[0]
+    assert final[-1].startswith("final training epochs 8/8, ") and "train loss" in final[-1]
+    # the first and last trial and epoch, and at most one more line per 15 seconds: not 6 + 8 lines
+    assert len(lines) <= 4 + elapsed / 15, lines
+
+    quiet = runner.invoke(app, ["search", "--trials", "1", "--epochs", "1", "--final-epochs", "1", "-q"])
+    assert quiet.exit_code == 0 and not any(PROGRESS.match(line) for line in quiet.output.splitlines())
+
+
+def _described(run: Path) -> list[str]:
+    from nasforge.experiment import Experiment
+
+    exp = Experiment.open(run, read_only=True)
+    return [exp.space.describe(t.architecture) for t in exp.leaderboard(10)]
+
+
+def test_leaderboard_is_readable_at_80_columns(in_tmp: Path) -> None:
+    """search and show print the leaderboard at 80 columns without breaking a layer name in two."""
+    args = ["search", "--trials", "4", "--epochs", "1", "--final-epochs", "0", "--seed", "5"]
+    searched = runner.invoke(app, args, env={"COLUMNS": "80"})
+    assert searched.exit_code == 0, searched.output
+    shown = runner.invoke(app, ["show", "runs/digits-evolution"], env={"COLUMNS": "80"})
+    assert shown.exit_code == 0, shown.output
+    for output in (searched.output, shown.output):
+        lines = output.splitlines()
+        assert max(len(line) for line in lines) <= 80
+        for desc in _described(in_tmp / "runs" / "digits-evolution"):
+            assert all(any(w in line for line in lines) for w in desc.split()), (desc, output)
+
+
+def test_an_nb201_leaderboard_wraps_between_nodes_at_80_columns() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from nasforge.cli import _fitted_table
+
+    nb201 = "|avg_pool_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|skip_connect~1|none~2|"
+    chain = "sepconv3x64/2-hardswish+skip > conv3x16/2-hardswish+skip > maxpool3"
+    columns = [("rank", 1), ("trial", 0), ("val_accuracy", 0), ("params", 0), ("train_seconds", 2),
+               ("architecture", 0)]  # fmt: skip
+    rows = [["1", "12", "0.9312", "1,234,567", "123.4", nb201], ["2", "3", "0.9", "1,546", "0.5", chain]]
+    console = Console(file=StringIO(), width=80)
+    console.print(_fitted_table("top", columns, rows, 80))
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert max(len(line) for line in lines) <= 80
+    nodes = nb201.replace("|+|", "|+ |").split()  # |avg_pool_3x3~0|+, |nor_conv_3x3~0|nor_conv_1x1~1|+, ...
+    for part in [*nodes, *chain.split()]:
+        assert any(part in line for line in lines), part
+    assert "not shown at this width: train seconds" in "\n".join(lines)
+    assert "123.4" not in "\n".join(lines) and "1,234,567" in "\n".join(lines)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,6 +93,7 @@ def tune_training(
     threads: int | None = None,
     device: str = "auto",
     amp: str = "auto",
+    on_trial: Callable[[int, int, dict[str, Any]], None] | None = None,
 ) -> TuneResult:
     """Tune ``lr``, ``weight_decay``, ``batch_size`` and ``epochs`` for one architecture with TPE.
 
@@ -101,6 +102,9 @@ def tune_training(
     decay log-uniform in [1e-6, 1e-2], batch size in {32, 64, 128}, epochs in
     [max(1, max_epochs // 4), max_epochs]. Test data is never used. ``device`` and ``amp`` say
     where and in what precision each trial trains (see :class:`nasforge.TrainEstimator`).
+
+    ``on_trial(done, n_trials, row)`` is called after each trial (for progress), ``row`` holding
+    its settings and ``val_accuracy`` (nan if it failed).
     """
     import optuna
 
@@ -147,7 +151,12 @@ def tune_training(
         rows.append({**params, "val_accuracy": acc})
         return acc if math.isfinite(acc) else 0.0
 
-    study.optimize(objective, n_trials=n_trials, catch=(Exception,))
+    def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if on_trial is not None:
+            row = rows[-1] if len(rows) == len(study.trials) else {**trial.params, "val_accuracy": math.nan}
+            on_trial(len(study.trials), n_trials, row)
+
+    study.optimize(objective, n_trials=n_trials, catch=(Exception,), callbacks=[report])
     done = [t for t in study.trials if t.value is not None]
     if not done:
         raise ConfigError("every tuning trial failed; check the data and the architecture")

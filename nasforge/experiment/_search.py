@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = ["SearchResult", "prepare_search", "resolve_run_dir", "run_search"]
 
 CONFIG_FILE = "config.yaml"
+#: ``on_epoch(stage, epoch, epochs, metrics)`` of :func:`run_search`
+EpochCallback = Callable[[str, int, int, Mapping[str, Any]], None]
 FINAL_FILE = "final.json"
 MODEL_FILE = "model.nasforge"
 
@@ -231,6 +233,7 @@ def run_search(
     callbacks: tuple[Callback, ...] = (),
     on_start: Callable[[Experiment, Path, bool], None] | None = None,
     on_final_start: Callable[[Experiment], None] | None = None,
+    on_epoch: EpochCallback | None = None,
     base: Path | None = None,
 ) -> SearchResult:
     """Run the search described by ``config`` and train the best architecture.
@@ -241,6 +244,10 @@ def run_search(
         callbacks: called after each finished trial (before the config's ``track:`` trackers).
         on_start: called once the experiment is open, with (experiment, run_dir, resumed).
         on_final_start: called before the final training starts.
+        on_epoch: progress of the long trainings outside the trials, called after each epoch as
+            ``on_epoch(stage, epoch, epochs, metrics)``: stage ``"supernet"`` for the supernet a
+            one-shot strategy (spos, darts, gdas) trains before its first proposal, ``"final"`` for
+            the final training.
         base: directory under which ``runs/`` is created (default: the working directory).
     """
     prepared = prepare_search(config)
@@ -249,6 +256,12 @@ def run_search(
     if not resume or not (run_dir / CONFIG_FILE).exists():
         atomic_write(run_dir / CONFIG_FILE, config.to_yaml())
     exp.set_strategy(prepared.strategy_name, **prepared.strategy_options)  # restores a saved state
+    if on_epoch is not None and hasattr(exp.strategy, "pending_epochs"):
+
+        def on_supernet_epoch(epoch: int, epochs: int, record: dict[str, Any]) -> None:
+            on_epoch("supernet", epoch, epochs, record)
+
+        exp.strategy.on_epoch = on_supernet_epoch  # type: ignore[union-attr]
     if on_start is not None:
         on_start(exp, run_dir, resume)
     with contextlib.ExitStack() as tracking:  # trackers are closed when the loop ends, however it ends
@@ -285,6 +298,7 @@ def run_search(
             seed=derive_seed(exp.seed, 3),
             device=config.device,
             amp=config.amp,
+            on_epoch=None if on_epoch is None else lambda e, n, m: on_epoch("final", e, n, m),
         )
         final.save(
             run_dir / MODEL_FILE,

@@ -48,6 +48,29 @@ def test_rgb_images_mixed_sizes_and_predefined_splits(tmp_path):
     assert grey.input_shape == (1, 8, 8)
 
 
+@pytest.mark.parametrize("val_name", ["val", "valid", "validation"])
+def test_a_val_folder_is_the_validation_split(tmp_path, val_name):
+    make_folder(tmp_path / "d" / "train", per_class=8)
+    make_folder(tmp_path / "d" / val_name, per_class=2, seed=1)
+    task = nf.datasets.load("folder", tmp_path / "d", val_fraction=0.5, test_fraction=0.25)
+    assert len(task.x_val) == 6  # the folder's, not half of train
+    assert len(task.x_train) + len(task.x_test) == 24 and len(task.x_test) == 6  # test drawn from train
+    make_folder(tmp_path / "d" / "test", per_class=3, seed=2)
+    task = nf.datasets.load("folder", tmp_path / "d")
+    assert (len(task.x_train), len(task.x_val), len(task.x_test)) == (24, 6, 9)
+
+
+def test_two_validation_folders_are_an_error_and_a_lone_train_folder_is_a_class(tmp_path):
+    make_folder(tmp_path / "d" / "train")
+    make_folder(tmp_path / "d" / "val", per_class=3)
+    make_folder(tmp_path / "d" / "valid", per_class=3)
+    with pytest.raises(DataError, match="several validation folders \\(val, valid\\)"):
+        nf.datasets.load("folder", tmp_path / "d")
+    make_folder(tmp_path / "e" / "train")
+    with pytest.raises(DataError, match=r"holds no images"):
+        nf.datasets.load("folder", tmp_path / "e")  # train/ alone is one class folder of sub-folders
+
+
 @pytest.mark.parametrize(
     ("setup", "fragment"),
     [

@@ -92,3 +92,23 @@ def test_train_errors_are_one_line(tmp_path, run_dir):
     np.savez(tmp_path / "x.npz", a=np.zeros(2))
     bad_dataset = runner.invoke(app, ["train", str(run_dir), "--dataset", "imagenet"])
     assert bad_dataset.exit_code == 2 and "Traceback" not in bad_dataset.output
+
+
+def test_train_tune_and_from_print_progress_lines_with_an_eta_in_a_log(run_dir, tmp_path):
+    """Captured output is not a terminal: each stage's first and last unit as a plain line."""
+    arch = str(run_dir / "best_architecture.json")
+    tuned = runner.invoke(app, ["train", arch, "--dataset", "digits", "--epochs", "3", "--tune", "2",
+                                "--out", str(tmp_path / "t.nasforge")])  # fmt: skip
+    assert tuned.exit_code == 0, tuned.output
+    lines = tuned.output.splitlines()
+    first = next(line for line in lines if line.startswith("tuning trials 1/2, "))
+    assert " per trial, " in first and ", ETA " in first and "val accuracy" in first
+    assert any(line.startswith("tuning trials 2/2, ") and ", done in " in line for line in lines)
+    assert any(line.startswith("training epochs 1/") and ", ETA " in line for line in lines)
+
+    moved = runner.invoke(app, ["train", "--from", "digits-s", "--dataset", "digits", "--epochs", "2",
+                                "--out", str(tmp_path / "ft.nasforge")])  # fmt: skip
+    assert moved.exit_code == 0, moved.output
+    epochs = [line for line in moved.output.splitlines() if line.startswith("training epochs ")]
+    assert epochs[0].startswith("training epochs 1/2, ") and ", ETA " in epochs[0]
+    assert epochs[-1].startswith("training epochs 2/2, ") and "train loss" in epochs[-1]
