@@ -115,6 +115,30 @@ def test_gpu_settings_are_checked() -> None:
         ProcessExecutor(gpus=[0, 0])
 
 
+def test_forking_after_cuda_was_initialised_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import nasforge.execute._process as process
+
+    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "")  # restored (or removed) afterwards
+    monkeypatch.delenv("PYTORCH_NVML_BASED_CUDA_CHECK")
+    monkeypatch.setattr(process, "_cuda_initialized", lambda: True)
+    ex = ProcessExecutor(gpus=["0"])
+    ex.start()
+    try:
+        assert os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] == "1"  # is_available() stays fork-safe
+        with pytest.raises(ConfigError, match="CUDA is already initialised in this process"):
+            ex.submit(_jobs(1)[0], lambda *a: None)
+        assert ex.running == []
+    finally:
+        ex.shutdown()
+    cpu_only = ProcessExecutor(gpus=[])  # no GPU handed out: nothing to refuse
+    cpu_only.start()
+    try:
+        cpu_only.submit(_jobs(1)[0], lambda *a: None)
+        assert [o.error for o in cpu_only.wait(10)] == [None]
+    finally:
+        cpu_only.shutdown()
+
+
 # --------------------------------------------------------------------------- Ray, without a cluster
 def test_the_ray_request_asks_for_the_gpus_per_trial() -> None:
     from nasforge.execute._ray import trial_options
