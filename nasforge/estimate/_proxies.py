@@ -411,7 +411,10 @@ def compute_proxies(
 
     input_shape = tuple(int(d) for d in inputs.shape[1:])
     scores: dict[str, float] = {}
-    with torch.random.fork_rng(devices=[]), torch.enable_grad():
+    # torch.manual_seed below also seeds the GPU's generator when the model is there (dropout
+    # draws from it): fork that device's generator too, so the caller's is left as it was
+    gpu = [inputs.device] if inputs.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=gpu), torch.enable_grad():
         if "synflow" in wanted:
             scores["synflow"] = _synflow_pass(model, input_shape, seed)
         if wanted & _DATA_PROXIES:

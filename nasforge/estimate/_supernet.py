@@ -260,7 +260,7 @@ class SupernetEstimator(Estimator):
         from nasforge.nn._supernet import NB201SuperNet
 
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
+            torch.random.default_generator.manual_seed(self.seed)  # CPU only: built on the CPU
             if settings["space"] == "chain_cnn":
                 return ChainSuperNet(
                     self._space, tuple(settings["input_shape"]), int(settings["num_classes"])

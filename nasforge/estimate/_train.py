@@ -95,9 +95,11 @@ def build_seeded(
     """Build ``arch``'s network with weights initialised from ``seed``, leaving torch's RNG alone."""
     import torch
 
-    # Weight init draws from torch's global generator; fork it so the library seeds nothing globally.
+    # Weight init draws from torch's global CPU generator (networks are built on the CPU, then moved);
+    # fork it so the library seeds nothing globally. Only the CPU generator is seeded:
+    # torch.manual_seed would also (lazily) seed every GPU's, which fork_rng cannot restore.
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)
         return arch.build(input_shape, num_classes, width=width)
 
 

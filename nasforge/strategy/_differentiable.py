@@ -234,7 +234,7 @@ class DifferentiableSearch(Strategy):
             raise ConfigError(f"{self.method} needs at least 2 training images, got {len(perm)}")
         w_idx, a_idx = perm[:half], perm[half : 2 * half]
         with torch_threads(self.threads or default_threads()), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(seed, 2))
+            torch.random.default_generator.manual_seed(derive_seed(seed, 2))  # CPU: weights, alpha
             net = self._build_supernet(data, ops).to(device)
             alpha = nn.Parameter((1e-3 * torch.randn(6, len(ops))).to(device))
             w_opt = torch.optim.SGD(
