@@ -298,6 +298,10 @@ def test_a_cpu_search_records_the_device_in_every_trial_and_the_model(in_tmp, mo
     assert final["search_metrics"]["device"] == "cpu" and final["search_metrics"]["device_name"]
     model = nf.load(run / "model.nasforge")
     assert model.metrics["device"] == "cpu" and "cuda_version" in model.provenance
+    shown = _cli("show", str(run), "--json")  # read back from the run's database
+    rows = json.loads(shown.output)["trials"]
+    assert {r["device"] for r in rows} == {"cpu"} and {r["amp"] for r in rows} == {"off"}
+    assert all(r["cuda_version"] == torch.version.cuda for r in rows)
 
 
 @pytest.mark.parametrize(
