@@ -42,8 +42,8 @@ class RayExecutor(Executor):
         gpus_per_trial: GPUs Ray reserves per trial (fractions allowed: 0.5 runs two trials per
             GPU). With more than 0 every trial trains on the GPU Ray assigned it (``ray.get_gpu_ids()``;
             Ray narrows the task's ``CUDA_VISIBLE_DEVICES`` to it, so ``device: auto`` or ``cuda``
-            means that GPU); a cluster without GPUs is an error before any trial. With 0 Ray hides
-            the GPUs from trials, which then train on the CPU.
+            means that GPU); a cluster without GPUs is an error before any trial. With 0 the trial
+            sees no GPU (``CUDA_VISIBLE_DEVICES`` empty) and trains on the CPU.
         time_limit: seconds a trial may run before it is cancelled; None for no limit.
         init_options: more keyword arguments for ``ray.init`` (e.g. ``runtime_env``).
     """
@@ -216,10 +216,7 @@ class RayExecutor(Executor):
 
 def trial_options(cpus_per_trial: float, gpus_per_trial: float) -> dict[str, Any]:
     """The resource request of one trial's Ray task (``ray.remote(...).options(**this)``)."""
-    options: dict[str, Any] = {"num_cpus": float(cpus_per_trial), "max_retries": 0}
-    # num_gpus 0 is asked for explicitly: Ray then hides every GPU from the task (CPU training)
-    options["num_gpus"] = float(gpus_per_trial)
-    return options
+    return {"num_cpus": float(cpus_per_trial), "num_gpus": float(gpus_per_trial), "max_retries": 0}
 
 
 def check_cluster_gpus(resources: dict[str, float], gpus_per_trial: float) -> None:
@@ -237,15 +234,16 @@ def check_cluster_gpus(resources: dict[str, float], gpus_per_trial: float) -> No
         )
 
 
-def assigned_gpus(ids: list[Any], gpus_per_trial: float) -> str | None:
+def assigned_gpus(ids: list[Any], gpus_per_trial: float) -> str:
     """``CUDA_VISIBLE_DEVICES`` for a trial Ray gave the GPUs ``ids`` (``ray.get_gpu_ids()``);
-    None when it asked for none.
+    ``""`` (no GPU) when it reserved none: Ray leaves the variable alone for such tasks, and a
+    trial with ``device: auto`` would otherwise train on a GPU nobody reserved for it.
 
     Raises:
         TrialFailed: GPUs were asked for but Ray assigned none.
     """
     if gpus_per_trial <= 0:
-        return None
+        return ""
     if not ids:
         raise TrialFailed(
             f"the trial asked Ray for {gpus_per_trial:g} GPU(s) but Ray assigned none to its worker"
@@ -302,8 +300,9 @@ def _ray_trial(job: TrialJob, estimator: Any, broker: Any, threads: int, gpus: f
         visible = assigned_gpus(list(ray.get_gpu_ids()), gpus)
     except TrialFailed as exc:
         return Outcome(job.number, {}, error=str(exc))
-    if visible is not None:  # Ray sets it too; made explicit so "cuda" is the assigned GPU
-        os.environ["CUDA_VISIBLE_DEVICES"] = visible
+    # "cuda" / "auto" is then the GPU Ray reserved, or no GPU; restored for the worker's next task
+    previous = os.environ.get("CUDA_VISIBLE_DEVICES")
+    os.environ["CUDA_VISIBLE_DEVICES"] = visible
 
     def report(step: int, value: float) -> str | None:
         ray.get(broker.post.remote(job.number, step, value))
@@ -313,4 +312,10 @@ def _ray_trial(job: TrialJob, estimator: Any, broker: Any, threads: int, gpus: f
                 return reason
             time.sleep(_POLL)
 
-    return run_job(dataclasses.replace(job, estimator=estimator), report)
+    try:
+        return run_job(dataclasses.replace(job, estimator=estimator), report)
+    finally:
+        if previous is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = previous

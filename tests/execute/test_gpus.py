@@ -164,7 +164,7 @@ def test_gpus_per_trial_on_a_cluster_without_gpus_is_one_line() -> None:
 def test_a_trial_uses_the_gpu_ray_assigned() -> None:
     from nasforge.execute._ray import assigned_gpus
 
-    assert assigned_gpus([], 0) is None
+    assert assigned_gpus([], 0) == ""  # nothing reserved: no GPU seen (Ray would leave them all visible)
     assert assigned_gpus([3], 1) == "3" and assigned_gpus(["1", "2"], 2) == "1,2"
     with pytest.raises(TrialFailed, match="Ray assigned none"):
         assigned_gpus([], 0.5)
