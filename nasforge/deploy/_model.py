@@ -339,6 +339,14 @@ def _read(path: Path) -> Model:
         raise CheckpointError(f"{path} has malformed nasforge metadata: {exc}") from None
     with torch.random.fork_rng(devices=[]):  # initial weights are overwritten; keep the caller's RNG
         module = arch.build((shape[0], shape[1], shape[2]), len(names))
+    expected = module.state_dict()
+    for key, tensor in state.items():  # load_state_dict would raise a long RuntimeError on a shape
+        if key in expected and tuple(tensor.shape) != tuple(expected[key].shape):
+            raise CheckpointError(
+                f"{path}: weights do not match the architecture in its metadata (first mismatch: "
+                f"{key} is {list(tensor.shape)} in the file, the architecture needs "
+                f"{list(expected[key].shape)}); the file is damaged or its metadata was edited"
+            )
     result = module.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(

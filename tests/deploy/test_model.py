@@ -139,6 +139,24 @@ def test_bad_files_are_clear_errors(saved, trained, tmp_path):
         nf.load(other)
 
 
+def test_metadata_edited_to_another_architecture_is_one_clear_error(saved, trained, tmp_path):
+    state = {k: v.contiguous() for k, v in trained.module.state_dict().items()}
+    meta = json.loads(_meta(saved))
+    arch = meta["architecture"]
+    arch["space"]["layer"]["filters"]["values"] = [16, 32]
+    arch["params"]["layer0.filters"] = 32  # the weights still hold 16 filters
+    edited = tmp_path / "edited.nasforge"
+    save_file(state, str(edited), metadata={"nasforge": json.dumps(meta)})
+    with pytest.raises(CheckpointError, match="weights do not match the architecture in its") as info:
+        nf.load(edited)
+    assert "first mismatch: features.0" in str(info.value) and "[16" in str(info.value)
+    result = CliRunner().invoke(app, ["predict", str(edited), str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "edited.nasforge: weights do not match the architecture" in text
+    assert "Traceback" not in result.output and "size mismatch" not in result.output
+
+
 def _meta(path):
     from safetensors import safe_open
 
