@@ -169,3 +169,19 @@ def test_executor_options_merge_into_the_config() -> None:
     data = {}
     _executor_options(data, None, None, None, None, None)
     assert "executor" not in data
+
+
+@pytest.mark.parametrize("where", ["below_a_file", "read_only"])
+def test_an_unwritable_run_directory_is_one_line_before_any_work(in_tmp: Path, where: str) -> None:
+    (in_tmp / "notes.txt").write_text("x")
+    run_dir, why = {
+        "below_a_file": (in_tmp / "notes.txt" / "run", "notes.txt is a file, not a directory"),
+        "read_only": (Path("/proc/nasforge-run"), "/proc does not accept new files"),  # even for root
+    }[where]
+    # mnist has no files here: reaching the data would be another error, so the check comes first
+    result = runner.invoke(app, ["search", "--dataset", "mnist", "--run-dir", str(run_dir), *TINY])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert text.startswith("error: cannot write the run directory") and why in text, text
+    assert "choose another --run-dir" in text and "Traceback" not in result.output
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["notes.txt"]
