@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from nasforge._paths import check_writable_file, ensure_writable_dir, next_free_path
 from nasforge.errors import ConfigError, NasforgeError
 
 app = typer.Typer(
@@ -577,7 +578,15 @@ def train(
         ),
     ] = 0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    out_path: Annotated[Path | None, typer.Option("--out", help="Output .nasforge file.")] = None,
+    out_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Output .nasforge file, replaced if it exists (default: RUN/trained.nasforge, "
+            "ARCH-trained.nasforge or MODEL-DATASET.nasforge; an existing one is kept and the new "
+            "model gets the next free name, trained-2.nasforge, ...).",
+        ),
+    ] = None,
 ) -> None:
     """Train one architecture with the full budget and save it as a .nasforge model.
 
@@ -604,9 +613,26 @@ def train(
         name = dataset or hint.get("name")
         if not name:
             raise ConfigError("which dataset? give --dataset NAME (and --data-dir DIR for files)")
+        if out_path is not None:
+            check_writable_file(out_path, what="model file", hint="give another --out")
+        else:  # checked now, not after the training
+            ensure_writable_dir(
+                _train_out_dir(source, from_model), what="directory for the model", hint="give --out PATH"
+            )
         root = data_dir if data_dir is not None else (hint.get("root") if dataset is None else None)
         options = dict(hint.get("options") or {}) if dataset is None else {}
         task = datasets.load(str(name), root, seed=seed, **options)
+        kept = ""
+        if out_path is None:
+            if from_model is not None:
+                wanted = _train_out_dir(source, from_model) / f"{from_model.stem}-{task.name}.nasforge"
+            elif source is not None and source.is_dir():
+                wanted = source / "trained.nasforge"
+            else:
+                assert source is not None
+                wanted = source.with_name(f"{source.stem}-trained.nasforge")
+            out_path = next_free_path(wanted)  # an earlier model is never replaced
+            kept = f" ({wanted.name} exists and was kept)" if out_path != wanted else ""
         settings: dict[str, Any] = {
             "lr": lr,
             "weight_decay": weight_decay,
@@ -641,14 +667,6 @@ def train(
             seed=seed,
             init=init,
         )
-        if out_path is None:
-            if from_model is not None:
-                out_path = from_model.with_name(f"{from_model.stem}-{task.name}.nasforge")
-            elif source is not None and source.is_dir():
-                out_path = source / "trained.nasforge"
-            else:
-                assert source is not None
-                out_path = source.with_name(f"{source.stem}-trained.nasforge")
         provenance = {
             "source": "nasforge train",
             "seed": seed,
@@ -662,10 +680,18 @@ def train(
         out.print(
             f"trained {m['epochs']} epochs on {task.name}{moved}: "
             f"validation accuracy {m['val_accuracy']:.4f}, test accuracy {m['test_accuracy']:.4f}, "
-            f"{m['params']:,} parameters -> {out_path}",
+            f"{m['params']:,} parameters -> {out_path}{kept}",
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _train_out_dir(source: Path | None, from_model: Path | None) -> Path:
+    """Where ``nasforge train`` writes its model without --out: the run directory or beside the input."""
+    if from_model is not None:
+        return from_model.parent
+    assert source is not None
+    return source if source.is_dir() else source.parent
 
 
 @app.command()
@@ -739,6 +765,10 @@ def export(
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Where that dataset's files are.")
     ] = None,
+    download: Annotated[
+        bool,
+        typer.Option("--download", help="Download missing files of --dataset (mnist, fashion-mnist)."),
+    ] = False,
     calibration: Annotated[
         int, typer.Option("--calibration", min=1, help="Calibration images (int8).")
     ] = 512,
@@ -758,6 +788,7 @@ def export(
         loaded = load(model)
         suffix = {"onnx": ".onnx", "int8": ".int8.onnx", "torchscript": ".pt"}[fmt]
         target = out_path or model.with_name(model.name.removesuffix(model.suffix) + suffix)
+        check_writable_file(target, what="export file", hint="give another --out")
         options: dict[str, Any] = {}
         name = dataset or (loaded.provenance.get("dataset") if fmt == "int8" else None)
         if name:
@@ -771,7 +802,8 @@ def export(
                     f"{name!r}, which is not a dataset name (an image folder or .npz file?); give "
                     "--dataset folder|npz --data-dir PATH"
                 )
-            options.update(check_images(datasets.load(str(name), data_dir), calibration))
+            task = datasets.load(str(name), data_dir, download=download)
+            options.update(check_images(task, calibration))
         report = do_export(loaded, target, format=fmt, **options)
         out.print(str(report), highlight=False, soft_wrap=True)
 
@@ -979,6 +1011,11 @@ def bench(
         from nasforge.bench._harness import format_mean_std
 
         names = [s.strip() for s in strategies.split(",") if s.strip()]
+        ensure_writable_dir(
+            out_dir if out_dir is not None else Path("bench-results") / benchmark,
+            what="output directory",
+            hint="give another --out DIR",
+        )
         with _work_progress(f"{benchmark} runs") as advance:
             result = run_benchmark(
                 benchmark,
@@ -1093,6 +1130,11 @@ def rank(
     with _user_errors():
         from nasforge.bench import rank_estimator
 
+        ensure_writable_dir(
+            out_dir if out_dir is not None else Path("bench-results") / f"rank-{benchmark}",
+            what="output directory",
+            hint="give another --out DIR",
+        )
         with _work_progress("architectures") as advance:
             result = rank_estimator(
                 benchmark,

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge._paths import check_writable_file
 from nasforge.errors import CheckpointError, DataError
 
 if TYPE_CHECKING:
@@ -61,13 +62,16 @@ def save_model(
         path: where to write; any name works, ``.nasforge`` is the convention.
         provenance: extra facts to record (seed, command, ...); dataset, versions and the creation
             time are always recorded.
+
+    Raises:
+        ConfigError: ``path`` cannot be written (a directory, below a file, read-only).
     """
     import torch
     from safetensors.torch import save_file
 
     import nasforge
 
-    path = Path(path)
+    path = check_writable_file(path, what="model file")
     meta = {
         "format": FORMAT,
         "architecture": trained.architecture.to_dict(),
