@@ -463,11 +463,21 @@ def _best_text(exp: Any, primary: str) -> str:
 @app.command()
 def show(
     run: Annotated[Path, typer.Argument(help="A run directory (runs/<name>).")],
-    top: Annotated[int, typer.Option("--top", min=1, help="Rows in the leaderboard.")] = 10,
+    top: Annotated[
+        int, typer.Option("--top", min=1, help="Rows in the leaderboard (also with --json).")
+    ] = 10,
     failures: Annotated[
-        bool, typer.Option("--failures", help="Also list failed trials with their errors.")
+        bool, typer.Option("--failures", help="Also list failed trials with their errors (also with --json).")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the leaderboard as JSON.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print JSON instead: trials (the --top best completed trials, each with its params), "
+            "final (the final training, or null) and, with --failures, failures (every failed trial "
+            "with its error's last line).",
+        ),
+    ] = False,
 ) -> None:
     """Print the trials and the best architecture of a run."""
     with _user_errors():
@@ -478,7 +488,14 @@ def show(
         final = json.loads(final_path.read_text()) if final_path.is_file() else None
         if as_json:
             rows = [{**t.summary(), "params": dict(t.architecture.params)} for t in exp.leaderboard(top)]
-            out.print_json(json.dumps({"trials": rows, "final": final}, default=str))
+            payload: dict[str, Any] = {"trials": rows, "final": final}
+            if failures:
+                payload["failures"] = [
+                    {**t.summary(), "params": dict(t.architecture.params)}
+                    for t in exp.trials
+                    if t.state.value == "FAIL"
+                ]
+            out.print_json(json.dumps(payload, default=str))
             return
         counts: dict[str, int] = {}
         for t in exp.trials:

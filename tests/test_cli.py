@@ -185,3 +185,37 @@ def test_an_unwritable_run_directory_is_one_line_before_any_work(in_tmp: Path, w
     assert text.startswith("error: cannot write the run directory") and why in text, text
     assert "choose another --run-dir" in text and "Traceback" not in result.output
     assert sorted(p.name for p in in_tmp.iterdir()) == ["notes.txt"]
+
+
+def test_show_json_honours_top_and_failures(tmp_path: Path) -> None:
+    from nasforge.errors import TrialFailed
+    from nasforge.estimate import Estimator, TrialContext
+    from nasforge.experiment import Experiment
+    from nasforge.space import Architecture, IntRange, SearchSpace
+
+    class EvenOnly(Estimator):
+        def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, float]:
+            if arch.params["a"] % 2:
+                raise TrialFailed(f"odd a={arch.params['a']}")
+            return {"score": float(arch.params["a"])}
+
+    run = tmp_path / "run"
+    exp = Experiment(
+        "even", space=SearchSpace({"a": IntRange(0, 30)}), objectives=["score"], run_dir=run, seed=0
+    )
+    exp.run("random", EvenOnly(), n_trials=16)
+    failed = sorted(t.number for t in exp.trials if t.state.value == "FAIL")
+    completed = [t for t in exp.trials if t.state.value == "COMPLETE"]
+    assert failed and len(completed) > 3
+
+    plain = json.loads(runner.invoke(app, ["show", str(run), "--json"]).output)
+    assert len(plain["trials"]) == min(10, len(completed)) and "failures" not in plain
+    top3 = json.loads(runner.invoke(app, ["show", str(run), "--json", "--top", "3"]).output)
+    assert [r["score"] for r in top3["trials"]] == sorted(
+        (t.metrics["score"] for t in completed), reverse=True
+    )[:3]
+    both = json.loads(runner.invoke(app, ["show", str(run), "--json", "--top", "2", "--failures"]).output)
+    assert len(both["trials"]) == 2 and [r["number"] for r in both["failures"]] == failed
+    assert all(r["state"] == "FAIL" and r["error"].startswith("odd a=") for r in both["failures"])
+    help_text = " ".join(runner.invoke(app, ["show", "--help"], env={"COLUMNS": "200"}).output.split())
+    assert "with --failures, failures" in help_text
