@@ -355,15 +355,17 @@ def search(
             progress.stop()
             out.print(f"training the best architecture for {cfg.final.epochs} epochs ...")
 
-        previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+        terminated: list[int] = []
+        previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt(terminated))
         try:
             result = run_search(
                 cfg, resume=resume, callbacks=(on_trial,), on_start=on_start, on_final_start=on_final
             )
         except KeyboardInterrupt:
             progress.stop()
-            err.print("interrupted; continue with the same command and --resume")
-            raise typer.Exit(130) from None
+            how = "stopped by SIGTERM" if terminated else "interrupted"
+            err.print(f"{how}; continue with the same command and --resume")
+            raise typer.Exit(143 if terminated else 130) from None  # 128 + the signal, as shells do
         finally:
             signal.signal(signal.SIGTERM, previous)
             progress.stop()
@@ -388,9 +390,15 @@ def search(
         )
 
 
-def _terminate_as_interrupt(signum: int, frame: Any) -> None:
-    """SIGTERM (``kill``, a cluster scheduler's stop) stops a search as Ctrl-C does: cleanly."""
-    raise KeyboardInterrupt
+def _terminate_as_interrupt(seen: list[int]) -> Callable[[int, Any], None]:
+    """A SIGTERM handler (``kill``, a cluster scheduler's stop) that stops a search as Ctrl-C does,
+    cleanly, and appends the signal to ``seen`` so the command can say which stop it was."""
+
+    def handler(signum: int, frame: Any) -> None:
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    return handler
 
 
 def _executor_options(
