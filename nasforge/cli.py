@@ -735,7 +735,8 @@ def predict(
     """Classify images with a saved model: each image's most probable classes.
 
     Images are converted to the model's channels, resized to its input size and normalised as its
-    training data was.
+    training data was. An image far from that size (a 1-pixel side, smaller than the input, or
+    more than 2x larger on a side) gets a warning: the prediction may be meaningless.
     """
     with _user_errors():
         from nasforge.deploy import load
@@ -1213,13 +1214,15 @@ _default_showwarning = warnings.showwarning
 
 
 def _show_warning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-    """Data notices (images resized, ...) and tracker failures as one readable line; others as usual."""
+    """Data notices (images resized, ...), images far from the model's input size and tracker
+    failures as one readable line; others as usual."""
     from nasforge.data._own import DataNotice
+    from nasforge.deploy import ImageSizeWarning
     from nasforge.track import TrackingWarning
 
     if issubclass(category, DataNotice):
         err.print(f"[yellow]notice:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
-    elif issubclass(category, TrackingWarning):
+    elif issubclass(category, TrackingWarning | ImageSizeWarning):
         err.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
     else:
         _default_showwarning(message, category, *args, **kwargs)
