@@ -996,11 +996,19 @@ def _describe_arch(arch: Any) -> str:
 
 @app.command("list")
 def list_components() -> None:
-    """List the registered spaces, strategies, schedulers, estimators, datasets, executors and trackers."""
+    """List the registered spaces, strategies, schedulers, estimators, datasets, executors and trackers.
+
+    Other accepted names follow in parentheses: `random (rs)` means `--strategy rs` (or
+    `nasforge bench --strategies rs`) is random search.
+    """
     from nasforge.registry import DATASETS, ESTIMATORS, EXECUTORS, SCHEDULERS, SPACES, STRATEGIES, TRACKERS
 
     for reg in (SPACES, STRATEGIES, SCHEDULERS, ESTIMATORS, DATASETS, EXECUTORS, TRACKERS):
-        out.print(f"[bold]{reg.kind}[/]: {', '.join(reg.names())}", highlight=False)
+        entries = [
+            f"{name} ({', '.join(aliases)})" if (aliases := reg.aliases(name)) else name
+            for name in reg.names()
+        ]
+        out.print(f"[bold]{reg.kind}[/]: {escape(', '.join(entries))}", highlight=False)
 
 
 @app.command()
@@ -1011,7 +1019,9 @@ def bench(
     strategies: Annotated[
         str,
         typer.Option(
-            "--strategies", "-s", help="Comma-separated strategy names or aliases (rs, re, ls, ...)."
+            "--strategies",
+            "-s",
+            help="Comma-separated strategy names or aliases (rs, re, ls, ...; `nasforge list` shows them).",
         ),
     ] = "random,evolution",
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Independent runs per strategy.")] = 10,

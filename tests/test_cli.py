@@ -134,7 +134,14 @@ def test_console_script_prints_no_traceback(in_tmp: Path) -> None:
 def test_list_and_version() -> None:
     listed = runner.invoke(app, ["list"])
     assert listed.exit_code == 0 and "evolution" in listed.output and "chain_cnn" in listed.output
-    assert "executor: inprocess, process, ray" in listed.output and "tracker: mlflow" in listed.output
+    assert "executor: inprocess (in_process, local), process (subprocess), ray" in listed.output
+    assert "tracker: mlflow, tensorboard (tb)" in listed.output
+    text = " ".join(listed.output.split())
+    from nasforge.registry import STRATEGIES
+
+    for alias in ("rs", "re", "ls", "gls", "hb"):  # what `nasforge bench --strategies` accepts
+        assert f"{STRATEGIES.canonical_name(alias)} (" in text and alias in STRATEGIES.aliases(alias)
+    assert "random (rs)" in text and "evolution (re, rea)" in text and "local (ls)" in text
     assert runner.invoke(app, ["--version"]).output.strip()
 
 
