@@ -577,6 +577,9 @@ def train(
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Where that dataset's files are.")
     ] = None,
+    download: Annotated[
+        bool, typer.Option("--download", help="Download missing dataset files (mnist, fashion-mnist).")
+    ] = False,
     epochs: Annotated[
         int, typer.Option("--epochs", min=1, help="Training epochs (the most, with --tune).")
     ] = 30,
@@ -646,7 +649,7 @@ def train(
             )
         root = data_dir if data_dir is not None else (hint.get("root") if dataset is None else None)
         options = dict(hint.get("options") or {}) if dataset is None else {}
-        task = datasets.load(str(name), root, seed=seed, **options)
+        task = datasets.load(str(name), root, seed=seed, download=download, **options)
         kept = ""
         if out_path is None:
             if from_model is not None:
@@ -853,6 +856,9 @@ def profile(
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Where that dataset's files are.")
     ] = None,
+    download: Annotated[
+        bool, typer.Option("--download", help="Download missing files of --dataset (mnist, fashion-mnist).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the profile as JSON.")] = False,
 ) -> None:
     """Measure a model on this machine: parameters, FLOPs, peak activation memory and latency.
@@ -893,7 +899,7 @@ def profile(
                 from nasforge import datasets
 
                 exported["onnx_int8"] = Path(tmp) / "m.int8.onnx"
-                calib = check_images(datasets.load(name, data_dir), 256)
+                calib = check_images(datasets.load(name, data_dir, download=download), 256)
                 loaded.export(exported["onnx_int8"], format="int8", calibration=calib["calibration"])
             for b in batch or [1]:
                 runs: list[tuple[str, Any]] = [("torch_eager", net), *exported.items()]

@@ -226,3 +226,23 @@ def test_show_json_honours_top_and_failures(tmp_path: Path) -> None:
     assert all(r["state"] == "FAIL" and r["error"].startswith("odd a=") for r in both["failures"])
     help_text = " ".join(runner.invoke(app, ["show", "--help"], env={"COLUMNS": "200"}).output.split())
     assert "with --failures, failures" in help_text
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--from", "digits-s", "--dataset", "mnist", "--out", "{tmp}/m.nasforge"],
+        ["export", "digits-s", "--format", "int8", "--dataset", "mnist", "--out", "{tmp}/m.onnx"],
+        ["profile", "digits-s", "--int8", "--dataset", "mnist", "--repeats", "2", "--warmup", "0"],
+    ],
+    ids=lambda args: args[0],
+)
+def test_missing_data_advises_a_download_option_the_command_has(in_tmp: Path, args: list[str]) -> None:
+    (in_tmp / "empty").mkdir()
+    args = [a.replace("{tmp}", str(in_tmp)) for a in args]
+    result = runner.invoke(app, [*args, "--data-dir", str(in_tmp / "empty")])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert "--download" in result.output  # the advice ...
+    assert (
+        "--download" in runner.invoke(app, [args[0], "--help"], env={"COLUMNS": "200"}).output
+    )  # ... is true

@@ -115,11 +115,3 @@ def test_cli_export_refuses_an_unwritable_out_before_exporting(model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     with pytest.raises(ConfigError, match="cannot write the export file"):
         model.export(tmp_path / "notes.txt" / "m.onnx")
-
-
-def test_cli_export_advice_to_download_names_an_option_it_has(model, tmp_path):
-    runner = CliRunner()
-    args = ["export", str(model.path), "--format", "int8", "--dataset", "mnist", "--data-dir", str(tmp_path)]
-    result = runner.invoke(app, [*args, "--out", str(tmp_path / "m.int8.onnx")])
-    assert result.exit_code == 2 and "--download" in result.output, result.output
-    assert "--download" in runner.invoke(app, ["export", "--help"], env={"COLUMNS": "200"}).output
