@@ -201,7 +201,7 @@ def run_search(
         base: directory under which ``runs/`` is created (default: the working directory).
     """
     run_dir = resolve_run_dir(config, resume=resume, base=base)
-    ensure_writable_dir(run_dir, what="run directory", hint="choose another --run-dir (run_dir:)")
+    ensure_writable_dir(run_dir, what="run directory", hint="choose another --run-dir (run_dir: in a config)")
     prepared = prepare_search(config)
     exp = Experiment(config.run_name(), run_dir=run_dir, storage=config.storage, **prepared.experiment_kwargs)
     if not resume or not (run_dir / CONFIG_FILE).exists():
