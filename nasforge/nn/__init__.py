@@ -22,10 +22,10 @@ __all__ = [
     "ChainNet",
     "K1KXBlock",
     "LayerPlan",
+    "RepVGGBlock",
     "build_chain_cnn",
     "build_nb201_network",
     "make_activation",
-    "RepVGGBlock",
     "plan_chain_cnn",
     "reparameterize",
 ]
