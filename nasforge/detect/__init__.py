@@ -24,17 +24,31 @@ from nasforge.detect._boxes import (
     xyxy_to_cxcywh,
     xyxy_to_xywh,
 )
+from nasforge.detect._centernet import (
+    CenterNet,
+    CenterNetHead,
+    centernet_loss,
+    centernet_targets,
+    decode_centernet,
+    tiny_backbone,
+)
 from nasforge.detect._map import coco_map
 
 __all__ = [
     "BOX_FORMATS",
+    "CenterNet",
+    "CenterNetHead",
     "batched_nms",
     "box_area",
     "box_convert",
     "box_iou",
+    "centernet_loss",
+    "centernet_targets",
     "coco_map",
     "cxcywh_to_xyxy",
+    "decode_centernet",
     "nms",
+    "tiny_backbone",
     "xywh_to_xyxy",
     "xyxy_to_cxcywh",
     "xyxy_to_xywh",
