@@ -152,7 +152,11 @@ def _yolo_names(root: Path) -> list[str]:
 
 def _parse_yolo_labels(path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     boxes, labels = [], []
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}:1: not a readable text file ({exc})") from None
+    for lineno, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue
@@ -282,7 +286,15 @@ def _coco_items(path: Path, data: Any, images_dir: Path) -> tuple[list[Item], li
             )
         files[image_id] = file
         if "width" in im and "height" in im:
-            sizes[image_id] = (float(im["width"]), float(im["height"]))
+            try:
+                sizes[image_id] = (float(im["width"]), float(im["height"]))
+            except (TypeError, ValueError):
+                sizes[image_id] = (0.0, 0.0)
+            if min(sizes[image_id]) <= 0:
+                raise ConfigError(
+                    f"{path}: image id {image_id}: width and height must be positive numbers, got "
+                    f"{im['width']!r} x {im['height']!r}"
+                )
         else:
             from PIL import Image
 

@@ -267,7 +267,10 @@ def _load_pasted(
         (train_images, train_labels, np.sort(order[:n_val_pool])),
         (test_images, test_labels, np.arange(len(test_images))),
     ]
-    blank = lambda rng: np.zeros((1, size, size), np.float32)  # noqa: E731
+
+    def blank(rng: np.random.Generator) -> np.ndarray:
+        return np.zeros((1, size, size), np.float32)
+
     splits = {
         split: _compose(rng, n, size, 1, max_objects, _pasted_patch(*pool, min_size, max_size), blank)
         for split, n, rng, pool in zip(("train", "val", "test"), counts, rngs, pools, strict=True)

@@ -145,6 +145,7 @@ def test_a_coco_file_becomes_a_detection_task(tmp_path: Path) -> None:
         (lambda d: d["annotations"][0].update(bbox=[1, 2, 3]), "bbox must be [x, y, width, height]"),
         (lambda d: d["images"][3].update(file_name="img/nope.png"), "image id 103: file"),
         (lambda d: d.pop("categories"), "needs the lists 'images', 'annotations' and 'categories'"),
+        (lambda d: d["images"][0].update(width=0), "image id 100: width and height must be positive numbers"),
     ],
 )
 def test_bad_coco_annotations_name_file_and_annotation(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
