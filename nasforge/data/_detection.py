@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nasforge.data._task import check_fraction
-from nasforge.errors import DataError, UnknownComponentError
+from nasforge.errors import ConfigError, DataError, UnknownComponentError
 from nasforge.registry import suggest
 
 if TYPE_CHECKING:  # torch is imported on first use, so that `import nasforge` stays light
@@ -226,6 +226,47 @@ class DetectionTask:
             boxes_train=tuple(self.boxes_train[i] for i in keep),
             labels_train=tuple(self.labels_train[i] for i in keep),
         )
+
+    def with_resolution(self, size: int | tuple[int, int]) -> DetectionTask:
+        """Return a DetectionTask whose images (every split) are resized to ``size``, boxes scaled with them.
+
+        Bilinear interpolation with antialiasing of the normalised images, as
+        :meth:`Task.with_resolution <nasforge.data.Task.with_resolution>`; a lower resolution is a
+        cheaper, lower-fidelity version of the task. The same size returns this DetectionTask.
+
+        Args:
+            size: ``height = width``, or ``(height, width)``, in pixels.
+
+        Raises:
+            ConfigError: if ``size`` is not a positive int or a pair of them.
+        """
+        hw = (size, size) if isinstance(size, int) and not isinstance(size, bool) else size
+        if (
+            not isinstance(hw, tuple)
+            or len(hw) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in hw)
+        ):
+            raise ConfigError(f"resolution must be an int or (height, width) of ints >= 1, got {size!r}")
+        _, h, w = self.input_shape
+        if hw == (h, w):
+            return self
+        import torch
+        import torch.nn.functional as F
+
+        scale = torch.tensor([hw[1] / w, hw[0] / h, hw[1] / w, hw[0] / h], dtype=torch.float32)
+        limit = torch.tensor([hw[1], hw[0], hw[1], hw[0]], dtype=torch.float32)
+        changes: dict[str, Any] = {}
+        for split in _SPLITS:
+            x = getattr(self, f"x_{split}")
+            changes[f"x_{split}"] = (
+                x.new_zeros((0, x.shape[1], *hw))
+                if x.shape[0] == 0
+                else F.interpolate(x, size=hw, mode="bilinear", antialias=True, align_corners=False)
+            )
+            changes[f"boxes_{split}"] = tuple(
+                torch.minimum(b * scale, limit) for b in getattr(self, f"boxes_{split}")
+            )
+        return dataclasses.replace(self, **changes)
 
     def describe(self) -> str:
         """One line: ``shapes-det: 512 train / 128 val / 128 test, 3x64x64, 3 classes, 1,904 boxes``."""

@@ -81,6 +81,20 @@ def test_with_fraction_keeps_images_and_their_boxes_together() -> None:
     assert small.x_val is task.x_val
 
 
+def test_with_resolution_scales_images_and_boxes() -> None:
+    task = _task()
+    half = task.with_resolution((5, 10))
+    assert half.input_shape == (1, 5, 10) and half.x_val.shape == (0, 1, 5, 10)
+    assert half.boxes_train[0].tolist() == [[0, 0, 10, 5]] and half.boxes_test[0].tolist() == [
+        [1, 1.5, 2, 2.5]
+    ]
+    assert half.labels_test is task.labels_test
+    assert task.with_resolution((10, 20)) is task
+    assert task.with_resolution(40).boxes_test[0].tolist() == [[4, 12, 8, 20]]
+    with pytest.raises(ConfigError, match="resolution must be an int or"):
+        task.with_resolution(0)
+
+
 def test_shapes_det_is_deterministic_and_boxes_are_tight() -> None:
     task = load_shapes_det(n_train=24, n_val=8, n_test=8, seed=7)
     again = load_shapes_det(n_train=24, n_val=8, n_test=8, seed=np.random.default_rng(7))
