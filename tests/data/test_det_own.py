@@ -14,37 +14,13 @@ from PIL import Image
 from nasforge.data import load_detection
 from nasforge.data._own import DataNotice
 from nasforge.errors import ConfigError
+from nasforge.testing._detection import make_coco_file, make_yolo_folder
 
 NAMES = ["cat", "dog"]
 
 
-def _image(path: Path, size: tuple[int, int] = (20, 30), rgb: bool = True) -> None:
-    h, w = size
-    rng = np.random.default_rng(len(path.name))
-    array = rng.integers(0, 255, (h, w, 3) if rgb else (h, w), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
-
-
-def make_yolo(root: Path, n: int = 10, *, splits: bool = False, names: str = "yaml") -> Path:
-    for i in range(n):
-        sub = ("train" if i < n - 3 else "val") if splits else ""
-        _image(root / "images" / sub / f"im{i}.png")
-        if i % 4 == 3:
-            continue  # no label file: background only
-        label = root / "labels" / sub / f"im{i}.txt"
-        label.parent.mkdir(parents=True, exist_ok=True)
-        # a box centred at (0.5, 0.5) of half the image size, class i % 2; and a blank line
-        label.write_text(f"{i % 2} 0.5 0.5 0.5 0.5\n\n")
-    if names == "yaml":
-        (root / "data.yaml").write_text("path: .\ntrain: images/train\nnames:\n  0: cat\n  1: dog\n")
-    else:
-        (root / "classes.txt").write_text("cat\ndog\n")
-    return root
-
-
 def test_a_yolo_folder_becomes_a_detection_task(tmp_path: Path) -> None:
-    task = load_detection("yolo", make_yolo(tmp_path / "pets"), seed=1)
+    task = load_detection("yolo", make_yolo_folder(tmp_path / "pets"), seed=1)
     assert task.name == "pets" and task.class_names == ("cat", "dog")
     assert task.input_shape == (3, 20, 30)
     assert (len(task.x_train), len(task.x_val), len(task.x_test)) == (6, 2, 2)
@@ -55,8 +31,8 @@ def test_a_yolo_folder_becomes_a_detection_task(tmp_path: Path) -> None:
 
 
 def test_split_folders_classes_txt_and_resizing(tmp_path: Path) -> None:
-    root = make_yolo(tmp_path / "d", splits=True, names="txt")
-    _image(root / "images" / "train" / "big.png", size=(40, 60))
+    root = make_yolo_folder(tmp_path / "d", splits=True, names="txt")
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(root / "images" / "train" / "big.png")
     (root / "labels" / "train" / "big.txt").write_text("1 0.5 0.5 1.0 1.0\n")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -82,7 +58,7 @@ def test_split_folders_classes_txt_and_resizing(tmp_path: Path) -> None:
     ],
 )
 def test_bad_yolo_label_lines_name_file_and_line(tmp_path: Path, line: str, message: str) -> None:
-    root = make_yolo(tmp_path / "d")
+    root = make_yolo_folder(tmp_path / "d")
     (root / "labels" / "im0.txt").write_text(f"0 0.5 0.5 0.5 0.5\n{line}\n")
     with pytest.raises(ConfigError) as info:
         load_detection("yolo", root)
@@ -90,7 +66,7 @@ def test_bad_yolo_label_lines_name_file_and_line(tmp_path: Path, line: str, mess
 
 
 def test_yolo_label_without_image_and_missing_names(tmp_path: Path) -> None:
-    root = make_yolo(tmp_path / "d")
+    root = make_yolo_folder(tmp_path / "d")
     (root / "labels" / "ghost.txt").write_text("0 0.5 0.5 0.5 0.5\n")
     with pytest.raises(ConfigError, match=r"ghost.txt:1: no image named ghost\.\* in"):
         load_detection("yolo", root)
@@ -100,23 +76,8 @@ def test_yolo_label_without_image_and_missing_names(tmp_path: Path) -> None:
         load_detection("yolo", root)
 
 
-def make_coco(root: Path, n: int = 10) -> Path:
-    images, annotations = [], []
-    for i in range(n):
-        _image(root / "img" / f"{i}.png", rgb=False)
-        images.append({"id": 100 + i, "file_name": f"img/{i}.png", "width": 30, "height": 20})
-        annotations.append(
-            {"id": i, "image_id": 100 + i, "category_id": 7 if i % 2 else 3, "bbox": [1, 2, 10, 5]}
-        )
-    annotations.append({"id": 99, "image_id": 100, "category_id": 3, "bbox": [0, 0, 30, 20], "iscrowd": 1})
-    categories = [{"id": 7, "name": "dog"}, {"id": 3, "name": "cat"}]
-    path = root / "ann.json"
-    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
-    return path
-
-
 def test_a_coco_file_becomes_a_detection_task(tmp_path: Path) -> None:
-    task = load_detection("coco", make_coco(tmp_path), val_fraction=0.2, test_fraction=0.1, seed=0)
+    task = load_detection("coco", make_coco_file(tmp_path), val_fraction=0.2, test_fraction=0.1, seed=0)
     assert task.name == "ann" and task.class_names == ("cat", "dog")  # ordered by category id
     assert task.input_shape == (1, 20, 30)
     assert (len(task.x_train), len(task.x_val), len(task.x_test)) == (7, 2, 1)
@@ -149,7 +110,7 @@ def test_a_coco_file_becomes_a_detection_task(tmp_path: Path) -> None:
     ],
 )
 def test_bad_coco_annotations_name_file_and_annotation(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
-    path = make_coco(tmp_path)
+    path = make_coco_file(tmp_path)
     data = json.loads(path.read_text())
     edit(data)
     path.write_text(json.dumps(data))

@@ -13,6 +13,7 @@ import torch
 from nasforge.data import DetectionTask, load_detection
 from nasforge.data._det_synth import load_mnist_det, load_shapes_det
 from nasforge.errors import ConfigError, DataError, UnknownComponentError
+from nasforge.testing._detection import write_idx_dataset
 
 SHARED = Path(os.environ.get("NASFORGE_TEST_DATASETS", "/work/shared/datasets"))
 
@@ -169,26 +170,13 @@ def test_mnist_det_boxes_are_tight_around_the_ink() -> None:
 
 def test_pasted_canvases_draw_test_digits_from_t10k_only(tmp_path: Path) -> None:
     """Test images all '7', training images all '1': test canvases hold only 7s, the others only 1s."""
-    import gzip
-
     rng = np.random.default_rng(0)
-    directory = tmp_path / "mnist"
-    directory.mkdir()
-
-    def write(name: str, array: np.ndarray) -> None:
-        header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-        with gzip.open(directory / f"{name}.gz", "wb") as f:
-            f.write(header + array.astype(np.uint8).tobytes())
-
     blob = np.zeros((28, 28), np.uint8)
     blob[8:20, 10:18] = 200
-    write(
-        "train-images-idx3-ubyte",
-        np.stack([blob + rng.integers(0, 5, (28, 28)).astype(np.uint8) * (blob > 0)] * 50),
+    noisy = np.stack([blob + rng.integers(0, 5, (28, 28)).astype(np.uint8) * (blob > 0)] * 50)
+    directory = write_idx_dataset(
+        tmp_path / "mnist", noisy, np.full(50, 1), np.stack([blob] * 20), np.full(20, 7)
     )
-    write("train-labels-idx1-ubyte", np.full(50, 1))
-    write("t10k-images-idx3-ubyte", np.stack([blob] * 20))
-    write("t10k-labels-idx1-ubyte", np.full(20, 7))
     task = load_mnist_det(directory, n_train=10, n_val=5, n_test=5, size=48, seed=0)
     assert {int(y) for y in torch.cat(task.labels_test)} == {7}
     assert {int(y) for y in torch.cat(task.labels_train + task.labels_val)} == {1}
