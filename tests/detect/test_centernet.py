@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -104,3 +106,54 @@ def test_loss_parts_are_zero_for_perfect_regression_and_positive_otherwise() -> 
     assert float(perfect["size"]) == 0 and float(perfect["offset"]) == 0 and float(perfect["heatmap"]) < 1e-3
     wrong = dict(_perfect_outputs(targets), size=targets["size"] + 1)
     assert float(centernet_loss(wrong, targets)["size"]) == pytest.approx(2.0)  # |+1| on w and h, one object
+
+
+def test_the_fused_detector_exports_to_onnx_and_decodes_the_same(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import onnx
+    import onnxruntime as ort
+
+    torch.manual_seed(3)
+    model = CenterNet(tiny_backbone(3, 8), 16, num_classes=3, stride=4, head_width=16).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = model(x)
+    reparameterize(model)
+    path = tmp_path / "centernet.onnx"
+    names = ["heatmap", "size", "offset"]
+
+    class Outputs(torch.nn.Module):  # ONNX export wants tensors, not a dict
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            out = self.model(images)
+            return tuple(out[n] for n in names)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter(
+            "ignore", DeprecationWarning
+        )  # the TorchScript exporter, as nasforge.deploy uses
+        torch.onnx.export(
+            Outputs(),
+            (x,),
+            str(path),
+            input_names=["pixels"],
+            output_names=names,
+            opset_version=17,
+            dynamo=False,
+        )
+    graph = onnx.load(str(path)).graph
+    # one conv per fused RepVGG block: stem, k1kx (2 + none), rep (1), k1kx (2), head (3 x 2)
+    assert sum(node.op_type == "Conv" for node in graph.node) == 1 + 2 + 1 + 2 + 6
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = dict(
+        zip(names, (torch.from_numpy(a) for a in session.run(None, {"pixels": x.numpy()})), strict=True)
+    )
+    for n in names:
+        torch.testing.assert_close(got[n], expected[n], atol=1e-4, rtol=1e-4)
+    ours = decode_centernet(got, 4, (32, 32), score_threshold=0.0)
+    theirs = decode_centernet(expected, 4, (32, 32), score_threshold=0.0)
+    for a, b in zip(ours, theirs, strict=True):
+        assert a["labels"].tolist() == b["labels"].tolist()
+        torch.testing.assert_close(a["boxes"], b["boxes"], atol=1e-3, rtol=0)
