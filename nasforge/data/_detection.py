@@ -148,7 +148,6 @@ class DetectionTask:
                 f"x_{split} has {n:,} images but boxes_{split} has {len(boxes):,} entries and "
                 f"labels_{split} {len(labels):,} (one per image, empty for an image without objects)"
             )
-        limit = torch.tensor([width, height, width, height], dtype=torch.float32) + _BOX_SLACK
         for i, (b, y) in enumerate(zip(boxes, labels, strict=True)):
             where = f"{split} image {i}"
             if not isinstance(b, torch.Tensor) or b.dtype != torch.float32 or b.dim() != 2 or b.shape[1] != 4:
@@ -167,26 +166,38 @@ class DetectionTask:
                 raise self._fail(f"{where}: labels must be an int64 tensor of shape (K,), got {got}")
             if y.shape[0] != b.shape[0]:
                 raise self._fail(f"{where}: {b.shape[0]} boxes but {y.shape[0]} labels")
-            if b.shape[0] == 0:
-                continue
-            if int(y.min()) < 0 or int(y.max()) >= len(self.class_names):
-                raise self._fail(
-                    f"{where}: labels {int(y.min())}..{int(y.max())}, but there are {len(self.class_names)} "
-                    f"classes (labels must be in 0..{len(self.class_names) - 1})"
-                )
-            bad = (
-                ~torch.isfinite(b).all(dim=1)
-                | (b < -_BOX_SLACK).any(dim=1)
-                | (b > limit).any(dim=1)
-                | (b[:, 2] < b[:, 0])
-                | (b[:, 3] < b[:, 1])
+        if n == 0:
+            return
+        # The value checks run on all boxes of the split at once: per image they cost ~1 s for 8,000 images.
+        all_boxes, all_labels = torch.cat(boxes), torch.cat(labels)
+        counts = torch.tensor([len(y) for y in labels])
+        owner = torch.repeat_interleave(torch.arange(n), counts)
+        starts = torch.cumsum(counts, 0) - counts
+        bad_label = (all_labels < 0) | (all_labels >= len(self.class_names))
+        if bool(bad_label.any()):
+            i = int(owner[int(torch.nonzero(bad_label)[0, 0])])
+            y = labels[i]
+            raise self._fail(
+                f"{split} image {i}: labels {int(y.min())}..{int(y.max())}, but there are "
+                f"{len(self.class_names)} classes (labels must be in 0..{len(self.class_names) - 1})"
             )
-            if bool(bad.any()):
-                k = int(torch.nonzero(bad)[0, 0])
-                raise self._fail(
-                    f"{where}: box {k} = {[round(float(v), 3) for v in b[k]]} is not xyxy inside the "
-                    f"{width}x{height} image (need 0 <= x1 <= x2 <= {width}, 0 <= y1 <= y2 <= {height})"
-                )
+        limit = torch.tensor([width, height, width, height], dtype=torch.float32) + _BOX_SLACK
+        bad = (
+            ~torch.isfinite(all_boxes).all(dim=1)
+            | (all_boxes < -_BOX_SLACK).any(dim=1)
+            | (all_boxes > limit).any(dim=1)
+            | (all_boxes[:, 2] < all_boxes[:, 0])
+            | (all_boxes[:, 3] < all_boxes[:, 1])
+        )
+        if bool(bad.any()):
+            first = int(torch.nonzero(bad)[0, 0])
+            i = int(owner[first])
+            k = first - int(starts[i])
+            box = [round(float(v), 3) for v in boxes[i][k]]
+            raise self._fail(
+                f"{split} image {i}: box {k} = {box} is not xyxy inside the {width}x{height} image "
+                f"(need 0 <= x1 <= x2 <= {width}, 0 <= y1 <= y2 <= {height})"
+            )
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -53,6 +53,23 @@ def test_a_valid_task_describes_itself() -> None:
         ({"boxes_train": [torch.zeros(0, 4)]}, "x_train has 2 images but boxes_train has 1"),
         ({"boxes_test": [torch.tensor([[2.0, 3.0, 21.0, 5.0]])]}, "test image 0: box 0"),
         ({"boxes_test": [torch.tensor([[4.0, 3.0, 2.0, 5.0]])]}, "is not xyxy inside the 20x10 image"),
+        (
+            {
+                "boxes_train": [
+                    torch.tensor([[0.0, 0, 1, 1]]),
+                    torch.tensor([[0.0, 0, 1, 1], [0, 0, 1, 11]]),
+                ],
+                "labels_train": [torch.tensor([0]), torch.tensor([0, 1])],
+            },
+            "train image 1: box 1 = [0.0, 0.0, 1.0, 11.0]",
+        ),
+        (
+            {
+                "labels_train": [torch.tensor([1]), torch.zeros(0, dtype=torch.int64)],
+                "labels_test": [torch.tensor([-1])],
+            },
+            "test image 0: labels -1..-1",
+        ),
         ({"boxes_test": [torch.tensor([[2, 3, 4, 5]])]}, "boxes must be a float32 tensor of shape (K, 4)"),
         ({"labels_test": [torch.tensor([2])]}, "labels 2..2, but there are 2 classes"),
         ({"labels_test": [torch.tensor([0, 1])]}, "1 boxes but 2 labels"),
