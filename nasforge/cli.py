@@ -26,6 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from nasforge._paths import check_writable_file, ensure_writable_dir, next_free_path
 from nasforge.errors import ConfigError, NasforgeError
 
 app = typer.Typer(
@@ -535,7 +536,8 @@ def search(
                 done = started["exp"].finished_count()
                 progress.stage("trials", "trials", cfg.trials, done=done, unit="trial")
 
-        previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+        terminated: list[int] = []
+        previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt(terminated))
         try:
             with progress:
                 result = run_search(
@@ -547,8 +549,9 @@ def search(
                     on_epoch=on_epoch,
                 )
         except KeyboardInterrupt:
-            err.print("interrupted; continue with the same command and --resume")
-            raise typer.Exit(130) from None
+            how = "stopped by SIGTERM" if terminated else "interrupted"
+            err.print(f"{how}; continue with the same command and --resume")
+            raise typer.Exit(143 if terminated else 130) from None  # 128 + the signal, as shells do
         finally:
             signal.signal(signal.SIGTERM, previous)
         exp = result.experiment
@@ -572,9 +575,15 @@ def search(
         )
 
 
-def _terminate_as_interrupt(signum: int, frame: Any) -> None:
-    """SIGTERM (``kill``, a cluster scheduler's stop) stops a search as Ctrl-C does: cleanly."""
-    raise KeyboardInterrupt
+def _terminate_as_interrupt(seen: list[int]) -> Callable[[int, Any], None]:
+    """A SIGTERM handler (``kill``, a cluster scheduler's stop) that stops a search as Ctrl-C does,
+    cleanly, and appends the signal to ``seen`` so the command can say which stop it was."""
+
+    def handler(signum: int, frame: Any) -> None:
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    return handler
 
 
 def _executor_options(
@@ -657,11 +666,21 @@ def _best_text(exp: Any, primary: str) -> str:
 @app.command()
 def show(
     run: Annotated[Path, typer.Argument(help="A run directory (runs/<name>).")],
-    top: Annotated[int, typer.Option("--top", min=1, help="Rows in the leaderboard.")] = 10,
+    top: Annotated[
+        int, typer.Option("--top", min=1, help="Rows in the leaderboard (also with --json).")
+    ] = 10,
     failures: Annotated[
-        bool, typer.Option("--failures", help="Also list failed trials with their errors.")
+        bool, typer.Option("--failures", help="Also list failed trials with their errors (also with --json).")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the leaderboard as JSON.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print JSON instead: trials (the --top best completed trials, each with its params), "
+            "final (the final training, or null) and, with --failures, failures (every failed trial "
+            "with its error's last line).",
+        ),
+    ] = False,
 ) -> None:
     """Print the trials and the best architecture of a run."""
     with _user_errors():
@@ -672,7 +691,14 @@ def show(
         final = json.loads(final_path.read_text()) if final_path.is_file() else None
         if as_json:
             rows = [{**t.summary(), "params": dict(t.architecture.params)} for t in exp.leaderboard(top)]
-            out.print_json(json.dumps({"trials": rows, "final": final}, default=str))
+            payload: dict[str, Any] = {"trials": rows, "final": final}
+            if failures:
+                payload["failures"] = [
+                    {**t.summary(), "params": dict(t.architecture.params)}
+                    for t in exp.trials
+                    if t.state.value == "FAIL"
+                ]
+            out.print_json(json.dumps(payload, default=str))
             return
         counts: dict[str, int] = {}
         for t in exp.trials:
@@ -746,6 +772,9 @@ def train(
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Where that dataset's files are.")
     ] = None,
+    download: Annotated[
+        bool, typer.Option("--download", help="Download missing dataset files (mnist, fashion-mnist).")
+    ] = False,
     epochs: Annotated[
         int, typer.Option("--epochs", min=1, help="Training epochs (the most, with --tune).")
     ] = 30,
@@ -772,7 +801,15 @@ def train(
         ),
     ] = 0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    out_path: Annotated[Path | None, typer.Option("--out", help="Output .nasforge file.")] = None,
+    out_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Output .nasforge file, replaced if it exists (default: RUN/trained.nasforge, "
+            "ARCH-trained.nasforge or MODEL-DATASET.nasforge; an existing one is kept and the new "
+            "model gets the next free name, trained-2.nasforge, ...).",
+        ),
+    ] = None,
     device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
     amp: Annotated[
         str,
@@ -808,9 +845,26 @@ def train(
         name = dataset or hint.get("name")
         if not name:
             raise ConfigError("which dataset? give --dataset NAME (and --data-dir DIR for files)")
+        if out_path is not None:
+            check_writable_file(out_path, what="model file", hint="give another --out")
+        else:  # checked now, not after the training
+            ensure_writable_dir(
+                _train_out_dir(source, from_model), what="directory for the model", hint="give --out PATH"
+            )
         root = data_dir if data_dir is not None else (hint.get("root") if dataset is None else None)
         options = dict(hint.get("options") or {}) if dataset is None else {}
-        task = datasets.load(str(name), root, seed=seed, **options)
+        task = datasets.load(str(name), root, seed=seed, download=download, **options)
+        kept = ""
+        if out_path is None:
+            if from_model is not None:
+                wanted = _train_out_dir(source, from_model) / f"{from_model.stem}-{task.name}.nasforge"
+            elif source is not None and source.is_dir():
+                wanted = source / "trained.nasforge"
+            else:
+                assert source is not None
+                wanted = source.with_name(f"{source.stem}-trained.nasforge")
+            out_path = next_free_path(wanted)  # an earlier model is never replaced
+            kept = f" ({wanted.name} exists and was kept)" if out_path != wanted else ""
         settings: dict[str, Any] = {
             "lr": lr,
             "weight_decay": weight_decay,
@@ -870,14 +924,6 @@ def train(
                 device=device,
                 amp=amp,
             )
-        if out_path is None:
-            if from_model is not None:
-                out_path = from_model.with_name(f"{from_model.stem}-{task.name}.nasforge")
-            elif source is not None and source.is_dir():
-                out_path = source / "trained.nasforge"
-            else:
-                assert source is not None
-                out_path = source.with_name(f"{source.stem}-trained.nasforge")
         provenance = {
             "source": "nasforge train",
             "seed": seed,
@@ -891,10 +937,18 @@ def train(
         out.print(
             f"trained {m['epochs']} epochs on {task.name}{moved}: "
             f"validation accuracy {m['val_accuracy']:.4f}, test accuracy {m['test_accuracy']:.4f}, "
-            f"{m['params']:,} parameters -> {out_path}",
+            f"{m['params']:,} parameters -> {out_path}{kept}",
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _train_out_dir(source: Path | None, from_model: Path | None) -> Path:
+    """Where ``nasforge train`` writes its model without --out: the run directory or beside the input."""
+    if from_model is not None:
+        return from_model.parent
+    assert source is not None
+    return source if source.is_dir() else source.parent
 
 
 @app.command()
@@ -916,7 +970,8 @@ def predict(
     """Classify images with a saved model: each image's most probable classes.
 
     Images are converted to the model's channels, resized to its input size and normalised as its
-    training data was.
+    training data was. An image far from that size (a 1-pixel side, smaller than the input, or
+    more than 2x larger on a side) gets a warning: the prediction may be meaningless.
     """
     with _user_errors():
         from nasforge.deploy import load
@@ -971,6 +1026,10 @@ def export(
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Where that dataset's files are.")
     ] = None,
+    download: Annotated[
+        bool,
+        typer.Option("--download", help="Download missing files of --dataset (mnist, fashion-mnist)."),
+    ] = False,
     calibration: Annotated[
         int, typer.Option("--calibration", min=1, help="Calibration images (int8).")
     ] = 512,
@@ -990,6 +1049,7 @@ def export(
         loaded = load(model)
         suffix = {"onnx": ".onnx", "int8": ".int8.onnx", "torchscript": ".pt"}[fmt]
         target = out_path or model.with_name(model.name.removesuffix(model.suffix) + suffix)
+        check_writable_file(target, what="export file", hint="give another --out")
         options: dict[str, Any] = {}
         name = dataset or (loaded.provenance.get("dataset") if fmt == "int8" else None)
         if name:
@@ -1003,7 +1063,8 @@ def export(
                     f"{name!r}, which is not a dataset name (an image folder or .npz file?); give "
                     "--dataset folder|npz --data-dir PATH"
                 )
-            options.update(check_images(datasets.load(str(name), data_dir), calibration))
+            task = datasets.load(str(name), data_dir, download=download)
+            options.update(check_images(task, calibration))
         report = do_export(loaded, target, format=fmt, **options)
         out.print(str(report), highlight=False, soft_wrap=True)
 
@@ -1027,6 +1088,9 @@ def profile(
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Where that dataset's files are.")
     ] = None,
+    download: Annotated[
+        bool, typer.Option("--download", help="Download missing files of --dataset (mnist, fashion-mnist).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the profile as JSON.")] = False,
     device: Annotated[
         str,
@@ -1083,7 +1147,7 @@ def profile(
                 from nasforge import datasets
 
                 exported["onnx_int8"] = Path(tmp) / "m.int8.onnx"
-                calib = check_images(datasets.load(name, data_dir), 256)
+                calib = check_images(datasets.load(name, data_dir, download=download), 256)
                 loaded.export(exported["onnx_int8"], format="int8", calibration=calib["calibration"])
             for b in batch or [1]:
                 runs: list[tuple[str, Any]] = [("torch_eager", net), *exported.items()]
@@ -1199,11 +1263,19 @@ def _describe_arch(arch: Any) -> str:
 
 @app.command("list")
 def list_components() -> None:
-    """List the registered spaces, strategies, schedulers, estimators, datasets, executors and trackers."""
+    """List the registered spaces, strategies, schedulers, estimators, datasets, executors and trackers.
+
+    Other accepted names follow in parentheses: `random (rs)` means `--strategy rs` (or
+    `nasforge bench --strategies rs`) is random search.
+    """
     from nasforge.registry import DATASETS, ESTIMATORS, EXECUTORS, SCHEDULERS, SPACES, STRATEGIES, TRACKERS
 
     for reg in (SPACES, STRATEGIES, SCHEDULERS, ESTIMATORS, DATASETS, EXECUTORS, TRACKERS):
-        out.print(f"[bold]{reg.kind}[/]: {', '.join(reg.names())}", highlight=False)
+        entries = [
+            f"{name} ({', '.join(aliases)})" if (aliases := reg.aliases(name)) else name
+            for name in reg.names()
+        ]
+        out.print(f"[bold]{reg.kind}[/]: {escape(', '.join(entries))}", highlight=False)
 
 
 @app.command()
@@ -1214,7 +1286,9 @@ def bench(
     strategies: Annotated[
         str,
         typer.Option(
-            "--strategies", "-s", help="Comma-separated strategy names or aliases (rs, re, ls, ...)."
+            "--strategies",
+            "-s",
+            help="Comma-separated strategy names or aliases (rs, re, ls, ...; `nasforge list` shows them).",
         ),
     ] = "random,evolution",
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Independent runs per strategy.")] = 10,
@@ -1240,6 +1314,11 @@ def bench(
         from nasforge.bench._harness import format_mean_std
 
         names = [s.strip() for s in strategies.split(",") if s.strip()]
+        ensure_writable_dir(
+            out_dir if out_dir is not None else Path("bench-results") / benchmark,
+            what="output directory",
+            hint="give another --out DIR",
+        )
         with _work_progress(f"{benchmark} runs") as advance:
             result = run_benchmark(
                 benchmark,
@@ -1354,6 +1433,11 @@ def rank(
     with _user_errors():
         from nasforge.bench import rank_estimator
 
+        ensure_writable_dir(
+            out_dir if out_dir is not None else Path("bench-results") / f"rank-{benchmark}",
+            what="output directory",
+            hint="give another --out DIR",
+        )
         with _work_progress("architectures") as advance:
             result = rank_estimator(
                 benchmark,
@@ -1407,13 +1491,15 @@ _default_showwarning = warnings.showwarning
 
 
 def _show_warning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-    """Data notices (images resized, ...) and tracker failures as one readable line; others as usual."""
+    """Data notices (images resized, ...), images far from the model's input size and tracker
+    failures as one readable line; others as usual."""
     from nasforge.data._own import DataNotice
+    from nasforge.deploy import ImageSizeWarning
     from nasforge.track import TrackingWarning
 
     if issubclass(category, DataNotice):
         err.print(f"[yellow]notice:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
-    elif issubclass(category, TrackingWarning):
+    elif issubclass(category, TrackingWarning | ImageSizeWarning):
         err.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
     else:
         _default_showwarning(message, category, *args, **kwargs)

@@ -24,6 +24,7 @@ missing key or too few images per class for the split.
 from __future__ import annotations
 
 import warnings
+import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -359,11 +360,7 @@ def load_npz(
     check_fraction("val_fraction", val_fraction, allow_zero=True, allow_one=False)
     check_fraction("test_fraction", test_fraction, allow_zero=True, allow_one=False)
     path = _check_root(root, "npz")
-    try:
-        with np.load(path, allow_pickle=False) as data:  # never unpickle
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"cannot read {path} as a .npz file of arrays: {exc}") from None
+    arrays = _read_npz(path)
     found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for part, options in _KEYS.items():
         for xk, yk in options:
@@ -397,3 +394,24 @@ def load_npz(
         raise DataError(f"{path}: the splits' images differ in shape: {sorted(shapes)}")
     splits = _fill_splits(x, y, found, val_fraction, test_fraction, names, seed, str(path))
     return _make_task(path.stem, splits, names, str(path), fraction, seed)
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a ``.npz`` archive; never unpickles (numpy's own errors would advise doing so)."""
+    if not zipfile.is_zipfile(path):  # numpy would try it as a pickle and suggest allow_pickle=True
+        raise DataError(
+            f"{path} is not a valid .npz archive (a zip of arrays, as numpy.savez writes); "
+            "save x_train and y_train with numpy.savez, or give an image folder instead"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as data:  # never unpickle
+            return {k: data[k] for k in data.files}
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise DataError(
+                f"{path} holds object arrays (pickled Python objects), which nasforge never loads; "
+                "save numeric arrays (and class_names as strings) with numpy.savez"
+            ) from None
+        raise DataError(f"cannot read {path} as a .npz archive of arrays: {exc}") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"cannot read {path} as a .npz archive of arrays: {exc}") from None

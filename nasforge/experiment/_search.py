@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge._paths import ensure_writable_dir
 from nasforge.config import SearchConfig
 from nasforge.errors import ConfigError, SpaceError
 from nasforge.estimate import Estimator, TrainedModel
@@ -250,8 +251,9 @@ def run_search(
             the final training.
         base: directory under which ``runs/`` is created (default: the working directory).
     """
-    prepared = prepare_search(config)
     run_dir = resolve_run_dir(config, resume=resume, base=base)
+    ensure_writable_dir(run_dir, what="run directory", hint="choose another --run-dir (run_dir: in a config)")
+    prepared = prepare_search(config)
     exp = Experiment(config.run_name(), run_dir=run_dir, storage=config.storage, **prepared.experiment_kwargs)
     if not resume or not (run_dir / CONFIG_FILE).exists():
         atomic_write(run_dir / CONFIG_FILE, config.to_yaml())
