@@ -568,11 +568,21 @@ def search(
                 f"[bold]test accuracy {m['test_accuracy']:.4f}[/], {m['params']:,} parameters",
                 highlight=False,
             )
+            _print_test_report(result.final.test_report)
         out.print(
             f"results in {result.run_dir}/ (config.yaml, leaderboard.csv, best_architecture.json"
             + (", final.json, model.nasforge)" if result.final is not None else ")"),
             highlight=False,
         )
+
+
+def _print_test_report(report: Any) -> None:
+    """The final model's test metrics beyond accuracy (runs written before they existed have none)."""
+    if report:
+        from nasforge.estimate._metrics import summary_lines
+
+        for line in summary_lines(report):
+            out.print(line, highlight=False, markup=False)
 
 
 def _terminate_as_interrupt(seen: list[int]) -> Callable[[int, Any], None]:
@@ -718,6 +728,7 @@ def show(
                 f"{m['val_accuracy']:.4f}, {m['params']:,} parameters",
                 highlight=False,
             )
+            _print_test_report(final.get("test_report"))
         if failures:
             for t in exp.trials:
                 if t.state.value == "FAIL":
@@ -941,6 +952,7 @@ def train(
             highlight=False,
             soft_wrap=True,
         )
+        _print_test_report(trained.test_report)
 
 
 def _train_out_dir(source: Path | None, from_model: Path | None) -> Path:

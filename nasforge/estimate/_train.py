@@ -350,7 +350,11 @@ class TrainedModel:
         input_shape: (C, H, W) it expects, after normalisation with ``mean`` / ``std``.
         class_names: label names, by class index.
         mean, std: per-channel normalisation applied to pixels in [0, 1].
-        metrics: ``val_accuracy``, ``test_accuracy``, ``params``, ``train_seconds``, ...
+        metrics: ``val_accuracy``, ``test_accuracy``, ``test_balanced_accuracy``, ``test_auc``,
+            ``test_f1_macro``, ``params``, ``train_seconds``, ...
+        test_report: after :func:`train_final`, the test split's per-class precision / recall /
+            F1, confusion matrix and the training split's class counts (see
+            :func:`~nasforge.estimate._metrics.classification_metrics`); None otherwise.
     """
 
     architecture: Architecture
@@ -361,6 +365,7 @@ class TrainedModel:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     metrics: Mapping[str, Any] = field(default_factory=dict)
+    test_report: Mapping[str, Any] | None = None
 
     def save(self, path: str | Path, *, provenance: Mapping[str, Any] | None = None) -> Path:
         """Write a ``.nasforge`` model file: weights, architecture, preprocessing, class names,
@@ -477,6 +482,7 @@ def train_final(
         )
         test_accuracy, test_loss = evaluate(model, on_device.x_test, on_device.y_test, amp=mode)
         model.cpu()
+        test_report = _test_report(model, task)
     metrics = {
         "val_accuracy": result.val_accuracy,
         "test_accuracy": test_accuracy,
@@ -488,6 +494,8 @@ def train_final(
         "seconds": round(time.perf_counter() - start, 3),
         **device_info(where, mode),
     }
+    if test_report is not None:
+        metrics.update({f"test_{k}": test_report[k] for k in ("balanced_accuracy", "f1_macro", "auc")})
     if patience is not None:
         metrics["best_epoch"] = result.best_epoch
     if init is not None:
@@ -501,7 +509,24 @@ def train_final(
         mean=task.mean,
         std=task.std,
         metrics=metrics,
+        test_report=test_report,
     )
+
+
+def _test_report(model: torch.nn.Module, task: Task) -> dict[str, Any] | None:
+    """Every test metric of the final model (:func:`~nasforge.estimate._metrics.classification_metrics`)
+    and the training split's class counts; None without test images."""
+    import torch
+
+    from nasforge.estimate._metrics import classification_metrics, imbalance, predict_proba
+
+    if len(task.x_test) == 0:
+        return None
+    report = classification_metrics(task.y_test.numpy(), predict_proba(model, task.x_test), task.class_names)
+    counts = torch.bincount(task.y_train, minlength=len(task.class_names)).tolist()
+    report["train_class_counts"] = counts
+    report["train_imbalance"] = imbalance(counts)
+    return report
 
 
 HARDWARE_RUNTIMES = ("torch", "onnx", "int8")

@@ -316,6 +316,7 @@ def run_search(
             "architecture": best.architecture.to_dict(),
             "search_metrics": dict(best.metrics),
             "final_metrics": dict(final.metrics),
+            "test_report": final.test_report,
             "final_training": f.model_dump(),
             "task": {
                 "name": final.task_name,
