@@ -161,7 +161,7 @@ def classification_metrics(
     }
 
 
-def summary_lines(report: dict[str, Any], *, max_classes: int = 10) -> list[str]:
+def summary_lines(report: dict[str, Any], *, max_classes: int = 5) -> list[str]:
     """A few plain lines that say what accuracy alone hides: balanced accuracy, macro F1, AUC,
     each class's recall and precision (the weakest class when there are many), and imbalance.
 
