@@ -393,8 +393,8 @@ def search(
         typer.Option(
             "--batch-size",
             min=1,
-            help="Mini-batch size of the trials and of the final training (a config's estimator: and "
-            "final: sections can set them apart).",
+            help="Mini-batch size of the trials, and of the final training unless the config's final: "
+            "section sets its own batch_size.",
         ),
     ] = None,
     class_names: Annotated[
@@ -459,6 +459,8 @@ def search(
         from nasforge.experiment._search import run_search
 
         data = load_raw(config)
+        yaml_final = data.get("final")
+        final_batch_set = isinstance(yaml_final, dict) and "batch_size" in yaml_final
         section = data.get("data")
         data["data"] = dict(section) if isinstance(section, dict) else ({"name": section} if section else {})
         if dataset is not None:
@@ -500,7 +502,8 @@ def search(
         )
         _track_options(data, track, tracking_uri)
         _merge_knobs(data, "estimator", epochs=epochs, fraction=fraction, batch_size=batch_size)
-        _merge_knobs(data, "final", epochs=final_epochs, batch_size=batch_size)
+        # a config's own final: batch_size is the more specific setting, and stays
+        _merge_knobs(data, "final", epochs=final_epochs, batch_size=None if final_batch_set else batch_size)
         cfg = parse_config(data, source=str(config) if config else "options")
 
         primary = cfg.objectives[0].lstrip("-+")

@@ -342,6 +342,13 @@ def test_the_budget_knobs_reach_the_trials_and_the_final_training(in_tmp: Path) 
     text = " ".join(result.output.split())
     assert re.search(r"expected: about \S+ for 1 more trials \(~\S+ each\), then \S+ of final training", text)
 
+    # a config's final: batch_size is set apart, and stays; the trials take the option's
+    cfg = _write(in_tmp / "apart.yaml", "final: {epochs: 1, batch_size: 64}\n")
+    apart = runner.invoke(app, ["search", str(cfg), *TINY, "--batch-size", "16", "--run-dir", "apart"])
+    assert apart.exit_code == 0, apart.output
+    config = yaml.safe_load((in_tmp / "apart" / "config.yaml").read_text())
+    assert (config["estimator"]["batch_size"], config["final"]["batch_size"]) == (16, 64)
+
 
 def test_a_time_budget_is_planned_up_front_and_accounted_for(in_tmp: Path) -> None:
     args = ["search", "--time", "5m", "--trials", "2", "--epochs", "1", "--final-epochs", "2"]
