@@ -224,11 +224,12 @@ def run_search(
             measured the costs (:mod:`nasforge._budget`); with a trial count, after the first
             trial, the time the rest should take.
 
-    With ``config.time`` the budget counts from this call: the search stops starting trials and
-    cuts the running ones (at their next epoch) when its share is spent, and the final training
-    gets the rest as a time limit, with as many of its epochs as fit.
+    With ``config.time`` the budget counts from this call (a resumed run gets it again): the
+    search stops starting trials and cuts the running ones (at their next epoch; a one-shot
+    strategy's supernet training before its first proposal is not cut) when its share is spent,
+    and the final training gets the rest as a time limit, with as many of its epochs as fit.
     """
-    budget = _TimeBudget(config) if config.time is not None else None
+    budget = _TimeBudget(config, config.time) if config.time is not None else None
     run_dir = resolve_run_dir(config, resume=resume, base=base)
     ensure_writable_dir(run_dir, what="run directory", hint="choose another --run-dir (run_dir: in a config)")
     prepared = prepare_search(config)
@@ -372,11 +373,10 @@ class _TimeBudget:
     """A time budget (``config.time``) from the start of :func:`run_search`; the rule that splits
     it is :func:`nasforge._budget.split_time`, this applies it to the loop and the final training."""
 
-    def __init__(self, config: SearchConfig) -> None:
-        assert config.time is not None
+    def __init__(self, config: SearchConfig, total: float) -> None:
         self.config = config
         self.started = time.monotonic()
-        self.total = config.time
+        self.total = total
         self.concurrency = _concurrency(config)
         self.plan = split_time(self.total, final_epochs=config.final.epochs, concurrency=self.concurrency)
         self.search_spent: float | None = None
