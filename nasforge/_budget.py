@@ -223,11 +223,15 @@ def expected_line(
     line = (
         f"expected: about {format_duration(search)} for {trials_left} more trials "
         f"(~{format_duration(trial_seconds)} each)"
+        if trials_left
+        else "expected: no more trials"
     )
     if final_epochs and epoch_seconds is not None:
         final = final_epochs * epoch_seconds
         line += (
             f", then {format_duration(final)} of final training ({final_epochs} epochs at "
-            f"~{format_duration(epoch_seconds)} each); {format_duration(search + final)} in all"
+            f"~{format_duration(epoch_seconds)} each)"
         )
+        if trials_left:
+            line += f"; {format_duration(search + final)} in all"
     return line

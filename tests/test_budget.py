@@ -110,3 +110,5 @@ def test_the_expected_time_of_a_search_bounded_by_trials() -> None:
         trials_left=10, trial_seconds=1.0, concurrency=2, final_epochs=5, epoch_seconds=None
     )
     assert no_epochs == "expected: about 5s for 10 more trials (~1s each)"
+    last = expected_line(trials_left=0, trial_seconds=1.0, concurrency=1, final_epochs=10, epoch_seconds=0.5)
+    assert last == "expected: no more trials, then 5s of final training (10 epochs at ~500ms each)"
