@@ -9,7 +9,9 @@ The rule (``nasforge search --time``, ``time:`` in a config):
    final training's data (``1 / fraction`` of the images, ``(final_resolution / resolution)**2``
    of the pixels, ``1 / width**2`` of the channels). The final share becomes
    ``SAFETY * final_epochs * seconds_per_epoch``, kept between :data:`MIN_FINAL_SHARE` and
-   :data:`MAX_FINAL_SHARE` of the budget; the search gets the rest.
+   :data:`MAX_FINAL_SHARE` of the budget; the search gets the rest. Trials that ran several at
+   once shared the cores, so their epochs look slower than the final training's will be: the
+   estimate errs on the safe side.
 3. When the search's share is spent, no trial starts and the running ones stop at their next
    epoch (PRUNED). The final training gets whatever is left of the budget as a time limit; if
    its configured epochs do not fit at the best trial's measured speed, it runs as many as fit
