@@ -304,9 +304,27 @@ def search(
             help="Number of trials in total (ones a constraint screens out before training do not count).",
         ),
     ] = None,
+    time_budget: Annotated[
+        str | None,
+        typer.Option(
+            "--time",
+            "-t",
+            metavar="DURATION",
+            help="Time budget for the whole run, search and final training: 90s, 15m, 1h30m, 2h or "
+            "seconds. The final training gets 25% until the first trial measures its cost, then "
+            "its estimated cost; the search stops (cutting running trials) when its share is spent, "
+            "and the final training stops at the end of the budget. Alone, trials are unlimited; "
+            "with --trials, whichever ends first.",
+        ),
+    ] = None,
     timeout: Annotated[
         float | None,
-        typer.Option("--timeout", min=0.001, help="Stop starting trials after this many seconds."),
+        typer.Option(
+            "--timeout",
+            min=0.001,
+            help="Stop starting trials after this many seconds (running ones finish; the final "
+            "training comes after and is not counted: --time covers both).",
+        ),
     ] = None,
     executor: Annotated[
         str | None,
@@ -391,6 +409,34 @@ def search(
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Experiment seed.")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs per trial.")] = None,
+    fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--fraction",
+            min=0.0001,
+            max=1.0,
+            help="Share of the training images each trial trains on (a fixed stratified subset; the "
+            "final training uses them all).",
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Mini-batch size of the trials, and of the final training unless the config's final: "
+            "section sets its own batch_size.",
+        ),
+    ] = None,
+    class_names: Annotated[
+        str | None,
+        typer.Option(
+            "--class-names",
+            metavar="A,B,C|FILE",
+            help="Names of the classes, in label order: comma-separated, or a text file with one per "
+            "line (for data that carries none, e.g. an .npz without class_names).",
+        ),
+    ] = None,
     final_epochs: Annotated[
         int | None,
         typer.Option("--final-epochs", min=0, help="Epochs of the final training of the best (0: skip)."),
@@ -444,6 +490,8 @@ def search(
         from nasforge.experiment._search import run_search
 
         data = load_raw(config)
+        yaml_final = data.get("final")
+        final_batch_set = isinstance(yaml_final, dict) and "batch_size" in yaml_final
         section = data.get("data")
         data["data"] = dict(section) if isinstance(section, dict) else ({"name": section} if section else {})
         if dataset is not None:
@@ -462,6 +510,8 @@ def search(
         current_sched_name = current_sched.get("name") if isinstance(current_sched, dict) else current_sched
         if scheduler is not None and scheduler != current_sched_name:
             data["scheduler"] = {"name": scheduler}
+        if time_budget is not None:
+            data["time"] = _duration(time_budget)
         for key, value in (
             ("trials", trials),
             ("timeout", timeout),
@@ -472,6 +522,8 @@ def search(
         ):
             if value is not None:
                 data[key] = value
+        if class_names is not None:
+            data["data"]["class_names"] = _class_names(class_names)
         if run_dir is not None:
             data["run_dir"] = str(run_dir)
         if storage is not None:
@@ -488,10 +540,9 @@ def search(
             trials_per_gpu,
         )
         _track_options(data, track, tracking_uri)
-        if epochs is not None:
-            data["estimator"] = {**data["estimator"], "epochs": epochs}
-        if final_epochs is not None:
-            data["final"] = {**data["final"], "epochs": final_epochs}
+        _merge_knobs(data, "estimator", epochs=epochs, fraction=fraction, batch_size=batch_size)
+        # a config's own final: batch_size is the more specific setting, and stays
+        _merge_knobs(data, "final", epochs=final_epochs, batch_size=None if final_batch_set else batch_size)
         cfg = parse_config(data, source=str(config) if config else "options")
 
         primary = cfg.objectives[0].lstrip("-+")
@@ -520,9 +571,12 @@ def search(
                 progress.note(f"[yellow]trial {trial.number} failed:[/] {escape(last[0])}")
             progress.update("trials", exp.finished_count(), _best_text(exp, primary))
 
-        def on_final(exp: Any) -> None:
-            progress.note(f"training the best architecture for {cfg.final.epochs} epochs ...")
-            progress.stage("final", "final training epochs", cfg.final.epochs, unit="epoch")
+        def on_final(exp: Any, epochs: int) -> None:
+            progress.note(f"training the best architecture for {epochs} epochs ...")
+            progress.stage("final", "final training epochs", epochs, unit="epoch")
+
+        def on_plan(line: str) -> None:
+            progress.note(escape(line))
 
         def on_epoch(stage: str, epoch: int, epochs: int, record: Mapping[str, Any]) -> None:
             if stage == "final":
@@ -547,6 +601,7 @@ def search(
                     on_start=on_start,
                     on_final_start=on_final,
                     on_epoch=on_epoch,
+                    on_plan=on_plan,
                 )
         except KeyboardInterrupt:
             how = "stopped by SIGTERM" if terminated else "interrupted"
@@ -556,19 +611,33 @@ def search(
             signal.signal(signal.SIGTERM, previous)
         exp = result.experiment
         out.print(_leaderboard(exp, 5, out.width))
-        best = exp.best()
+        best = result.best
         if best is None:
             out.print("[red]no trial completed[/]; see the failures above and in leaderboard.csv")
             raise typer.Exit(1)
         if result.final is not None:
             m = result.final.metrics
+            cut = " (cut by the time budget)" if m.get("cut_by_time_limit") else ""
             out.print(
-                f"[bold green]best architecture[/] (trial {best.number}): {_describe(exp, best)}\n"
-                f"final training: {m['epochs']} epochs, val accuracy {m['val_accuracy']:.4f}, "
+                f"[bold green]best architecture[/] (trial {best.number}"
+                + (", cut by the time budget" if best.state.value == "PRUNED" else "")
+                + f"): {_describe(exp, best)}\n"
+                f"final training: {m['epochs']} epochs{cut}, val accuracy {m['val_accuracy']:.4f}, "
                 f"[bold]test accuracy {m['test_accuracy']:.4f}[/], {m['params']:,} parameters",
                 highlight=False,
             )
             _print_test_report(result.final.test_report)
+        if result.time_budget is not None:
+            from nasforge._progress import format_duration
+
+            tb = result.time_budget
+            search_s = tb["search_s"] or 0.0
+            out.print(
+                f"time budget {format_duration(tb['total_s'])}: spent {format_duration(tb['spent_s'])} "
+                f"({format_duration(search_s)} search, {len(exp.trials)} trials; "
+                f"{format_duration(tb['spent_s'] - search_s)} final training and files)",
+                highlight=False,
+            )
         out.print(
             f"results in {result.run_dir}/ (config.yaml, leaderboard.csv, best_architecture.json"
             + (", final.json, model.nasforge)" if result.final is not None else ")"),
@@ -583,6 +652,41 @@ def _print_test_report(report: Any) -> None:
 
         for line in summary_lines(report):
             out.print(line, highlight=False, markup=False)
+
+
+def _merge_knobs(data: dict[str, Any], section: str, **knobs: Any) -> None:
+    """Options given on the command line into a config section (``estimator: zero_cost`` is a
+    name alone); a section of another shape is left for the config's validation to report."""
+    given = {k: v for k, v in knobs.items() if v is not None}
+    current = data.get(section)
+    if not given or not isinstance(current, (str, dict)):
+        return
+    data[section] = {**({"name": current} if isinstance(current, str) else current), **given}
+
+
+def _duration(text: str) -> float:
+    """``--time``'s value in seconds, or a one-line error."""
+    from nasforge._budget import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(f"--time: {exc}") from None
+
+
+def _class_names(value: str) -> list[str]:
+    """``--class-names``: ``a,b,c``, or a text file with one name per line."""
+    path = Path(value)
+    if path.is_file():
+        try:
+            names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--class-names: cannot read {path} as text: {exc}") from None
+    else:
+        names = [n.strip() for n in value.split(",")]
+    if not any(names):
+        raise ConfigError(f"--class-names: no names in {value!r}; give a,b,c or a file with one per line")
+    return names
 
 
 def _terminate_as_interrupt(seen: list[int]) -> Callable[[int, Any], None]:
@@ -812,6 +916,15 @@ def train(
         ),
     ] = 0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    class_names: Annotated[
+        str | None,
+        typer.Option(
+            "--class-names",
+            metavar="A,B,C|FILE",
+            help="Names of the classes, in label order: comma-separated, or a text file with one per "
+            "line (default: the data's, or the run's class_names).",
+        ),
+    ] = None,
     out_path: Annotated[
         Path | None,
         typer.Option(
@@ -865,6 +978,11 @@ def train(
         root = data_dir if data_dir is not None else (hint.get("root") if dataset is None else None)
         options = dict(hint.get("options") or {}) if dataset is None else {}
         task = datasets.load(str(name), root, seed=seed, download=download, **options)
+        names = _class_names(class_names) if class_names is not None else None
+        if names is None and dataset is None:
+            names = hint.get("class_names")  # a run's data: class_names
+        if names is not None:
+            task = task.with_class_names(names)
         kept = ""
         if out_path is None:
             if from_model is not None:

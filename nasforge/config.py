@@ -5,7 +5,8 @@ Fashion-MNIST the per-trial and final budgets default to :data:`LARGE_BUDGET`)::
 
     name: null                 # run name; default "<dataset>-<strategy>"
     space: {name: chain_cnn, depth: [2, 5], max_params: 150000}
-    data: {name: digits, root: null, fraction: 1.0, seed: 0, download: false, options: {}}
+    data: {name: digits, root: null, fraction: 1.0, seed: 0, download: false, options: {},
+           class_names: null}  # class_names: [cat, dog] names classes the data leaves unnamed
     strategy: {name: evolution, population: 10, tournament: 3}
     scheduler: null            # early stopping: median, successive_halving, hyperband or learning_curve,
                                # e.g. {name: successive_halving, eta: 3}; the successive_halving,
@@ -13,8 +14,10 @@ Fashion-MNIST the per-trial and final budgets default to :data:`LARGE_BUDGET`)::
     estimator: {name: train, epochs: 10, batch_size: 32, lr: 0.01}
     objectives: [val_accuracy]
     constraints: []            # e.g. ["params <= 100000"]
-    trials: 30
-    timeout: null              # seconds
+    trials: 30                 # with time: and no trials:, unbounded (the time stops the search)
+    time: null                 # the whole budget, search and final training: 90s, 15m, 1h30m, 2h or
+                               # seconds; written out as seconds (nasforge._budget has the split rule)
+    timeout: null              # seconds; stops starting trials (the final training is not covered)
     executor: null             # where trials run: inprocess (default), process or ray, e.g.
                                # {name: process, concurrency: 2, time_limit: 900, memory_limit_mb: 4000}
                                # or {name: ray, address: auto, concurrency: 4, cpus_per_trial: 1}
@@ -57,6 +60,7 @@ class DataConfig(_Strict):
     seed: int = 0
     download: bool = False
     options: dict[str, Any] = Field(default_factory=dict)  # the loader's own: size, channels, val_fraction
+    class_names: list[str] | None = None  # one per class, in label order; checked against the data
 
 
 class FinalConfig(_Strict):
@@ -113,6 +117,7 @@ class SearchConfig(_Strict):
     objectives: list[str] = Field(default_factory=lambda: ["val_accuracy"], min_length=1)
     constraints: list[str] = Field(default_factory=list)
     trials: int | None = Field(30, ge=1)
+    time: float | None = None
     timeout: float | None = Field(None, gt=0)
     executor: dict[str, Any] | None = None
     seed: int = 0
@@ -122,6 +127,13 @@ class SearchConfig(_Strict):
     run_dir: str | None = None
     storage: str | None = None
     track: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float | None:
+        from nasforge._budget import parse_duration
+
+        return None if value is None else parse_duration(value)
 
     @field_validator("storage")
     @classmethod
@@ -187,6 +199,15 @@ def parse_config(data: Any, *, source: str = "config") -> SearchConfig:
         data["track"] = _track_entries(data["track"], source)
     if isinstance(data.get("data"), str):
         data["data"] = {"name": data["data"]}
+    if data.get("time") is not None:
+        from nasforge._budget import parse_duration
+
+        try:  # here rather than in the model, for a message without pydantic's wording
+            data["time"] = parse_duration(data["time"])
+        except ValueError as exc:
+            raise ConfigError(f"{source}: time: {exc}") from None
+        if "trials" not in data:
+            data["trials"] = None  # a time budget alone: as many trials as fit
     if isinstance(data.get("objectives"), str):
         data["objectives"] = [data["objectives"]]
     try:

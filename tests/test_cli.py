@@ -10,7 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from nasforge.cli import app
@@ -102,6 +104,12 @@ BAD_INPUT = [
     (["show", "."], "not a nasforge run directory"),
     (["search", "--scheduler", "hyperbnad"], "unknown scheduler 'hyperbnad'. Did you mean 'hyperband'?"),
     (["search", "{bad_scheduler}"], "eta (the reduction factor) must be an integer >= 2"),
+    (["search", "--time", "15x"], "--time: time budget must be a duration such as 90s, 15m, 1h30m or 2h"),
+    (["search", "--time=0"], "--time: time budget must be more than 0 seconds, got '0'"),
+    (["search", "{bad_time}"], "time: time budget must be a duration such as 90s, 15m, 1h30m or 2h"),
+    (["search", "--class-names", "a,b"], "class names: got 2 (a, b) for the 10 classes of digits"),
+    (["search", "--class-names", " , "], "--class-names: no names in ' , '"),
+    (["search", "--fraction", "0.5", "{zero_cost}"], "estimator 'zero_cost' has no option 'fraction'"),
 ]
 
 FILES = {
@@ -113,6 +121,8 @@ FILES = {
     "bad_space": "space: {name: chain_cnn, layer: {kernel: [2, 4]}}\n",
     "not_a_mapping": "- just\n- a list\n",
     "bad_scheduler": "scheduler: {name: successive_halving, eta: 1}\n",
+    "bad_time": "time: 15 minutes\n",
+    "zero_cost": "estimator: zero_cost\n",
 }
 
 
@@ -325,3 +335,68 @@ def test_missing_data_advises_a_download_option_the_command_has(in_tmp: Path, ar
     assert (
         "--download" in runner.invoke(app, [args[0], "--help"], env={"COLUMNS": "200"}).output
     )  # ... is true
+
+
+def test_the_budget_knobs_reach_the_trials_and_the_final_training(in_tmp: Path) -> None:
+    result = runner.invoke(app, ["search", *TINY, "--fraction", "0.5", "--batch-size", "16"])
+    assert result.exit_code == 0, result.output
+    run = in_tmp / "runs" / "digits-evolution"
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert (config["estimator"]["fraction"], config["estimator"]["batch_size"]) == (0.5, 16)
+    assert (config["final"]["epochs"], config["final"]["batch_size"]) == (1, 16)
+    rows = json.loads(runner.invoke(app, ["show", str(run), "--json"]).output)["trials"]
+    assert {row["fraction"] for row in rows} == {0.5}  # the trials trained on half the images
+    text = " ".join(result.output.split())
+    assert re.search(r"expected: about \S+ for 1 more trials \(~\S+ each\), then \S+ of final training", text)
+
+    # a config's final: batch_size is set apart, and stays; the trials take the option's
+    cfg = _write(in_tmp / "apart.yaml", "final: {epochs: 1, batch_size: 64}\n")
+    apart = runner.invoke(app, ["search", str(cfg), *TINY, "--batch-size", "16", "--run-dir", "apart"])
+    assert apart.exit_code == 0, apart.output
+    config = yaml.safe_load((in_tmp / "apart" / "config.yaml").read_text())
+    assert (config["estimator"]["batch_size"], config["final"]["batch_size"]) == (16, 64)
+
+
+def test_a_time_budget_is_planned_up_front_and_accounted_for(in_tmp: Path) -> None:
+    args = ["search", "--time", "5m", "--trials", "2", "--epochs", "1", "--final-epochs", "2"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "time budget 5m00s: about 3m45s of search, 1m15s of final training (25%: until the first" in text
+    assert re.search(r"time budget 5m00s: about \S+ of search \(trials of ~\S+ each", text)
+    assert re.search(r"time budget 5m00s: spent \S+ \(\S+ search, 2 trials; ", text)
+    final = json.loads((in_tmp / "runs" / "digits-evolution" / "final.json").read_text())
+    assert final["time_budget"]["total_s"] == 300 and final["time_budget"]["final_cut"] is False
+    assert "time: 300.0" in (in_tmp / "runs" / "digits-evolution" / "config.yaml").read_text()
+    helped = " ".join(re.sub(r"[│╭╮╰╯─]", " ", runner.invoke(app, ["search", "--help"]).output).split())
+    assert "training comes after and is not counted: --time covers both)" in helped, helped
+    assert "90s, 15m, 1h30m, 2h or seconds" in helped
+
+
+def test_class_names_name_unnamed_data_and_show_in_predictions(in_tmp: Path) -> None:
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    pixels = (digits.images * 255 / 16).astype("uint8")
+    np.savez(in_tmp / "d.npz", x_train=pixels, y_train=digits.target)  # no class_names in the file
+    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    (in_tmp / "names.txt").write_text("\n".join(names) + "\n")
+    args = ["search", *TINY, "--dataset", "npz", "--data-dir", "d.npz", "--run-dir", "r"]
+    result = runner.invoke(app, [*args, "--class-names", "names.txt"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((in_tmp / "r" / "final.json").read_text())["task"]["class_names"] == names
+    Image.fromarray(pixels[7]).save(in_tmp / "seven.png")
+    predicted = runner.invoke(app, ["predict", "r/model.nasforge", "seven.png", "--json"])
+    assert predicted.exit_code == 0, predicted.output
+    assert json.loads(predicted.output)["predictions"][0]["top1"] in names
+
+    trained = runner.invoke(app, ["train", "r", "--epochs", "1", "--out", "t.nasforge"])  # the run's names
+    assert trained.exit_code == 0, trained.output
+    renamed = runner.invoke(
+        app, ["train", "r", "--epochs", "1", "--out", "u.nasforge", "--class-names", "a,b"]
+    )
+    assert renamed.exit_code == 2 and "got 2 (a, b) for the 10 classes" in " ".join(renamed.output.split())
+    from nasforge.deploy import load
+
+    assert load(in_tmp / "t.nasforge").class_names == tuple(names)

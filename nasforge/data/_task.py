@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -174,6 +175,29 @@ class Task:
 
         index = torch.from_numpy(subset_indices(self.y_train.numpy(), fraction, seed))
         return dataclasses.replace(self, x_train=self.x_train[index], y_train=self.y_train[index])
+
+    def with_class_names(self, names: Sequence[str]) -> Task:
+        """Return this Task with its classes named ``names`` (label ``i`` is ``names[i]``).
+
+        For data whose files carry no names (an ``.npz`` without ``class_names``): the names go
+        into the trained model and its predictions.
+
+        Raises:
+            ConfigError: if there is not exactly one non-empty, distinct name per class.
+        """
+        names = [str(n).strip() for n in names]
+        n = self.num_classes
+        if len(names) != n:
+            raise ConfigError(
+                f"class names: got {len(names)} ({', '.join(names)[:80]}) for the {n} classes of "
+                f"{self.name}; give one name per class, in label order (0..{n - 1})"
+            )
+        if not all(names):
+            raise ConfigError(f"class names must not be empty, got {names!r}")
+        repeated = sorted({x for x in names if names.count(x) > 1})
+        if repeated:
+            raise ConfigError(f"class names must differ, got {', '.join(repeated)} more than once")
+        return dataclasses.replace(self, class_names=tuple(names))
 
     def with_resolution(self, size: int) -> Task:
         """Return a Task whose images (every split) are resized to ``size`` x ``size``.

@@ -35,7 +35,8 @@ def architecture_from(source: str | Path) -> tuple[Architecture, dict[str, Any]]
     provenance).
 
     Returns:
-        the architecture and ``{"name": ..., "root": ..., "options": {...}}`` (empty if unknown).
+        the architecture and ``{"name": ..., "root": ..., "options": {...}, "class_names": [...]}``
+        (what is known; empty if nothing).
     """
     from nasforge.config import load_raw
     from nasforge.deploy._model import load
@@ -50,7 +51,8 @@ def architecture_from(source: str | Path) -> tuple[Architecture, dict[str, Any]]
         if (path / "config.yaml").is_file():
             raw = load_raw(path / "config.yaml").get("data") or {}
             if isinstance(raw, Mapping):
-                data = {k: raw[k] for k in ("name", "root", "options") if raw.get(k) is not None}
+                keys = ("name", "root", "options", "class_names")
+                data = {k: raw[k] for k in keys if raw.get(k) is not None}
         path = arch_file
     elif not path.is_file():
         from nasforge import zoo

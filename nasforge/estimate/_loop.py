@@ -67,6 +67,7 @@ class FitResult:
             ``"seconds"`` (that epoch's training time).
         best_epoch: with early stopping, the epoch whose weights were kept (the metrics above are
             that epoch's); otherwise the last epoch.
+        timed_out: ``time_limit`` stopped the training (within its last epoch, which counts).
     """
 
     train_loss: float
@@ -77,6 +78,7 @@ class FitResult:
     images_per_second: float
     history: tuple[dict[str, float], ...]
     best_epoch: int = 0
+    timed_out: bool = False
 
 
 class torch_threads:  # lower case: used like a function, ``with torch_threads(2): ...``
@@ -189,6 +191,7 @@ def fit(
     patience: int | None = None,
     device: str | torch.device | None = None,
     amp: str = "off",
+    time_limit: float | None = None,
 ) -> FitResult:
     """Train ``model`` in place with cross-entropy on in-memory tensors and report what happened.
 
@@ -238,6 +241,9 @@ def fit(
         amp: mixed precision: ``"off"`` (float32), ``"bf16"`` or ``"fp16"`` (``torch.autocast``;
             fp16 adds a ``torch.amp.GradScaler``), or ``"auto"`` (see
             :func:`nasforge._device.resolve_amp`: bf16 on a CUDA GPU that supports it, else off).
+        time_limit: stop after the step during which this many seconds have passed since the
+            call (at least one step runs); that epoch counts as the last, the model keeps its
+            weights (the best epoch's with ``patience``) and ``FitResult.timed_out`` is True.
 
     Returns:
         A :class:`FitResult`.
@@ -252,6 +258,9 @@ def fit(
         raise ConfigError(f"unknown augmentation {augment!r}; valid: {', '.join(AUGMENTATIONS)}")
     if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
         raise ConfigError(f"patience must be an integer >= 1 or None, got {patience=}")
+    if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
+        raise ConfigError(f"time_limit must be a positive number of seconds or None, got {time_limit=}")
+    deadline = None if time_limit is None else time.perf_counter() + time_limit
     y_train = _check_data(x_train, y_train, "x_train", "y_train")
     if x_train.shape[0] == 0:
         raise DataError("x_train is empty: fit needs at least one training sample")
@@ -283,7 +292,6 @@ def fit(
     if tail == 1 and n_full > 0:
         tail = 0
     steps_per_epoch = n_full + (tail > 0)
-    used = n_full * batch_size + tail
     # Per-step sample counts, to turn per-batch mean losses into the per-sample mean of the epoch.
     weights = torch.full((steps_per_epoch,), float(batch_size), dtype=torch.float64)
     if tail:
@@ -301,6 +309,8 @@ def fit(
     train_seconds = 0.0
     global_step = 0
     train_loss = val_acc = val_loss = math.nan
+    timed_out = False
+    images = 0.0
 
     for epoch in range(1, epochs + 1):
         model.train()
@@ -335,13 +345,19 @@ def fit(
             if len(losses) - checked >= _NAN_CHECK_EVERY:
                 _check_finite(losses, checked, epoch, lr)
                 checked = len(losses)
+            if deadline is not None and time.perf_counter() >= deadline:
+                timed_out = True
+                break
         _check_finite(losses, checked, epoch, lr)
         epoch_losses = torch.stack(losses).to(torch.float64).cpu()
-        train_loss = float((epoch_losses * weights).sum().item()) / used
+        seen = weights[: len(losses)]  # all steps, unless the time limit cut the epoch
+        images += float(seen.sum().item())
+        train_loss = float((epoch_losses * seen).sum().item()) / float(seen.sum().item())
         epoch_seconds = time.perf_counter() - t0
         train_seconds += epoch_seconds
 
-        if val is not None and (evaluate_every_epoch or epoch == epochs or patience is not None):
+        last = epoch == epochs or timed_out
+        if val is not None and (evaluate_every_epoch or last or patience is not None):
             val_acc, val_loss = evaluate(model, *val, amp=amp)
         else:
             val_acc = val_loss = math.nan
@@ -361,6 +377,8 @@ def fit(
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             elif epoch - best_epoch >= patience:
                 break
+        if timed_out:
+            break
 
     ran = len(history)
     if best_state is not None and best_epoch != ran:  # early stopping: back to the best epoch
@@ -374,9 +392,10 @@ def fit(
         val_loss=val_loss,
         epochs=ran,
         seconds=train_seconds,
-        images_per_second=used * ran / train_seconds if train_seconds > 0 else math.nan,
+        images_per_second=images / train_seconds if train_seconds > 0 else math.nan,
         history=tuple(history),
         best_epoch=best_epoch or ran,
+        timed_out=timed_out,
     )
 
 

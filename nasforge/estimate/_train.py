@@ -421,6 +421,7 @@ def train_final(
     device: str = "auto",
     amp: str = "auto",
     on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
+    time_limit: float | None = None,
 ) -> TrainedModel:
     """Train ``arch`` on the task's full training split and measure validation and test accuracy.
 
@@ -440,6 +441,8 @@ def train_final(
         on_epoch: called after each epoch as ``on_epoch(epoch, epochs, metrics)`` (for progress;
             ``metrics`` as in :attr:`~nasforge.estimate._loop.FitResult.history`, validation
             metrics nan but for the last epoch unless ``patience`` is set).
+        time_limit: seconds of training at most (a search's time budget); when it cuts the
+            training, the last weights are kept and ``metrics["cut_by_time_limit"]`` is True.
     """
     from nasforge._device import check_device_and_amp, device_info, resolve_amp, resolve_device
     from nasforge.estimate._loop import evaluate, fit, torch_threads
@@ -478,6 +481,7 @@ def train_final(
             patience=patience if len(task.x_val) else None,
             amp=mode,
             on_epoch=None if on_epoch is None else lambda e, m: on_epoch(e, budget.epochs, m),
+            time_limit=time_limit,
             **budget.fit_kwargs(),
         )
         test_accuracy, test_loss = evaluate(model, on_device.x_test, on_device.y_test, amp=mode)
@@ -498,6 +502,8 @@ def train_final(
         metrics.update({f"test_{k}": test_report[k] for k in ("balanced_accuracy", "f1_macro", "auc")})
     if patience is not None:
         metrics["best_epoch"] = result.best_epoch
+    if time_limit is not None:
+        metrics["cut_by_time_limit"] = result.timed_out
     if init is not None:
         metrics["transferred"] = len(transferred)
     return TrainedModel(

@@ -7,8 +7,11 @@ Everything is validated before the first trial starts.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
+import statistics
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge._budget import epoch_seconds_from, expected_line, fit_epochs, split_time
 from nasforge._paths import ensure_writable_dir
+from nasforge._progress import format_duration
 from nasforge.config import SearchConfig
-from nasforge.errors import ConfigError, SpaceError
+from nasforge.errors import ConfigError, SpaceError, TrialFailed
 from nasforge.estimate import Estimator, TrainedModel
 from nasforge.experiment._experiment import DB_FILE, Callback, Experiment, derive_seed
 from nasforge.experiment._rundir import atomic_write
+from nasforge.experiment._trial import Trial, TrialState
 from nasforge.objective import Objective
 from nasforge.registry import ESTIMATORS, EXECUTORS, SCHEDULERS, STRATEGIES, check_options
 from nasforge.space import space_from_config
@@ -46,6 +52,9 @@ class SearchResult:
     run_dir: Path
     final: TrainedModel | None
     resumed: bool
+    time_budget: dict[str, Any] | None = None  # with a time budget: the plan and what was spent
+    best: Trial | None = None  # the trial trained last: exp.best(), or under a time budget that cut
+    # every trial, the best of the cut ones
 
 
 @dataclass
@@ -119,6 +128,8 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
     task = load(
         data.name, data.root, fraction=data.fraction, seed=data.seed, download=data.download, **data.options
     )
+    if data.class_names is not None:
+        task = task.with_class_names(data.class_names)
     space = space_from_config(config.space).bind(task.input_shape, task.num_classes)
     try:
         space.sample(np.random.default_rng(config.seed), max_tries=2000)
@@ -233,9 +244,10 @@ def run_search(
     resume: bool = False,
     callbacks: tuple[Callback, ...] = (),
     on_start: Callable[[Experiment, Path, bool], None] | None = None,
-    on_final_start: Callable[[Experiment], None] | None = None,
+    on_final_start: Callable[[Experiment, int], None] | None = None,
     on_epoch: EpochCallback | None = None,
     base: Path | None = None,
+    on_plan: Callable[[str], None] | None = None,
 ) -> SearchResult:
     """Run the search described by ``config`` and train the best architecture.
 
@@ -244,13 +256,24 @@ def run_search(
         resume: continue the newest run of this name (or the given ``run_dir``).
         callbacks: called after each finished trial (before the config's ``track:`` trackers).
         on_start: called once the experiment is open, with (experiment, run_dir, resumed).
-        on_final_start: called before the final training starts.
+        on_final_start: called before the final training starts, with the epochs it will run
+            (fewer than configured when a time budget leaves no room for them all).
         on_epoch: progress of the long trainings outside the trials, called after each epoch as
             ``on_epoch(stage, epoch, epochs, metrics)``: stage ``"supernet"`` for the supernet a
             one-shot strategy (spos, darts, gdas) trains before its first proposal, ``"final"`` for
             the final training.
         base: directory under which ``runs/`` is created (default: the working directory).
+        on_plan: called with one line saying how long the search expects to take: with a time
+            budget (``config.time``) how it is split, up front and again once the first trial
+            measured the costs (:mod:`nasforge._budget`); with a trial count, after the first
+            trial, the time the rest should take.
+
+    With ``config.time`` the budget counts from this call (a resumed run gets it again): the
+    search stops starting trials and cuts the running ones (at their next epoch; a one-shot
+    strategy's supernet training before its first proposal is not cut) when its share is spent,
+    and the final training gets the rest as a time limit, with as many of its epochs as fit.
     """
+    budget = _TimeBudget(config, config.time) if config.time is not None else None
     run_dir = resolve_run_dir(config, resume=resume, base=base)
     ensure_writable_dir(run_dir, what="run directory", hint="choose another --run-dir (run_dir: in a config)")
     prepared = prepare_search(config)
@@ -266,32 +289,44 @@ def run_search(
         exp.strategy.on_epoch = on_supernet_epoch  # type: ignore[union-attr]
     if on_start is not None:
         on_start(exp, run_dir, resume)
+    say = on_plan if on_plan is not None else (lambda line: None)
+    expect: tuple[Callback, ...] = ()
+    if budget is None and config.trials is not None and on_plan is not None:
+        expect = (_expectation(config, prepared, say),)
     with contextlib.ExitStack() as tracking:  # trackers are closed when the loop ends, however it ends
         for tracker in prepared.trackers:
             tracking.enter_context(tracker)
-        exp.run(
-            estimator=prepared.estimator,
-            scheduler=prepared.scheduler_name,
-            scheduler_options=prepared.scheduler_options,
-            n_trials=config.trials,
-            timeout=config.timeout,
-            callbacks=(*callbacks, *prepared.trackers),
-            executor=prepared.executor_name,
-            executor_options=prepared.executor_options,
-        )
+        run_kwargs: dict[str, Any] = {
+            "estimator": prepared.estimator,
+            "scheduler": prepared.scheduler_name,
+            "scheduler_options": prepared.scheduler_options,
+            "callbacks": (*callbacks, *expect, *prepared.trackers),
+            "executor": prepared.executor_name,
+            "executor_options": prepared.executor_options,
+        }
+        if budget is None:
+            exp.run(n_trials=config.trials, timeout=config.timeout, **run_kwargs)
+        else:
+            budget.search(exp, prepared, run_kwargs, say)
     if len(exp.objective.names) > 1:
         from nasforge.experiment._pareto import write_pareto
 
         write_pareto(exp, run_dir)
+    spent: dict[str, Any] | None = None  # with a time budget: what final.json and the result record
     best = exp.best()
+    if best is None and budget is not None:
+        best = budget.best_cut(exp)
     final = None
+    epochs, time_limit = config.final.epochs, None
+    if budget is not None and best is not None and epochs > 0:
+        epochs, time_limit = budget.final(best, prepared, say)
     if best is not None and config.final.epochs > 0:
         if on_final_start is not None:
-            on_final_start(exp)
+            on_final_start(exp, epochs)
         f = config.final
         final = best.train(
             prepared.task,
-            epochs=f.epochs,
+            epochs=epochs,
             batch_size=f.batch_size,
             lr=f.lr,
             optimizer=f.optimizer,
@@ -301,6 +336,7 @@ def run_search(
             device=config.device,
             amp=config.amp,
             on_epoch=None if on_epoch is None else lambda e, n, m: on_epoch("final", e, n, m),
+            time_limit=time_limit,
         )
         final.save(
             run_dir / MODEL_FILE,
@@ -327,5 +363,164 @@ def run_search(
             },
             "model": MODEL_FILE,
         }
+        if budget is not None:
+            payload["time_budget"] = spent = budget.record(final)
         atomic_write(run_dir / FINAL_FILE, json.dumps(payload, indent=2) + "\n")
-    return SearchResult(experiment=exp, run_dir=run_dir, final=final, resumed=resume)
+    return SearchResult(
+        experiment=exp,
+        run_dir=run_dir,
+        final=final,
+        resumed=resume,
+        best=best,
+        time_budget=spent if spent is not None or budget is None else budget.record(final),
+    )
+
+
+def _concurrency(config: SearchConfig) -> int:
+    value = (config.executor or {}).get("concurrency") or 1
+    return int(value) if isinstance(value, (int, float)) else 1
+
+
+def _measured(exp: Experiment) -> list[Trial]:
+    """Trials that ran their estimator (completed or stopped early), as cost measurements."""
+    return [
+        t
+        for t in exp.trials
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.duration is not None and not t.screened
+    ]
+
+
+def _expectation(config: SearchConfig, prepared: PreparedSearch, say: Callable[[str], None]) -> Callback:
+    """A callback that says, after the first measured trial, how long the rest should take."""
+    said: list[bool] = []
+
+    def callback(exp: Experiment, trial: Trial) -> None:
+        if said or config.trials is None:
+            return
+        measured = _measured(exp)
+        if not measured:
+            return
+        said.append(True)
+        epoch_s = epoch_seconds_from([t.metrics for t in measured], resolution=prepared.task.input_shape[1])
+        durations = [t.duration for t in measured if t.duration is not None]
+        say(
+            expected_line(
+                trials_left=max(0, config.trials - exp.finished_count()),
+                trial_seconds=statistics.median(durations),
+                concurrency=_concurrency(config),
+                final_epochs=config.final.epochs,
+                epoch_seconds=epoch_s,
+            )
+        )
+
+    return callback
+
+
+class _TimeBudget:
+    """A time budget (``config.time``) from the start of :func:`run_search`; the rule that splits
+    it is :func:`nasforge._budget.split_time`, this applies it to the loop and the final training."""
+
+    def __init__(self, config: SearchConfig, total: float) -> None:
+        self.config = config
+        self.started = time.monotonic()
+        self.total = total
+        self.concurrency = _concurrency(config)
+        self.plan = split_time(self.total, final_epochs=config.final.epochs, concurrency=self.concurrency)
+        self.search_spent: float | None = None
+        self.final_epochs = config.final.epochs
+        self.time_limit: float | None = None
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def measure(self, exp: Experiment, prepared: PreparedSearch) -> bool:
+        """Re-split the budget from the trials' measured costs; False if there are none yet."""
+        measured = _measured(exp)
+        if not measured:
+            return False
+        durations = [t.duration for t in measured if t.duration is not None]
+        self.plan = split_time(
+            self.total,
+            elapsed=self.elapsed(),
+            final_epochs=self.config.final.epochs,
+            epoch_seconds=epoch_seconds_from(
+                [t.metrics for t in measured], resolution=prepared.task.input_shape[1]
+            ),
+            trial_seconds=statistics.median(durations),
+            concurrency=self.concurrency,
+        )
+        return True
+
+    def _run(self, exp: Experiment, n_trials: int | None, run_kwargs: dict[str, Any]) -> None:
+        left = self.plan.search - self.elapsed()
+        if self.config.timeout is not None:
+            left = min(left, self.config.timeout - self.elapsed())
+        if left > 0 and (n_trials is None or exp.finished_count() < n_trials):
+            exp.run(n_trials=n_trials, timeout=left, hard_timeout=True, **run_kwargs)
+            run_kwargs.update(scheduler=None, scheduler_options=None)  # attached now: keep its state
+
+    def search(
+        self,
+        exp: Experiment,
+        prepared: PreparedSearch,
+        run_kwargs: dict[str, Any],
+        say: Callable[[str], None],
+    ) -> None:
+        """The search's share: the first trial(s) under the fixed split, the rest under the measured one."""
+        run_kwargs = dict(run_kwargs)
+        if not self.measure(exp, prepared):  # a resumed run may have measured trials already
+            say(self.plan.describe())
+            first = exp.finished_count() + self.concurrency
+            trials = self.config.trials
+            self._run(exp, first if trials is None else min(first, trials), run_kwargs)
+            self.measure(exp, prepared)
+        if self.plan.measured or self.plan.trial_seconds is not None:
+            say(self.plan.describe())
+        self._run(exp, self.config.trials, run_kwargs)
+        self.search_spent = self.elapsed()
+
+    def best_cut(self, exp: Experiment) -> Trial | None:
+        """When the budget cut every trial: the best of them on the metrics they reached, so the
+        budget still buys a model (the cut trials are not comparable with completed ones)."""
+        scored = []
+        for t in exp.trials:
+            if t.state is TrialState.PRUNED and t.metrics:
+                try:
+                    values = exp.objective.values(t.metrics)
+                except TrialFailed:
+                    continue
+                scored.append(
+                    dataclasses.replace(t, values=values, feasible=exp.objective.feasible(t.metrics))
+                )
+        return exp.objective.best(scored)
+
+    def final(self, best: Trial, prepared: PreparedSearch, say: Callable[[str], None]) -> tuple[int, float]:
+        """Epochs and time limit of the final training: the rest of the budget, at the best trial's speed."""
+        left = self.total - self.elapsed()
+        resolution = prepared.task.input_shape[1]
+        epoch_s = epoch_seconds_from([best.metrics], resolution=resolution) or self.plan.epoch_seconds
+        configured = self.config.final.epochs
+        self.final_epochs = fit_epochs(left, configured, epoch_s)
+        # at least a little: a model trained for a moment is more use than none
+        self.time_limit = max(left, 0.01 * self.total)
+        if self.final_epochs < configured:
+            say(
+                f"final training: {self.final_epochs} of the {configured} epochs fit in the "
+                f"{format_duration(left)} left (~{format_duration(epoch_s or 0)} each)"
+            )
+        return self.final_epochs, self.time_limit
+
+    def record(self, final: TrainedModel | None) -> dict[str, Any]:
+        """What final.json keeps: the budget, the plan and what was spent."""
+        out: dict[str, Any] = {
+            "total_s": round(self.total, 3),
+            "plan": self.plan.to_dict(),
+            "search_s": None if self.search_spent is None else round(self.search_spent, 3),
+            "final_epochs": self.final_epochs,
+            "final_time_limit_s": None if self.time_limit is None else round(self.time_limit, 3),
+            "spent_s": round(self.elapsed(), 3),
+        }
+        if final is not None:
+            out["final_s"] = final.metrics.get("seconds")
+            out["final_cut"] = bool(final.metrics.get("cut_by_time_limit", False))
+        return out

@@ -142,6 +142,14 @@ def test_npz_problems_are_clear_errors(tmp_path):
     with pytest.raises(DataError, match=r"holds object arrays .* never loads") as info:  # unpickling refused
         nf.datasets.load("npz", tmp_path / "obj.npz")
     assert "allow_pickle" not in str(info.value)
+    np.savez(  # class names saved as Python objects (a list with None in it) are refused the same way
+        tmp_path / "objnames.npz",
+        x_train=np.zeros((4, 8, 8), np.uint8),
+        y_train=np.arange(4) % 2,
+        class_names=np.array(["cat", None], dtype=object),
+    )
+    with pytest.raises(DataError, match=r"objnames.npz holds object arrays .*class_names as strings"):
+        nf.datasets.load("npz", tmp_path / "objnames.npz")
     np.savez(tmp_path / "range.npz", x_train=np.full((6, 8, 8), 2.0), y_train=np.zeros(6, int))
     with pytest.raises(DataError, match="in \\[0, 1\\]"):
         nf.datasets.load("npz", tmp_path / "range.npz")

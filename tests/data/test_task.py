@@ -193,3 +193,33 @@ def test_with_fraction_one_returns_the_same_task(digits: Task) -> None:
 def test_with_fraction_rejects_values_outside_unit_interval(digits: Task, fraction: object) -> None:
     with pytest.raises(ConfigError, match=r"fraction must be a number in \(0, 1\], got fraction="):
         digits.with_fraction(fraction)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------ with_class_names
+
+
+def test_with_class_names_names_every_class_in_label_order(digits: Task) -> None:
+    names = [f"digit {i}" for i in range(10)]
+    named = digits.with_class_names(names)
+    assert named.class_names == tuple(names) and named.x_train is digits.x_train
+    assert digits.class_names == tuple(str(i) for i in range(10))  # the original is unchanged
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (
+            ["a", "b"],
+            r"class names: got 2 \(a, b\) for the 10 classes of digits; give one name per class, "
+            r"in label order \(0\.\.9\)",
+        ),
+        ([str(i) for i in range(11)], r"got 11 .* for the 10 classes"),
+        (["a", "", *"cdefghij"], r"must not be empty"),
+        (["a", "a", *"cdefghij"], r"must differ, got a more than once"),
+    ],
+)
+def test_with_class_names_refuses_a_wrong_count_or_unclear_names(
+    digits: Task, names: list[str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        digits.with_class_names(names)

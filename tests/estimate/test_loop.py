@@ -245,6 +245,7 @@ def test_huge_learning_rate_raises_trial_failed(digits: tuple[Tensor, ...]) -> N
         ({"weight_decay": -1.0}, r"weight_decay must be >= 0"),
         ({"momentum": 1.0}, r"momentum must be in \[0, 1\)"),
         ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\)"),
+        ({"time_limit": 0}, r"time_limit must be a positive number of seconds or None, got time_limit=0"),
     ],
 )
 def test_bad_config_raises_config_error(digits: tuple[Tensor, ...], kwargs: dict, match: str) -> None:
@@ -353,3 +354,28 @@ def test_early_stopping_stops_and_keeps_the_best_epoch(digits: tuple[Tensor, ...
         fit(tiny_cnn(), x, y, patience=2)
     with pytest.raises(ConfigError, match="augmentation"):
         fit(tiny_cnn(), x, y, augment="rotate")
+
+
+def test_a_time_limit_stops_training_within_an_epoch_and_says_so(digits: tuple[Tensor, ...]) -> None:
+    x_tr, y_tr, x_va, y_va = digits
+    seen: list[int] = []
+    result = fit(
+        tiny_cnn(),
+        x_tr,
+        y_tr,
+        x_val=x_va,
+        y_val=y_va,
+        epochs=1000,
+        batch_size=32,
+        lr=0.01,
+        evaluate_every_epoch=False,
+        time_limit=0.3,
+        on_epoch=lambda epoch, m: seen.append(epoch),
+    )
+    assert result.timed_out and 1 <= result.epochs < 1000 and seen[-1] == result.epochs
+    assert result.seconds < 0.3 + 0.5  # stopped at the step that crossed the limit, not at an epoch's end
+    assert math.isfinite(result.train_loss) and 0 <= result.val_accuracy <= 1  # the cut epoch is evaluated
+    assert result.history[-1]["epoch"] == result.epochs
+
+    whole = fit(tiny_cnn(), x_tr[:256], y_tr[:256], epochs=2, batch_size=32, time_limit=600)
+    assert not whole.timed_out and whole.epochs == 2

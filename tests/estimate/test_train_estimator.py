@@ -111,6 +111,16 @@ def test_final_training_measures_test_accuracy(task, space) -> None:
     assert np.isfinite(model.metrics["test_loss"])
 
 
+def test_final_training_under_a_time_limit_keeps_its_weights_and_records_the_cut(task, space) -> None:
+    model = nf.train_final(_conv_arch(space), task, epochs=1000, lr=0.01, seed=0, time_limit=0.5)
+    assert model.metrics["cut_by_time_limit"] is True and model.metrics["epochs"] < 1000
+    assert model.metrics["train_seconds"] < 0.5 + 0.5
+    assert 0 <= model.metrics["test_accuracy"] <= 1
+    quick = nf.train_final(_conv_arch(space), task, epochs=1, seed=0, time_limit=600)
+    assert quick.metrics["cut_by_time_limit"] is False
+    assert "cut_by_time_limit" not in nf.train_final(_conv_arch(space), task, epochs=1).metrics
+
+
 def test_successive_halving_stops_training_early_and_keeps_its_cost(task, space) -> None:
     est = nf.TrainEstimator(task, epochs=4, batch_size=32, lr=0.01, threads=1)
     exp = nf.Experiment("sh-train", space=space, seed=0)

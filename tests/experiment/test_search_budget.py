@@ -1,0 +1,88 @@
+"""run_search under a time budget (``time:``) and its expectations, with tiny real budgets on digits."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nasforge.config import parse_config
+from nasforge.errors import ConfigError
+from nasforge.experiment._search import run_search
+
+
+def _config(tmp_path: Path, **settings: Any) -> Any:
+    return parse_config(
+        {"run_dir": str(tmp_path / "run"), "estimator": {"name": "train", "epochs": 1}, **settings}
+    )
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NASFORGE_THREADS", "1")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """First imports (the FLOP counter, the database) and data loading cost seconds once per
+    process; a tiny search first, so the budgets below measure the search."""
+    run_search(_config(tmp_path_factory.mktemp("warm"), trials=1, final={"epochs": 0}))
+
+
+def test_a_time_budget_alone_leaves_the_trial_count_open_and_is_validated() -> None:
+    assert parse_config({"time": "15m"}).trials is None
+    assert parse_config({"time": "1h30m", "trials": 5}).model_dump()["time"] == 5400.0
+    assert parse_config({}).trials == 30 and parse_config({}).time is None
+    with pytest.raises(ConfigError, match=r"^config: time: time budget must be a duration such as 90s"):
+        parse_config({"time": "15 minutes"})
+
+
+def test_the_budget_cuts_the_running_trial_and_the_final_training_and_says_so(tmp_path: Path) -> None:
+    lines: list[str] = []
+    cfg = _config(
+        tmp_path,
+        time=6,
+        estimator={"name": "train", "epochs": 500},  # one trial would take a minute or more
+        final={"epochs": 2000},
+    )
+    start = time.monotonic()
+    result = run_search(cfg, on_plan=lines.append)
+    took = time.monotonic() - start
+
+    trials = result.experiment.trials
+    assert trials[0].state.value == "PRUNED" and trials[0].metrics["epochs"] < 500  # cut at its deadline
+    assert result.experiment.best() is None and result.best is not None  # the best of the cut trials
+    assert result.final is not None and result.final.metrics["epochs"] < 2000
+    assert lines[0].startswith("time budget 6s: about 4.5s of search") and "25%" in lines[0]
+    assert took < 6 + 3, took  # over by at most an epoch and the model's test and saving
+
+    recorded = json.loads((result.run_dir / "final.json").read_text())["time_budget"]
+    assert recorded == result.time_budget
+    assert recorded["total_s"] == 6 and recorded["final_epochs"] == result.final.metrics["epochs"]
+    assert recorded["search_s"] < 0.75 * 6 + 1.5  # the first share (75% until measured) and an epoch
+    assert recorded["final_cut"] == result.final.metrics["cut_by_time_limit"]
+    assert "time: 6.0" in (result.run_dir / "config.yaml").read_text()
+
+
+def test_with_trials_too_whichever_ends_first_and_the_plan_is_said_twice(tmp_path: Path) -> None:
+    lines: list[str] = []
+    result = run_search(_config(tmp_path, time="10m", trials=2, final={"epochs": 3}), on_plan=lines.append)
+    assert result.experiment.finished_count() == 2  # the trials ended it, long before the time
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("time budget 10m00s: about 7m30s of search, 2m30s of final training (25%")
+    assert "(trials of ~" in lines[1] and "(3 epochs at ~" in lines[1]
+    assert result.final is not None and result.final.metrics["epochs"] == 3
+    assert result.final.metrics["cut_by_time_limit"] is False
+    assert result.time_budget is not None and result.time_budget["plan"]["epoch_seconds"] > 0
+
+
+def test_a_search_bounded_by_trials_says_how_long_it_expects_after_the_first(tmp_path: Path) -> None:
+    lines: list[str] = []
+    result = run_search(_config(tmp_path, trials=3, final={"epochs": 4}), on_plan=lines.append)
+    assert result.time_budget is None and result.experiment.finished_count() == 3
+    assert len(lines) == 1
+    assert lines[0].startswith("expected: about ") and "for 2 more trials" in lines[0]
+    assert "of final training (4 epochs at ~" in lines[0] and lines[0].endswith(" in all")
