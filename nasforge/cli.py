@@ -409,6 +409,15 @@ def search(
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Experiment seed.")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs per trial.")] = None,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            "--metric",
+            help="Validation metric that picks the best trial: accuracy (default), balanced_accuracy, "
+            "auc or f1_macro (becomes the first objective, val_<metric>; with the train estimator). "
+            "balanced_accuracy or auc suit imbalanced classes.",
+        ),
+    ] = None,
     fraction: Annotated[
         float | None,
         typer.Option(
@@ -512,6 +521,8 @@ def search(
             data["scheduler"] = {"name": scheduler}
         if time_budget is not None:
             data["time"] = _duration(time_budget)
+        if metric is not None:
+            data["objectives"] = _with_metric(data.get("objectives"), metric)
         for key, value in (
             ("trials", trials),
             ("timeout", timeout),
@@ -544,6 +555,11 @@ def search(
         # a config's own final: batch_size is the more specific setting, and stays
         _merge_knobs(data, "final", epochs=final_epochs, batch_size=None if final_batch_set else batch_size)
         cfg = parse_config(data, source=str(config) if config else "options")
+        if metric not in (None, "accuracy") and cfg.estimator.get("name") != "train":
+            raise ConfigError(
+                f"--metric {metric} needs the train estimator (it measures val_{metric}); "
+                f"estimator {cfg.estimator.get('name')!r} reports validation accuracy only"
+            )
 
         primary = cfg.objectives[0].lstrip("-+")
         progress = _Reporter(out, enabled=not quiet)
@@ -652,6 +668,16 @@ def _print_test_report(report: Any) -> None:
 
         for line in summary_lines(report):
             out.print(line, highlight=False, markup=False)
+
+
+def _with_metric(objectives: Any, metric: str) -> list[Any]:
+    """``--metric``: the config's objectives with ``val_<metric>`` in first place."""
+    from nasforge.estimate._metrics import SELECTION_METRICS
+
+    if metric not in SELECTION_METRICS:
+        raise ConfigError(f"--metric must be one of {', '.join(SELECTION_METRICS)}, got {metric!r}")
+    rest = objectives if isinstance(objectives, list) else [objectives] if objectives else []
+    return [f"val_{metric}", *[o for o in rest[1:] if o != f"val_{metric}"]]
 
 
 def _merge_knobs(data: dict[str, Any], section: str, **knobs: Any) -> None:

@@ -400,3 +400,23 @@ def test_class_names_name_unnamed_data_and_show_in_predictions(in_tmp: Path) -> 
     from nasforge.deploy import load
 
     assert load(in_tmp / "t.nasforge").class_names == tuple(names)
+
+
+def test_metric_selects_by_balanced_accuracy_and_bad_values_are_one_line(in_tmp: Path) -> None:
+    result = runner.invoke(app, ["search", *TINY, "--metric", "balanced_accuracy", "--run-dir", "m"])
+    assert result.exit_code == 0, result.output
+    run = in_tmp / "m"
+    config = (run / "config.yaml").read_text()
+    assert "- val_balanced_accuracy" in config
+    shown = json.loads(runner.invoke(app, ["show", str(run), "--json"]).output)
+    for row in shown["trials"]:
+        assert 0 <= row["val_balanced_accuracy"] <= 1 and 0 <= row["val_auc"] <= 1
+    for args, fragment in (
+        (["--metric", "precision"], "--metric must be one of accuracy, balanced_accuracy, auc, f1_macro"),
+        (
+            ["--metric", "auc", str(_write(in_tmp / "zc.yaml", "estimator: zero_cost\n"))],
+            "needs the train estimator",
+        ),
+    ):
+        bad = runner.invoke(app, ["search", *TINY, *args])
+        assert bad.exit_code == 2 and fragment in bad.output and "Traceback" not in bad.output

@@ -334,6 +334,7 @@ class TrainEstimator(Estimator):
             **self._fidelity(task),
             **device_info(device, amp),
         }
+        metrics.update(_val_metrics(model, task))
         if self.hardware is not None:  # CPU latencies, measured on the CPU whatever trained the model
             metrics.update(_measure(arch, model.cpu(), self._task(), self.hardware, ctx.seed))
         return metrics
@@ -517,6 +518,17 @@ def train_final(
         metrics=metrics,
         test_report=test_report,
     )
+
+
+def _val_metrics(model: torch.nn.Module, task: Task) -> dict[str, float]:
+    """``val_balanced_accuracy``, ``val_f1_macro`` and ``val_auc`` of a trained trial (one more
+    forward pass over the validation split), so a search can select by them (``--metric``)."""
+    from nasforge.estimate._metrics import classification_metrics, predict_proba
+
+    if len(task.x_val) == 0:
+        return {}
+    report = classification_metrics(task.y_val.cpu().numpy(), predict_proba(model, task.x_val))
+    return {f"val_{k}": report[k] for k in ("balanced_accuracy", "f1_macro", "auc")}
 
 
 def _test_report(model: torch.nn.Module, task: Task) -> dict[str, Any] | None:
