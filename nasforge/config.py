@@ -15,6 +15,7 @@ Fashion-MNIST the per-trial and final budgets default to :data:`LARGE_BUDGET`)::
     constraints: []            # e.g. ["params <= 100000"]
     trials: 30
     timeout: null              # seconds
+    max_screened: 200          # give up after this many proposals in a row broke a constraint
     executor: null             # where trials run: inprocess (default), process or ray, e.g.
                                # {name: process, concurrency: 2, time_limit: 900, memory_limit_mb: 4000}
                                # or {name: ray, address: auto, concurrency: 4, cpus_per_trial: 1}
@@ -109,6 +110,9 @@ class SearchConfig(_Strict):
     constraints: list[str] = Field(default_factory=list)
     trials: int | None = Field(30, ge=1)
     timeout: float | None = Field(None, gt=0)
+    # proposals screened out by a constraint in a row before the search gives up
+    # (nasforge.experiment._experiment.MAX_SCREENED_IN_ROW)
+    max_screened: int = Field(200, ge=1)
     executor: dict[str, Any] | None = None
     seed: int = 0
     final: FinalConfig = Field(default_factory=lambda: FinalConfig(**SMALL_BUDGET["final"]))

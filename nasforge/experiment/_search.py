@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nasforge.config import SearchConfig
-from nasforge.errors import ConfigError, SpaceError
+from nasforge.errors import ConfigError, InfeasibleError, SpaceError
 from nasforge.estimate import Estimator, TrainedModel
-from nasforge.experiment._experiment import DB_FILE, Callback, Experiment, derive_seed
+from nasforge.experiment._experiment import DB_FILE, Callback, Experiment, derive_seed, impossible_constraint
 from nasforge.experiment._rundir import atomic_write
 from nasforge.objective import Objective
 from nasforge.registry import ESTIMATORS, EXECUTORS, SCHEDULERS, STRATEGIES, check_options
@@ -122,6 +122,9 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
     est_cls = ESTIMATORS.get(est_name)
     check_options("estimator", est_name, est_cls, {"task": task, **est_options})
     estimator = est_cls(task=task, **est_options)
+    impossible = impossible_constraint(space, objective, estimator)
+    if impossible is not None:  # before the run directory exists
+        raise InfeasibleError(impossible)
 
     strat_options = dict(config.strategy)
     strat_name = strat_options.pop("name")
@@ -180,6 +183,31 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
     )
 
 
+def _entries(path: Path) -> set[str] | None:
+    """The names in ``path`` now, or None when it does not exist yet."""
+    return {p.name for p in path.iterdir()} if path.is_dir() else None
+
+
+def _remove_new(run_dir: Path, before: set[str] | None) -> None:
+    """Remove what this run created in ``run_dir`` (the directory itself if it created it).
+
+    Only for a new run whose constraints nothing satisfied: its database holds nothing but
+    screened-out proposals, so keeping it would only make the next attempt a ``-2`` run.
+    """
+    import shutil
+
+    if before is None:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for entry in run_dir.iterdir():
+        if entry.name not in before:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+
+
 def run_search(
     config: SearchConfig,
     *,
@@ -201,6 +229,9 @@ def run_search(
     """
     prepared = prepare_search(config)
     run_dir = resolve_run_dir(config, resume=resume, base=base)
+    # a new run that fails before training anything leaves nothing behind (see _remove_new)
+    fresh = not resume and config.storage is None
+    before = _entries(run_dir) if fresh else None
     exp = Experiment(config.run_name(), run_dir=run_dir, storage=config.storage, **prepared.experiment_kwargs)
     if not resume or not (run_dir / CONFIG_FILE).exists():
         atomic_write(run_dir / CONFIG_FILE, config.to_yaml())
@@ -210,16 +241,23 @@ def run_search(
     with contextlib.ExitStack() as tracking:  # trackers are closed when the loop ends, however it ends
         for tracker in prepared.trackers:
             tracking.enter_context(tracker)
-        exp.run(
-            estimator=prepared.estimator,
-            scheduler=prepared.scheduler_name,
-            scheduler_options=prepared.scheduler_options,
-            n_trials=config.trials,
-            timeout=config.timeout,
-            callbacks=(*callbacks, *prepared.trackers),
-            executor=prepared.executor_name,
-            executor_options=prepared.executor_options,
-        )
+        try:
+            exp.run(
+                estimator=prepared.estimator,
+                scheduler=prepared.scheduler_name,
+                scheduler_options=prepared.scheduler_options,
+                n_trials=config.trials,
+                timeout=config.timeout,
+                callbacks=(*callbacks, *prepared.trackers),
+                executor=prepared.executor_name,
+                executor_options=prepared.executor_options,
+                max_screened=config.max_screened,
+            )
+        except InfeasibleError:
+            if fresh and exp.finished_count() == 0:
+                tracking.close()
+                _remove_new(run_dir, before)
+            raise
     if len(exp.objective.names) > 1:
         from nasforge.experiment._pareto import write_pareto
 
