@@ -107,7 +107,12 @@ class ChainCNN(SearchSpace):
         layer = dict(layer or {})
         unknown = sorted(set(layer) - set(LAYER_KEYS))
         if unknown:
-            raise SpaceError(f"chain_cnn layer has no setting {unknown}; valid settings: {list(LAYER_KEYS)}")
+            from nasforge.registry import suggest
+
+            hint = suggest(str(unknown[0]), list(LAYER_KEYS))
+            raise SpaceError(
+                f"chain_cnn layer has no setting {unknown}.{hint} Valid settings: {list(LAYER_KEYS)}."
+            )
         layer_dims: dict[str, Dimension] = {}
         for key in LAYER_KEYS:
             dim = as_dimension(layer.get(key, DEFAULT_LAYER[key]), what=f"chain_cnn layer.{key}")
