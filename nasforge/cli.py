@@ -228,8 +228,8 @@ def search(
         typer.Option(
             "--storage",
             help="Database URL shared by several workers (postgresql://user@host/db, sqlite:///shared.db): "
-            "run the same command on each machine and they search one experiment together "
-            "(default: nasforge.db in the run directory).",
+            "run the same command on each machine and they search one experiment together; the "
+            "last to finish trains the best once (default: nasforge.db in the run directory).",
         ),
     ] = None,
     track: Annotated[
@@ -380,6 +380,8 @@ def search(
                 f"[bold]test accuracy {m['test_accuracy']:.4f}[/], {m['params']:,} parameters",
                 highlight=False,
             )
+        elif result.final_note is not None:  # a worker of a shared database: another one trains it
+            out.print(result.final_note, highlight=False)
         out.print(
             f"results in {result.run_dir}/ (config.yaml, leaderboard.csv, best_architecture.json"
             + (", final.json, model.nasforge)" if result.final is not None else ")"),

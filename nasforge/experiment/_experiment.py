@@ -471,15 +471,16 @@ class Experiment:
             self._shared_checked = now
         return self._shared
 
-    def refresh(self, *, max_age: float = 0.2) -> None:
+    def refresh(self, *, max_age: float = 0.2, force: bool = False) -> None:
         """Take in what other workers of this database did since the last look.
 
         New trials of other workers join the record (their architectures are not proposed again);
         trials they finished are told to the strategy and the scheduler; RUNNING trials of workers
         that are gone are marked interrupted and queued for a retry. Does nothing (and costs no
-        database read) while this is the only worker.
+        database read) while this is the only worker, unless ``force`` (after a search on a
+        shared database, to see the last trials of workers that have ended).
         """
-        if not self.is_shared() or time.monotonic() - self._refreshed < max_age:
+        if not force and (not self.is_shared() or time.monotonic() - self._refreshed < max_age):
             return
         self._refreshed = time.monotonic()
         live = self._live_others()

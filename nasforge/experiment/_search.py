@@ -7,6 +7,7 @@ Everything is validated before the first trial starts.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -20,7 +21,9 @@ from nasforge.config import SearchConfig
 from nasforge.errors import ConfigError, InfeasibleError, SpaceError
 from nasforge.estimate import Estimator, TrainedModel
 from nasforge.experiment._experiment import DB_FILE, Callback, Experiment, derive_seed, impossible_constraint
-from nasforge.experiment._rundir import atomic_write
+from nasforge.experiment._rundir import atomic_write, write_run_files
+from nasforge.experiment._trial import Trial
+from nasforge.experiment._workers import Heartbeat, searching, still_there
 from nasforge.objective import Objective
 from nasforge.registry import ESTIMATORS, EXECUTORS, SCHEDULERS, STRATEGIES, check_options
 from nasforge.space import space_from_config
@@ -43,6 +46,8 @@ class SearchResult:
     run_dir: Path
     final: TrainedModel | None
     resumed: bool
+    #: why this worker of a shared database did not train the best (another one does), else None
+    final_note: str | None = None
 
 
 @dataclass
@@ -258,49 +263,108 @@ def run_search(
                 tracking.close()
                 _remove_new(run_dir, before)
             raise
-    if len(exp.objective.names) > 1:
+    # On a shared database every worker ends here; only the last to stop searching writes the
+    # files from the database, and exactly one of those trains the best (see _final_turn).
+    shared = config.storage is not None
+    last = True
+    if shared:
+        exp.refresh(force=True)  # the trials other workers finished after our last look
+        last = not searching(exp.storage, exp.worker_id)
+        if last:
+            write_run_files(exp)
+    if last and len(exp.objective.names) > 1:
         from nasforge.experiment._pareto import write_pareto
 
         write_pareto(exp, run_dir)
     best = exp.best()
     final = None
+    note = None
     if best is not None and config.final.epochs > 0:
-        if on_final_start is not None:
-            on_final_start(exp)
-        f = config.final
-        final = best.train(
-            prepared.task,
-            epochs=f.epochs,
-            batch_size=f.batch_size,
-            lr=f.lr,
-            optimizer=f.optimizer,
-            weight_decay=f.weight_decay,
-            schedule=f.schedule,
-            seed=derive_seed(exp.seed, 3),
-        )
-        final.save(
-            run_dir / MODEL_FILE,
-            provenance={
-                "source": "nasforge search",
-                "run": run_dir.name,
-                "trial": best.number,
-                "seed": derive_seed(exp.seed, 3),
-            },
-        )
-        payload = {
+        turn, note = _final_turn(exp, run_dir, last) if shared else (True, None)
+        if turn:
+            me = {"worker": exp.worker_id, "run_dir": str(run_dir)}
+            if not shared:
+                final = _train_final(exp, best, prepared, run_dir, on_final_start)
+            else:  # the heartbeat shows other workers that the claimer is alive
+                with Heartbeat(exp.storage, exp.worker_id, exp.worker_index):
+                    final = _train_final(exp, best, prepared, run_dir, on_final_start)
+                    exp.storage.set_meta(f"final.{len(exp.trials)}.done", me)
+    return SearchResult(experiment=exp, run_dir=run_dir, final=final, resumed=resume, final_note=note)
+
+
+def _final_turn(exp: Experiment, run_dir: Path, last: bool) -> tuple[bool, str | None]:
+    """Whether this worker of a shared database trains the best; if not, who does (a sentence).
+
+    A worker that stops while others still search leaves it to them: the last to stop sees every
+    trial. Workers that stop at the same moment all see none searching and claim the key
+    ``final.<trials>.<attempt>`` in the storage; the insert is atomic, so one of them wins. When
+    the winner is gone (killed) without having written ``final.<trials>.done``, the next worker
+    that ends (a worker started again with the same command) claims the next attempt.
+    """
+    if not last:
+        others = ", ".join(w.id for w in searching(exp.storage, exp.worker_id))
+        return False, f"the final training is left to the worker(s) still searching ({others})"
+    count = len(exp.trials)
+    me = {"worker": exp.worker_id, "run_dir": str(run_dir)}
+    for attempt in itertools.count(1):
+        done = exp.storage.get_meta(f"final.{count}.done")
+        if isinstance(done, dict):
+            where = f"worker {done.get('worker')} in {done.get('run_dir')}"
+            return False, f"the final training of these trials was done by {where}"
+        holder = exp.storage.claim(f"final.{count}.{attempt}", me)
+        if not isinstance(holder, dict) or holder.get("worker") == exp.worker_id:
+            return True, None
+        if still_there(exp.storage, str(holder.get("worker"))):
+            return False, (
+                f"the final training is done by worker {holder.get('worker')} in {holder.get('run_dir')}"
+            )
+    raise AssertionError("unreachable")  # itertools.count never ends
+
+
+def _train_final(
+    exp: Experiment,
+    best: Trial,
+    prepared: PreparedSearch,
+    run_dir: Path,
+    on_final_start: Callable[[Experiment], None] | None,
+) -> TrainedModel:
+    """Train ``best`` with the config's final budget; write model.nasforge and final.json."""
+    if on_final_start is not None:
+        on_final_start(exp)
+    f = prepared.config.final
+    final = best.train(
+        prepared.task,
+        epochs=f.epochs,
+        batch_size=f.batch_size,
+        lr=f.lr,
+        optimizer=f.optimizer,
+        weight_decay=f.weight_decay,
+        schedule=f.schedule,
+        seed=derive_seed(exp.seed, 3),
+    )
+    final.save(
+        run_dir / MODEL_FILE,
+        provenance={
+            "source": "nasforge search",
+            "run": run_dir.name,
             "trial": best.number,
-            "architecture": best.architecture.to_dict(),
-            "search_metrics": dict(best.metrics),
-            "final_metrics": dict(final.metrics),
-            "final_training": f.model_dump(),
-            "task": {
-                "name": final.task_name,
-                "input_shape": list(final.input_shape),
-                "class_names": list(final.class_names),
-                "mean": list(final.mean),
-                "std": list(final.std),
-            },
-            "model": MODEL_FILE,
-        }
-        atomic_write(run_dir / FINAL_FILE, json.dumps(payload, indent=2) + "\n")
-    return SearchResult(experiment=exp, run_dir=run_dir, final=final, resumed=resume)
+            "seed": derive_seed(exp.seed, 3),
+        },
+    )
+    payload = {
+        "trial": best.number,
+        "architecture": best.architecture.to_dict(),
+        "search_metrics": dict(best.metrics),
+        "final_metrics": dict(final.metrics),
+        "final_training": f.model_dump(),
+        "task": {
+            "name": final.task_name,
+            "input_shape": list(final.input_shape),
+            "class_names": list(final.class_names),
+            "mean": list(final.mean),
+            "std": list(final.std),
+        },
+        "model": MODEL_FILE,
+    }
+    atomic_write(run_dir / FINAL_FILE, json.dumps(payload, indent=2) + "\n")
+    return final

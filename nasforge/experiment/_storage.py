@@ -85,6 +85,19 @@ class Storage(ABC):
     def meta_items(self, prefix: str) -> dict[str, Any]:
         """Every stored value whose key starts with ``prefix``, by key."""
 
+    def claim(self, key: str, value: Any) -> Any:
+        """Store ``value`` under ``key`` unless a value is there already; return the stored value.
+
+        Of several processes claiming one key, exactly one gets its own value back (workers on one
+        database use it to pick the one that does the final training). This default is atomic
+        within one process only; storages shared between processes override it.
+        """
+        current = self.get_meta(key)
+        if current is None:
+            self.set_meta(key, value)
+            return self.get_meta(key)
+        return current
+
     def describe(self) -> str:
         """Where the trials are, for messages."""
         return type(self).__name__
@@ -339,6 +352,33 @@ class OptunaStorage(Storage):
     def meta_items(self, prefix: str) -> dict[str, Any]:
         attrs = self._call("read experiment data", lambda: self._storage.get_study_user_attrs(self._study()))
         return {k[len(_PREFIX) :]: v for k, v in attrs.items() if k.startswith(_PREFIX + prefix)}
+
+    def claim(self, key: str, value: Any) -> Any:
+        """Insert-only write of a study user attribute: the table's unique (study, key) constraint
+        lets exactly one of several racing inserts commit, on SQLite and on a server database
+        alike (Optuna's own ``set_study_user_attr`` updates an existing value instead)."""
+        from optuna.storages._rdb import models
+        from sqlalchemy.exc import IntegrityError
+
+        def insert() -> None:
+            session = self._storage.scoped_session()
+            try:
+                session.add(
+                    models.StudyUserAttributeModel(
+                        study_id=self._study(), key=_PREFIX + key, value_json=json.dumps(value)
+                    )
+                )
+                session.commit()
+            except IntegrityError:  # somebody else's value is there: theirs stands
+                session.rollback()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
+
+        self._call(f"claim {key}", insert)
+        return self.get_meta(key)
 
 
 def _chain(exc: BaseException | None) -> list[BaseException]:
