@@ -65,11 +65,13 @@ def test_an_impossible_size_bound_fails_before_any_trial(task, tmp_path: Path) -
     assert ok.best() is not None and ok.best().metrics["params"] <= 20  # type: ignore[union-attr]
 
 
-def test_nothing_feasible_found_by_screening_is_an_error_naming_the_smallest_value(task) -> None:
+def test_nothing_feasible_found_by_screening_is_an_error_naming_the_smallest_value(
+    task, tmp_path: Path
+) -> None:
     # conv-only networks: the floor (the head alone, 320 FLOPs) is below the bound, so only
     # screening can find out that the convolutions always add more
     space = nf.spaces.ChainCNN(depth=(1, 2), layer={"op": ["conv"], "filters": [16, 32]})
-    exp = Experiment("convs", space=space, constraints=["flops <= 500"], seed=0)
+    exp = Experiment("convs", space=space, constraints=["flops <= 500"], run_dir=tmp_path, seed=0)
     with pytest.raises(InfeasibleError) as info:
         exp.run("random", nf.TrainEstimator(task, epochs=1), n_trials=2, max_screened=6)
     message = str(info.value)
@@ -78,6 +80,11 @@ def test_nothing_feasible_found_by_screening_is_an_error_naming_the_smallest_val
     assert "the last 6 proposals in a row" in message and "max_screened" in message
     assert len(exp.trials) == 6 and all(t.screened for t in exp.trials)
     assert "\n" not in message
+    # each screened proposal is stored finished, in one write, and reads back the same
+    stored = Experiment.open(tmp_path, read_only=True).trials
+    assert [(t.number, t.status, t.metrics, t.error) for t in stored] == [
+        (t.number, "SCREENED", t.metrics, t.error) for t in exp.trials
+    ]
 
 
 class _Cheap(Estimator):
