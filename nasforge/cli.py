@@ -345,10 +345,15 @@ def search(
             progress.start()
 
         def on_trial(exp: Any, trial: Any) -> None:
-            if trial.state.value == "FAIL":
+            if trial.screened:  # counted on the bar, not a line each: there can be hundreds
+                state["screened"] = state.get("screened", 0) + 1
+            elif trial.state.value == "FAIL":
                 last = (trial.error or "").strip().splitlines()[-1:] or ["?"]
                 progress.console.print(f"[yellow]trial {trial.number} failed:[/] {last[0]}", highlight=False)
-            progress.update(state["task"], completed=exp.finished_count(), best=_best_text(exp, primary))
+            best = _best_text(exp, primary)
+            if state.get("screened"):
+                best = f"{best}{', ' if best else ''}{state['screened']} screened out by constraints"
+            progress.update(state["task"], completed=exp.finished_count(), best=best)
 
         def on_final(exp: Any) -> None:
             progress.stop()

@@ -258,11 +258,12 @@ def run_search(
                 executor_options=prepared.executor_options,
                 max_screened=config.max_screened,
             )
-        except InfeasibleError:
-            if fresh and exp.finished_count() == 0:
-                tracking.close()
-                _remove_new(run_dir, before)
-            raise
+        except InfeasibleError as exc:
+            if not fresh or exp.finished_count() > 0:
+                raise
+            tracking.close()
+            _remove_new(run_dir, before)
+            raise InfeasibleError(f"{exc} (removed {run_dir}: it held only screened proposals)") from None
     # On a shared database every worker ends here; only the last to stop searching writes the
     # files from the database, and exactly one of those trains the best (see _final_turn).
     shared = config.storage is not None
