@@ -304,7 +304,7 @@ def _final_turn(exp: Experiment, run_dir: Path, last: bool) -> tuple[bool, str |
     """
     if not last:
         others = ", ".join(w.id for w in searching(exp.storage, exp.worker_id))
-        return False, f"the final training is left to the worker(s) still searching ({others})"
+        return False, f"the final training is left to the worker(s) still running, which end last: {others}"
     count = len(exp.trials)
     me = {"worker": exp.worker_id, "run_dir": str(run_dir)}
     for attempt in itertools.count(1):

@@ -85,6 +85,26 @@ def test_a_claim_left_by_a_dead_worker_is_taken_over(tmp_path: Path) -> None:
     assert storage.get_meta("final.2.done")["worker"] == again.experiment.worker_id
 
 
+def test_a_worker_that_ends_while_another_still_runs_leaves_the_final_to_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        storage = OptunaStorage(url)
+        storage.open("shared", ["maximize"])
+        storage.set_meta(  # a live worker of this host, still in its search loop
+            "worker.busy",
+            {"host": socket.gethostname(), "pid": other.pid, "index": 1, "beat": time.time(), "active": True},
+        )
+        result = run_search(_config(url), base=tmp_path)
+    finally:
+        other.kill()
+        other.wait()
+    assert result.final is None and not (result.run_dir / "model.nasforge").exists()
+    assert result.final_note is not None and "left to the worker(s) still running" in result.final_note
+    assert "busy" in result.final_note
+    assert storage.meta_items("final.") == {}  # nothing claimed: the other one will
+
+
 CLAIM = textwrap.dedent(
     """
     import os, sys, time
