@@ -14,6 +14,12 @@ Example:
 
 from __future__ import annotations
 
+from nasforge._threads import calm_openmp
+
+# Before anything imports torch: OpenMP threads that spin at barriers collapse a search that shares
+# the CPUs with another process (see nasforge._threads.SPINCOUNT).
+calm_openmp()
+
 from nasforge import data as datasets
 from nasforge import execute, strategy, track, zoo
 from nasforge import space as spaces

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import math
 import signal
+import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,9 +15,18 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
+from nasforge._paths import check_writable_file, ensure_writable_dir, next_free_path
 from nasforge.errors import ConfigError, NasforgeError
 
 app = typer.Typer(
@@ -77,6 +87,81 @@ def _work_progress(description: str) -> Iterator[Callable[[int, int], None]]:
             progress.stop()
 
 
+class _Reporter:
+    """Progress of long work (trials, epochs): live bars on a terminal, plain lines otherwise.
+
+    The library reports through callbacks (``run_search``'s ``callbacks`` and ``on_epoch``,
+    ``train_final``'s ``on_epoch``, ``tune_training``'s ``on_trial``); this turns them into rich
+    bars with an ETA on a terminal, and into throttled lines with an ETA in a log file, a pipe or
+    CI (:class:`nasforge._progress.ProgressLines`: at most one line per ``interval`` seconds and a
+    still-working line after a minute of silence, so a log is neither flooded nor left silent).
+    """
+
+    def __init__(self, console: Console, *, enabled: bool = True, interval: float = 15.0) -> None:
+        from nasforge._progress import ProgressLines
+
+        self.console = console
+        self.enabled = enabled
+        self.live = enabled and console.is_terminal
+        self._bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[text]}"),
+            console=console,
+            disable=not self.live,
+        )
+        self._lines = ProgressLines(self._write, interval=interval)
+        self._tasks: dict[str, TaskID] = {}
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
+
+    def _write(self, line: str) -> None:
+        self.console.print(escape(line), highlight=False, soft_wrap=True)
+
+    def __enter__(self) -> _Reporter:
+        self._stop.clear()
+        if self.live:
+            self._bars.start()
+        elif self.enabled:  # a trial or an epoch can take many minutes: say it is still running
+            self._timer = threading.Thread(target=self._tick, name="nasforge-progress", daemon=True)
+            self._timer.start()
+        return self
+
+    def _tick(self) -> None:
+        while not self._stop.wait(2.0):
+            self._lines.tick()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join()
+            self._timer = None
+        self._bars.stop()
+
+    def stage(self, key: str, label: str, total: int | None, *, done: int = 0, unit: str = "") -> None:
+        """A new stage of ``total`` units (None: unknown), ``done`` of them already done."""
+        if self.live and key in self._tasks:  # started again: its time per unit starts now
+            self._bars.reset(self._tasks[key], total=total, completed=done, description=label, text="")
+        elif self.live:
+            self._tasks[key] = self._bars.add_task(label, total=total, completed=done, text="")
+        elif self.enabled:
+            self._lines.stage(key, total=total, done=done, unit=unit, label=label)
+
+    def update(self, key: str, done: int, text: str = "") -> None:
+        if self.live:
+            self._bars.update(self._tasks[key], completed=done, text=text)
+        elif self.enabled:
+            self._lines.update(key, done, text)
+
+    def note(self, markup: str) -> None:
+        """A line that stays (a failed trial), above the bars on a terminal."""
+        self.console.print(markup, highlight=False)
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -92,20 +177,85 @@ def _describe(exp: Any, trial: Any) -> str:
     return describe(trial.architecture) if callable(describe) else trial.architecture.key
 
 
-def _leaderboard(exp: Any, top: int) -> Table:
+def _leaderboard(exp: Any, top: int, width: int) -> Table:
     metrics = [
         *exp.objective.names,
         *(m for m in ("params", "train_seconds") if m not in exp.objective.names),
     ]
-    table = Table(title=f"Top {top} of {len(exp.trials)} trials", title_justify="left")
-    for col in ("rank", "trial", *metrics, "architecture"):
-        table.add_column(col, justify="left" if col == "architecture" else "right", overflow="fold")
+    columns = [
+        ("rank", 1),  # the row order says it too: left out (after train_seconds) when narrow
+        ("trial", 0),
+        *((m, 2 if m == "train_seconds" else 0) for m in metrics),
+        ("architecture", 0),
+    ]
+    rows = []
     for rank, t in enumerate(exp.leaderboard(top), start=1):
         flag = "" if t.feasible else " (infeasible)"
-        table.add_row(
-            str(rank), str(t.number), *(_fmt(t.metrics.get(m, "")) for m in metrics), _describe(exp, t) + flag
-        )
+        values = [_fmt_metric(m, t.metrics.get(m, "")) for m in metrics]
+        rows.append([str(rank), str(t.number), *values, _describe(exp, t) + flag])
+    return _fitted_table(f"Top {top} of {len(exp.trials)} trials", columns, rows, width)
+
+
+def _fmt_metric(name: str, value: Any) -> str:
+    """A metric in a table: seconds to a tenth (four decimals of a second say nothing)."""
+    if name.endswith("seconds") and isinstance(value, (int, float)) and math.isfinite(value):
+        return f"{value:,.1f}"
+    return _fmt(value)
+
+
+def _fitted_table(
+    title: str, columns: list[tuple[str, int]], rows: list[list[str]], width: int, *, left: int = 0
+) -> Table:
+    """A table whose last column, an architecture description, stays readable at ``width`` columns.
+
+    Other columns keep their values on one line (a header may wrap at a space; ``_`` in metric
+    names is shown as a space for that); the description gets the rest of the width and wraps at
+    its spaces, never inside a layer's name. When that rest is too small for the longest layer
+    name, columns with a drop rank (``columns[i][1] > 0``, highest first) are left out. NB-201
+    strings, which have no spaces, wrap after each node's ``+``. The first ``left`` columns are
+    text (left-justified), the others up to the description numbers.
+    """
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    def longest_word(text: str) -> int:
+        return max((cell_len(w) for w in text.split()), default=0)
+
+    headers = [name.replace("_", " ") for name, _ in columns[:-1]] + [columns[-1][0]]
+    last = len(columns) - 1
+    natural = [
+        max([longest_word(h)] + [cell_len(r[i]) for r in rows]) if i != last else 0
+        for i, h in enumerate(headers)
+    ]
+    need = min(max([12] + [longest_word(_node_breaks(r[last])) for r in rows]), max(12, width // 2))
+    keep = list(range(len(columns)))
+
+    def room() -> int:  # what is left for the description: borders and padding take 3 per column
+        return width - sum(natural[i] for i in keep) - 3 * len(keep) - 1
+
+    for i in sorted((i for i in keep if columns[i][1] > 0), key=lambda i: -columns[i][1]):
+        if room() >= need:
+            break
+        keep.remove(i)
+    full = max([12] + [cell_len(r[last]) for r in rows])
+    desc_width = max(12, min(room(), full))
+    dropped = [headers[i] for i in range(len(columns)) if i not in keep]
+    caption = f"not shown at this width: {', '.join(dropped)}" if dropped else None
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    for i in keep:
+        if i == last:
+            table.add_column(headers[i], width=desc_width, overflow="fold")
+        else:
+            table.add_column(headers[i], justify="left" if i < left else "right", width=natural[i])
+    for r in rows:
+        desc = r[last] if cell_len(r[last]) <= desc_width else _node_breaks(r[last]).replace("+ |", "+\n|")
+        table.add_row(*(Text(r[i]) if i != last else Text(desc) for i in keep))
     return table
+
+
+def _node_breaks(text: str) -> str:
+    """An NB-201 string with a space after each node (``|+ |``), where it may wrap."""
+    return text.replace("|+|", "|+ |") if " " not in text else text
 
 
 @app.command()
@@ -250,7 +400,9 @@ def search(
             "server needed). Implies --track mlflow.",
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bars (terminal) or progress lines (log).")
+    ] = False,
 ) -> None:
     """Search architectures, train the best one, and write everything to a run directory.
 
@@ -303,18 +455,9 @@ def search(
             data["final"] = {**data["final"], "epochs": final_epochs}
         cfg = parse_config(data, source=str(config) if config else "options")
 
-        progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[best]}"),
-            console=out,
-            disable=quiet,
-            transient=False,
-        )
-        state: dict[str, Any] = {}
         primary = cfg.objectives[0].lstrip("-+")
+        progress = _Reporter(out, enabled=not quiet)
+        started: dict[str, Any] = {}
 
         def on_start(exp: Any, path: Path, resumed: bool) -> None:
             done = exp.finished_count()
@@ -326,53 +469,59 @@ def search(
                 + f"; {verb}",
                 highlight=False,
             )
-            state["task"] = progress.add_task(
-                "trials", total=cfg.trials, completed=done, best=_best_text(exp, primary)
-            )
-            strategy = exp.strategy
-            pending = getattr(strategy, "pending_epochs", None)
-            if pending:
-                # a one-shot strategy trains its supernet before the first trial: one bar per epoch
-                bar = progress.add_task("supernet epochs", total=pending, best="")
-
-                def on_epoch(epoch: int, epochs: int, record: dict[str, Any]) -> None:
-                    text = f"train acc {record['train_accuracy']:.3f}"
-                    if "entropy" in record:
-                        text += f", alpha entropy {record['entropy']:.3f}"
-                    progress.update(bar, completed=epoch, best=text)
-
-                strategy.on_epoch = on_epoch
-            progress.start()
+            progress.stage("trials", "trials", cfg.trials, done=done, unit="trial")
+            started["exp"] = exp
+            pending = getattr(exp.strategy, "pending_epochs", None)
+            if pending:  # a one-shot strategy trains its supernet before the first trial
+                progress.stage("supernet", "supernet epochs", pending, unit="epoch")
 
         def on_trial(exp: Any, trial: Any) -> None:
             if trial.screened:  # counted on the bar, not a line each: there can be hundreds
-                state["screened"] = state.get("screened", 0) + 1
+                started["screened"] = started.get("screened", 0) + 1
             elif trial.state.value == "FAIL":
                 last = (trial.error or "").strip().splitlines()[-1:] or ["?"]
-                progress.console.print(f"[yellow]trial {trial.number} failed:[/] {last[0]}", highlight=False)
+                progress.note(f"[yellow]trial {trial.number} failed:[/] {escape(last[0])}")
             best = _best_text(exp, primary)
-            if state.get("screened"):
-                best = f"{best}{', ' if best else ''}{state['screened']} screened out by constraints"
-            progress.update(state["task"], completed=exp.finished_count(), best=best)
+            if started.get("screened"):
+                best = f"{best}{', ' if best else ''}{started['screened']} screened out by constraints"
+            progress.update("trials", exp.finished_count(), best)
 
         def on_final(exp: Any) -> None:
-            progress.stop()
-            out.print(f"training the best architecture for {cfg.final.epochs} epochs ...")
+            progress.note(f"training the best architecture for {cfg.final.epochs} epochs ...")
+            progress.stage("final", "final training epochs", cfg.final.epochs, unit="epoch")
 
-        previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+        def on_epoch(stage: str, epoch: int, epochs: int, record: Mapping[str, Any]) -> None:
+            if stage == "final":
+                progress.update("final", epoch, _epoch_text(record))
+                return
+            text = f"train acc {record['train_accuracy']:.3f}" if "train_accuracy" in record else ""
+            if "entropy" in record:
+                text += f", alpha entropy {record['entropy']:.3f}"
+            progress.update("supernet", epoch, text)
+            if epoch == epochs:  # the trials' time per trial and ETA start now
+                done = started["exp"].finished_count()
+                progress.stage("trials", "trials", cfg.trials, done=done, unit="trial")
+
+        terminated: list[int] = []
+        previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt(terminated))
         try:
-            result = run_search(
-                cfg, resume=resume, callbacks=(on_trial,), on_start=on_start, on_final_start=on_final
-            )
+            with progress:
+                result = run_search(
+                    cfg,
+                    resume=resume,
+                    callbacks=(on_trial,),
+                    on_start=on_start,
+                    on_final_start=on_final,
+                    on_epoch=on_epoch,
+                )
         except KeyboardInterrupt:
-            progress.stop()
-            err.print("interrupted; continue with the same command and --resume")
-            raise typer.Exit(130) from None
+            how = "stopped by SIGTERM" if terminated else "interrupted"
+            err.print(f"{how}; continue with the same command and --resume")
+            raise typer.Exit(143 if terminated else 130) from None  # 128 + the signal, as shells do
         finally:
             signal.signal(signal.SIGTERM, previous)
-            progress.stop()
         exp = result.experiment
-        out.print(_leaderboard(exp, 5))
+        out.print(_leaderboard(exp, 5, out.width))
         best = exp.best()
         if best is None:
             out.print("[red]no trial completed[/]; see the failures above and in leaderboard.csv")
@@ -394,9 +543,15 @@ def search(
         )
 
 
-def _terminate_as_interrupt(signum: int, frame: Any) -> None:
-    """SIGTERM (``kill``, a cluster scheduler's stop) stops a search as Ctrl-C does: cleanly."""
-    raise KeyboardInterrupt
+def _terminate_as_interrupt(seen: list[int]) -> Callable[[int, Any], None]:
+    """A SIGTERM handler (``kill``, a cluster scheduler's stop) that stops a search as Ctrl-C does,
+    cleanly, and appends the signal to ``seen`` so the command can say which stop it was."""
+
+    def handler(signum: int, frame: Any) -> None:
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    return handler
 
 
 def _executor_options(
@@ -461,6 +616,13 @@ def _track_options(data: dict[str, Any], names: list[str] | None, tracking_uri: 
     data["track"] = entries
 
 
+def _epoch_text(record: Mapping[str, Any]) -> str:
+    """An epoch of a training, as the end of a progress line."""
+    text = f"train loss {record['train_loss']:.4f}"
+    val = record.get("val_accuracy", math.nan)
+    return text + (f", val accuracy {val:.4f}" if math.isfinite(val) else "")
+
+
 def _best_text(exp: Any, primary: str) -> str:
     best = exp.best()
     return f"best {primary} {best.metrics[primary]:.4f}" if best is not None else ""
@@ -469,11 +631,21 @@ def _best_text(exp: Any, primary: str) -> str:
 @app.command()
 def show(
     run: Annotated[Path, typer.Argument(help="A run directory (runs/<name>).")],
-    top: Annotated[int, typer.Option("--top", min=1, help="Rows in the leaderboard.")] = 10,
+    top: Annotated[
+        int, typer.Option("--top", min=1, help="Rows in the leaderboard (also with --json).")
+    ] = 10,
     failures: Annotated[
-        bool, typer.Option("--failures", help="Also list failed trials with their errors.")
+        bool, typer.Option("--failures", help="Also list failed trials with their errors (also with --json).")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the leaderboard as JSON.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print JSON instead: trials (the --top best completed trials, each with its params), "
+            "final (the final training, or null) and, with --failures, failures (every failed trial "
+            "with its error's last line).",
+        ),
+    ] = False,
 ) -> None:
     """Print the trials and the best architecture of a run."""
     with _user_errors():
@@ -484,7 +656,14 @@ def show(
         final = json.loads(final_path.read_text()) if final_path.is_file() else None
         if as_json:
             rows = [{**t.summary(), "params": dict(t.architecture.params)} for t in exp.leaderboard(top)]
-            out.print_json(json.dumps({"trials": rows, "final": final}, default=str))
+            payload: dict[str, Any] = {"trials": rows, "final": final}
+            if failures:
+                payload["failures"] = [
+                    {**t.summary(), "params": dict(t.architecture.params)}
+                    for t in exp.trials
+                    if t.state.value == "FAIL"
+                ]
+            out.print_json(json.dumps(payload, default=str))
             return
         counts: dict[str, int] = {}
         for t in exp.trials:
@@ -493,7 +672,7 @@ def show(
             f"[bold]{exp.name}[/] in {run}: " + ", ".join(f"{v} {k.lower()}" for k, v in counts.items()),
             highlight=False,
         )
-        out.print(_leaderboard(exp, top))
+        out.print(_leaderboard(exp, top, out.width))
         best = exp.best()
         if best is not None:
             out.print(f"best: trial {best.number}, {_describe(exp, best)}", highlight=False)
@@ -558,6 +737,9 @@ def train(
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Where that dataset's files are.")
     ] = None,
+    download: Annotated[
+        bool, typer.Option("--download", help="Download missing dataset files (mnist, fashion-mnist).")
+    ] = False,
     epochs: Annotated[
         int, typer.Option("--epochs", min=1, help="Training epochs (the most, with --tune).")
     ] = 30,
@@ -584,7 +766,15 @@ def train(
         ),
     ] = 0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    out_path: Annotated[Path | None, typer.Option("--out", help="Output .nasforge file.")] = None,
+    out_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Output .nasforge file, replaced if it exists (default: RUN/trained.nasforge, "
+            "ARCH-trained.nasforge or MODEL-DATASET.nasforge; an existing one is kept and the new "
+            "model gets the next free name, trained-2.nasforge, ...).",
+        ),
+    ] = None,
 ) -> None:
     """Train one architecture with the full budget and save it as a .nasforge model.
 
@@ -611,23 +801,58 @@ def train(
         name = dataset or hint.get("name")
         if not name:
             raise ConfigError("which dataset? give --dataset NAME (and --data-dir DIR for files)")
+        if out_path is not None:
+            check_writable_file(out_path, what="model file", hint="give another --out")
+        else:  # checked now, not after the training
+            ensure_writable_dir(
+                _train_out_dir(source, from_model), what="directory for the model", hint="give --out PATH"
+            )
         root = data_dir if data_dir is not None else (hint.get("root") if dataset is None else None)
         options = dict(hint.get("options") or {}) if dataset is None else {}
-        task = datasets.load(str(name), root, seed=seed, **options)
+        task = datasets.load(str(name), root, seed=seed, download=download, **options)
+        kept = ""
+        if out_path is None:
+            if from_model is not None:
+                wanted = _train_out_dir(source, from_model) / f"{from_model.stem}-{task.name}.nasforge"
+            elif source is not None and source.is_dir():
+                wanted = source / "trained.nasforge"
+            else:
+                assert source is not None
+                wanted = source.with_name(f"{source.stem}-trained.nasforge")
+            out_path = next_free_path(wanted)  # an earlier model is never replaced
+            kept = f" ({wanted.name} exists and was kept)" if out_path != wanted else ""
         settings: dict[str, Any] = {
             "lr": lr,
             "weight_decay": weight_decay,
             "batch_size": batch_size,
             "epochs": epochs,
         }
+        progress = _Reporter(out)
+
+        def on_tuned(done: int, total: int, row: dict[str, Any]) -> None:
+            acc = row.get("val_accuracy", math.nan)
+            progress.update("tune", done, f"val accuracy {acc:.4f}" if math.isfinite(acc) else "failed")
+
+        def on_epoch(epoch: int, total: int, record: Mapping[str, Any]) -> None:
+            progress.update("train", epoch, _epoch_text(record))
+
         if tune:
             out.print(
                 f"tuning training hyperparameters: {tune} TPE trials of up to {epochs} epochs",
                 highlight=False,
             )
-            tuned = tune_training(
-                arch, task, n_trials=tune, max_epochs=epochs, seed=seed, init=init, augment=augment
-            )
+            with progress:
+                progress.stage("tune", "tuning trials", tune, unit="trial")
+                tuned = tune_training(
+                    arch,
+                    task,
+                    n_trials=tune,
+                    max_epochs=epochs,
+                    seed=seed,
+                    init=init,
+                    augment=augment,
+                    on_trial=on_tuned,
+                )
             settings.update(tuned.best)
             out.print(
                 "best: "
@@ -635,27 +860,22 @@ def train(
                 + f" (validation accuracy {tuned.best_val_accuracy:.4f})",
                 highlight=False,
             )
-        trained = train_final(
-            arch,
-            task,
-            epochs=int(settings["epochs"]),
-            lr=float(settings["lr"]),
-            batch_size=int(settings["batch_size"]),
-            weight_decay=float(settings["weight_decay"]),
-            optimizer=optimizer,
-            augment=augment,
-            patience=patience,
-            seed=seed,
-            init=init,
-        )
-        if out_path is None:
-            if from_model is not None:
-                out_path = from_model.with_name(f"{from_model.stem}-{task.name}.nasforge")
-            elif source is not None and source.is_dir():
-                out_path = source / "trained.nasforge"
-            else:
-                assert source is not None
-                out_path = source.with_name(f"{source.stem}-trained.nasforge")
+        with progress:
+            progress.stage("train", "training epochs", int(settings["epochs"]), unit="epoch")
+            trained = train_final(
+                arch,
+                task,
+                epochs=int(settings["epochs"]),
+                lr=float(settings["lr"]),
+                batch_size=int(settings["batch_size"]),
+                weight_decay=float(settings["weight_decay"]),
+                optimizer=optimizer,
+                augment=augment,
+                patience=patience,
+                seed=seed,
+                init=init,
+                on_epoch=on_epoch,
+            )
         provenance = {
             "source": "nasforge train",
             "seed": seed,
@@ -669,10 +889,18 @@ def train(
         out.print(
             f"trained {m['epochs']} epochs on {task.name}{moved}: "
             f"validation accuracy {m['val_accuracy']:.4f}, test accuracy {m['test_accuracy']:.4f}, "
-            f"{m['params']:,} parameters -> {out_path}",
+            f"{m['params']:,} parameters -> {out_path}{kept}",
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _train_out_dir(source: Path | None, from_model: Path | None) -> Path:
+    """Where ``nasforge train`` writes its model without --out: the run directory or beside the input."""
+    if from_model is not None:
+        return from_model.parent
+    assert source is not None
+    return source if source.is_dir() else source.parent
 
 
 @app.command()
@@ -691,7 +919,8 @@ def predict(
     """Classify images with a saved model: each image's most probable classes.
 
     Images are converted to the model's channels, resized to its input size and normalised as its
-    training data was.
+    training data was. An image far from that size (a 1-pixel side, smaller than the input, or
+    more than 2x larger on a side) gets a warning: the prediction may be meaningless.
     """
     with _user_errors():
         from nasforge.deploy import load
@@ -746,6 +975,10 @@ def export(
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Where that dataset's files are.")
     ] = None,
+    download: Annotated[
+        bool,
+        typer.Option("--download", help="Download missing files of --dataset (mnist, fashion-mnist)."),
+    ] = False,
     calibration: Annotated[
         int, typer.Option("--calibration", min=1, help="Calibration images (int8).")
     ] = 512,
@@ -765,6 +998,7 @@ def export(
         loaded = load(model)
         suffix = {"onnx": ".onnx", "int8": ".int8.onnx", "torchscript": ".pt"}[fmt]
         target = out_path or model.with_name(model.name.removesuffix(model.suffix) + suffix)
+        check_writable_file(target, what="export file", hint="give another --out")
         options: dict[str, Any] = {}
         name = dataset or (loaded.provenance.get("dataset") if fmt == "int8" else None)
         if name:
@@ -778,7 +1012,8 @@ def export(
                     f"{name!r}, which is not a dataset name (an image folder or .npz file?); give "
                     "--dataset folder|npz --data-dir PATH"
                 )
-            options.update(check_images(datasets.load(str(name), data_dir), calibration))
+            task = datasets.load(str(name), data_dir, download=download)
+            options.update(check_images(task, calibration))
         report = do_export(loaded, target, format=fmt, **options)
         out.print(str(report), highlight=False, soft_wrap=True)
 
@@ -802,6 +1037,9 @@ def profile(
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Where that dataset's files are.")
     ] = None,
+    download: Annotated[
+        bool, typer.Option("--download", help="Download missing files of --dataset (mnist, fashion-mnist).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the profile as JSON.")] = False,
 ) -> None:
     """Measure a model on this machine: parameters, FLOPs, peak activation memory and latency.
@@ -842,7 +1080,7 @@ def profile(
                 from nasforge import datasets
 
                 exported["onnx_int8"] = Path(tmp) / "m.int8.onnx"
-                calib = check_images(datasets.load(name, data_dir), 256)
+                calib = check_images(datasets.load(name, data_dir, download=download), 256)
                 loaded.export(exported["onnx_int8"], format="int8", calibration=calib["calibration"])
             for b in batch or [1]:
                 runs: list[tuple[str, Any]] = [("torch_eager", net), *exported.items()]
@@ -911,30 +1149,34 @@ def zoo(
         if not rows:
             out.print("no zoo models are installed")
             return
-        table = Table(title="nasforge model zoo (load by name: nasforge.load('NAME'))")
-        for col, justify in (
-            ("name", "left"),
-            ("dataset", "left"),
-            ("input", "left"),
-            ("classes", "right"),
-            ("params", "right"),
-            ("size", "right"),
-            ("test acc", "right"),
-            ("architecture", "left"),
-        ):
-            table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        columns = [
+            ("name", 0),
+            ("dataset", 3),  # the name says it, and --json has it: left out first when narrow
+            ("input", 1),
+            ("classes", 2),
+            ("params", 0),
+            ("size", 0),
+            ("test acc", 0),
+            ("architecture", 0),
+        ]
+        cells = []
         for r in rows:
             acc = r["test_accuracy"]
-            table.add_row(
-                escape(str(r["name"])),
-                escape(str(r["dataset"])),
-                str(r["input"]),
-                str(r["classes"]),
-                f"{r['params']:,}" if isinstance(r["params"], int) else "?",
-                f"{r['size_kb']} KB",
-                f"{acc:.2%}" if isinstance(acc, float) else "?",
-                escape(str(r["architecture"])),
+            cells.append(
+                [
+                    str(r["name"]),
+                    str(r["dataset"]),
+                    str(r["input"]),
+                    str(r["classes"]),
+                    f"{r['params']:,}" if isinstance(r["params"], int) else "?",
+                    f"{r['size_kb']:.0f} KB",
+                    f"{acc:.2%}" if isinstance(acc, float) else "?",
+                    str(r["architecture"]),
+                ]
             )
+        table = _fitted_table(
+            "nasforge model zoo (load by name: nasforge.load('NAME'))", columns, cells, out.width, left=3
+        )
         out.print(table)
 
 
@@ -945,11 +1187,19 @@ def _describe_arch(arch: Any) -> str:
 
 @app.command("list")
 def list_components() -> None:
-    """List the registered spaces, strategies, schedulers, estimators, datasets, executors and trackers."""
+    """List the registered spaces, strategies, schedulers, estimators, datasets, executors and trackers.
+
+    Other accepted names follow in parentheses: `random (rs)` means `--strategy rs` (or
+    `nasforge bench --strategies rs`) is random search.
+    """
     from nasforge.registry import DATASETS, ESTIMATORS, EXECUTORS, SCHEDULERS, SPACES, STRATEGIES, TRACKERS
 
     for reg in (SPACES, STRATEGIES, SCHEDULERS, ESTIMATORS, DATASETS, EXECUTORS, TRACKERS):
-        out.print(f"[bold]{reg.kind}[/]: {', '.join(reg.names())}", highlight=False)
+        entries = [
+            f"{name} ({', '.join(aliases)})" if (aliases := reg.aliases(name)) else name
+            for name in reg.names()
+        ]
+        out.print(f"[bold]{reg.kind}[/]: {escape(', '.join(entries))}", highlight=False)
 
 
 @app.command()
@@ -960,7 +1210,9 @@ def bench(
     strategies: Annotated[
         str,
         typer.Option(
-            "--strategies", "-s", help="Comma-separated strategy names or aliases (rs, re, ls, ...)."
+            "--strategies",
+            "-s",
+            help="Comma-separated strategy names or aliases (rs, re, ls, ...; `nasforge list` shows them).",
         ),
     ] = "random,evolution",
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Independent runs per strategy.")] = 10,
@@ -986,6 +1238,11 @@ def bench(
         from nasforge.bench._harness import format_mean_std
 
         names = [s.strip() for s in strategies.split(",") if s.strip()]
+        ensure_writable_dir(
+            out_dir if out_dir is not None else Path("bench-results") / benchmark,
+            what="output directory",
+            hint="give another --out DIR",
+        )
         with _work_progress(f"{benchmark} runs") as advance:
             result = run_benchmark(
                 benchmark,
@@ -1100,6 +1357,11 @@ def rank(
     with _user_errors():
         from nasforge.bench import rank_estimator
 
+        ensure_writable_dir(
+            out_dir if out_dir is not None else Path("bench-results") / f"rank-{benchmark}",
+            what="output directory",
+            hint="give another --out DIR",
+        )
         with _work_progress("architectures") as advance:
             result = rank_estimator(
                 benchmark,
@@ -1153,13 +1415,15 @@ _default_showwarning = warnings.showwarning
 
 
 def _show_warning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-    """Data notices (images resized, ...) and tracker failures as one readable line; others as usual."""
+    """Data notices (images resized, ...), images far from the model's input size and tracker
+    failures as one readable line; others as usual."""
     from nasforge.data._own import DataNotice
+    from nasforge.deploy import ImageSizeWarning
     from nasforge.track import TrackingWarning
 
     if issubclass(category, DataNotice):
         err.print(f"[yellow]notice:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
-    elif issubclass(category, TrackingWarning):
+    elif issubclass(category, TrackingWarning | ImageSizeWarning):
         err.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
     else:
         _default_showwarning(message, category, *args, **kwargs)

@@ -93,6 +93,11 @@ class Registry:
         """The registered names (aliases excluded), sorted."""
         return sorted(self._targets)
 
+    def aliases(self, name: str) -> list[str]:
+        """The other names ``name`` is known by (``"random"``: ``["rs"]``), in registration order."""
+        canonical = self.canonical_name(name)
+        return [alias for alias, target in self._aliases.items() if target == canonical]
+
     def __contains__(self, name: object) -> bool:
         return name in self._targets or name in self._aliases
 

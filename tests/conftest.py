@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+
+# Every test sees the same 80-column terminal, whatever terminal (or none) runs the suite: rich
+# reads COLUMNS when a console is made, so it is set before any test imports the CLI. A test that
+# checks a wider layout makes its own console.
+os.environ["COLUMNS"] = "80"
+os.environ.pop("LINES", None)
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -134,7 +136,14 @@ def test_console_script_prints_no_traceback(in_tmp: Path) -> None:
 def test_list_and_version() -> None:
     listed = runner.invoke(app, ["list"])
     assert listed.exit_code == 0 and "evolution" in listed.output and "chain_cnn" in listed.output
-    assert "executor: inprocess, process, ray" in listed.output and "tracker: mlflow" in listed.output
+    assert "executor: inprocess (in_process, local), process (subprocess), ray" in listed.output
+    assert "tracker: mlflow, tensorboard (tb)" in listed.output
+    text = " ".join(listed.output.split())
+    from nasforge.registry import STRATEGIES
+
+    for alias in ("rs", "re", "ls", "gls", "hb"):  # what `nasforge bench --strategies` accepts
+        assert f"{STRATEGIES.canonical_name(alias)} (" in text and alias in STRATEGIES.aliases(alias)
+    assert "random (rs)" in text and "evolution (re, rea)" in text and "local (ls)" in text
     assert runner.invoke(app, ["--version"]).output.strip()
 
 
@@ -169,3 +178,143 @@ def test_executor_options_merge_into_the_config() -> None:
     data = {}
     _executor_options(data, None, None, None, None, None)
     assert "executor" not in data
+
+
+PROGRESS = re.compile(r"^(trials|final training epochs) \d+/\d+, ")
+
+
+def test_progress_in_a_log_is_a_few_plain_lines_with_an_eta(in_tmp: Path) -> None:
+    """Output captured (not a terminal, as in a log file or CI): lines, not bars, and not one per event."""
+    started = time.monotonic()
+    args = ["search", "--trials", "6", "--epochs", "1", "--final-epochs", "8", "--seed", "0"]
+    result = runner.invoke(app, args, env={"COLUMNS": "80"})
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 0, result.output
+    assert not re.search(r"[━╸╺] *\d+/\d+", result.output)  # no progress bar drawn into the log
+    lines = [line for line in result.output.splitlines() if PROGRESS.match(line)]
+    trials = [line for line in lines if line.startswith("trials")]
+    assert trials[0].startswith("trials 1/6, ") and " per trial, " in trials[0] and ", ETA " in trials[0]
+    assert trials[-1].startswith("trials 6/6, ") and ", done in " in trials[-1]
+    assert "best val_accuracy" in trials[-1]
+    final = [line for line in lines if line.startswith("final training")]
+    assert final[0].startswith("final training epochs 1/8, ") and ", ETA " in final[0]
+    assert final[-1].startswith("final training epochs 8/8, ") and "train loss" in final[-1]
+    # the first and last trial and epoch, and at most one more line per 15 seconds: not 6 + 8 lines
+    assert len(lines) <= 4 + elapsed / 15, lines
+
+    quiet = runner.invoke(app, ["search", "--trials", "1", "--epochs", "1", "--final-epochs", "1", "-q"])
+    assert quiet.exit_code == 0 and not any(PROGRESS.match(line) for line in quiet.output.splitlines())
+
+
+def _described(run: Path) -> list[str]:
+    from nasforge.experiment import Experiment
+
+    exp = Experiment.open(run, read_only=True)
+    return [exp.space.describe(t.architecture) for t in exp.leaderboard(10)]
+
+
+def test_leaderboard_is_readable_at_80_columns(in_tmp: Path) -> None:
+    """search and show print the leaderboard at 80 columns without breaking a layer name in two."""
+    args = ["search", "--trials", "4", "--epochs", "1", "--final-epochs", "0", "--seed", "5"]
+    searched = runner.invoke(app, args, env={"COLUMNS": "80"})
+    assert searched.exit_code == 0, searched.output
+    shown = runner.invoke(app, ["show", "runs/digits-evolution"], env={"COLUMNS": "80"})
+    assert shown.exit_code == 0, shown.output
+    for output in (searched.output, shown.output):
+        lines = output.splitlines()
+        assert max(len(line) for line in lines) <= 80
+        for desc in _described(in_tmp / "runs" / "digits-evolution"):
+            assert all(any(w in line for line in lines) for w in desc.split()), (desc, output)
+
+
+def test_an_nb201_leaderboard_wraps_between_nodes_at_80_columns() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from nasforge.cli import _fitted_table
+
+    nb201 = "|avg_pool_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|skip_connect~1|none~2|"
+    chain = "sepconv3x64/2-hardswish+skip > conv3x16/2-hardswish+skip > maxpool3"
+    columns = [("rank", 1), ("trial", 0), ("val_accuracy", 0), ("params", 0), ("train_seconds", 2),
+               ("architecture", 0)]  # fmt: skip
+    rows = [["1", "12", "0.9312", "1,234,567", "123.4", nb201], ["2", "3", "0.9", "1,546", "0.5", chain]]
+    console = Console(file=StringIO(), width=80)
+    console.print(_fitted_table("top", columns, rows, 80))
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert max(len(line) for line in lines) <= 80
+    nodes = nb201.replace("|+|", "|+ |").split()  # |avg_pool_3x3~0|+, |nor_conv_3x3~0|nor_conv_1x1~1|+, ...
+    for part in [*nodes, *chain.split()]:
+        assert any(part in line for line in lines), part
+    assert "not shown at this width: train seconds" in "\n".join(lines)
+    assert "123.4" not in "\n".join(lines) and "1,234,567" in "\n".join(lines)
+
+
+@pytest.mark.parametrize("where", ["below_a_file", "read_only"])
+def test_an_unwritable_run_directory_is_one_line_before_any_work(in_tmp: Path, where: str) -> None:
+    (in_tmp / "notes.txt").write_text("x")
+    run_dir, why = {
+        "below_a_file": (in_tmp / "notes.txt" / "run", "notes.txt is a file, not a directory"),
+        "read_only": (Path("/proc/nasforge-run"), "/proc does not accept new files"),  # even for root
+    }[where]
+    # mnist has no files here: reaching the data would be another error, so the check comes first
+    result = runner.invoke(app, ["search", "--dataset", "mnist", "--run-dir", str(run_dir), *TINY])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert text.startswith("error: cannot write the run directory") and why in text, text
+    assert "choose another --run-dir" in text and "Traceback" not in result.output
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["notes.txt"]
+
+
+def test_show_json_honours_top_and_failures(tmp_path: Path) -> None:
+    from nasforge.errors import TrialFailed
+    from nasforge.estimate import Estimator, TrialContext
+    from nasforge.experiment import Experiment
+    from nasforge.space import Architecture, IntRange, SearchSpace
+
+    class EvenOnly(Estimator):
+        def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, float]:
+            if arch.params["a"] % 2:
+                raise TrialFailed(f"odd a={arch.params['a']}")
+            return {"score": float(arch.params["a"])}
+
+    run = tmp_path / "run"
+    exp = Experiment(
+        "even", space=SearchSpace({"a": IntRange(0, 30)}), objectives=["score"], run_dir=run, seed=0
+    )
+    exp.run("random", EvenOnly(), n_trials=16)
+    failed = sorted(t.number for t in exp.trials if t.state.value == "FAIL")
+    completed = [t for t in exp.trials if t.state.value == "COMPLETE"]
+    assert failed and len(completed) > 3
+
+    plain = json.loads(runner.invoke(app, ["show", str(run), "--json"]).output)
+    assert len(plain["trials"]) == min(10, len(completed)) and "failures" not in plain
+    top3 = json.loads(runner.invoke(app, ["show", str(run), "--json", "--top", "3"]).output)
+    assert [r["score"] for r in top3["trials"]] == sorted(
+        (t.metrics["score"] for t in completed), reverse=True
+    )[:3]
+    both = json.loads(runner.invoke(app, ["show", str(run), "--json", "--top", "2", "--failures"]).output)
+    assert len(both["trials"]) == 2 and [r["number"] for r in both["failures"]] == failed
+    assert all(r["state"] == "FAIL" and r["error"].startswith("odd a=") for r in both["failures"])
+    help_text = " ".join(runner.invoke(app, ["show", "--help"], env={"COLUMNS": "200"}).output.split())
+    assert "with --failures, failures" in help_text
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--from", "digits-s", "--dataset", "mnist", "--out", "{tmp}/m.nasforge"],
+        ["export", "digits-s", "--format", "int8", "--dataset", "mnist", "--out", "{tmp}/m.onnx"],
+        ["profile", "digits-s", "--int8", "--dataset", "mnist", "--repeats", "2", "--warmup", "0"],
+    ],
+    ids=lambda args: args[0],
+)
+def test_missing_data_advises_a_download_option_the_command_has(in_tmp: Path, args: list[str]) -> None:
+    (in_tmp / "empty").mkdir()
+    args = [a.replace("{tmp}", str(in_tmp)) for a in args]
+    result = runner.invoke(app, [*args, "--data-dir", str(in_tmp / "empty")])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert "--download" in result.output  # the advice ...
+    assert (
+        "--download" in runner.invoke(app, [args[0], "--help"], env={"COLUMNS": "200"}).output
+    )  # ... is true

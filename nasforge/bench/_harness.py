@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
 import platform
 import re
 import time
@@ -506,11 +505,9 @@ def _run_parallel(
 def machine_info() -> dict[str, Any]:
     """Machine, Python, library versions and the date, for benchmark reports."""
     import nasforge
+    from nasforge._threads import available_cpus
 
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
+    cores = available_cpus()
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:

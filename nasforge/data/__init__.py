@@ -16,10 +16,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from nasforge.data._detection import DETECTION_DATASETS, DetectionTask, load_detection
 from nasforge.data._idx import download, read_idx
 from nasforge.data._task import Task, stratified_split
 
-__all__ = ["Task", "available", "download", "load", "read_idx", "stratified_split"]
+__all__ = [
+    "DETECTION_DATASETS",
+    "DetectionTask",
+    "Task",
+    "available",
+    "download",
+    "load",
+    "load_detection",
+    "read_idx",
+    "stratified_split",
+]
 
 
 def load(

@@ -2,8 +2,9 @@
 
 **Image folder** (``load("folder", root=DIR)``): ``DIR/<class name>/<image>`` with PNG, JPEG, BMP,
 GIF, TIFF or WebP files (read with Pillow); class names are the sub-folder names, sorted. If
-``DIR`` holds ``train/`` and ``test/`` (each with the class sub-folders), those are the splits and
-validation is drawn from ``train``; otherwise one seeded stratified split makes train / val / test.
+``DIR`` holds ``train/`` and ``test/`` and/or ``val/`` (also spelled ``valid/`` or ``validation/``),
+each with the class sub-folders, those are the splits, and a missing validation or test split is
+drawn from ``train``; otherwise one seeded stratified split makes train / val / test.
 Images are converted to grey when every image is grey, else to RGB (``channels=`` forces either);
 images of different sizes are resized (bilinear, antialiased) to the most common size, or to
 ``size=``, with a notice saying how many.
@@ -23,6 +24,7 @@ missing key or too few images per class for the split.
 from __future__ import annotations
 
 import warnings
+import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -201,6 +203,25 @@ def _scan(root: Path, names: Sequence[str] | None) -> tuple[list[Path], np.ndarr
     return files, np.array(labels, dtype=np.int64), found
 
 
+_VAL_DIRS = ("val", "valid", "validation")
+
+
+def _split_dirs(root: Path) -> dict[str, Path]:
+    """The folder's own splits: ``train/`` with ``test/`` and/or a validation folder; {} if none."""
+    if not (root / "train").is_dir():
+        return {}
+    found = {"train": root / "train"}
+    vals = [root / n for n in _VAL_DIRS if (root / n).is_dir()]
+    if len(vals) > 1:
+        names = ", ".join(v.name for v in vals)
+        raise DataError(f"{root} has several validation folders ({names}); keep one")
+    if vals:
+        found["val"] = vals[0]
+    if (root / "test").is_dir():
+        found["test"] = root / "test"
+    return found if len(found) > 1 else {}
+
+
 def _mode(files: list[Path], channels: int | None) -> str:
     from PIL import Image
 
@@ -250,8 +271,8 @@ def load_image_folder(
     Args:
         root: the folder.
         fraction: keep this stratified share of the training split.
-        val_fraction, test_fraction: shares drawn for validation and test (``test_fraction`` is
-            ignored when the folder has its own ``test/``).
+        val_fraction, test_fraction: shares drawn for validation and test (each ignored when the
+            folder has its own ``val/`` or ``test/``).
         seed: seeds the splits.
         download: ignored (nothing to download).
         size: resize every image to ``size`` (an int for square, or (H, W)); default the most
@@ -269,34 +290,34 @@ def load_image_folder(
     path = _check_root(root, "image-folder")
     if not path.is_dir():
         raise DataError(f"{path} is not a folder; lay images out as <folder>/<class name>/<image>.png")
-    predefined = (path / "train").is_dir() and (path / "test").is_dir()
-    if predefined:
-        files, y, names = _scan(path / "train", None)
-        test_files, y_test, _ = _scan(path / "test", names)
+    split_dirs = _split_dirs(path)
+    if split_dirs:
+        files, y, names = _scan(split_dirs["train"], None)
+        other = {part: _scan(d, names)[:2] for part, d in split_dirs.items() if part != "train"}
     else:
         files, y, names = _scan(path, None)
-        test_files, y_test = [], np.zeros(0, np.int64)
-    mode = _mode(files + test_files, channels)
+        other = {}
+    mode = _mode(files + [f for fs, _ in other.values() for f in fs], channels)
     images = _read_images(files, mode)
-    test_images = _read_images(test_files, mode)
+    other_images = {part: _read_images(fs, mode) for part, (fs, _) in other.items()}
+    everything = images + [a for imgs in other_images.values() for a in imgs]
     if size is None:
-        common = Counter(a.shape[:2] for a in images + test_images).most_common(1)[0][0]
+        common = Counter(a.shape[:2] for a in everything).most_common(1)[0][0]
         hw = (int(common[0]), int(common[1]))
     else:
         hw = (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
         if len(hw) != 2 or min(hw) < 1:
             raise ConfigError(f"size must be a positive int or (H, W), got {size!r}")
-    x, n1 = _stack(images, hw, str(path))
+    x, resized = _stack(images, hw, str(path))
     have: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    n2 = 0
-    if predefined:
-        x_test, n2 = _stack(test_images, hw, str(path / "test"))
-        have["test"] = (x_test, y_test)
-    if n1 + n2:
+    for part, imgs in other_images.items():
+        x_part, n = _stack(imgs, hw, str(split_dirs[part]))
+        have[part] = (x_part, other[part][1])
+        resized += n
+    if resized:
         why = "the requested size" if size is not None else "the most common size; set size= to choose"
         warnings.warn(
-            f"{path}: {n1 + n2} of {len(images) + len(test_images)} images were resized to {hw[0]}x{hw[1]} "
-            f"({why})",
+            f"{path}: {resized} of {len(everything)} images were resized to {hw[0]}x{hw[1]} ({why})",
             DataNotice,
             stacklevel=2,
         )
@@ -339,11 +360,7 @@ def load_npz(
     check_fraction("val_fraction", val_fraction, allow_zero=True, allow_one=False)
     check_fraction("test_fraction", test_fraction, allow_zero=True, allow_one=False)
     path = _check_root(root, "npz")
-    try:
-        with np.load(path, allow_pickle=False) as data:  # never unpickle
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"cannot read {path} as a .npz file of arrays: {exc}") from None
+    arrays = _read_npz(path)
     found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for part, options in _KEYS.items():
         for xk, yk in options:
@@ -377,3 +394,24 @@ def load_npz(
         raise DataError(f"{path}: the splits' images differ in shape: {sorted(shapes)}")
     splits = _fill_splits(x, y, found, val_fraction, test_fraction, names, seed, str(path))
     return _make_task(path.stem, splits, names, str(path), fraction, seed)
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a ``.npz`` archive; never unpickles (numpy's own errors would advise doing so)."""
+    if not zipfile.is_zipfile(path):  # numpy would try it as a pickle and suggest allow_pickle=True
+        raise DataError(
+            f"{path} is not a valid .npz archive (a zip of arrays, as numpy.savez writes); "
+            "save x_train and y_train with numpy.savez, or give an image folder instead"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as data:  # never unpickle
+            return {k: data[k] for k in data.files}
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise DataError(
+                f"{path} holds object arrays (pickled Python objects), which nasforge never loads; "
+                "save numeric arrays (and class_names as strings) with numpy.savez"
+            ) from None
+        raise DataError(f"cannot read {path} as a .npz archive of arrays: {exc}") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"cannot read {path} as a .npz archive of arrays: {exc}") from None

@@ -1,12 +1,13 @@
 """Using a searched model: the ``.nasforge`` file format, loading, and inference on images."""
 
 from nasforge.deploy._export import FORMATS, ExportReport, check_images, export
-from nasforge.deploy._model import FORMAT, Model, Prediction, Predictions, load, save_model
+from nasforge.deploy._model import FORMAT, ImageSizeWarning, Model, Prediction, Predictions, load, save_model
 
 __all__ = [
     "FORMAT",
     "FORMATS",
     "ExportReport",
+    "ImageSizeWarning",
     "Model",
     "Prediction",
     "Predictions",

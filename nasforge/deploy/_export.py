@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge._paths import check_writable_file
 from nasforge.errors import ConfigError, NasforgeError
 
 if TYPE_CHECKING:
@@ -151,8 +152,8 @@ def export(
         seed: seeds the random check batch.
 
     Raises:
-        ConfigError: unknown format, INT8 without calibration images, or an fp32 export that does
-            not match PyTorch within 1e-4.
+        ConfigError: unknown format, INT8 without calibration images, a ``path`` that cannot be
+            written, or an fp32 export that does not match PyTorch within 1e-4.
     """
     if format not in FORMATS:
         raise ConfigError(f"unknown export format {format!r}; valid formats: {', '.join(FORMATS)}")
@@ -160,6 +161,7 @@ def export(
         raise ConfigError(
             "INT8 export needs calibration images (a few hundred training images): pass calibration=..."
         )
+    check_writable_file(path, what="export file")
     with warnings.catch_warnings():
         # torch marks both TorchScript and its TorchScript-based ONNX exporter as deprecated; the
         # new exporter (dynamo=True) needs onnxscript, which nasforge does not depend on yet

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge._paths import check_writable_file
 from nasforge.errors import CheckpointError, DataError
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from nasforge.estimate import TrainedModel
     from nasforge.space import Architecture
 
-__all__ = ["FORMAT", "Model", "Prediction", "Predictions", "load", "save_model"]
+__all__ = ["FORMAT", "ImageSizeWarning", "Model", "Prediction", "Predictions", "load", "save_model"]
 
 FORMAT = "nasforge-model/1"
 META_KEY = "nasforge"
@@ -61,13 +62,16 @@ def save_model(
         path: where to write; any name works, ``.nasforge`` is the convention.
         provenance: extra facts to record (seed, command, ...); dataset, versions and the creation
             time are always recorded.
+
+    Raises:
+        ConfigError: ``path`` cannot be written (a directory, below a file, read-only).
     """
     import torch
     from safetensors.torch import save_file
 
     import nasforge
 
-    path = Path(path)
+    path = check_writable_file(path, what="model file")
     meta = {
         "format": FORMAT,
         "architecture": trained.architecture.to_dict(),
@@ -178,7 +182,8 @@ class Model:
     ``(C, H, W)`` or ``(N, C, H, W)``. Each image is converted to the model's channels (grey from
     RGB by luminance, RGB from grey by repetition, alpha dropped), resized to its input size
     (bilinear, antialiased) and normalised with its mean and standard deviation, exactly as its
-    training data was.
+    training data was. Images far from the input size (a 1-pixel side, smaller, or more than 2x
+    larger on a side) are resized too, with one :class:`ImageSizeWarning` per call.
 
     Attributes:
         module: the ``torch.nn.Module`` (eval mode).
@@ -339,6 +344,14 @@ def _read(path: Path) -> Model:
         raise CheckpointError(f"{path} has malformed nasforge metadata: {exc}") from None
     with torch.random.fork_rng(devices=[]):  # initial weights are overwritten; keep the caller's RNG
         module = arch.build((shape[0], shape[1], shape[2]), len(names))
+    expected = module.state_dict()
+    for key, tensor in state.items():  # load_state_dict would raise a long RuntimeError on a shape
+        if key in expected and tuple(tensor.shape) != tuple(expected[key].shape):
+            raise CheckpointError(
+                f"{path}: weights do not match the architecture in its metadata (first mismatch: "
+                f"{key} is {list(tensor.shape)} in the file, the architecture needs "
+                f"{list(expected[key].shape)}); the file is damaged or its metadata was edited"
+            )
     result = module.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(
@@ -370,13 +383,56 @@ def _to_pixels(images: Any, input_shape: tuple[int, int, int]) -> tuple[torch.Te
         raise DataError("no images given")
     out: list[torch.Tensor] = []
     sources: list[str] = []
+    far: list[tuple[str, int, int]] = []  # images whose size is far from the model's input
     for i, item in enumerate(items):
         for j, t in enumerate(_as_chw_batch(item, i)):
+            source = str(item) if isinstance(item, str | Path) else f"input[{i}]" + (f"[{j}]" if j else "")
+            if _size_problem(t.shape[1], t.shape[2], input_shape[1], input_shape[2]):
+                far.append((source, int(t.shape[1]), int(t.shape[2])))
             out.append(_fit(t, input_shape))
-            sources.append(
-                str(item) if isinstance(item, str | Path) else f"input[{i}]" + (f"[{j}]" if j else "")
-            )
+            sources.append(source)
+    if far:
+        _warn_far_sizes(far, len(out), input_shape)
     return torch.stack(out), sources
+
+
+class ImageSizeWarning(UserWarning):
+    """An input image was resized from a size far from the model's input: the prediction may be
+    meaningless (a 1-pixel side, an upscaled image, or one shrunk more than 2x on a side)."""
+
+
+def _size_problem(height: int, width: int, h: int, w: int) -> str:
+    """Why resizing a ``height`` x ``width`` image to the model's ``h`` x ``w`` is doubtful ("" if not).
+
+    Bilinear resizing keeps the content of an image of about the model's size; a side of one
+    pixel carries no shape, upscaling invents detail, and shrinking by more than 2x on a side
+    throws most of it away (a 28x28 digit fed to an 8x8 model), so those are reported.
+    """
+    if min(height, width) <= 1 < min(h, w):
+        return "a side of 1 pixel"
+    if height < h or width < w:
+        return "smaller than the model's input, so it is upscaled"
+    if height > 2 * h or width > 2 * w:
+        return f"{max(height / h, width / w):.1f}x larger on a side, so most of its detail is lost"
+    return ""
+
+
+def _warn_far_sizes(far: list[tuple[str, int, int]], total: int, input_shape: tuple[int, int, int]) -> None:
+    import warnings
+
+    _, h, w = input_shape
+    source, height, width = far[0]
+    which = (
+        f"{source} is {height}x{width}"
+        if len(far) == 1
+        else (f"{len(far)} of {total} images, e.g. {source} at {height}x{width}")
+    )
+    warnings.warn(
+        f"{which}: {_size_problem(height, width, h, w)}; resized to the model's {h}x{w} input, the "
+        f"prediction may be meaningless. Give images of about {h}x{w} pixels (up to {2 * h}x{2 * w})",
+        ImageSizeWarning,
+        stacklevel=5,  # the caller of Model.__call__
+    )
 
 
 def _as_chw_batch(item: Any, index: int) -> Iterable[torch.Tensor]:

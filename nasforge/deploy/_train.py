@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,6 +91,7 @@ def tune_training(
     init: torch.nn.Module | None = None,
     augment: str = "none",
     threads: int | None = None,
+    on_trial: Callable[[int, int, dict[str, Any]], None] | None = None,
 ) -> TuneResult:
     """Tune ``lr``, ``weight_decay``, ``batch_size`` and ``epochs`` for one architecture with TPE.
 
@@ -98,6 +99,9 @@ def tune_training(
     is scored by its validation accuracy. Search ranges: lr log-uniform in [1e-4, 3e-2], weight
     decay log-uniform in [1e-6, 1e-2], batch size in {32, 64, 128}, epochs in
     [max(1, max_epochs // 4), max_epochs]. Test data is never used.
+
+    ``on_trial(done, n_trials, row)`` is called after each trial (for progress), ``row`` holding
+    its settings and ``val_accuracy`` (nan if it failed).
     """
     import optuna
 
@@ -138,7 +142,12 @@ def tune_training(
         rows.append({**params, "val_accuracy": acc})
         return acc if math.isfinite(acc) else 0.0
 
-    study.optimize(objective, n_trials=n_trials, catch=(Exception,))
+    def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if on_trial is not None:
+            row = rows[-1] if len(rows) == len(study.trials) else {**trial.params, "val_accuracy": math.nan}
+            on_trial(len(study.trials), n_trials, row)
+
+    study.optimize(objective, n_trials=n_trials, catch=(Exception,), callbacks=[report])
     done = [t for t in study.trials if t.value is not None]
     if not done:
         raise ConfigError("every tuning trial failed; check the data and the architecture")

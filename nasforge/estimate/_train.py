@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +26,13 @@ __all__ = ["TrainEstimator", "TrainedModel", "build_seeded", "default_threads", 
 def default_threads() -> int:
     """The torch thread count nasforge uses unless told otherwise: ``NASFORGE_THREADS`` if set (the
     process and ray executors set it to each trial's share of the cores), else the cores this
-    process may use."""
+    process may use (its CPU affinity, capped by a container's CPU quota)."""
+    from nasforge._threads import available_cpus
+
     env = os.environ.get("NASFORGE_THREADS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    return available_cpus()
 
 
 @dataclass(frozen=True)
@@ -378,6 +377,7 @@ def train_final(
     augment: str = "none",
     patience: int | None = None,
     init: torch.nn.Module | None = None,
+    on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> TrainedModel:
     """Train ``arch`` on the task's full training split and measure validation and test accuracy.
 
@@ -390,6 +390,9 @@ def train_final(
             every tensor whose name and shape match is copied, the rest (a new classifier for
             other classes, a first layer for other channels) stays freshly initialised; the names
             copied go to the metrics as ``transferred``.
+        on_epoch: called after each epoch as ``on_epoch(epoch, epochs, metrics)`` (for progress;
+            ``metrics`` as in :attr:`~nasforge.estimate._loop.FitResult.history`, validation
+            metrics nan but for the last epoch unless ``patience`` is set).
     """
     from nasforge.estimate._loop import evaluate, fit, torch_threads
     from nasforge.hardware import count_params
@@ -420,6 +423,7 @@ def train_final(
             evaluate_every_epoch=False,
             augment=augment,
             patience=patience if len(task.x_val) else None,
+            on_epoch=None if on_epoch is None else lambda e, m: on_epoch(e, budget.epochs, m),
             **budget.fit_kwargs(),
         )
         test_accuracy, test_loss = evaluate(model, task.x_test, task.y_test)

@@ -247,10 +247,9 @@ def _warm_up_torch() -> None:
 
 
 def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    from nasforge._threads import available_cpus
+
+    return available_cpus()
 
 
 def _rss_mb(pid: int | None) -> float:

@@ -843,7 +843,7 @@ class Experiment:
         except KeyboardInterrupt:
             for number in runner.stop_all():
                 if not self._trials[number].state.is_finished:
-                    self.tell(number, error="interrupted: stopped by the user (Ctrl-C)", interrupted=True)
+                    self.tell(number, error=self._interrupt_reason(), interrupted=True)
             raise
         finally:
             runner.shutdown()
@@ -931,6 +931,12 @@ class Experiment:
             return f"stopped at step {step}: the search's time budget is spent"
         return None
 
+    def _interrupt_reason(self) -> str:
+        """The error of a trial a stop cut short: SIGTERM (``kill``, a scheduler) or Ctrl-C."""
+        if self._interrupted and self._interrupted[0] == signal.SIGTERM:
+            return "interrupted: stopped by SIGTERM"
+        return "interrupted: stopped by the user (Ctrl-C)"
+
     def evaluate(self, trial: Trial, estimator: Estimator) -> Evaluation:
         """Run ``estimator`` on a RUNNING trial in this process without telling the result
         (:meth:`tell` it next).
@@ -949,7 +955,7 @@ class Experiment:
         try:
             out = run_job(self._job(trial, estimator), lambda step, value: self._decide(number, step, value))
         except KeyboardInterrupt:
-            self.tell(trial, error="interrupted: stopped by the user (Ctrl-C)", interrupted=True)
+            self.tell(trial, error=self._interrupt_reason(), interrupted=True)
             raise
         return Evaluation(out.metrics, pruned=out.pruned, error=out.error)
 

@@ -10,13 +10,14 @@ import contextlib
 import itertools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge._paths import ensure_writable_dir
 from nasforge.config import SearchConfig
 from nasforge.errors import ConfigError, InfeasibleError, SpaceError
 from nasforge.estimate import Estimator, TrainedModel
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 __all__ = ["SearchResult", "prepare_search", "resolve_run_dir", "run_search"]
 
 CONFIG_FILE = "config.yaml"
+#: ``on_epoch(stage, epoch, epochs, metrics)`` of :func:`run_search`
+EpochCallback = Callable[[str, int, int, Mapping[str, Any]], None]
 FINAL_FILE = "final.json"
 MODEL_FILE = "model.nasforge"
 
@@ -220,6 +223,7 @@ def run_search(
     callbacks: tuple[Callback, ...] = (),
     on_start: Callable[[Experiment, Path, bool], None] | None = None,
     on_final_start: Callable[[Experiment], None] | None = None,
+    on_epoch: EpochCallback | None = None,
     base: Path | None = None,
 ) -> SearchResult:
     """Run the search described by ``config`` and train the best architecture.
@@ -230,10 +234,15 @@ def run_search(
         callbacks: called after each finished trial (before the config's ``track:`` trackers).
         on_start: called once the experiment is open, with (experiment, run_dir, resumed).
         on_final_start: called before the final training starts.
+        on_epoch: progress of the long trainings outside the trials, called after each epoch as
+            ``on_epoch(stage, epoch, epochs, metrics)``: stage ``"supernet"`` for the supernet a
+            one-shot strategy (spos, darts, gdas) trains before its first proposal, ``"final"`` for
+            the final training.
         base: directory under which ``runs/`` is created (default: the working directory).
     """
-    prepared = prepare_search(config)
     run_dir = resolve_run_dir(config, resume=resume, base=base)
+    ensure_writable_dir(run_dir, what="run directory", hint="choose another --run-dir (run_dir: in a config)")
+    prepared = prepare_search(config)
     # a new run that fails before training anything leaves nothing behind (see _remove_new)
     fresh = not resume and config.storage is None
     before = _entries(run_dir) if fresh else None
@@ -241,6 +250,12 @@ def run_search(
     if not resume or not (run_dir / CONFIG_FILE).exists():
         atomic_write(run_dir / CONFIG_FILE, config.to_yaml())
     exp.set_strategy(prepared.strategy_name, **prepared.strategy_options)  # restores a saved state
+    if on_epoch is not None and hasattr(exp.strategy, "pending_epochs"):
+
+        def on_supernet_epoch(epoch: int, epochs: int, record: dict[str, Any]) -> None:
+            on_epoch("supernet", epoch, epochs, record)
+
+        exp.strategy.on_epoch = on_supernet_epoch  # type: ignore[union-attr]
     if on_start is not None:
         on_start(exp, run_dir, resume)
     with contextlib.ExitStack() as tracking:  # trackers are closed when the loop ends, however it ends
@@ -285,10 +300,10 @@ def run_search(
         if turn:
             me = {"worker": exp.worker_id, "run_dir": str(run_dir)}
             if not shared:
-                final = _train_final(exp, best, prepared, run_dir, on_final_start)
+                final = _train_final(exp, best, prepared, run_dir, on_final_start, on_epoch)
             else:  # the heartbeat shows other workers that the claimer is alive
                 with Heartbeat(exp.storage, exp.worker_id, exp.worker_index):
-                    final = _train_final(exp, best, prepared, run_dir, on_final_start)
+                    final = _train_final(exp, best, prepared, run_dir, on_final_start, on_epoch)
                     exp.storage.set_meta(f"final.{len(exp.trials)}.done", me)
     return SearchResult(experiment=exp, run_dir=run_dir, final=final, resumed=resume, final_note=note)
 
@@ -328,6 +343,7 @@ def _train_final(
     prepared: PreparedSearch,
     run_dir: Path,
     on_final_start: Callable[[Experiment], None] | None,
+    on_epoch: EpochCallback | None,
 ) -> TrainedModel:
     """Train ``best`` with the config's final budget; write model.nasforge and final.json."""
     if on_final_start is not None:
@@ -342,6 +358,7 @@ def _train_final(
         weight_decay=f.weight_decay,
         schedule=f.schedule,
         seed=derive_seed(exp.seed, 3),
+        on_epoch=None if on_epoch is None else lambda e, n, m: on_epoch("final", e, n, m),
     )
     final.save(
         run_dir / MODEL_FILE,

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+from nasforge.nn._blocks import K1KXBlock, RepVGGBlock, reparameterize
 from nasforge.nn._chain import CHAIN_OPS, ChainNet, LayerPlan, build_chain_cnn, plan_chain_cnn
 from nasforge.nn._layers import ACTIVATIONS, make_activation
 from nasforge.nn._nb201 import build_nb201_network
@@ -19,9 +20,12 @@ __all__ = [
     "ACTIVATIONS",
     "CHAIN_OPS",
     "ChainNet",
+    "K1KXBlock",
     "LayerPlan",
+    "RepVGGBlock",
     "build_chain_cnn",
     "build_nb201_network",
     "make_activation",
     "plan_chain_cnn",
+    "reparameterize",
 ]

@@ -14,6 +14,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from nasforge._paths import ensure_writable_dir
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.experiment import Experiment, OptunaStorage, Trial, TrialState, write_pareto
 from nasforge.experiment._pareto import PARETO_JSON, PARETO_PNG
@@ -49,9 +50,10 @@ def write_report(run: Experiment | str | Path, out_dir: str | Path | None = None
         The path of ``index.html``.
 
     Raises:
-        ConfigError: ``run`` is not a run directory, ``top`` is not a positive integer, or an
-            experiment without a run directory is given no ``out_dir``.
-        NasforgeError: the report cannot be written there (permissions, disk full).
+        ConfigError: ``run`` is not a run directory, ``top`` is not a positive integer, an
+            experiment without a run directory is given no ``out_dir``, or ``out_dir`` cannot be
+            written (a file, below a file, read-only).
+        NasforgeError: writing fails midway (disk full).
 
     Example:
         >>> from nasforge.report import write_report
@@ -71,8 +73,7 @@ def write_report(run: Experiment | str | Path, out_dir: str | Path | None = None
             raise ConfigError(f"experiment '{exp.name}' has no run directory; pass out_dir")
         out_dir = exp.run_dir / REPORT_DIR
     target = Path(out_dir)
-    if target.exists() and not target.is_dir():
-        raise ConfigError(f"{target} is a file; the report needs a directory (--out DIR)")
+    ensure_writable_dir(target, what="report directory", hint="give another directory (--out DIR)")
     try:
         target.mkdir(parents=True, exist_ok=True)
         page = _Page(exp, target, top)

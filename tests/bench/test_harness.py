@@ -275,3 +275,19 @@ def test_cli_tiny_real_run(tmp_path: Path) -> None:
     saved = BenchResult.from_json(tmp_path / "res" / "bench.json")
     assert saved.strategies == ["rs", "re"] and [r.queries for r in saved.runs] == [20] * 4
     assert (tmp_path / "res" / "bench.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("command", ["bench", "rank"])
+def test_cli_unwritable_out_is_one_line_before_any_run(command: str, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("x")
+    for out, why in (
+        (tmp_path / "notes.txt" / "results", "notes.txt is a file, not a directory"),
+        (Path("/proc/results"), "/proc does not accept new files"),  # refused even for root
+    ):
+        # no benchmark tables here: a run would fail on them, so the check comes first
+        args = [command, "--bench-dir", str(tmp_path / "no-tables"), "--out", str(out)]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        text = " ".join(result.output.split())
+        assert text.startswith("error: cannot write the output directory") and why in text, text
+        assert "give another --out DIR" in text and "Traceback" not in result.output

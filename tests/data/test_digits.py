@@ -107,6 +107,9 @@ def test_public_api() -> None:
         "read_idx",
         "available",
         "stratified_split",
+        "DetectionTask",
+        "DETECTION_DATASETS",
+        "load_detection",
     }
 
 

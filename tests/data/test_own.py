@@ -48,6 +48,29 @@ def test_rgb_images_mixed_sizes_and_predefined_splits(tmp_path):
     assert grey.input_shape == (1, 8, 8)
 
 
+@pytest.mark.parametrize("val_name", ["val", "valid", "validation"])
+def test_a_val_folder_is_the_validation_split(tmp_path, val_name):
+    make_folder(tmp_path / "d" / "train", per_class=8)
+    make_folder(tmp_path / "d" / val_name, per_class=2, seed=1)
+    task = nf.datasets.load("folder", tmp_path / "d", val_fraction=0.5, test_fraction=0.25)
+    assert len(task.x_val) == 6  # the folder's, not half of train
+    assert len(task.x_train) + len(task.x_test) == 24 and len(task.x_test) == 6  # test drawn from train
+    make_folder(tmp_path / "d" / "test", per_class=3, seed=2)
+    task = nf.datasets.load("folder", tmp_path / "d")
+    assert (len(task.x_train), len(task.x_val), len(task.x_test)) == (24, 6, 9)
+
+
+def test_two_validation_folders_are_an_error_and_a_lone_train_folder_is_a_class(tmp_path):
+    make_folder(tmp_path / "d" / "train")
+    make_folder(tmp_path / "d" / "val", per_class=3)
+    make_folder(tmp_path / "d" / "valid", per_class=3)
+    with pytest.raises(DataError, match="several validation folders \\(val, valid\\)"):
+        nf.datasets.load("folder", tmp_path / "d")
+    make_folder(tmp_path / "e" / "train")
+    with pytest.raises(DataError, match=r"holds no images"):
+        nf.datasets.load("folder", tmp_path / "e")  # train/ alone is one class folder of sub-folders
+
+
 @pytest.mark.parametrize(
     ("setup", "fragment"),
     [
@@ -101,19 +124,34 @@ def test_npz_problems_are_clear_errors(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         nf.datasets.load("npz", tmp_path / "none.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
-    with pytest.raises(DataError, match="cannot read"):
-        nf.datasets.load("npz", tmp_path / "junk.npz")
+    (tmp_path / "notes.npz").write_text("x_train,y_train\n1,2\n")  # a text file with the wrong suffix
+    np.save(tmp_path / "one.npy", np.zeros((4, 8, 8), np.uint8))
+    for name in ("junk.npz", "notes.npz", "one.npy"):
+        with pytest.raises(DataError, match=r"is not a valid \.npz archive") as info:
+            nf.datasets.load("npz", tmp_path / name)
+        assert "allow_pickle" not in str(info.value)  # numpy's advice to unpickle is not passed on
+    cut = tmp_path / "cut.npz"
+    np.savez(tmp_path / "whole.npz", x_train=np.zeros((4, 8, 8), np.uint8), y_train=np.zeros(4, int))
+    cut.write_bytes((tmp_path / "whole.npz").read_bytes()[:200])
+    with pytest.raises(DataError, match=r"not a valid \.npz archive|cannot read"):
+        nf.datasets.load("npz", cut)
     np.savez(tmp_path / "keys.npz", images=np.zeros((4, 8, 8), np.uint8))
     with pytest.raises(DataError, match="needs x_train and y_train"):
         nf.datasets.load("npz", tmp_path / "keys.npz")
     np.savez(tmp_path / "obj.npz", x_train=np.array([{"a": 1}] * 4, dtype=object), y_train=np.zeros(4, int))
-    with pytest.raises(DataError, match="cannot read"):  # object arrays would need unpickling: refused
+    with pytest.raises(DataError, match=r"holds object arrays .* never loads") as info:  # unpickling refused
         nf.datasets.load("npz", tmp_path / "obj.npz")
+    assert "allow_pickle" not in str(info.value)
     np.savez(tmp_path / "range.npz", x_train=np.full((6, 8, 8), 2.0), y_train=np.zeros(6, int))
     with pytest.raises(DataError, match="in \\[0, 1\\]"):
         nf.datasets.load("npz", tmp_path / "range.npz")
     with pytest.raises(ConfigError, match="--data-dir"):
         nf.datasets.load("folder")
+    result = CliRunner().invoke(
+        app, ["search", "--dataset", "npz", "--data-dir", str(tmp_path / "notes.npz")]
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert " ".join(result.output.split()).startswith(f"error: {tmp_path / 'notes.npz'} is not a valid .npz")
 
 
 def test_own_images_end_to_end_search_train_export_predict(tmp_path, monkeypatch):

@@ -86,3 +86,32 @@ def test_cli_export(model, tmp_path):
     assert model.path.with_name("digits.int8.onnx").is_file()
     bad = runner.invoke(app, ["export", str(model.path), "--format", "tflite"])
     assert bad.exit_code == 2 and "valid formats" in bad.output
+
+
+def test_cli_export_refuses_an_unwritable_out_before_exporting(model, tmp_path):
+    runner = CliRunner()
+    (tmp_path / "notes.txt").write_text("x")
+    for out, why in (
+        (tmp_path / "notes.txt" / "m.onnx", "notes.txt is a file, not a directory"),
+        (tmp_path, "it is a directory"),
+        ("/proc/m.onnx", "/proc does not accept new files"),  # refused even for root
+    ):
+        # int8 on mnist without its files: the data would be another error, so the check comes first
+        args = [
+            "export",
+            str(model.path),
+            "--format",
+            "int8",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            str(tmp_path),
+        ]
+        result = runner.invoke(app, [*args, "--out", str(out)])
+        assert result.exit_code == 2, result.output
+        text = " ".join(result.output.split())
+        assert text.startswith("error: cannot write the export file") and why in text, text
+        assert "give another --out" in text and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    with pytest.raises(ConfigError, match="cannot write the export file"):
+        model.export(tmp_path / "notes.txt" / "m.onnx")

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 import nasforge as nf
 from nasforge.cli import app
+from nasforge.deploy import ImageSizeWarning
 from nasforge.errors import CheckpointError, DataError
 
 
@@ -102,7 +103,9 @@ def test_colour_and_size_are_converted(saved, task, tmp_path):
     np.testing.assert_allclose(model(rgb)[0].probs, same, atol=1e-5)  # RGB grey -> luminance
     # resized to 8x8 like PIL's bilinear (antialiased) resize would
     pil_small = np.array(big.convert("L").resize((8, 8), Image.BILINEAR))
-    np.testing.assert_allclose(model(tmp_path / "big_rgb.png")[0].probs, model(pil_small)[0].probs, atol=0.02)
+    with pytest.warns(ImageSizeWarning, match="4.0x larger on a side"):  # 32x32 for an 8x8 model
+        from_big = model(tmp_path / "big_rgb.png")[0].probs
+    np.testing.assert_allclose(from_big, model(pil_small)[0].probs, atol=0.02)
     rgba = np.concatenate([rgb, np.full((8, 8, 1), 255, np.uint8)], axis=2)
     np.testing.assert_allclose(model(rgba)[0].probs, same, atol=1e-5)
 
@@ -137,6 +140,24 @@ def test_bad_files_are_clear_errors(saved, trained, tmp_path):
     save_file({"w": torch.zeros(2)}, str(other), metadata={"nasforge": json.dumps(meta)})
     with pytest.raises(CheckpointError, match="do not fit the recorded architecture"):
         nf.load(other)
+
+
+def test_metadata_edited_to_another_architecture_is_one_clear_error(saved, trained, tmp_path):
+    state = {k: v.contiguous() for k, v in trained.module.state_dict().items()}
+    meta = json.loads(_meta(saved))
+    arch = meta["architecture"]
+    arch["space"]["layer"]["filters"]["values"] = [16, 32]
+    arch["params"]["layer0.filters"] = 32  # the weights still hold 16 filters
+    edited = tmp_path / "edited.nasforge"
+    save_file(state, str(edited), metadata={"nasforge": json.dumps(meta)})
+    with pytest.raises(CheckpointError, match="weights do not match the architecture in its") as info:
+        nf.load(edited)
+    assert "first mismatch: features.0" in str(info.value) and "[16" in str(info.value)
+    result = CliRunner().invoke(app, ["predict", str(edited), str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "edited.nasforge: weights do not match the architecture" in text
+    assert "Traceback" not in result.output and "size mismatch" not in result.output
 
 
 def _meta(path):
@@ -178,3 +199,46 @@ def test_cli_predict_prints_a_table_and_json(saved, task, tmp_path):
     assert len(preds[0]["top"]) == 3
     missing = runner.invoke(app, ["predict", str(tmp_path / "none.nasforge"), str(folder)])
     assert missing.exit_code == 2 and "no model file" in missing.output and "Traceback" not in missing.output
+
+
+def test_images_far_from_the_input_size_are_resized_with_a_warning(saved, task):
+    import warnings
+
+    model = nf.load(saved)  # 8x8 input
+    grey = _raw_pixels(task, 1)[0][0]
+    for image, why in (
+        (np.full((1, 1), 128, np.uint8), r"input\[0\] is 1x1: a side of 1 pixel"),
+        (np.full((1, 8), 128, np.uint8), "a side of 1 pixel"),
+        (np.array(Image.fromarray(grey).resize((28, 28))), r"is 28x28: 3\.5x larger on a side"),
+        (np.array(Image.fromarray(grey).resize((4, 4))), "smaller than the model's input, so it is upscaled"),
+    ):
+        with pytest.warns(ImageSizeWarning, match=why) as record:
+            model(image)
+        assert "resized to the model's 8x8 input" in str(record[0].message)
+        assert "about 8x8 pixels (up to 16x16)" in str(record[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ImageSizeWarning)
+        for size in (8, 12, 16):  # about the model's size: resized silently
+            model(np.array(Image.fromarray(grey).resize((size, size))))
+    mixed = [grey, np.full((1, 1), 0, np.uint8), np.full((40, 40), 0, np.uint8)]
+    with pytest.warns(ImageSizeWarning, match=r"2 of 3 images, e\.g\. input\[1\] at 1x1"):
+        model(mixed)  # one warning for a whole call
+
+
+def test_cli_predict_warns_in_one_line_about_a_far_size(saved, task, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    grey = _raw_pixels(task, 1)[0][0]
+    Image.fromarray(grey).resize((28, 28)).save(tmp_path / "big.png")
+    proc = subprocess.run(
+        [sys.executable, "-m", "nasforge.cli", "predict", str(saved), str(tmp_path / "big.png")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"warning: {tmp_path / 'big.png'} is 28x28"), lines

@@ -92,3 +92,67 @@ def test_train_errors_are_one_line(tmp_path, run_dir):
     np.savez(tmp_path / "x.npz", a=np.zeros(2))
     bad_dataset = runner.invoke(app, ["train", str(run_dir), "--dataset", "imagenet"])
     assert bad_dataset.exit_code == 2 and "Traceback" not in bad_dataset.output
+
+
+def test_train_tune_and_from_print_progress_lines_with_an_eta_in_a_log(run_dir, tmp_path):
+    """Captured output is not a terminal: each stage's first and last unit as a plain line."""
+    arch = str(run_dir / "best_architecture.json")
+    tuned = runner.invoke(app, ["train", arch, "--dataset", "digits", "--epochs", "3", "--tune", "2",
+                                "--out", str(tmp_path / "t.nasforge")])  # fmt: skip
+    assert tuned.exit_code == 0, tuned.output
+    lines = tuned.output.splitlines()
+    first = next(line for line in lines if line.startswith("tuning trials 1/2, "))
+    assert " per trial, " in first and ", ETA " in first and "val accuracy" in first
+    assert any(line.startswith("tuning trials 2/2, ") and ", done in " in line for line in lines)
+    assert any(line.startswith("training epochs 1/") and ", ETA " in line for line in lines)
+
+    moved = runner.invoke(app, ["train", "--from", "digits-s", "--dataset", "digits", "--epochs", "2",
+                                "--out", str(tmp_path / "ft.nasforge")])  # fmt: skip
+    assert moved.exit_code == 0, moved.output
+    epochs = [line for line in moved.output.splitlines() if line.startswith("training epochs ")]
+    assert epochs[0].startswith("training epochs 1/2, ") and ", ETA " in epochs[0]
+    assert epochs[-1].startswith("training epochs 2/2, ") and "train loss" in epochs[-1]
+
+
+def test_training_again_keeps_the_earlier_model(run_dir):
+    first = run_dir / "trained.nasforge"
+    if not first.exists():
+        assert runner.invoke(app, ["train", str(run_dir), "--epochs", "1"]).exit_code == 0
+    before = first.read_bytes()
+    done = runner.invoke(app, ["train", str(run_dir), "--epochs", "1"])
+    assert done.exit_code == 0, done.output
+    text = " ".join(done.output.split())
+    newest = max(run_dir.glob("trained-*.nasforge"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+    assert f"->{newest}" in "".join(done.output.split())  # rich may wrap the long path
+    assert "(trained.nasforge exists and was kept)" in text
+    assert first.read_bytes() == before and nf.load(newest).provenance["settings"]["epochs"] == 1
+
+
+def test_an_unwritable_destination_fails_before_the_data_is_read(run_dir, tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    # mnist has no files here: reaching the data would be another error, so the check comes first
+    args = ["train", str(run_dir), "--dataset", "mnist", "--data-dir", str(tmp_path), "--epochs", "1"]
+    below_file = runner.invoke(app, [*args, "--out", str(tmp_path / "notes.txt" / "m.nasforge")])
+    assert below_file.exit_code == 2, below_file.output
+    text = " ".join(below_file.output.split())
+    assert text.startswith("error: cannot write the model file") and "notes.txt is a file" in text
+    assert "give another --out" in text and "Traceback" not in below_file.output
+    read_only = runner.invoke(app, [*args, "--out", "/proc/m.nasforge"])  # refused even for root
+    assert read_only.exit_code == 2 and "/proc does not accept new files" in read_only.output
+
+
+def test_a_run_directory_that_cannot_be_written_fails_before_training(run_dir, tmp_path):
+    import os
+    import shutil
+
+    locked = tmp_path / "locked"
+    shutil.copytree(run_dir, locked)
+    locked.chmod(0o555)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as root: mode bits do not stop writes")
+        done = runner.invoke(app, ["train", str(locked), "--epochs", "1"])
+        assert done.exit_code == 2 and "cannot write the directory for the model" in done.output
+        assert "give --out PATH" in " ".join(done.output.split())
+    finally:
+        locked.chmod(0o755)

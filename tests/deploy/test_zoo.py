@@ -115,3 +115,17 @@ def test_fine_tune_from_a_zoo_model_on_other_data(tmp_path):
     tuned = nf.load(out)
     assert tuned.provenance["fine_tuned_from"] == "digits-s"
     assert tuned.architecture.to_dict() == nf.load("digits-s").architecture.to_dict()
+
+
+def test_zoo_table_is_readable_at_80_columns():
+    """No line wider than 80 columns, and no name or layer broken in the middle."""
+    table = CliRunner().invoke(app, ["zoo"], env={"COLUMNS": "80"})
+    assert table.exit_code == 0, table.output
+    lines = table.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for entry in nf.zoo.entries():
+        model = nf.load(entry.path)
+        words = [entry.name, *model.architecture.space.describe(model.architecture).split()]
+        assert all(any(w in line for line in lines) for w in words), (words, table.output)
+        assert f"{model.metrics['test_accuracy']:.2%}" in table.output
+    assert "not shown at this width: dataset" in table.output

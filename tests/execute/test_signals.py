@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from nasforge.estimate import Estimator, TrialContext
 from nasforge.experiment import Experiment, TrialState
+from nasforge.space import Architecture, IntRange, SearchSpace
 
 N_TRIALS = 6
 
@@ -148,3 +150,44 @@ def test_sigkill_of_the_driver_takes_its_trial_processes_and_loses_nothing(tmp_p
     before = _finished(run)  # opening marks the trials left RUNNING as interrupted
     assert len(before) >= 2
     _resume_and_check(run, before)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find trial processes")
+def test_sigterm_stops_like_ctrl_c_and_says_it_was_sigterm(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc, children = _start_and_stop(run, signal.SIGTERM)
+    assert proc.returncode == 143  # 128 + SIGTERM, as a shell reports it
+    assert b"stopped by SIGTERM; continue with the same command and --resume" in proc.stderr.read()  # type: ignore[union-attr]
+    assert children and not any(_alive(c) for c in children)
+    interrupted = [t for t in Experiment.open(run).trials if t.interrupted]
+    assert interrupted and all(t.error == "interrupted: stopped by SIGTERM" for t in interrupted)
+    _resume_and_check(run, _finished(run))
+
+
+class _TermDuringFirstTrial(Estimator):
+    """Receives SIGTERM in the middle of its first trial (in this process)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, float]:
+        self.calls += 1
+        if self.calls == 1:
+            signal.raise_signal(signal.SIGTERM)
+        return {"score": float(arch.params["a"])}
+
+
+def test_an_in_process_trial_cut_by_sigterm_records_sigterm(tmp_path: Path) -> None:
+    from nasforge.cli import _terminate_as_interrupt
+
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt(seen))  # as `nasforge search` does
+    try:
+        exp = Experiment("term", space=SearchSpace({"a": IntRange(0, 9)}), objectives=["score"], seed=0)
+        with pytest.raises(KeyboardInterrupt):
+            exp.run("random", _TermDuringFirstTrial(), n_trials=3)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == [signal.SIGTERM]
+    [trial] = exp.trials
+    assert trial.interrupted and trial.error == "interrupted: stopped by SIGTERM"
