@@ -52,6 +52,19 @@ def test_chain_floor_bounds_every_network_and_the_all_pooling_one_meets_it(
     assert space.metric_floor("latency_ms") is None and toy_space().metric_floor("params") is None
 
 
+@pytest.mark.parametrize("width", [1.0, 0.5])
+def test_mbconv_floor_bounds_every_network(width: float) -> None:
+    shape = (3, 12, 12)
+    small = {"stages": [{"width": [4, 8], "stride": 1}, {"width": [2, 6], "stride": 2}], "stem": 4, "head": 8}
+    for space in (nf.spaces.MBConvSpace(), nf.spaces.MBConvSpace(**small, depth=[1])):
+        space = space.bind(shape, 5)
+        rng = np.random.default_rng(1)
+        models = [space.sample(rng).build(device="meta", width=width) for _ in range(12)]
+        params, flops = space.metric_floor("params", width=width), space.metric_floor("flops", width=width)
+        assert params is not None and min(count_params(m) for m in models) >= params
+        assert flops is not None and min(count_flops(m, shape) for m in models) >= flops
+
+
 def test_an_impossible_size_bound_fails_before_any_trial(task, tmp_path: Path) -> None:
     space = nf.spaces.ChainCNN(depth=(2, 3))
     exp = Experiment("tiny", space=space, constraints=["params <= 10"], run_dir=tmp_path / "r", seed=0)
