@@ -17,6 +17,7 @@ from nasforge.estimate import Estimator, TrialContext
 from nasforge.experiment import Experiment
 from nasforge.experiment._experiment import MAX_SCREENED_IN_ROW
 from nasforge.hardware import count_flops, count_params
+from nasforge.registry import SPACES
 from nasforge.testing import ToyEstimator, toy_space
 
 runner = CliRunner()
@@ -63,6 +64,20 @@ def test_mbconv_floor_bounds_every_network(width: float) -> None:
         params, flops = space.metric_floor("params", width=width), space.metric_floor("flops", width=width)
         assert params is not None and min(count_params(m) for m in models) >= params
         assert flops is not None and min(count_flops(m, shape) for m in models) >= flops
+
+
+@pytest.mark.parametrize("name", SPACES.names())
+def test_every_registered_space_s_floor_is_a_lower_bound(name: str) -> None:
+    """A space that offers a floor must never reject an architecture it holds (None: no floor)."""
+    space = SPACES.create(name).bind((3, 16, 16), 10)
+    floors = {m: space.metric_floor(m) for m in ("params", "flops")}
+    if all(v is None for v in floors.values()):
+        pytest.skip(f"{name} offers no floor (its constraints are found out by screening)")
+    rng = np.random.default_rng(2)
+    for _ in range(5):
+        model = space.sample(rng).build(device="meta")
+        counted = {"params": count_params(model), "flops": count_flops(model, (3, 16, 16))}
+        assert all(floor is None or counted[m] >= floor for m, floor in floors.items()), (name, counted)
 
 
 def test_an_impossible_size_bound_fails_before_any_trial(task, tmp_path: Path) -> None:
