@@ -1051,7 +1051,7 @@ class _ScreenedStreak:
         which = " and ".join(parts)
         head = f"no architecture satisfies {which}" if always else f"no architecture satisfies all of {which}"
         when = "before any trial was trained" if before_any else "since the last trained trial"
-        it = "it" if len(shown) == 1 else "them"
+        it = "it" if len(shown) == 1 else "them" if always else "one of them each"
         return (
             f"{head}: the last {self.count} proposals in a row violated {it} "
             f"{when}; loosen the constraint or narrow the space (max_screened sets how many proposals to try)"

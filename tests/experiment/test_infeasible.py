@@ -169,3 +169,18 @@ def test_cli_impossible_constraint_is_one_line_exit_2_and_leaves_no_run(
     assert message in " ".join(result.output.split())
     assert "Traceback" not in result.output and "failed:" not in result.output  # not a line each
     assert not (in_tmp / "runs").exists() or not any((in_tmp / "runs").iterdir())
+
+
+def test_the_message_names_each_constraint_when_none_alone_rules_everything_out() -> None:
+    from nasforge.experiment._experiment import _ScreenedStreak
+    from nasforge.objective import MetricConstraint
+
+    size, cost = MetricConstraint.parse("params <= 1000"), MetricConstraint.parse("flops <= 5")
+    streak = _ScreenedStreak([size, cost])
+    streak.add({"params": 2000, "flops": 1})
+    streak.add({"params": 10, "flops": 50})
+    assert streak.message(before_any=True).startswith(
+        "no architecture satisfies all of params <= 1000 (violated by 1, smallest params seen 2,000) and "
+        "flops <= 5 (violated by 1, smallest flops seen 50): the last 2 proposals in a row violated one "
+        "of them each before any trial was trained"
+    )
