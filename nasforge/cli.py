@@ -409,7 +409,7 @@ def search(
     Without arguments it searches a chain CNN on scikit-learn's digits (no download needed).
     """
     with _user_errors():
-        from nasforge.config import fill_defaults, load_raw, parse_config
+        from nasforge.config import SECTION_DEFAULTS, fill_defaults, load_raw, parse_config
         from nasforge.experiment._search import run_search
 
         data = load_raw(config)
@@ -423,14 +423,16 @@ def search(
             data["data"]["download"] = download
         data["data"].setdefault("name", "digits")
         fill_defaults(data)  # budgets follow the (possibly overridden) dataset
-        current = data.get("strategy")
-        current_name = current.get("name") if isinstance(current, dict) else current
-        if strategy is not None and strategy != current_name:
-            data["strategy"] = {"name": strategy}
-        current_sched = data.get("scheduler")
-        current_sched_name = current_sched.get("name") if isinstance(current_sched, dict) else current_sched
-        if scheduler is not None and scheduler != current_sched_name:
-            data["scheduler"] = {"name": scheduler}
+        for key, given in (("strategy", strategy), ("scheduler", scheduler)):
+            current = data.get(key)
+            if given is None or given == (current.get("name") if isinstance(current, dict) else current):
+                continue
+            if isinstance(current, dict) and "name" not in current:  # the options go to the one named
+                default = SECTION_DEFAULTS.get(key)
+                if default is None or default()["name"] != given:  # (else parse_config adds its defaults)
+                    data[key] = {**current, "name": given}
+            else:
+                data[key] = {"name": given}
         for key, value in (("trials", trials), ("timeout", timeout), ("seed", seed), ("name", name)):
             if value is not None:
                 data[key] = value

@@ -72,3 +72,24 @@ def test_cli_search_with_only_estimator_options(tmp_path: Path, monkeypatch: pyt
     bad = runner.invoke(app, ["search", str(typo)])
     assert bad.exit_code == 2 and "Did you mean 'estimator'?" in " ".join(bad.output.split())
     assert "Traceback" not in bad.output
+
+
+def test_cli_names_a_component_for_a_config_section_without_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "strategy: {population: 4}\nscheduler: {eta: 2}\nestimator: {epochs: 2}\n"
+        "space: {depth: [1, 2], layer: {filters: [8]}}\ntrials: 1\nfinal: {epochs: 0}\nname: named\n"
+    )
+    args = ["search", str(cfg), "--strategy", "evolution", "--scheduler", "successive_halving", "-q"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    saved = yaml.safe_load((tmp_path / "runs" / "named" / "config.yaml").read_text())
+    assert saved["strategy"] == {
+        "name": "evolution",
+        "population": 4,
+        "tournament": 3,
+    }  # kept, defaults added
+    assert saved["scheduler"] == {"name": "successive_halving", "eta": 2}
