@@ -841,7 +841,8 @@ class Experiment:
             with beat, _remember_interrupts() as self._interrupted:
                 self._loop(runner, estimator, n_trials, timeout, start, callbacks, max_screened)
         except KeyboardInterrupt:
-            for number in runner.stop_all():
+            # the executor's trials, and one asked but not yet handed to it when the signal came
+            for number in sorted({*runner.stop_all(), *self._running}):
                 if not self._trials[number].state.is_finished:
                     self.tell(number, error=self._interrupt_reason(), interrupted=True)
             raise
