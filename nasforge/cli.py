@@ -39,6 +39,7 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+DEVICE_HELP = "Where to train: auto (CUDA if available, then MPS, then CPU), cpu, cuda, cuda:N, mps."
 
 
 @contextmanager
@@ -356,7 +357,37 @@ def search(
     ] = None,
     gpus_per_trial: Annotated[
         float | None,
-        typer.Option("--gpus-per-trial", min=0, help="GPUs Ray reserves per trial (fractions allowed)."),
+        typer.Option(
+            "--gpus-per-trial",
+            min=0,
+            help="GPUs Ray reserves per trial (fractions allowed: 0.5 runs two per GPU); each trial "
+            "trains on the GPU Ray assigned it.",
+        ),
+    ] = None,
+    trials_per_gpu: Annotated[
+        int | None,
+        typer.Option(
+            "--trials-per-gpu",
+            min=1,
+            help="Process executor: trials sharing one GPU; each trial process gets one visible GPU "
+            "(CUDA_VISIBLE_DEVICES), the least busy. Implies --executor process.",
+        ),
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device",
+            help="Where trials, one-shot supernets and the final training run: auto (default: CUDA if "
+            "available, then MPS, then CPU), cpu, cuda, cuda:N, mps.",
+        ),
+    ] = None,
+    amp: Annotated[
+        str | None,
+        typer.Option(
+            "--amp",
+            help="Mixed precision: auto (default: bf16 on a CUDA GPU that supports it, else off), off, "
+            "bf16, fp16 (GPU only).",
+        ),
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Experiment seed.")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs per trial.")] = None,
@@ -433,7 +464,14 @@ def search(
                     data[key] = {**current, "name": given}
             else:
                 data[key] = {"name": given}
-        for key, value in (("trials", trials), ("timeout", timeout), ("seed", seed), ("name", name)):
+        for key, value in (
+            ("trials", trials),
+            ("timeout", timeout),
+            ("seed", seed),
+            ("name", name),
+            ("device", device),
+            ("amp", amp),
+        ):
             if value is not None:
                 data[key] = value
         if run_dir is not None:
@@ -449,6 +487,7 @@ def search(
             address,
             cpus_per_trial,
             gpus_per_trial,
+            trials_per_gpu,
         )
         _track_options(data, track, tracking_uri)
         if epochs is not None:
@@ -536,6 +575,7 @@ def search(
                 f"[bold]test accuracy {m['test_accuracy']:.4f}[/], {m['params']:,} parameters",
                 highlight=False,
             )
+            _print_test_report(result.final.test_report)
         elif result.final_note is not None:  # a worker of a shared database: another one trains it
             out.print(result.final_note, highlight=False)
         out.print(
@@ -543,6 +583,15 @@ def search(
             + (", final.json, model.nasforge)" if result.final is not None else ")"),
             highlight=False,
         )
+
+
+def _print_test_report(report: Any) -> None:
+    """The final model's test metrics beyond accuracy (runs written before they existed have none)."""
+    if report:
+        from nasforge.estimate._metrics import summary_lines
+
+        for line in summary_lines(report):
+            out.print(line, highlight=False, markup=False)
 
 
 def _terminate_as_interrupt(seen: list[int]) -> Callable[[int, Any], None]:
@@ -565,12 +614,14 @@ def _executor_options(
     address: str | None,
     cpus_per_trial: float | None = None,
     gpus_per_trial: float | None = None,
+    trials_per_gpu: int | None = None,
 ) -> None:
     """Merge the executor options of ``nasforge search`` into the config's ``executor`` mapping."""
     current = data.get("executor")
     section = dict(current) if isinstance(current, dict) else ({"name": current} if current else {})
     ray_only = (address, cpus_per_trial, gpus_per_trial) != (None,) * 3
-    if name is None and not section and (ray_only or (concurrency, time_limit, memory_limit) != (None,) * 3):
+    out_of_process = (concurrency, time_limit, memory_limit, trials_per_gpu) != (None,) * 4
+    if name is None and not section and (ray_only or out_of_process):
         name = "ray" if ray_only else "process"  # options that only make sense out of process
     if name is not None and name != section.get("name"):
         section = {"name": name}
@@ -581,6 +632,7 @@ def _executor_options(
         ("address", address),
         ("cpus_per_trial", cpus_per_trial),
         ("gpus_per_trial", gpus_per_trial),
+        ("trials_per_gpu", trials_per_gpu),
     ):
         if value is not None:
             section[key] = value
@@ -685,6 +737,7 @@ def show(
                 f"{m['val_accuracy']:.4f}, {m['params']:,} parameters",
                 highlight=False,
             )
+            _print_test_report(final.get("test_report"))
         if failures:
             for t in exp.trials:
                 if t.state.value == "FAIL":
@@ -777,6 +830,13 @@ def train(
             "model gets the next free name, trained-2.nasforge, ...).",
         ),
     ] = None,
+    device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
+    amp: Annotated[
+        str,
+        typer.Option(
+            "--amp", help="Mixed precision: auto (bf16 on a GPU that has it, else off), off, bf16, fp16."
+        ),
+    ] = "auto",
 ) -> None:
     """Train one architecture with the full budget and save it as a .nasforge model.
 
@@ -786,10 +846,12 @@ def train(
     """
     with _user_errors():
         from nasforge import datasets
+        from nasforge._device import check_device_and_amp
         from nasforge.deploy import load
         from nasforge.deploy._train import architecture_from, tune_training
         from nasforge.estimate import train_final
 
+        check_device_and_amp(device, amp)  # before any data is loaded
         if (source is None) == (from_model is None):
             raise ConfigError("give what to train: a run directory / architecture / model, or --from MODEL")
         init = None
@@ -854,6 +916,8 @@ def train(
                     init=init,
                     augment=augment,
                     on_trial=on_tuned,
+                    device=device,
+                    amp=amp,
                 )
             settings.update(tuned.best)
             out.print(
@@ -877,6 +941,8 @@ def train(
                 seed=seed,
                 init=init,
                 on_epoch=on_epoch,
+                device=device,
+                amp=amp,
             )
         provenance = {
             "source": "nasforge train",
@@ -895,6 +961,7 @@ def train(
             highlight=False,
             soft_wrap=True,
         )
+        _print_test_report(trained.test_report)
 
 
 def _train_out_dir(source: Path | None, from_model: Path | None) -> Path:
@@ -917,6 +984,9 @@ def predict(
     images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, ...) or folders of them.")],
     top: Annotated[int, typer.Option("--top", min=1, help="Classes shown per image.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print the predictions as JSON.")] = False,
+    device: Annotated[
+        str, typer.Option("--device", help="Where the model runs: cpu (default), auto, cuda, cuda:N, mps.")
+    ] = "cpu",
 ) -> None:
     """Classify images with a saved model: each image's most probable classes.
 
@@ -929,7 +999,7 @@ def predict(
         from nasforge.deploy._model import describe_sources
         from nasforge.errors import DataError
 
-        loaded = load(model)
+        loaded = load(model, device=device)
         files = describe_sources([str(p) for p in images])
         if not files:
             raise DataError(f"no image files (PNG, JPEG, ...) in {', '.join(map(str, images))}")
@@ -1043,6 +1113,14 @@ def profile(
         bool, typer.Option("--download", help="Download missing files of --dataset (mnist, fashion-mnist).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the profile as JSON.")] = False,
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device",
+            help="Also time PyTorch eager on this GPU (cuda, cuda:N, mps; auto: a GPU if there is "
+            "one), labelled torch_cuda (synchronised timing); cpu (default): CPU only.",
+        ),
+    ] = "cpu",
 ) -> None:
     """Measure a model on this machine: parameters, FLOPs, peak activation memory and latency.
 
@@ -1053,10 +1131,12 @@ def profile(
     with _user_errors():
         import tempfile
 
+        from nasforge._device import device_info, resolve_device
         from nasforge.deploy import check_images, load
         from nasforge.hardware import count_flops, count_params, measure_latency, peak_activation_bytes
         from nasforge.registry import DATASETS
 
+        where = resolve_device(device)  # before the model is read
         loaded = load(model)
         shape = loaded.input_shape
         net = loaded.module
@@ -1069,6 +1149,12 @@ def profile(
             "threads": threads,
             "latency": [],
         }
+        gpu_net = None
+        if where.type != "cpu":
+            import copy
+
+            gpu_net = copy.deepcopy(net).to(where)
+            result["gpu"] = device_info(where)
         with tempfile.TemporaryDirectory() as tmp:
             exported = {"onnx_fp32": Path(tmp) / "m.onnx"}
             loaded.export(exported["onnx_fp32"], format="onnx")
@@ -1086,6 +1172,8 @@ def profile(
                 loaded.export(exported["onnx_int8"], format="int8", calibration=calib["calibration"])
             for b in batch or [1]:
                 runs: list[tuple[str, Any]] = [("torch_eager", net), *exported.items()]
+                if gpu_net is not None:  # timed on the GPU, synchronised; its own row, never "the" latency
+                    runs.append((f"torch_eager_{where.type}", gpu_net))
                 for label, target in runs:
                     rep = measure_latency(
                         target, shape, batch_size=b, threads=threads, warmup=warmup, repeats=repeats
@@ -1112,6 +1200,13 @@ def profile(
                 f"{r['cv']:.1%}",
             )
         out.print(table)
+        if "gpu" in result:
+            gpu = result["gpu"]
+            out.print(
+                f"torch_eager_{where.type} ran on {gpu['device']} ({gpu['device_name']}), synchronised "
+                "after every call: a GPU latency, not comparable with the CPU rows",
+                highlight=False,
+            )
 
 
 @app.command()

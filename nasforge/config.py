@@ -22,6 +22,11 @@ options overriding its defaults (``estimator: {epochs: 5}``), and ``final`` like
                                # {name: process, concurrency: 2, time_limit: 900, memory_limit_mb: 4000}
                                # or {name: ray, address: auto, concurrency: 4, cpus_per_trial: 1}
     seed: 0
+    device: auto               # where trials, one-shot supernets and the final training run: auto
+                               # (CUDA if available, then MPS, then CPU), cpu, cuda, cuda:N, mps; an
+                               # estimator's own device: option wins for the trials
+    amp: auto                  # mixed precision: auto (bf16 on a CUDA GPU that supports it, else
+                               # off), off, bf16, fp16 (GPU only, with loss scaling)
     final: {epochs: 60, lr: 0.01, batch_size: 32}  # training of the best; epochs 0 skips it
     run_dir: null              # default runs/<name>
     storage: null              # a database URL shared by several workers (postgresql://user@host/db,
@@ -129,6 +134,8 @@ class SearchConfig(_Strict):
     max_screened: int = Field(200, ge=1)
     executor: dict[str, Any] | None = None
     seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"
     final: FinalConfig = Field(default_factory=lambda: FinalConfig(**SMALL_BUDGET["final"]))
     run_dir: str | None = None
     storage: str | None = None
@@ -142,6 +149,20 @@ class SearchConfig(_Strict):
                 "must be a database URL such as postgresql://user@host/nasforge or sqlite:///x.db"
             )
         return value
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _device(cls, value: Any) -> str:
+        from nasforge._device import check_device_name
+
+        return check_device_name(value)  # a name here; whether this machine has it: prepare_search
+
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _amp(cls, value: Any) -> str:
+        from nasforge._device import check_amp
+
+        return check_amp(value)  # YAML reads `amp: off` as False
 
     def run_name(self) -> str:
         return self.name or f"{self.data.name}-{self.strategy.get('name', 'search')}"

@@ -46,10 +46,17 @@ def test_tiny_search_writes_the_run_directory_and_show_reads_it(in_tmp: Path) ->
         assert (run / name).is_file(), name
     final = json.loads((run / "final.json").read_text())
     assert 0 <= final["final_metrics"]["test_accuracy"] <= 1
-    assert "test accuracy" in result.output
+    report = final["test_report"]  # beyond accuracy: what a user of an imbalanced set needs
+    assert report["accuracy"] == pytest.approx(final["final_metrics"]["test_accuracy"])
+    assert sum(map(sum, report["confusion_matrix"])) == report["samples"] > 0
+    assert len(report["per_class"]) == 10 and sum(report["train_class_counts"]) > 0
+    assert final["final_metrics"]["test_balanced_accuracy"] == report["balanced_accuracy"]
+    assert "test accuracy" in result.output and "test: balanced accuracy" in result.output
+    assert "weakest class: " in result.output  # ten classes: the per-class table is in final.json
 
     shown = runner.invoke(app, ["show", str(run)])
     assert shown.exit_code == 0 and "best: trial" in shown.output
+    assert "test: balanced accuracy" in shown.output
     as_json = runner.invoke(app, ["show", str(run), "--json"])
     assert json.loads(as_json.output)["trials"][0]["state"] == "COMPLETE"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import numbers
@@ -199,6 +200,25 @@ class Task:
         return dataclasses.replace(
             self, x_train=resize(self.x_train), x_val=resize(self.x_val), x_test=resize(self.x_test)
         )
+
+    def to(self, device: Any) -> Task:
+        """Return a Task whose tensors (every split) are on ``device``; this Task if they are there.
+
+        Training moves its task to the device once and keeps it there (the datasets nasforge trains
+        on fit in a GPU's memory). Subsets and resizing (:meth:`with_fraction`,
+        :meth:`with_resolution`) are made on the CPU copy first.
+        """
+        import torch
+
+        device = torch.device(device)
+        if self.x_train.device == device:
+            return self
+        moved = copy.copy(self)  # the same validated data: no second validation (it reads labels back)
+        for split in _SPLITS:
+            for kind in ("x", "y"):
+                name = f"{kind}_{split}"
+                object.__setattr__(moved, name, getattr(self, name).to(device))
+        return moved
 
     def describe(self) -> str:
         """One line: ``digits: 1,077 train / 360 val / 360 test, 1x8x8, 10 classes``."""

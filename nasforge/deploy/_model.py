@@ -84,6 +84,7 @@ def save_model(
             "dataset": trained.task_name,
             "nasforge_version": nasforge.__version__,
             "torch_version": torch.__version__.split("+")[0],
+            "cuda_version": torch.version.cuda,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             **_plain(dict(provenance or {})),
         },
@@ -234,9 +235,12 @@ class Model:
         batch, sources = self.preprocess(images)
         self.module.eval()
         probs = []
+        param = next(self.module.parameters(), None)
+        if param is not None:  # a model loaded onto a GPU (load(..., device="cuda")) runs there
+            batch = batch.to(param.device)
         with torch.no_grad():
             for i in range(0, len(batch), batch_size):
-                probs.append(torch.softmax(self.module(batch[i : i + batch_size]).float(), dim=1))
+                probs.append(torch.softmax(self.module(batch[i : i + batch_size]).float(), dim=1).cpu())
         p = torch.cat(probs).numpy().astype(np.float64) if probs else np.zeros((0, len(self.class_names)))
         return Predictions(Prediction(self.class_names, p[i], sources[i]) for i in range(len(sources)))
 
@@ -274,32 +278,44 @@ class Model:
 
 
 # ----------------------------------------------------------------------------------------- loading
-def load(source: str | Path) -> Model:
+def load(source: str | Path, *, device: str = "cpu") -> Model:
     """Load a model from a ``.nasforge`` file or by zoo name.
 
     Args:
         source: a path (a search writes ``<run_dir>/model.nasforge``), or the name of a model in
             the zoo shipped with nasforge (``"digits-s"``, ``"mnist-s"``, ``"fashion-mnist-s"``;
             ``nasforge zoo`` lists them). An existing file of that name wins over a zoo name.
+        device: where the network runs: ``cpu`` (default: export and CPU profiling expect it),
+            ``auto``, ``cuda``, ``cuda:N`` or ``mps``; images are moved there and the
+            predictions come back to the CPU.
 
     Raises:
+        ConfigError: a device this machine does not have (before the file is read).
         CheckpointError: the file is missing (and no zoo model has that name), truncated, of
             another format, or its weights do not fit its architecture.
     """
     from nasforge import zoo
+    from nasforge._device import resolve_device
 
+    where = resolve_device(device)
     path = Path(source)
     if not path.is_file():
         zoo_path = zoo.path_of(str(source))
         if zoo_path is not None:
-            return _read(zoo_path)
+            return _to(_read(zoo_path), where)
         names = ", ".join(e.name for e in zoo.entries()) or "none installed"
         raise CheckpointError(
             f"no model file {str(source)!r} and no zoo model of that name; give the path of a "
             f"'.nasforge' file (a search with a final training writes <run_dir>/model.nasforge) "
             f"or a zoo name ({names})"
         )
-    return _read(path)
+    return _to(_read(path), where)
+
+
+def _to(model: Model, device: torch.device) -> Model:
+    if device.type != "cpu":
+        model.module.to(device)
+    return model
 
 
 def _read(path: Path) -> Model:

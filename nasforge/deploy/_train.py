@@ -91,6 +91,8 @@ def tune_training(
     init: torch.nn.Module | None = None,
     augment: str = "none",
     threads: int | None = None,
+    device: str = "auto",
+    amp: str = "auto",
     on_trial: Callable[[int, int, dict[str, Any]], None] | None = None,
 ) -> TuneResult:
     """Tune ``lr``, ``weight_decay``, ``batch_size`` and ``epochs`` for one architecture with TPE.
@@ -98,13 +100,15 @@ def tune_training(
     Each trial trains ``arch`` (from ``init``'s weights when fine-tuning) with sampled settings and
     is scored by its validation accuracy. Search ranges: lr log-uniform in [1e-4, 3e-2], weight
     decay log-uniform in [1e-6, 1e-2], batch size in {32, 64, 128}, epochs in
-    [max(1, max_epochs // 4), max_epochs]. Test data is never used.
+    [max(1, max_epochs // 4), max_epochs]. Test data is never used. ``device`` and ``amp`` say
+    where and in what precision each trial trains (see :class:`nasforge.TrainEstimator`).
 
     ``on_trial(done, n_trials, row)`` is called after each trial (for progress), ``row`` holding
     its settings and ``val_accuracy`` (nan if it failed).
     """
     import optuna
 
+    from nasforge._device import check_device_and_amp, resolve_amp, resolve_device
     from nasforge.estimate._loop import evaluate, fit, torch_threads
     from nasforge.estimate._train import build_seeded, default_threads, transfer_weights
 
@@ -112,6 +116,9 @@ def tune_training(
         raise ConfigError("tuning needs validation images; the dataset has none (set val_fraction > 0)")
     if n_trials < 1 or max_epochs < 1:
         raise ConfigError(f"tuning needs n_trials >= 1 and epochs >= 1, got {n_trials=}, {max_epochs=}")
+    where = resolve_device(check_device_and_amp(device, amp)[0])
+    mode = resolve_amp(amp, where)
+    on_device = task.to(where)  # moved once for every tuning trial
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     rows: list[dict[str, Any]] = []
@@ -129,16 +136,18 @@ def tune_training(
                 transfer_weights(init, model)
             fit(
                 model,
-                task.x_train,
-                task.y_train,
+                on_device.x_train,
+                on_device.y_train,
                 seed=seed,
                 augment=augment,
+                device=where,
+                amp=mode,
                 lr=float(params["lr"]),
                 weight_decay=float(params["weight_decay"]),
                 batch_size=int(params["batch_size"]),
                 epochs=int(params["epochs"]),
             )
-            acc, _ = evaluate(model, task.x_val, task.y_val)
+            acc, _ = evaluate(model, on_device.x_val, on_device.y_val, amp=mode)
         rows.append({**params, "val_accuracy": acc})
         return acc if math.isfinite(acc) else 0.0
 

@@ -8,6 +8,9 @@ every few dozen steps, to stop a diverging run early), so the loop adds almost n
 forward and backward passes.
 
 The thread count is the caller's choice, not the loop's: wrap a call in :class:`torch_threads`.
+On a GPU (``device=``) the same loop runs there: random numbers (mini-batch order, augmentation)
+are still drawn from CPU generators and then moved, so a seed gives the same batches on every
+device; ``amp`` adds ``torch.autocast`` (and loss scaling for fp16).
 
 Example:
     >>> import torch
@@ -31,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nasforge._device import autocast, grad_scaler, resolve_amp, resolve_device
 from nasforge.errors import ConfigError, DataError, TrialFailed
 
 __all__ = ["AUGMENTATIONS", "OPTIMIZERS", "SCHEDULES", "FitResult", "evaluate", "fit", "torch_threads"]
@@ -117,7 +121,9 @@ class torch_threads:  # lower case: used like a function, ``with torch_threads(2
             self._previous = None
 
 
-def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 1024) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 1024, amp: str = "off"
+) -> tuple[float, float]:
     """Accuracy and mean cross-entropy of ``model`` on ``(x, y)``.
 
     The model is switched to eval mode and left there. Gradients are off (``torch.no_grad``, not
@@ -129,6 +135,8 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 1024) 
         x: inputs, first dimension the samples.
         y: integer class labels, shape ``(samples,)``.
         batch_size: samples per forward pass; larger than in training since no activations are kept.
+        amp: ``"off"``, ``"bf16"``, ``"fp16"`` or ``"auto"``: run the forward passes under
+            ``torch.autocast`` on the device of ``x`` (the loss is computed in float32 either way).
 
     Returns:
         ``(accuracy, mean_loss)``; ``(nan, nan)`` if ``x`` is empty.
@@ -143,12 +151,16 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 1024) 
     n = x.shape[0]
     if n == 0:
         return math.nan, math.nan
+    amp = resolve_amp(amp, x.device)
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=y.device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=y.device)
     with torch.no_grad():
         for start in range(0, n, batch_size):
-            logits = model(x[start : start + batch_size])
+            with autocast(x.device, amp):
+                logits = model(x[start : start + batch_size])
+            if amp != "off":
+                logits = logits.float()
             yb = y[start : start + batch_size]
             loss_sum += F.cross_entropy(logits, yb, reduction="sum")
             correct += (logits.argmax(dim=1) == yb).sum()
@@ -175,6 +187,8 @@ def fit(
     evaluate_every_epoch: bool = True,
     augment: str = "none",
     patience: int | None = None,
+    device: str | torch.device | None = None,
+    amp: str = "off",
 ) -> FitResult:
     """Train ``model`` in place with cross-entropy on in-memory tensors and report what happened.
 
@@ -218,6 +232,12 @@ def fit(
         patience: early stopping: stop when the validation accuracy has not improved for this many
             epochs, and restore the weights of the best epoch (needs validation data; evaluates
             every epoch). None trains all ``epochs``.
+        device: move the model and the data there first (a no-op for what is already there);
+            None trains where the model's parameters are. A name is resolved by
+            :func:`nasforge._device.resolve_device`.
+        amp: mixed precision: ``"off"`` (float32), ``"bf16"`` or ``"fp16"`` (``torch.autocast``;
+            fp16 adds a ``torch.amp.GradScaler``), or ``"auto"`` (see
+            :func:`nasforge._device.resolve_amp`: bf16 on a CUDA GPU that supports it, else off).
 
     Returns:
         A :class:`FitResult`.
@@ -237,6 +257,14 @@ def fit(
         raise DataError("x_train is empty: fit needs at least one training sample")
     if (x_val is None) != (y_val is None):
         raise DataError("give x_val and y_val together, or neither")
+    if device is not None:
+        where = resolve_device(device)
+        model.to(where)
+        x_train, y_train = x_train.to(where), y_train.to(where)
+        if x_val is not None and y_val is not None:
+            x_val, y_val = x_val.to(where), y_val.to(where)
+    amp = resolve_amp(amp, x_train.device)
+    scaler = grad_scaler(x_train.device, amp)
     val: tuple[Tensor, Tensor] | None = None
     if x_val is not None and y_val is not None:
         y_val = _check_data(x_val, y_val, "x_val", "y_val")
@@ -293,10 +321,16 @@ def fit(
                 for group in groups:
                     group["lr"] = step_lr
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(xb), yb, label_smoothing=label_smoothing)
-            loss.backward()
-            opt.step()
-            losses.append(loss.detach())
+            with autocast(device, amp):
+                loss = F.cross_entropy(model(xb), yb, label_smoothing=label_smoothing)
+            if scaler is None:
+                loss.backward()
+                opt.step()
+            else:  # fp16: scale the loss so small gradients survive, skip steps that overflow
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            losses.append(loss.detach().float())
             global_step += 1
             if len(losses) - checked >= _NAN_CHECK_EVERY:
                 _check_finite(losses, checked, epoch, lr)
@@ -308,7 +342,7 @@ def fit(
         train_seconds += epoch_seconds
 
         if val is not None and (evaluate_every_epoch or epoch == epochs or patience is not None):
-            val_acc, val_loss = evaluate(model, *val)
+            val_acc, val_loss = evaluate(model, *val, amp=amp)
         else:
             val_acc = val_loss = math.nan
         metrics: dict[str, float] = {

@@ -19,7 +19,14 @@ from nasforge.errors import ConfigError, DataError
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-__all__ = ["SELECTION_METRICS", "classification_metrics", "imbalance", "predict_proba", "roc_auc"]
+__all__ = [
+    "SELECTION_METRICS",
+    "classification_metrics",
+    "imbalance",
+    "predict_proba",
+    "roc_auc",
+    "summary_lines",
+]
 
 #: Metrics a search or a final race may select by (all: higher is better).
 SELECTION_METRICS = ("accuracy", "balanced_accuracy", "auc", "f1_macro")
@@ -152,3 +159,45 @@ def classification_metrics(
         "class_names": names,
         "samples": int(n),
     }
+
+
+def summary_lines(report: dict[str, Any], *, max_classes: int = 5) -> list[str]:
+    """A few plain lines that say what accuracy alone hides: balanced accuracy, macro F1, AUC,
+    each class's recall and precision (the weakest class when there are many), and imbalance.
+
+    Example:
+        >>> r = classification_metrics([0, 0, 0, 1], np.array([[.9, .1], [.4, .6], [.8, .2], [.2, .8]]),
+        ...                            ["normal", "pneumonia"])
+        >>> r["train_imbalance"] = 3.0
+        >>> for line in summary_lines(r):
+        ...     print(line[:72])
+        test: balanced accuracy 0.8333, macro F1 0.7333, AUC 1.0000
+        recall / precision per class: normal 0.667 / 1.000, pneumonia 1.000 / 0.
+        classes are imbalanced (training split: largest 3.0x the smallest): accu
+    """
+
+    def f(x: Any) -> str:
+        return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4f}"
+
+    lines = [
+        f"test: balanced accuracy {f(report['balanced_accuracy'])}, macro F1 {f(report['f1_macro'])}, "
+        f"AUC {f(report['auc'])}"
+    ]
+    per_class = report["per_class"]
+    if len(per_class) <= max_classes:
+        lines.append(
+            "recall / precision per class: "
+            + ", ".join(f"{n} {c['recall']:.3f} / {c['precision']:.3f}" for n, c in per_class.items())
+        )
+    else:
+        name, worst = min(per_class.items(), key=lambda kv: kv[1]["recall"])
+        lines.append(
+            f"weakest class: {name}, recall {worst['recall']:.3f}, precision {worst['precision']:.3f}"
+        )
+    ratio = report.get("train_imbalance")
+    if isinstance(ratio, float) and not math.isnan(ratio) and ratio >= 1.5:
+        lines.append(
+            f"classes are imbalanced (training split: largest {ratio:.1f}x the smallest): accuracy favours "
+            "the large classes; look at balanced accuracy and the per-class recall"
+        )
+    return lines

@@ -411,7 +411,10 @@ def compute_proxies(
 
     input_shape = tuple(int(d) for d in inputs.shape[1:])
     scores: dict[str, float] = {}
-    with torch.random.fork_rng(devices=[]), torch.enable_grad():
+    # torch.manual_seed below also seeds the GPU's generator when the model is there (dropout
+    # draws from it): fork that device's generator too, so the caller's is left as it was
+    gpu = [inputs.device] if inputs.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=gpu), torch.enable_grad():
         if "synflow" in wanted:
             scores["synflow"] = _synflow_pass(model, input_shape, seed)
         if wanted & _DATA_PROXIES:
@@ -526,9 +529,14 @@ class ZeroCostEstimator(Estimator):
         input_shape: ``(C, H, W)`` when there is no task.
         num_classes: class count when there is no task.
         threads: torch threads while scoring; default every core this process may use.
+        device: where networks are scored: ``auto`` (default), ``cpu``, ``cuda``, ``cuda:N``,
+            ``mps`` (see :func:`nasforge._device.resolve_device`); the batch is drawn on the CPU as
+            before and moved, and the scores are computed in float32 (synflow in float64). Each
+            trial records ``device``, ``device_name``, ``amp`` (off), ``torch_version`` and
+            ``cuda_version``.
 
     Raises:
-        ConfigError: on an unknown proxy, bad batch size or data choice.
+        ConfigError: on an unknown proxy, bad batch size or data choice, or an unusable device.
 
     Example:
         >>> import nasforge as nf
@@ -536,8 +544,8 @@ class ZeroCostEstimator(Estimator):
         >>> space = nf.spaces.NB201Space(C=4, N=1).bind((3, 8, 8), 10)
         >>> est = ZeroCostEstimator(proxies=["synflow", "naswot"], batch_size=8)
         >>> m = est.evaluate(space.from_ops([3, 3, 3, 1, 3, 2]), TrialContext(0, seed=0))
-        >>> sorted(m)
-        ['naswot', 'proxy_seconds', 'synflow']
+        >>> sorted(m)[:4], m["device"]
+        (['amp', 'cuda_version', 'device', 'device_name'], 'cpu')
     """
 
     def __init__(
@@ -551,7 +559,9 @@ class ZeroCostEstimator(Estimator):
         input_shape: Sequence[int] | None = None,
         num_classes: int | None = None,
         threads: int | None = None,
+        device: str = "auto",
     ) -> None:
+        from nasforge._device import check_device_name, resolve_device
         from nasforge.data import Task
 
         if task is not None and not isinstance(task, Task):
@@ -575,6 +585,8 @@ class ZeroCostEstimator(Estimator):
         self.input_shape = None if input_shape is None else tuple(int(s) for s in input_shape)
         self.num_classes = num_classes
         self.threads = threads
+        resolve_device(device)  # unusable here: an error now, not in every trial
+        self.device = check_device_name(device)
         self._batch: tuple[Tensor, Tensor] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -609,17 +621,21 @@ class ZeroCostEstimator(Estimator):
         return self._batch
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
+        from nasforge._device import device_info, resolve_device, synchronize
         from nasforge.estimate._loop import torch_threads
         from nasforge.estimate._train import build_seeded, default_threads
 
+        device = resolve_device(self.device)
         shape, classes = self._shape(arch)
         with torch_threads(self.threads or default_threads()):
-            model = build_seeded(arch, shape, classes, ctx.seed)
+            model = build_seeded(arch, shape, classes, ctx.seed).to(device)
             x, y = self.batch(shape, classes)
+            x, y = x.to(device), y.to(device)
             start = time.perf_counter()
             scores = compute_proxies(model, x, y, names=self.proxies, seed=ctx.seed)
+            synchronize(device)
             seconds = time.perf_counter() - start
-        return {**scores, "proxy_seconds": round(seconds, 4)}
+        return {**scores, "proxy_seconds": round(seconds, 4), **device_info(device, "off")}
 
     def __repr__(self) -> str:
         where = self.task.name if self.task is not None else f"input_shape={self.input_shape}"

@@ -54,7 +54,7 @@ SAMPLINGS = ("uniform", "fair")
 
 def train_steps(
     model: torch.nn.Module, task: Task, steps: int, batch_size: int, lr: float, *, seed: int
-) -> None:
+) -> None:  # on the model's and task's device; the batches come from a CPU generator
     """``steps`` Adam steps of ``model`` on random training batches of ``task``; the batches depend
     only on ``seed``, so every model given the same seed sees the same images (the fine-tuning of
     :class:`SupernetEstimator`, and a short training from scratch to compare it with)."""
@@ -99,6 +99,10 @@ class SupernetEstimator(Estimator):
             ``supernet.safetensors``; not saved when the experiment has no run directory).
         threads: torch threads (default: the cores this process may use).
         seed: seeds the initial weights and the path and data order.
+        device: where the supernet trains and architectures are scored: ``auto`` (default),
+            ``cpu``, ``cuda``, ``cuda:N``, ``mps``. Weights are initialised and paths and batches
+            drawn on the CPU as before, so the device changes no random choice; the saved
+            supernet is the same file whatever trained it. Training is float32 (no ``amp``).
 
     Attributes:
         on_epoch: optional ``callback(epoch, epochs, record)`` after every training epoch.
@@ -126,7 +130,9 @@ class SupernetEstimator(Estimator):
         path: str | Path | None = None,
         threads: int | None = None,
         seed: int = 0,
+        device: str = "auto",
     ) -> None:
+        from nasforge._device import check_device_name, resolve_device
         from nasforge.strategy._util import check_int
 
         for label, value, low in (
@@ -155,6 +161,8 @@ class SupernetEstimator(Estimator):
         self.finetune_steps, self.finetune_lr = finetune_steps, float(finetune_lr)
         self.path = Path(path) if path is not None else None
         self.threads, self.seed = threads, seed
+        resolve_device(device)  # unusable here: an error now, not after the first trial
+        self.device = check_device_name(device)
         self.net: Any = None  # NB201SuperNet or ChainSuperNet, once prepared
         self._space: Any = None
         self.history: list[dict[str, Any]] = []
@@ -216,15 +224,34 @@ class SupernetEstimator(Estimator):
         if target is not None and target.is_file():
             net = self._load(target, settings)
             if net is not None:
+                net = net.to(self._device())
                 self.net, self._settings, self.loaded_from = net, settings, target
                 return net
-        self.net = self._train(settings)
+        self.net = self._train(settings).to(self._device())
         self._settings = settings
         if target is not None:
             self._save(target, settings)
         return self.net
 
     _settings: dict[str, Any] | None = None
+    _on_device: Any = None  # the task on the device, moved once
+
+    def _device(self) -> torch.device:
+        from nasforge._device import resolve_device
+
+        return resolve_device(self.device)
+
+    def _task_on(self, task: Task) -> Task:
+        device = self._device()
+        if self._on_device is None or self._on_device[0] is not task or self._on_device[1] != device:
+            self._on_device = (task, device, task.to(device))
+        moved: Task = self._on_device[2]
+        return moved
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_on_device", None)  # a GPU copy stays in the process that made it
+        return state
 
     def _build(self, settings: dict[str, Any]) -> Any:
         import torch
@@ -233,7 +260,7 @@ class SupernetEstimator(Estimator):
         from nasforge.nn._supernet import NB201SuperNet
 
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
+            torch.random.default_generator.manual_seed(self.seed)  # CPU only: built on the CPU
             if settings["space"] == "chain_cnn":
                 return ChainSuperNet(
                     self._space, tuple(settings["input_shape"]), int(settings["num_classes"])
@@ -257,7 +284,8 @@ class SupernetEstimator(Estimator):
         assert task is not None
         start = time.perf_counter()
         data = task.with_fraction(self.fraction, seed=self.seed) if self.fraction < 1 else task
-        net = self._build(settings)
+        data = data.to(self._device())
+        net = self._build(settings).to(self._device())
         cells = settings["space"] == "nb201"
         k = len(settings["ops"]) if cells else 0
         rng = np.random.default_rng(self.seed)
@@ -315,7 +343,7 @@ class SupernetEstimator(Estimator):
 
         assert self.net is not None
         meta = {**settings, "history": self.history, "train_seconds": self.train_seconds}
-        state = {k: v.detach().contiguous() for k, v in self.net.state_dict().items()}
+        state = {k: v.detach().contiguous().cpu() for k, v in self.net.state_dict().items()}
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".tmp")
         save_file(state, str(tmp), metadata={"nasforge": json.dumps(meta)})
@@ -352,14 +380,15 @@ class SupernetEstimator(Estimator):
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
         import torch
 
+        from nasforge._device import device_info
         from nasforge.estimate._loop import evaluate, torch_threads
         from nasforge.estimate._train import default_threads
         from nasforge.nn._supernet import recalibrate_bn
         from nasforge.space._nb201 import nb201_ops
 
         net = self.prepare(arch.space, ctx.run_dir)
-        task = self.task
-        assert task is not None
+        assert self.task is not None
+        task = self._task_on(self.task)
         cell: Any = nb201_ops(arch.params) if arch.space.name == "nb201" else dict(arch.params)
         start = time.perf_counter()
         with torch_threads(self.threads or default_threads()):
@@ -371,7 +400,7 @@ class SupernetEstimator(Estimator):
             )
             model: torch.nn.Module
             if self.finetune_steps:
-                model = net.extract(cell)
+                model = net.extract(cell).to(self._device())
                 steps, lr = self.finetune_steps, self.finetune_lr
                 train_steps(model, task, steps, self.batch_size, lr, seed=self.seed + 1)
                 recalibrate_bn(model, batches)
@@ -399,4 +428,5 @@ class SupernetEstimator(Estimator):
             "inherited": 1,
             "finetune_steps": self.finetune_steps,
             "eval_seconds": round(time.perf_counter() - start, 4),
+            **device_info(self._device(), "off"),  # supernets train and score in float32
         }

@@ -95,9 +95,11 @@ def build_seeded(
     """Build ``arch``'s network with weights initialised from ``seed``, leaving torch's RNG alone."""
     import torch
 
-    # Weight init draws from torch's global generator; fork it so the library seeds nothing globally.
+    # Weight init draws from torch's global CPU generator (networks are built on the CPU, then moved);
+    # fork it so the library seeds nothing globally. Only the CPU generator is seeded:
+    # torch.manual_seed would also (lazily) seed every GPU's, which fork_rng cannot restore.
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)
         return arch.build(input_shape, num_classes, width=width)
 
 
@@ -144,7 +146,18 @@ class TrainEstimator(Estimator):
             ``int8_val_accuracy`` and ``int8_accuracy_drop`` (on the same validation images
             as the fp32 model's figure there); with ``onnx`` and ``int8``, ``int8_speedup``
             (fp32 / INT8 ONNX latency: a constraint such as ``int8_speedup >= 2`` keeps the
-            search to architectures that INT8 really accelerates).
+            search to architectures that INT8 really accelerates). These latencies are always
+            measured on the CPU, also when training runs on a GPU.
+        device: where trials train: ``auto`` (default: CUDA if available, then MPS, then CPU),
+            ``cpu``, ``cuda``, ``cuda:N`` or ``mps``. The task moves there once and stays; weights
+            are initialised and batches drawn on the CPU as before, so ``cpu`` and ``auto`` on a
+            machine without a GPU give exactly the trials of earlier versions. Under the process
+            and ray executors ``auto``/``cuda`` mean the GPU the executor gave the trial.
+        amp: mixed precision: ``auto`` (default: bf16 on a CUDA GPU that supports it, else off),
+            ``off``, ``bf16`` or ``fp16`` (with loss scaling; GPUs only).
+
+    Every trial records where it ran: ``device``, ``device_name``, ``amp``, ``torch_version``,
+    ``cuda_version``.
 
     Example:
         >>> import nasforge as nf
@@ -170,7 +183,10 @@ class TrainEstimator(Estimator):
         label_smoothing: float = 0.0,
         threads: int | None = None,
         hardware: Mapping[str, Any] | None = None,
+        device: str = "auto",
+        amp: str = "auto",
     ) -> None:
+        from nasforge._device import check_device_and_amp
         from nasforge.data import Task
         from nasforge.space._base import check_width
 
@@ -203,7 +219,9 @@ class TrainEstimator(Estimator):
             threads=threads,
         )
         self._train_task: Task | None = None
+        self._device_task: Task | None = None
         self.hardware = _check_hardware(hardware)
+        self.device, self.amp = check_device_and_amp(device, amp)
 
     @property
     def max_step(self) -> int:  # type: ignore[override]
@@ -224,6 +242,18 @@ class TrainEstimator(Estimator):
                 task = dataclasses.replace(task, x_val=task.x_val[keep], y_val=task.y_val[keep])
             self._train_task = task if self.resolution is None else task.with_resolution(self.resolution)
         return self._train_task
+
+    def _task_on(self, device: torch.device) -> Task:
+        """The trials' task on ``device``, moved once and kept (not pickled to other processes)."""
+        task = self._task()
+        if self._device_task is None or self._device_task.x_train.device != device:
+            self._device_task = task.to(device)
+        return self._device_task
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_device_task"] = None  # a GPU copy stays where it was made
+        return state
 
     def _fidelity(self, task: Task) -> dict[str, Any]:
         out = {"fraction": self.fraction, "resolution": task.input_shape[1], "width": self.width}
@@ -252,14 +282,18 @@ class TrainEstimator(Estimator):
         return {k: float(v) for k, v in measured.items() if k in wanted}
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
+        from nasforge._device import device_info, resolve_amp, resolve_device
         from nasforge.estimate._loop import fit, torch_threads
         from nasforge.hardware import count_flops, count_params
 
-        task = self._task()
+        device = resolve_device(self.device)  # here, in the trial's process: its GPU
+        amp = resolve_amp(self.amp, device)
+        task = self._task_on(device)
         with torch_threads(self.budget.threads or default_threads()):
             model = build_seeded(arch, task.input_shape, task.num_classes, ctx.seed, width=self.width)
             params = count_params(model)
             flops = count_flops(model, task.input_shape)
+            model.to(device)
             spent = 0.0
 
             def on_epoch(epoch: int, m: dict[str, float]) -> None:
@@ -285,6 +319,7 @@ class TrainEstimator(Estimator):
                 y_val=task.y_val,
                 seed=ctx.seed,
                 on_epoch=on_epoch,
+                amp=amp,
                 **self.budget.fit_kwargs(),
             )
         metrics = {
@@ -297,9 +332,10 @@ class TrainEstimator(Estimator):
             "images_per_second": round(result.images_per_second, 1),
             "epochs": result.epochs,
             **self._fidelity(task),
+            **device_info(device, amp),
         }
-        if self.hardware is not None:
-            metrics.update(_measure(arch, model, task, self.hardware, ctx.seed))
+        if self.hardware is not None:  # CPU latencies, measured on the CPU whatever trained the model
+            metrics.update(_measure(arch, model.cpu(), self._task(), self.hardware, ctx.seed))
         return metrics
 
 
@@ -314,7 +350,11 @@ class TrainedModel:
         input_shape: (C, H, W) it expects, after normalisation with ``mean`` / ``std``.
         class_names: label names, by class index.
         mean, std: per-channel normalisation applied to pixels in [0, 1].
-        metrics: ``val_accuracy``, ``test_accuracy``, ``params``, ``train_seconds``, ...
+        metrics: ``val_accuracy``, ``test_accuracy``, ``test_balanced_accuracy``, ``test_auc``,
+            ``test_f1_macro``, ``params``, ``train_seconds``, ...
+        test_report: after :func:`train_final`, the test split's per-class precision / recall /
+            F1, confusion matrix and the training split's class counts (see
+            :func:`~nasforge.estimate._metrics.classification_metrics`); None otherwise.
     """
 
     architecture: Architecture
@@ -325,6 +365,7 @@ class TrainedModel:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     metrics: Mapping[str, Any] = field(default_factory=dict)
+    test_report: Mapping[str, Any] | None = None
 
     def save(self, path: str | Path, *, provenance: Mapping[str, Any] | None = None) -> Path:
         """Write a ``.nasforge`` model file: weights, architecture, preprocessing, class names,
@@ -377,6 +418,8 @@ def train_final(
     augment: str = "none",
     patience: int | None = None,
     init: torch.nn.Module | None = None,
+    device: str = "auto",
+    amp: str = "auto",
     on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> TrainedModel:
     """Train ``arch`` on the task's full training split and measure validation and test accuracy.
@@ -390,12 +433,20 @@ def train_final(
             every tensor whose name and shape match is copied, the rest (a new classifier for
             other classes, a first layer for other channels) stays freshly initialised; the names
             copied go to the metrics as ``transferred``.
+        device: where to train (see :class:`TrainEstimator`); the trained module is returned on
+            the CPU, ready to save or export, and the metrics record where it was trained
+            (``device``, ``device_name``, ``amp``, ``torch_version``, ``cuda_version``).
+        amp: mixed precision: ``auto``, ``off``, ``bf16`` or ``fp16`` (see :class:`TrainEstimator`).
         on_epoch: called after each epoch as ``on_epoch(epoch, epochs, metrics)`` (for progress;
             ``metrics`` as in :attr:`~nasforge.estimate._loop.FitResult.history`, validation
             metrics nan but for the last epoch unless ``patience`` is set).
     """
+    from nasforge._device import check_device_and_amp, device_info, resolve_amp, resolve_device
     from nasforge.estimate._loop import evaluate, fit, torch_threads
     from nasforge.hardware import count_params
+
+    where = resolve_device(check_device_and_amp(device, amp)[0])
+    mode = resolve_amp(amp, where)
 
     budget = TrainBudget(
         epochs=epochs,
@@ -413,20 +464,25 @@ def train_final(
         model = _build(arch, task, seed)
         if init is not None:
             transferred = transfer_weights(init, model)
+        on_device = task.to(where)
+        model.to(where)
         result = fit(
             model,
-            task.x_train,
-            task.y_train,
-            x_val=task.x_val,
-            y_val=task.y_val,
+            on_device.x_train,
+            on_device.y_train,
+            x_val=on_device.x_val,
+            y_val=on_device.y_val,
             seed=seed,
             evaluate_every_epoch=False,
             augment=augment,
             patience=patience if len(task.x_val) else None,
+            amp=mode,
             on_epoch=None if on_epoch is None else lambda e, m: on_epoch(e, budget.epochs, m),
             **budget.fit_kwargs(),
         )
-        test_accuracy, test_loss = evaluate(model, task.x_test, task.y_test)
+        test_accuracy, test_loss = evaluate(model, on_device.x_test, on_device.y_test, amp=mode)
+        model.cpu()
+        test_report = _test_report(model, task)
     metrics = {
         "val_accuracy": result.val_accuracy,
         "test_accuracy": test_accuracy,
@@ -436,7 +492,10 @@ def train_final(
         "epochs": result.epochs,
         "train_seconds": round(result.seconds, 3),
         "seconds": round(time.perf_counter() - start, 3),
+        **device_info(where, mode),
     }
+    if test_report is not None:
+        metrics.update({f"test_{k}": test_report[k] for k in ("balanced_accuracy", "f1_macro", "auc")})
     if patience is not None:
         metrics["best_epoch"] = result.best_epoch
     if init is not None:
@@ -450,7 +509,24 @@ def train_final(
         mean=task.mean,
         std=task.std,
         metrics=metrics,
+        test_report=test_report,
     )
+
+
+def _test_report(model: torch.nn.Module, task: Task) -> dict[str, Any] | None:
+    """Every test metric of the final model (:func:`~nasforge.estimate._metrics.classification_metrics`)
+    and the training split's class counts; None without test images."""
+    import torch
+
+    from nasforge.estimate._metrics import classification_metrics, imbalance, predict_proba
+
+    if len(task.x_test) == 0:
+        return None
+    report = classification_metrics(task.y_test.numpy(), predict_proba(model, task.x_test), task.class_names)
+    counts = torch.bincount(task.y_train, minlength=len(task.class_names)).tolist()
+    report["train_class_counts"] = counts
+    report["train_imbalance"] = imbalance(counts)
+    return report
 
 
 HARDWARE_RUNTIMES = ("torch", "onnx", "int8")

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_connections
@@ -27,6 +28,7 @@ class _Running:
     conn: Connection
     decide: Decide
     started: float
+    gpu: str | None = None
 
 
 class ProcessExecutor(Executor):
@@ -38,8 +40,14 @@ class ProcessExecutor(Executor):
     ``time_limit`` or growing past ``memory_limit_mb`` fails only that trial, with the reason.
     Children ignore Ctrl-C (the driver stops them) and die with the driver (Linux).
 
+    On a machine with GPUs every trial process gets one of them: its ``CUDA_VISIBLE_DEVICES`` is
+    set to the visible GPU with the fewest running trials (the lowest of equals), so ``device:
+    auto`` or ``cuda`` in the trial means that GPU (``cuda:0`` inside the trial; ask for ``cuda``,
+    not ``cuda:N``). ``trials_per_gpu`` trials share one GPU (small networks rarely fill one).
+
     Args:
-        concurrency: trials running at once (each child uses the estimator's thread count).
+        concurrency: trials running at once (each child uses the estimator's thread count);
+            default: one per GPU slot (GPUs x ``trials_per_gpu``), or 1 without GPUs.
         time_limit: seconds a trial may run; None for no limit.
         memory_limit_mb: memory a trial's process may add: its private pages, not those it still
             shares with the driver after ``fork`` (checked every ``poll_interval`` seconds, Linux);
@@ -52,22 +60,46 @@ class ProcessExecutor(Executor):
             ``threads`` only if this process has not run multi-threaded torch code), else this
             process's cores divided among the ``concurrency`` trials.
         poll_interval: seconds between checks of the limits.
+        gpus: the GPUs to hand out, as ``CUDA_VISIBLE_DEVICES`` entries (``[0, 1]``); ``"auto"``
+            (default): those visible to this process (:func:`nasforge._device.visible_gpus`);
+            ``[]`` or None: none (trials inherit this process's environment, e.g. CPU trials).
+        trials_per_gpu: trials that may share one GPU at a time, >= 1.
+
+    Raises:
+        ConfigError: a bad value, or a ``concurrency`` larger than the GPU slots.
     """
 
     name = "process"
 
     def __init__(
         self,
-        concurrency: int = 1,
+        concurrency: int | None = None,
         *,
         time_limit: float | None = None,
         memory_limit_mb: float | None = None,
         start_method: str | None = None,
         threads: int | None = None,
         poll_interval: float = 0.1,
+        gpus: str | Sequence[int | str] | None = "auto",
+        trials_per_gpu: int = 1,
     ) -> None:
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        if concurrency is not None and (
+            isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+        ):
             raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
+        if isinstance(trials_per_gpu, bool) or not isinstance(trials_per_gpu, int) or trials_per_gpu < 1:
+            raise ConfigError(f"trials_per_gpu must be a positive integer, got {trials_per_gpu!r}")
+        self.gpus = _gpu_list(gpus)
+        self.trials_per_gpu = trials_per_gpu
+        slots = len(self.gpus) * trials_per_gpu
+        if concurrency is None:
+            concurrency = slots or 1
+        elif self.gpus and concurrency > slots:
+            raise ConfigError(
+                f"concurrency {concurrency} is more than the GPU slots: {len(self.gpus)} GPU(s) x "
+                f"{trials_per_gpu} trial(s) per GPU = {slots}; raise trials_per_gpu (--trials-per-gpu), "
+                "lower the concurrency, or train on the CPU (device cpu)"
+            )
         if time_limit is not None and not time_limit > 0:
             raise ConfigError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
         if memory_limit_mb is not None and not memory_limit_mb > 0:
@@ -97,17 +129,41 @@ class ProcessExecutor(Executor):
         if self.memory_limit_mb is not None:
             limits.append(f"{self.memory_limit_mb:g} MB")
         extra = f", limits {' and '.join(limits)} per trial" if limits else ""
+        if self.gpus:
+            extra += f", GPUs {','.join(self.gpus)} ({self.trials_per_gpu} trial(s) per GPU)"
         return f"process ({self.concurrency} at a time{extra})"
 
     def start(self) -> None:
+        if self.gpus:
+            # torch.cuda.is_available() in this process would otherwise initialise the CUDA driver,
+            # after which forked children cannot use the GPU; with this it asks NVML instead
+            os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
         if self.start_method == "fork":
             _warm_up_torch()
 
+    def next_gpu(self) -> str | None:
+        """The GPU the next trial gets: the one with the fewest running trials (the first of
+        equals), like Syne Tune's ``rotate_gpus``; None without GPUs."""
+        if not self.gpus:
+            return None
+        load = {g: 0 for g in self.gpus}
+        for r in self._jobs.values():
+            if r.gpu in load:
+                load[r.gpu] += 1
+        return min(self.gpus, key=lambda g: load[g])
+
     def submit(self, job: TrialJob, decide: Decide) -> None:
+        gpu = self.next_gpu()
+        if gpu is not None and self.start_method == "fork" and _cuda_initialized():
+            raise ConfigError(
+                "CUDA is already initialised in this process, so forked trial processes cannot use "
+                "the GPU; use the process executor with start_method: spawn, or run nothing on the "
+                "GPU in the driver"
+            )
         parent, child = self._ctx.Pipe()
         process = self._ctx.Process(
             target=_child_main,
-            args=(job, child, self.threads),
+            args=(job, child, self.threads, gpu),
             name=f"nasforge-trial-{job.number}",
             daemon=True,
         )
@@ -121,7 +177,7 @@ class ProcessExecutor(Executor):
                 "use start_method='fork' or a picklable estimator and space"
             ) from None
         child.close()  # the child holds its end; EOF here then means the child is gone
-        self._jobs[job.number] = _Running(job, process, parent, decide, time.monotonic())
+        self._jobs[job.number] = _Running(job, process, parent, decide, time.monotonic(), gpu)
 
     @property
     def running(self) -> list[int]:
@@ -246,6 +302,26 @@ def _warm_up_torch() -> None:
         opt.step()
 
 
+def _gpu_list(gpus: str | Sequence[int | str] | None) -> list[str]:
+    if gpus is None:
+        return []
+    if isinstance(gpus, str):
+        if gpus == "auto":
+            from nasforge._device import visible_gpus
+
+            return visible_gpus()
+        gpus = [g for g in gpus.split(",") if g.strip()]
+    out = [str(g).strip() for g in gpus]
+    if any(not g for g in out) or len(set(out)) != len(out):
+        raise ConfigError(f"gpus must be 'auto' or a list of distinct GPU ids such as [0, 1], got {gpus!r}")
+    return out
+
+
+def _cuda_initialized() -> bool:
+    torch = sys.modules.get("torch")
+    return bool(torch is not None and torch.cuda.is_initialized())
+
+
 def _cores() -> int:
     from nasforge._threads import available_cpus
 
@@ -287,10 +363,12 @@ def _die_with_parent() -> None:
             os._exit(1)
 
 
-def _child_main(job: TrialJob, conn: Connection, threads: int) -> None:
+def _child_main(job: TrialJob, conn: Connection, threads: int, gpu: str | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the driver, which stops us
     _die_with_parent()
     os.environ["NASFORGE_THREADS"] = str(threads)
+    if gpu is not None:  # before anything in this process initialises CUDA: "cuda" is this GPU
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
 
     def report(step: int, value: float) -> str | None:
         conn.send(("report", step, value))

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from nasforge.errors import ConfigError
+from nasforge.errors import ConfigError, TrialFailed
 from nasforge.execute._base import Decide, Executor, Outcome, TrialJob, run_job
 
 __all__ = ["RayExecutor"]
@@ -39,7 +39,11 @@ class RayExecutor(Executor):
             this machine belongs to (``ray start --head``), or a ``ray://host:10001`` address.
         concurrency: trials running at once; default: the cluster's CPUs / ``cpus_per_trial``.
         cpus_per_trial: CPUs Ray reserves per trial (fractions allowed: 0.5 runs two per CPU).
-        gpus_per_trial: GPUs Ray reserves per trial.
+        gpus_per_trial: GPUs Ray reserves per trial (fractions allowed: 0.5 runs two trials per
+            GPU). With more than 0 every trial trains on the GPU Ray assigned it (``ray.get_gpu_ids()``;
+            Ray narrows the task's ``CUDA_VISIBLE_DEVICES`` to it, so ``device: auto`` or ``cuda``
+            means that GPU); a cluster without GPUs is an error before any trial. With 0 the trial
+            sees no GPU (``CUDA_VISIBLE_DEVICES`` empty) and trains on the CPU.
         time_limit: seconds a trial may run before it is cancelled; None for no limit.
         init_options: more keyword arguments for ``ray.init`` (e.g. ``runtime_env``).
     """
@@ -102,12 +106,20 @@ class RayExecutor(Executor):
                 where = self.address or "a new local cluster"
                 raise ConfigError(f"could not start or join Ray ({where}): {exc}") from None
             self._owns_cluster = True
+        resources = ray.cluster_resources()
+        try:
+            check_cluster_gpus(resources, self.gpus_per_trial)
+        except ConfigError:
+            self.shutdown()
+            raise
         if self._requested is None:
-            cpus = float(ray.cluster_resources().get("CPU", 1))
+            cpus = float(resources.get("CPU", 1))
             self.concurrency = max(1, int(cpus // self.cpus_per_trial))
+            if self.gpus_per_trial > 0:
+                self.concurrency = min(self.concurrency, int(resources["GPU"] // self.gpus_per_trial) or 1)
         self._broker = ray.remote(num_cpus=0)(_Broker).remote()
         self._remote = ray.remote(_ray_trial).options(
-            num_cpus=self.cpus_per_trial, num_gpus=self.gpus_per_trial, max_retries=0
+            **trial_options(self.cpus_per_trial, self.gpus_per_trial)
         )
 
     def submit(self, job: TrialJob, decide: Decide) -> None:
@@ -121,7 +133,7 @@ class RayExecutor(Executor):
             self._estimators[key] = (ray.put(job.estimator), job.estimator)
         light = dataclasses.replace(job, estimator=None)  # type: ignore[arg-type]
         threads = max(1, round(self.cpus_per_trial))
-        ref = self._remote.remote(light, self._estimators[key][0], self._broker, threads)
+        ref = self._remote.remote(light, self._estimators[key][0], self._broker, threads, self.gpus_per_trial)
         self._jobs[job.number] = _Running(job, ref, decide, time.monotonic())
 
     @property
@@ -202,6 +214,43 @@ class RayExecutor(Executor):
                 self._owns_cluster = False
 
 
+def trial_options(cpus_per_trial: float, gpus_per_trial: float) -> dict[str, Any]:
+    """The resource request of one trial's Ray task (``ray.remote(...).options(**this)``)."""
+    return {"num_cpus": float(cpus_per_trial), "num_gpus": float(gpus_per_trial), "max_retries": 0}
+
+
+def check_cluster_gpus(resources: dict[str, float], gpus_per_trial: float) -> None:
+    """Raise a one-line ConfigError when trials need GPUs the cluster does not have."""
+    have = float(resources.get("GPU", 0))
+    if gpus_per_trial > 0 and have == 0:
+        raise ConfigError(
+            f"--gpus-per-trial {gpus_per_trial:g} but the Ray cluster has no GPU; start the Ray "
+            "nodes on machines with GPUs (ray start --num-gpus N), or use --gpus-per-trial 0"
+        )
+    if gpus_per_trial > 1 and gpus_per_trial > have:
+        raise ConfigError(
+            f"--gpus-per-trial {gpus_per_trial:g} but the Ray cluster has {have:g} GPU(s) in all: "
+            "no trial could ever start"
+        )
+
+
+def assigned_gpus(ids: list[Any], gpus_per_trial: float) -> str:
+    """``CUDA_VISIBLE_DEVICES`` for a trial Ray gave the GPUs ``ids`` (``ray.get_gpu_ids()``);
+    ``""`` (no GPU) when it reserved none: Ray leaves the variable alone for such tasks, and a
+    trial with ``device: auto`` would otherwise train on a GPU nobody reserved for it.
+
+    Raises:
+        TrialFailed: GPUs were asked for but Ray assigned none.
+    """
+    if gpus_per_trial <= 0:
+        return ""
+    if not ids:
+        raise TrialFailed(
+            f"the trial asked Ray for {gpus_per_trial:g} GPU(s) but Ray assigned none to its worker"
+        )
+    return ",".join(str(i) for i in ids)
+
+
 def _send_own_code_by_value(*objects: Any) -> None:
     """Let workers unpickle the user's own classes (an estimator or space defined in a script, a
     test or a notebook module that is not installed on the workers): their modules are pickled by
@@ -242,11 +291,18 @@ class _Broker:
         return False, None
 
 
-def _ray_trial(job: TrialJob, estimator: Any, broker: Any, threads: int) -> Outcome:
+def _ray_trial(job: TrialJob, estimator: Any, broker: Any, threads: int, gpus: float = 0.0) -> Outcome:
     """The Ray task: evaluate one trial on a worker, asking the driver after every report."""
     import ray
 
     os.environ["NASFORGE_THREADS"] = str(threads)  # the CPUs Ray reserved for this trial
+    try:
+        visible = assigned_gpus(list(ray.get_gpu_ids()), gpus)
+    except TrialFailed as exc:
+        return Outcome(job.number, {}, error=str(exc))
+    # "cuda" / "auto" is then the GPU Ray reserved, or no GPU; restored for the worker's next task
+    previous = os.environ.get("CUDA_VISIBLE_DEVICES")
+    os.environ["CUDA_VISIBLE_DEVICES"] = visible
 
     def report(step: int, value: float) -> str | None:
         ray.get(broker.post.remote(job.number, step, value))
@@ -256,4 +312,10 @@ def _ray_trial(job: TrialJob, estimator: Any, broker: Any, threads: int) -> Outc
                 return reason
             time.sleep(_POLL)
 
-    return run_job(dataclasses.replace(job, estimator=estimator), report)
+    try:
+        return run_job(dataclasses.replace(job, estimator=estimator), report)
+    finally:
+        if previous is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = previous

@@ -114,6 +114,12 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
     """Load the data and build and check every component; raises before any trial runs."""
     from nasforge.data import load
 
+    exec_section = dict(config.executor or {})
+    on_ray = exec_section.get("name") is not None and EXECUTORS.canonical_name(exec_section["name"]) == "ray"
+    if not on_ray:  # a Ray driver may have no GPU where its workers do: they resolve the name
+        from nasforge._device import check_device_and_amp
+
+        check_device_and_amp(config.device, config.amp)
     data = config.data
     task = load(
         data.name, data.root, fraction=data.fraction, seed=data.seed, download=data.download, **data.options
@@ -128,8 +134,20 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
     est_options = dict(config.estimator)
     est_name = est_options.pop("name")
     est_cls = ESTIMATORS.get(est_name)
+    _where(est_cls, est_options, config)
     check_options("estimator", est_name, est_cls, {"task": task, **est_options})
-    estimator = est_cls(task=task, **est_options)
+    if on_ray:  # the driver may have no GPU: the name is checked here, resolved on each worker
+        from nasforge._device import check_amp, check_device_name
+
+        wanted: dict[str, Any] = {k: est_options.pop(k) for k in ("device", "amp") if k in est_options}
+        estimator = est_cls(task=task, **est_options)
+        if "device" in wanted:
+            estimator.device = check_device_name(wanted["device"])
+        if "amp" in wanted:
+            estimator.amp = check_amp(wanted["amp"])
+        est_options.update(wanted)
+    else:
+        estimator = est_cls(task=task, **est_options)
     impossible = impossible_constraint(space, objective, estimator)
     if impossible is not None:  # before the run directory exists
         raise InfeasibleError(impossible)
@@ -137,6 +155,7 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
     strat_options = dict(config.strategy)
     strat_name = strat_options.pop("name")
     strat_cls = STRATEGIES.get(strat_name)
+    _where(strat_cls, strat_options, config)
     check_options("strategy", strat_name, strat_cls, strat_options)
     probe = strat_cls(**{"seed": 0, **strat_options})  # validates the options now, not after training
     probe.setup(space, objective)  # and that it can search this space
@@ -155,6 +174,8 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
     if config.executor is not None:
         exec_options = dict(config.executor)
         exec_name = EXECUTORS.canonical_name(exec_options.pop("name"))
+        if exec_name == "process" and "gpus" not in exec_options and not _trials_rotate_gpus(est_options):
+            exec_options["gpus"] = []  # CPU trials (or a fixed cuda:N): no GPU rotation
         EXECUTORS.create(exec_name, **exec_options)  # validates the options; started by the run
 
     from nasforge.track import make_tracker
@@ -214,6 +235,29 @@ def _remove_new(run_dir: Path, before: set[str] | None) -> None:
             else:
                 with contextlib.suppress(OSError):
                     entry.unlink()
+
+
+def _where(cls: Any, options: dict[str, Any], config: SearchConfig) -> None:
+    """Give a component that trains (an estimator, a one-shot strategy) the config's ``device`` and
+    ``amp`` unless its own options set them."""
+    import inspect
+
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return
+    for key in ("device", "amp"):
+        if key in params and key not in options:
+            options[key] = getattr(config, key)
+
+
+def _trials_rotate_gpus(est_options: dict[str, Any]) -> bool:
+    """Whether trials with these estimator options want the process executor's GPU rotation:
+    ``auto`` or ``cuda`` (not a fixed ``cuda:N``) that means a CUDA GPU here."""
+    from nasforge._device import check_device_name, resolve_device
+
+    name = check_device_name(est_options.get("device", "auto"))
+    return name in ("auto", "cuda") and resolve_device(name).type == "cuda"
 
 
 def run_search(
@@ -358,6 +402,8 @@ def _train_final(
         weight_decay=f.weight_decay,
         schedule=f.schedule,
         seed=derive_seed(exp.seed, 3),
+        device=prepared.config.device,
+        amp=prepared.config.amp,
         on_epoch=None if on_epoch is None else lambda e, n, m: on_epoch("final", e, n, m),
     )
     final.save(
@@ -374,6 +420,7 @@ def _train_final(
         "architecture": best.architecture.to_dict(),
         "search_metrics": dict(best.metrics),
         "final_metrics": dict(final.metrics),
+        "test_report": final.test_report,
         "final_training": f.model_dump(),
         "task": {
             "name": final.task_name,

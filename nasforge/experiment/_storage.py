@@ -151,6 +151,7 @@ class InMemoryStorage(Storage):
 
 
 _PREFIX = "nasforge."
+_NON_FINITE = ("nan", "inf", "-inf")  # how non-finite metric values are stored (JSON has none)
 T = TypeVar("T")
 
 
@@ -330,7 +331,7 @@ class OptunaStorage(Storage):
             self._trial_ids[ft.number] = ft._trial_id
             ua = ft.user_attrs
             metrics = {
-                k: (float(v) if isinstance(v, str) else v)
+                k: (float(v) if v in _NON_FINITE else v)  # other strings (device names) stay
                 for k, v in (ua.get(_PREFIX + "metrics") or {}).items()
             }
             out.append(

@@ -88,10 +88,11 @@ class Trial:
         return self.values[0] if self.values else None
 
     def train(self, task: Any, **options: Any) -> Any:
-        """Train this architecture with a final budget and test it: :func:`nasforge.estimate.train_final`.
+        """Train this architecture with a final budget and test it: :func:`nasforge.estimate.train_final`
+        (``device="cuda"``, ``amp="bf16"`` and the other options are passed on).
 
         Example:
-            >>> model = exp.best().train(task, epochs=30)  # doctest: +SKIP
+            >>> model = exp.best().train(task, epochs=30, device="auto")  # doctest: +SKIP
         """
         from nasforge.estimate import train_final
 

@@ -5,6 +5,11 @@ one by one with :func:`time.perf_counter_ns` on a fixed input, with the thread c
 recorded) for PyTorch (``torch.set_num_threads``) or ONNX Runtime (``intra_op_num_threads``, one
 inter-op thread). The report gives the median (the figure to use), the spread (10th and 90th
 percentiles, the coefficient of variation) and every sample.
+
+A module on a GPU is timed there, with the device synchronised before and after every call (a
+GPU runs queued work asynchronously; without it the clock times the launch, not the work), and
+its report says so: backend ``"torch_cuda"`` (or ``"torch_mps"``). GPU and CPU latencies are
+different quantities: nasforge never stores them under one metric name.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ class LatencyReport:
     """Timings of one model, backend, batch size and thread count (milliseconds per call).
 
     Attributes:
-        backend: ``"torch"`` (eager) or ``"onnxruntime"``.
+        backend: ``"torch"`` (eager, CPU), ``"torch_cuda"`` / ``"torch_mps"`` (eager on that GPU,
+            synchronised timing) or ``"onnxruntime"`` (CPU).
         batch_size: images per call.
         threads: the intra-op thread count used.
         warmup: untimed calls before the measurement.
@@ -105,7 +111,10 @@ def measure_latency(
             raise ConfigError(f"no ONNX file {str(path)!r} to time")
         backend, samples = "onnxruntime", _time_onnx(path, input_shape, batch_size, threads, warmup, repeats)
     else:
-        backend, samples = "torch", _time_torch(model, input_shape, batch_size, threads, warmup, repeats)
+        param = next(model.parameters(), None)
+        kind = param.device.type if param is not None else "cpu"
+        backend = "torch" if kind == "cpu" else f"torch_{kind}"
+        samples = _time_torch(model, input_shape, batch_size, threads, warmup, repeats)
     ms = [s / 1e6 for s in samples]
     mean = statistics.fmean(ms)
     std = statistics.stdev(ms)
@@ -129,10 +138,13 @@ def _time_torch(
 ) -> list[int]:
     import torch
 
+    from nasforge._device import synchronize
     from nasforge.estimate._loop import torch_threads
 
     param = next(model.parameters(), None)
-    x = torch.zeros((batch, *input_shape), dtype=param.dtype if param is not None else torch.float32)
+    device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None else torch.float32
+    x = torch.zeros((batch, *input_shape), dtype=dtype, device=device)
     was_training = model.training
     model.eval()
     samples: list[int] = []
@@ -141,8 +153,10 @@ def _time_torch(
             for _ in range(warmup):
                 model(x)
             for _ in range(repeats):
+                synchronize(device)  # a no-op on the CPU
                 t0 = time.perf_counter_ns()
                 model(x)
+                synchronize(device)
                 samples.append(time.perf_counter_ns() - t0)
     finally:
         model.train(was_training)

@@ -29,7 +29,14 @@ TRAJECTORY_PNG = "trajectory.png"
 IMPORTANCE_PNG = "importance.png"
 N_DIAGRAMS = 3
 #: every file a report may write; those a new report does not write again are removed
-_OUTPUTS = (TRAJECTORY_PNG, IMPORTANCE_PNG, PARETO_PNG, PARETO_JSON, *(f"arch_{i}.png" for i in range(1, 4)))
+_OUTPUTS = (
+    TRAJECTORY_PNG,
+    IMPORTANCE_PNG,
+    PARETO_PNG,
+    PARETO_JSON,
+    "confusion.png",
+    *(f"arch_{i}.png" for i in range(1, 4)),
+)
 _EXTRA_METRICS = ("params", "flops", "latency_ms", "train_seconds", "sim_seconds", "epochs")
 
 
@@ -200,6 +207,11 @@ class _Page:
             ("leaderboard", "Leaderboard", self.leaderboard()),
             ("trajectory", "Search trajectory", self.trajectory()),
         ]
+        from nasforge.report._final import final_section
+
+        final = final_section(self.exp.run_dir, self.out, self._plot, _kv)
+        if final is not None:
+            sections.append(("final", "Final model (test split)", final))
         if len(self.objective.names) >= 2:
             sections.append(("pareto", "Pareto front", self.pareto()))
         sections += [

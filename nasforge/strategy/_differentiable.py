@@ -76,6 +76,9 @@ class DifferentiableSearch(Strategy):
             ``"avg_pool_3x3"`` and ``"none"`` to guard against every parameter-free operation).
         threads: torch threads (default: the cores this process may use).
         seed: seeds the supernet's initial weights, alpha and the data order.
+        device: where the supernet and alpha train: ``auto`` (default), ``cpu``, ``cuda``,
+            ``cuda:N``, ``mps``. Initial weights, alpha, data order and GDAS's Gumbel noise are
+            drawn on the CPU and moved, so the device changes no random choice. Float32 (no amp).
 
     Attributes:
         history: one dict per trained epoch (``epoch``, ``cell``, ``entropy``, ``train_loss``,
@@ -104,9 +107,14 @@ class DifferentiableSearch(Strategy):
         guard_ops: Sequence[str] = ("skip_connect",),
         threads: int | None = None,
         seed: int | None = None,
+        device: str = "auto",
     ) -> None:
         super().__init__(seed=seed)
         check_int(f"{self.method} epochs", epochs, 1)
+        from nasforge._device import check_device_name, resolve_device
+
+        resolve_device(device)  # unusable here: an error before the search starts
+        self.device = check_device_name(device)
         check_int(f"{self.method} batch_size", batch_size, 1)
         if C is not None:
             check_int(f"{self.method} C", C, 1)
@@ -201,6 +209,7 @@ class DifferentiableSearch(Strategy):
         import torch
         from torch import nn
 
+        from nasforge._device import resolve_device
         from nasforge.estimate._loop import torch_threads
         from nasforge.estimate._train import default_threads
         from nasforge.experiment._experiment import derive_seed
@@ -216,6 +225,8 @@ class DifferentiableSearch(Strategy):
         seed = int(self.seed) if self.seed is not None else int(self.rng.integers(2**31))
         start = time.perf_counter()
         data = task.with_fraction(self.fraction, seed=seed) if self.fraction < 1 else task
+        device = resolve_device(self.device)
+        data = data.to(device)
         gen = torch.Generator().manual_seed(derive_seed(seed, 1))
         perm = torch.randperm(len(data.x_train), generator=gen)
         half = len(perm) // 2
@@ -223,9 +234,9 @@ class DifferentiableSearch(Strategy):
             raise ConfigError(f"{self.method} needs at least 2 training images, got {len(perm)}")
         w_idx, a_idx = perm[:half], perm[half : 2 * half]
         with torch_threads(self.threads or default_threads()), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(seed, 2))
-            net = self._build_supernet(data, ops)
-            alpha = nn.Parameter(1e-3 * torch.randn(6, len(ops)))
+            torch.random.default_generator.manual_seed(derive_seed(seed, 2))  # CPU: weights, alpha
+            net = self._build_supernet(data, ops).to(device)
+            alpha = nn.Parameter((1e-3 * torch.randn(6, len(ops))).to(device))
             w_opt = torch.optim.SGD(
                 net.parameters(), lr=self.lr, momentum=0.9, weight_decay=self.weight_decay, nesterov=False
             )
@@ -290,7 +301,7 @@ class DifferentiableSearch(Strategy):
                     log.info("%s collapse guard at epoch %d: %d guarded edges", self.method, epoch, skips)
                     break
                 kept = alpha.detach().clone()
-        self.alpha = [[float(v) for v in row] for row in kept]
+        self.alpha = [[float(v) for v in row] for row in kept.cpu()]
         self._order, self._position = None, 0
         self.search_seconds = round(time.perf_counter() - start, 3)
         return self.alpha
@@ -396,8 +407,10 @@ class GDAS(DifferentiableSearch):
         guard_ops: Sequence[str] = ("skip_connect",),
         threads: int | None = None,
         seed: int | None = None,
+        device: str = "auto",
     ) -> None:
         super().__init__(
+            device=device,
             epochs=epochs,
             fraction=fraction,
             batch_size=batch_size,
@@ -437,7 +450,9 @@ class GDAS(DifferentiableSearch):
         assert tau is not None
         logp = torch.log_softmax(alpha, dim=1)
         while True:  # resample the rare draw that overflows
-            gumbel = -torch.empty_like(logp).exponential_(generator=gen).log()
+            # drawn on the CPU generator (the same noise on every device), then moved
+            noise = torch.empty(logp.shape, dtype=logp.dtype).exponential_(generator=gen)
+            gumbel = -noise.to(logp.device).log()
             probs = torch.softmax((logp + gumbel) / tau, dim=1)
             if torch.isfinite(probs).all():
                 break

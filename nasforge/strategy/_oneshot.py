@@ -48,6 +48,9 @@ class SPOS(Strategy):
         supernet: options of the :class:`~nasforge.estimate.SupernetEstimator` (``epochs``,
             ``sampling``, ``C``, ``N``, ``fraction``, ``lr``, ``calib_batches``, ...).
         seed: random seed (the supernet's and the inner strategy's seeds derive from it).
+        device: where the supernet trains and scores architectures (``auto``, ``cpu``, ``cuda``,
+            ``cuda:N``, ``mps``; a ``device`` in ``supernet`` wins). The trials it proposes train
+            on the experiment estimator's device.
 
     Attributes:
         on_epoch: optional ``callback(epoch, epochs, record)`` after every supernet epoch.
@@ -65,9 +68,14 @@ class SPOS(Strategy):
         rank_by: str = "loss",
         supernet: Mapping[str, Any] | None = None,
         seed: int | None = None,
+        device: str = "auto",
     ) -> None:
         super().__init__(seed=seed)
         check_int("spos n_evaluations", n_evaluations, 1)
+        from nasforge._device import check_device_name, resolve_device
+
+        resolve_device(device)  # unusable here: an error before the search starts
+        self.device = check_device_name(device)
         if rank_by not in _RANK_BY:
             raise ConfigError(f"spos rank_by must be 'loss' or 'accuracy', got {rank_by!r}")
         if not isinstance(inner, str) or STRATEGIES.canonical_name(inner) in ("spos", "darts", "gdas"):
@@ -132,7 +140,7 @@ class SPOS(Strategy):
             )
         seed = int(self.seed) if self.seed is not None else int(self.rng.integers(2**31))
         start = time.perf_counter()
-        options = {"seed": derive_seed(seed, 1), **self.supernet_options}
+        options = {"seed": derive_seed(seed, 1), "device": self.device, **self.supernet_options}
         self.estimator = SupernetEstimator(task, **options)
         self.estimator.on_epoch = self.on_epoch
         self.estimator.prepare(self.space, self._run_dir)

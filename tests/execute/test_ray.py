@@ -102,3 +102,24 @@ def test_a_ray_worker_that_dies_fails_only_its_trial(cluster: None) -> None:
     assert len(dead) == 2 and all(t.state is TrialState.FAIL and "crashed" in (t.error or "") for t in dead)
     assert exp.finished_count() == 10  # the search went on
     assert sum(t.state is TrialState.COMPLETE for t in exp.trials) == 8
+
+
+def test_gpus_per_trial_on_a_cluster_without_gpus_stops_before_any_trial(cluster: None) -> None:
+    from nasforge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--gpus-per-trial 1 but the Ray cluster has no GPU"):
+        RayExecutor(gpus_per_trial=1).start()
+    assert ray.is_initialized()  # the module's cluster, which the executor did not start, is left alone
+
+
+class SeenGpus(Estimator):
+    """Reports the CUDA_VISIBLE_DEVICES its Ray task ran with."""
+
+    def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
+        return {"score": 1.0, "gpus": os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")}
+
+
+def test_a_trial_without_reserved_gpus_sees_none(cluster: None) -> None:
+    exp = Experiment("no-gpu", space=toy_space(), objectives=["score"], seed=0)
+    exp.run("random", SeenGpus(), n_trials=2, executor=RayExecutor(concurrency=2))
+    assert [t.metrics["gpus"] for t in exp.trials] == ["", ""]  # device auto trains on the CPU

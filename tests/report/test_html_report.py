@@ -257,3 +257,22 @@ def test_trials_screened_out_by_a_constraint_are_counted_apart(tmp_path: Path) -
     shown = runner.invoke(app, ["show", str(run)])
     # the long temporary path makes the header wrap; compare words, not line breaks
     assert shown.exit_code == 0 and f"{screened} screened" in " ".join(shown.output.split())
+
+
+def test_the_final_models_test_metrics_and_confusion_matrix(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = ["--trials", "2", "--epochs", "1", "--final-epochs", "1", "--run-dir", str(run)]
+    searched = runner.invoke(app, ["search", *args])
+    assert searched.exit_code == 0, searched.output
+    report = json.loads((run / "final.json").read_text())["test_report"]
+    final = section(write_report(run).read_text(), "final")
+    assert f"{report['balanced_accuracy']:.4f}" in final and "test AUC" in final
+    assert final.count("<tr><td>") == 10  # a row per digit class in the per-class table
+    assert (run / "report" / "confusion.png").is_file() and "test confusion matrix" in final
+
+    # a run written before the test report existed still gets its accuracy, and no stale plot
+    data = json.loads((run / "final.json").read_text())
+    del data["test_report"]
+    (run / "final.json").write_text(json.dumps(data))
+    final = section(write_report(run).read_text(), "final")
+    assert "predates per-class test metrics" in final and not (run / "report" / "confusion.png").exists()
