@@ -464,8 +464,8 @@ def search(
         typer.Option(
             "--storage",
             help="Database URL shared by several workers (postgresql://user@host/db, sqlite:///shared.db): "
-            "run the same command on each machine and they search one experiment together "
-            "(default: nasforge.db in the run directory).",
+            "run the same command on each machine and they search one experiment together; the "
+            "last to finish trains the best once (default: nasforge.db in the run directory).",
         ),
     ] = None,
     track: Annotated[
@@ -495,7 +495,7 @@ def search(
     Without arguments it searches a chain CNN on scikit-learn's digits (no download needed).
     """
     with _user_errors():
-        from nasforge.config import fill_defaults, load_raw, parse_config
+        from nasforge.config import SECTION_DEFAULTS, fill_defaults, load_raw, parse_config
         from nasforge.experiment._search import run_search
 
         data = load_raw(config)
@@ -511,14 +511,16 @@ def search(
             data["data"]["download"] = download
         data["data"].setdefault("name", "digits")
         fill_defaults(data)  # budgets follow the (possibly overridden) dataset
-        current = data.get("strategy")
-        current_name = current.get("name") if isinstance(current, dict) else current
-        if strategy is not None and strategy != current_name:
-            data["strategy"] = {"name": strategy}
-        current_sched = data.get("scheduler")
-        current_sched_name = current_sched.get("name") if isinstance(current_sched, dict) else current_sched
-        if scheduler is not None and scheduler != current_sched_name:
-            data["scheduler"] = {"name": scheduler}
+        for key, given in (("strategy", strategy), ("scheduler", scheduler)):
+            current = data.get(key)
+            if given is None or given == (current.get("name") if isinstance(current, dict) else current):
+                continue
+            if isinstance(current, dict) and "name" not in current:  # the options go to the one named
+                default = SECTION_DEFAULTS.get(key)
+                if default is None or default()["name"] != given:  # (else parse_config adds its defaults)
+                    data[key] = {**current, "name": given}
+            else:
+                data[key] = {"name": given}
         if time_budget is not None:
             data["time"] = _duration(time_budget)
         if metric is not None:
@@ -582,10 +584,15 @@ def search(
                 progress.stage("supernet", "supernet epochs", pending, unit="epoch")
 
         def on_trial(exp: Any, trial: Any) -> None:
-            if trial.state.value == "FAIL":
+            if trial.screened:  # counted on the bar, not a line each: there can be hundreds
+                started["screened"] = started.get("screened", 0) + 1
+            elif trial.state.value == "FAIL":
                 last = (trial.error or "").strip().splitlines()[-1:] or ["?"]
                 progress.note(f"[yellow]trial {trial.number} failed:[/] {escape(last[0])}")
-            progress.update("trials", exp.finished_count(), _best_text(exp, primary))
+            best = _best_text(exp, primary)
+            if started.get("screened"):
+                best = f"{best}{', ' if best else ''}{started['screened']} screened out by constraints"
+            progress.update("trials", exp.finished_count(), best)
 
         def on_final(exp: Any, epochs: int) -> None:
             progress.note(f"training the best architecture for {epochs} epochs ...")
@@ -643,6 +650,8 @@ def search(
                 highlight=False,
             )
             _print_test_report(result.final.test_report)
+        elif result.final_note is not None:  # a worker of a shared database: another one trains it
+            out.print(result.final_note, highlight=False)
         if result.time_budget is not None:
             from nasforge._progress import format_duration
 

@@ -1,7 +1,9 @@
 """Search configuration: YAML in, validated before any trial runs.
 
 A config file looks like this (every key optional; these are the defaults on digits; on MNIST and
-Fashion-MNIST the per-trial and final budgets default to :data:`LARGE_BUDGET`)::
+Fashion-MNIST the per-trial and final budgets default to :data:`LARGE_BUDGET`). A ``space``,
+``strategy`` or ``estimator`` section without a ``name`` is the default component with those
+options overriding its defaults (``estimator: {epochs: 5}``), and ``final`` likewise::
 
     name: null                 # run name; default "<dataset>-<strategy>"
     space: {name: chain_cnn, depth: [2, 5], max_params: 150000}
@@ -18,6 +20,7 @@ Fashion-MNIST the per-trial and final budgets default to :data:`LARGE_BUDGET`)::
     time: null                 # the whole budget, search and final training: 90s, 15m, 1h30m, 2h or
                                # seconds; written out as seconds (nasforge._budget has the split rule)
     timeout: null              # seconds; stops starting trials (the final training is not covered)
+    max_screened: 200          # give up after this many proposals in a row broke a constraint
     executor: null             # where trials run: inprocess (default), process or ray, e.g.
                                # {name: process, concurrency: 2, time_limit: 900, memory_limit_mb: 4000}
                                # or {name: ray, address: auto, concurrency: 4, cpus_per_trial: 1}
@@ -95,14 +98,26 @@ LARGE_DATASETS = ("mnist", "fashion-mnist", "fashion_mnist", "fmnist")
 
 
 def fill_defaults(data: dict[str, Any]) -> dict[str, Any]:
-    """Fill a missing ``estimator`` / ``final`` section with the budget for the configured dataset."""
+    """Fill the ``estimator`` / ``final`` sections from the budget for the configured dataset.
+
+    A missing section gets the whole budget; a ``final`` section, or an ``estimator`` section
+    without a ``name``, gets the options it does not set (``estimator: {epochs: 5}`` is the default
+    ``train`` estimator with 5 epochs).
+    """
     dataset = data.get("data")
     name = dataset.get("name") if isinstance(dataset, Mapping) else dataset
     budget = LARGE_BUDGET if name in LARGE_DATASETS else SMALL_BUDGET
     for section in ("estimator", "final"):
-        if data.get(section) is None:
+        value = data.get(section)
+        if value is None:
             data[section] = dict(budget[section])
+        elif isinstance(value, Mapping) and (section == "final" or "name" not in value):
+            data[section] = {**budget[section], **value}
     return data
+
+
+#: the default component of each section that names one (none for scheduler and executor)
+SECTION_DEFAULTS: dict[str, Any] = {"space": _default_space, "strategy": _default_strategy}
 
 
 class SearchConfig(_Strict):
@@ -119,6 +134,9 @@ class SearchConfig(_Strict):
     trials: int | None = Field(30, ge=1)
     time: float | None = None
     timeout: float | None = Field(None, gt=0)
+    # proposals screened out by a constraint in a row before the search gives up
+    # (nasforge.experiment._experiment.MAX_SCREENED_IN_ROW)
+    max_screened: int = Field(200, ge=1)
     executor: dict[str, Any] | None = None
     seed: int = 0
     device: str = "auto"
@@ -171,11 +189,28 @@ def _one_line(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in err["loc"]) or "config"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key" + _key_hint(err["loc"])
         parts.append(
             f"{where}: {msg}" + (f" (got {err['input']!r})" if err["type"] != "extra_forbidden" else "")
         )
     return "; ".join(parts)
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {"data": DataConfig, "final": FinalConfig}
+
+
+def _key_hint(loc: tuple[Any, ...]) -> str:
+    """``". Did you mean 'estimator'?"`` for a misspelt key, else the valid keys."""
+    from nasforge.registry import suggest
+
+    model: type[BaseModel] = SearchConfig
+    if len(loc) == 2 and loc[0] in _SECTIONS:
+        model = _SECTIONS[loc[0]]
+    elif len(loc) != 1:
+        return ""
+    valid = list(model.model_fields)
+    hint = suggest(str(loc[-1]), valid)
+    return f".{hint}" if hint else f" (valid keys: {', '.join(valid)})"
 
 
 def parse_config(data: Any, *, source: str = "config") -> SearchConfig:
@@ -194,7 +229,16 @@ def parse_config(data: Any, *, source: str = "config") -> SearchConfig:
         elif value is not None and not isinstance(value, Mapping):
             raise ConfigError(f"{source}: {section} must be a name or a mapping with a 'name', got {value!r}")
         elif isinstance(value, Mapping) and "name" not in value:
-            raise ConfigError(f"{source}: {section} needs a 'name'")
+            if section not in SECTION_DEFAULTS:  # no default component to take options
+                from nasforge.registry import EXECUTORS, SCHEDULERS
+
+                names = (SCHEDULERS if section == "scheduler" else EXECUTORS).names()
+                example = "successive_halving" if section == "scheduler" else "process"
+                raise ConfigError(
+                    f"{source}: {section} needs a 'name' (one of {', '.join(names)}), "
+                    f"e.g. {section}: {{name: {example}, ...}}"
+                )
+            data[section] = {**SECTION_DEFAULTS[section](), **value}  # the default's options, overridden
     if "track" in data:
         data["track"] = _track_entries(data["track"], source)
     if isinstance(data.get("data"), str):

@@ -10,6 +10,7 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "DataError",
+    "InfeasibleError",
     "NasforgeError",
     "SpaceError",
     "StorageError",
@@ -25,6 +26,10 @@ class NasforgeError(Exception):
 
 class ConfigError(NasforgeError, ValueError):
     """A configuration value (YAML, CLI option or keyword argument) is invalid."""
+
+
+class InfeasibleError(ConfigError):
+    """No architecture of the search space can satisfy the constraints (``params <= 10``)."""
 
 
 class SpaceError(NasforgeError, ValueError):

@@ -322,6 +322,9 @@ class TrainEstimator(Estimator):
                 amp=amp,
                 **self.budget.fit_kwargs(),
             )
+            # inside the thread limit: a forked trial that starts a larger OpenMP pool than its
+            # parent used can hang (docs/scale-out.md, Threads)
+            val_metrics = _val_metrics(model, task)
         metrics = {
             "val_accuracy": result.val_accuracy,
             "val_loss": result.val_loss,
@@ -333,8 +336,8 @@ class TrainEstimator(Estimator):
             "epochs": result.epochs,
             **self._fidelity(task),
             **device_info(device, amp),
+            **val_metrics,
         }
-        metrics.update(_val_metrics(model, task))
         if self.hardware is not None:  # CPU latencies, measured on the CPU whatever trained the model
             metrics.update(_measure(arch, model.cpu(), self._task(), self.hardware, ctx.seed))
         return metrics

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nasforge.errors import ConfigError, NasforgeError, StorageError, TrialFailed
+from nasforge.errors import ConfigError, InfeasibleError, NasforgeError, StorageError, TrialFailed
 from nasforge.estimate._base import Estimator
 from nasforge.execute._base import Executor, TrialJob, run_job
 from nasforge.experiment._rundir import write_run_files
@@ -33,8 +33,12 @@ from nasforge.strategy._schedulers import Scheduler
 
 #: metrics computed from the built network alone, so their constraints are checked before training
 CHEAP_METRICS = frozenset({"params", "flops"})
-#: a strategy that proposes this many screened-out architectures in a row has nothing feasible left
-MAX_SCREENED_IN_ROW = 1000
+#: default of ``run(max_screened=...)``: a strategy that proposes this many screened-out
+#: architectures in a row has nothing feasible left. A screened chain CNN costs its count on the
+#: meta device plus one trial record in SQLite (measured 0.1-0.3 s each on 2 busy cores, most of it
+#: Optuna writing the ~25 parameters), so 200 give up within a minute; a feasible region of 1% of
+#: the space is still hit in 200 uniform proposals with 87% probability.
+MAX_SCREENED_IN_ROW = 200
 
 __all__ = ["Evaluation", "Experiment"]
 
@@ -468,15 +472,16 @@ class Experiment:
             self._shared_checked = now
         return self._shared
 
-    def refresh(self, *, max_age: float = 0.2) -> None:
+    def refresh(self, *, max_age: float = 0.2, force: bool = False) -> None:
         """Take in what other workers of this database did since the last look.
 
         New trials of other workers join the record (their architectures are not proposed again);
         trials they finished are told to the strategy and the scheduler; RUNNING trials of workers
         that are gone are marked interrupted and queued for a retry. Does nothing (and costs no
-        database read) while this is the only worker.
+        database read) while this is the only worker, unless ``force`` (after a search on a
+        shared database, to see the last trials of workers that have ended).
         """
-        if not self.is_shared() or time.monotonic() - self._refreshed < max_age:
+        if not force and (not self.is_shared() or time.monotonic() - self._refreshed < max_age):
             return
         self._refreshed = time.monotonic()
         live = self._live_others()
@@ -539,6 +544,16 @@ class Experiment:
             the RUNNING trial, or None when the strategy has nothing left (or proposed only
             duplicates ``max_duplicates`` times in a row).
         """
+        return self._ask(max_duplicates)
+
+    def _ask(
+        self,
+        max_duplicates: int = 200,
+        screen: Callable[[Architecture], tuple[dict[str, Any], str] | None] | None = None,
+    ) -> Trial | None:
+        """:meth:`ask`; with ``screen``, an architecture it finds infeasible is recorded at once
+        as a finished screened trial (one storage write instead of a RUNNING trial then its end:
+        screening a whole space's worth of proposals stays cheap) and returned."""
         self._check_writable()
         if self.strategy is None:
             raise NasforgeError("no strategy: call set_strategy() or run(strategy=...) first")
@@ -560,6 +575,9 @@ class Experiment:
                 arch = None
             if arch is None:
                 return None
+        infeasible = screen(arch) if screen is not None else None
+        if infeasible is not None:
+            return self._record_screened(arch, *infeasible)
         started = time.time()
         number = self.storage.create_trial(arch, started, worker=self.worker_id)
         trial = Trial(number, arch, TrialState.RUNNING, started=started)
@@ -576,8 +594,28 @@ class Experiment:
                     interrupted=True,
                 )
                 self._keys[arch.key] += 1  # it is taken, by the other trial
-                return self.ask(max_duplicates=max_duplicates)
+                return self._ask(max_duplicates, screen)
         return trial
+
+    def _record_screened(self, arch: Architecture, metrics: Mapping[str, Any], reason: str) -> Trial:
+        """Store a proposal screened out before evaluation as a finished FAIL trial, and tell it."""
+        now = time.time()
+        rec = StoredTrial(
+            number=-1,
+            params=dict(arch.params),
+            state=TrialState.FAIL,
+            metrics={k: _plain(v) for k, v in metrics.items()},
+            error=reason,
+            started=now,
+            finished=now,
+        )
+        number = self.storage.record_trial(arch, rec, worker=self.worker_id)
+        done = Trial(
+            number, arch, TrialState.FAIL, metrics=rec.metrics, error=reason, started=now, finished=now
+        )
+        self._trials[number] = done
+        self._keys[arch.key] += 1  # proposed once: dedup does not propose it again
+        return self._after_tell(done)
 
     def _raced(self, number: int, arch: Architecture) -> int | None:
         """The lower-numbered trial of the same architecture another worker created meanwhile, if any.
@@ -633,6 +671,11 @@ class Experiment:
                     values=values,
                     feasible=self.objective.feasible(metrics),
                 )
+        return self._after_tell(done)
+
+    def _after_tell(self, done: Trial) -> Trial:
+        """A trial has finished (its record is stored): tell the scheduler and the strategy, save
+        the strategy's state, refresh the run files."""
         if self.scheduler is not None and self._scheduler_synced:
             self.scheduler.finished(done)
         if self.strategy is not None:
@@ -708,6 +751,7 @@ class Experiment:
         scheduler_options: Mapping[str, Any] | None = None,
         executor: Executor | str | None = None,
         executor_options: Mapping[str, Any] | None = None,
+        max_screened: int | None = None,
     ) -> Experiment:
         """Ask, evaluate and tell until the budget is spent.
 
@@ -734,9 +778,19 @@ class Experiment:
                 ``strategy.pending``; duplicates of running architectures are skipped).
             executor_options: options for an executor given by name (``concurrency``,
                 ``time_limit``, ``memory_limit_mb``, ``address``, ...).
+            max_screened: stop after this many proposals in a row were screened out by a
+                constraint before training (default :data:`MAX_SCREENED_IN_ROW`, 200). If no
+                trial of the experiment was ever trained, that is an :class:`InfeasibleError`;
+                otherwise the search stops with a warning and keeps what it found.
 
         Returns:
             self, for chaining.
+
+        Raises:
+            InfeasibleError: before any trial, when a ``params`` / ``flops`` upper bound is below
+                the smallest network of the space (:meth:`SearchSpace.metric_floor`); or when
+                ``max_screened`` proposals in a row violated the constraints and no trial was
+                trained yet. The message names the constraint and the smallest value seen.
         """
         if n_trials is not None and (
             isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0
@@ -744,6 +798,10 @@ class Experiment:
             raise ConfigError(f"n_trials must be a non-negative integer, got {n_trials=}")
         if timeout is not None and not timeout > 0:
             raise ConfigError(f"timeout must be a positive number of seconds, got {timeout=}")
+        if max_screened is None:
+            max_screened = MAX_SCREENED_IN_ROW
+        if isinstance(max_screened, bool) or not isinstance(max_screened, int) or max_screened < 1:
+            raise ConfigError(f"max_screened must be a positive integer, got {max_screened=}")
         if isinstance(estimator, str):
             estimator = ESTIMATORS.create(estimator)
         if not isinstance(estimator, Estimator):
@@ -764,6 +822,9 @@ class Experiment:
             self.set_scheduler(scheduler, **(scheduler_options or {}))
         elif scheduler_options:
             raise ConfigError("scheduler_options need a scheduler name")
+        impossible = impossible_constraint(self.space, self.objective, estimator)
+        if impossible is not None:
+            raise InfeasibleError(impossible)
 
         from nasforge.execute import make_executor
 
@@ -778,9 +839,10 @@ class Experiment:
         try:
             runner.start()
             with beat, _remember_interrupts() as self._interrupted:
-                self._loop(runner, estimator, n_trials, timeout, start, callbacks)
+                self._loop(runner, estimator, n_trials, timeout, start, callbacks, max_screened)
         except KeyboardInterrupt:
-            for number in runner.stop_all():
+            # the executor's trials, and one asked but not yet handed to it when the signal came
+            for number in sorted({*runner.stop_all(), *self._running}):
                 if not self._trials[number].state.is_finished:
                     self.tell(number, error=self._interrupt_reason(), interrupted=True)
             raise
@@ -799,10 +861,11 @@ class Experiment:
         timeout: float | None,
         start: float,
         callbacks: Sequence[Callback],
+        max_screened: int,
     ) -> None:
         """Keep the executor's slots full (ask), and tell each trial that ends, until the budget is spent."""
         exhausted = False
-        screened_in_row = 0
+        streak = _ScreenedStreak(self.objective.constraints)
         while True:
             if self._interrupted:  # a Ctrl-C whose KeyboardInterrupt a finaliser swallowed
                 raise KeyboardInterrupt
@@ -813,26 +876,21 @@ class Experiment:
                     break
                 if timeout is not None and time.monotonic() - start >= timeout:
                     break
-                trial = self.ask()
+                trial = self._ask(screen=lambda arch: self._infeasible_before_training(arch, estimator))
                 if trial is None:
                     exhausted = True
                     break
-                infeasible = self._infeasible_before_training(trial.architecture, estimator)
-                if infeasible is not None:  # costs nothing: told at once, the slot stays free
-                    done = self.tell(trial, infeasible[0], error=infeasible[1])
+                if trial.screened:  # costs no evaluation: told at once, the slot stays free
                     for cb in callbacks:
-                        cb(self, done)
-                    screened_in_row += 1
-                    if screened_in_row >= MAX_SCREENED_IN_ROW:
-                        log.warning(
-                            "stopping: the last %d architectures the strategy proposed all violate a "
-                            "constraint (%s); loosen the constraints or narrow the space",
-                            screened_in_row,
-                            ", ".join(str(c) for c in self.objective.constraints),
-                        )
+                        cb(self, trial)
+                    streak.add(trial.metrics)
+                    if streak.count >= max_screened:
+                        if not any(_trained(t) for t in self._trials.values()):
+                            raise InfeasibleError(streak.message(before_any=True))
+                        log.warning("stopping: %s", streak.message(before_any=False))
                         exhausted = True
                     continue
-                screened_in_row = 0
+                streak = _ScreenedStreak(self.objective.constraints)
                 self._sync_scheduler(estimator)
                 runner.submit(self._job(trial, estimator), self._decide)
             if not runner.running:
@@ -955,6 +1013,97 @@ class Experiment:
             state = self.strategy.state_dict()
             self.strategy.setup(self.space, self.objective)
             self.strategy.load_state_dict(state)
+
+
+class _ScreenedStreak:
+    """Proposals screened out in a row: how often each constraint was violated, and the value
+    closest to its bound (the smallest ``params`` seen under ``params <= 10``)."""
+
+    def __init__(self, constraints: Sequence[MetricConstraint]) -> None:
+        self.constraints = list(constraints)
+        self.count = 0
+        self.violations: Counter[MetricConstraint] = Counter()
+        self.closest: dict[MetricConstraint, float] = {}
+
+    def add(self, metrics: Mapping[str, Any]) -> None:
+        self.count += 1
+        for c in self.constraints:
+            value = metrics.get(c.metric)
+            if value is None or c.holds(metrics):
+                continue
+            self.violations[c] += 1
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                upper = c.op in ("<", "<=")
+                old = self.closest.get(c)
+                if old is None or (value < old if upper else value > old):
+                    self.closest[c] = float(value)
+
+    def message(self, *, before_any: bool) -> str:
+        """``no architecture satisfies params <= 10 (smallest params seen 20): ...``"""
+        always = [c for c in self.constraints if self.violations[c] == self.count]
+        shown = always or [c for c in self.constraints if self.violations[c]]
+        parts = []
+        for c in shown:
+            notes = [] if always else [f"violated by {self.violations[c]}"]
+            if c in self.closest:
+                what = "smallest" if c.op in ("<", "<=") else "largest"
+                notes.append(f"{what} {c.metric} seen {_number(self.closest[c])}")
+            parts.append(f"{c} ({', '.join(notes)})" if notes else str(c))
+        which = " and ".join(parts)
+        head = f"no architecture satisfies {which}" if always else f"no architecture satisfies all of {which}"
+        when = "before any trial was trained" if before_any else "since the last trained trial"
+        it = "it" if len(shown) == 1 else "them" if always else "one of them each"
+        return (
+            f"{head}: the last {self.count} proposals in a row violated {it} "
+            f"{when}; loosen the constraint or narrow the space (max_screened sets how many proposals to try)"
+        )
+
+
+def _number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:.4g}"
+
+
+def _trained(trial: Trial) -> bool:
+    """Whether a trial got past the constraint screening to the estimator (or is there now)."""
+    return not trial.screened and not (trial.interrupted and trial.error and "not evaluated" in trial.error)
+
+
+def impossible_constraint(space: SearchSpace, objective: Objective, estimator: Estimator) -> str | None:
+    """Why a ``params`` / ``flops`` upper bound cannot be met by any architecture of ``space``, or None.
+
+    Uses :meth:`SearchSpace.metric_floor`, a value no architecture goes below, at the estimator's
+    width; None when the space cannot tell, or when the estimator measures the metric itself
+    (its :meth:`~Estimator.cheap_metrics` answers for it), or when the bound can be met.
+    """
+    width = getattr(estimator, "width", 1.0)
+    for c in objective.constraints:
+        if c.metric not in CHEAP_METRICS or c.op not in ("<", "<="):
+            continue
+        try:
+            floor = space.metric_floor(c.metric, width=width)
+        except NasforgeError:
+            floor = None
+        if floor is None or c.holds({c.metric: floor}):
+            continue
+        if type(estimator).cheap_metrics is not Estimator.cheap_metrics:
+            import numpy as np
+
+            try:  # an estimator of its own may count the metric another way
+                probe = space.sample(np.random.default_rng(0))
+                if c.metric in estimator.cheap_metrics(probe, frozenset({c.metric})):
+                    continue
+            except Exception:
+                log.debug("cannot probe cheap_metrics of %s", type(estimator).__name__, exc_info=True)
+        task = ""
+        if space.input_shape is not None and space.num_classes is not None:
+            shape = "x".join(str(d) for d in space.input_shape)
+            task = f" for {shape} inputs and {space.num_classes} classes"
+        unit = "parameters" if c.metric == "params" else "FLOPs"
+        return (
+            f"constraint {c} cannot be met: every network of the {space.name} space{task} has at "
+            f"least {_number(floor)} {unit}; raise the bound, or change the space or dataset"
+        )
+    return None
 
 
 def _counts(trial: Trial) -> bool:

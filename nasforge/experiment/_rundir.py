@@ -28,7 +28,7 @@ def atomic_write(path: Path, text: str) -> None:
     A failed write (disk full, no permission) raises :class:`StorageError` saying which file and
     what to do, and leaves the previous version of the file in place.
     """
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # workers may share a run directory
     try:
         tmp.write_text(text)
         os.replace(tmp, path)

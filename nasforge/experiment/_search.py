@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import re
 import statistics
@@ -23,11 +24,12 @@ from nasforge._budget import epoch_seconds_from, expected_line, fit_epochs, spli
 from nasforge._paths import ensure_writable_dir
 from nasforge._progress import format_duration
 from nasforge.config import SearchConfig
-from nasforge.errors import ConfigError, SpaceError, TrialFailed
+from nasforge.errors import ConfigError, InfeasibleError, SpaceError, TrialFailed
 from nasforge.estimate import Estimator, TrainedModel
-from nasforge.experiment._experiment import DB_FILE, Callback, Experiment, derive_seed
-from nasforge.experiment._rundir import atomic_write
+from nasforge.experiment._experiment import DB_FILE, Callback, Experiment, derive_seed, impossible_constraint
+from nasforge.experiment._rundir import atomic_write, write_run_files
 from nasforge.experiment._trial import Trial, TrialState
+from nasforge.experiment._workers import Heartbeat, searching, still_there
 from nasforge.objective import Objective
 from nasforge.registry import ESTIMATORS, EXECUTORS, SCHEDULERS, STRATEGIES, check_options
 from nasforge.space import space_from_config
@@ -55,6 +57,8 @@ class SearchResult:
     time_budget: dict[str, Any] | None = None  # with a time budget: the plan and what was spent
     best: Trial | None = None  # the trial trained last: exp.best(), or under a time budget that cut
     # every trial, the best of the cut ones
+    #: why this worker of a shared database did not train the best (another one does), else None
+    final_note: str | None = None
 
 
 @dataclass
@@ -154,6 +158,9 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
         est_options.update(wanted)
     else:
         estimator = est_cls(task=task, **est_options)
+    impossible = impossible_constraint(space, objective, estimator)
+    if impossible is not None:  # before the run directory exists
+        raise InfeasibleError(impossible)
 
     strat_options = dict(config.strategy)
     strat_name = strat_options.pop("name")
@@ -213,6 +220,31 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
         executor_options=exec_options,
         trackers=trackers,
     )
+
+
+def _entries(path: Path) -> set[str] | None:
+    """The names in ``path`` now, or None when it does not exist yet."""
+    return {p.name for p in path.iterdir()} if path.is_dir() else None
+
+
+def _remove_new(run_dir: Path, before: set[str] | None) -> None:
+    """Remove what this run created in ``run_dir`` (the directory itself if it created it).
+
+    Only for a new run whose constraints nothing satisfied: its database holds nothing but
+    screened-out proposals, so keeping it would only make the next attempt a ``-2`` run.
+    """
+    import shutil
+
+    if before is None:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for entry in run_dir.iterdir():
+        if entry.name not in before:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    entry.unlink()
 
 
 def _where(cls: Any, options: dict[str, Any], config: SearchConfig) -> None:
@@ -277,6 +309,9 @@ def run_search(
     run_dir = resolve_run_dir(config, resume=resume, base=base)
     ensure_writable_dir(run_dir, what="run directory", hint="choose another --run-dir (run_dir: in a config)")
     prepared = prepare_search(config)
+    # a new run that fails before training anything leaves nothing behind (see _remove_new)
+    fresh = not resume and config.storage is None
+    before = _entries(run_dir) if fresh else None
     exp = Experiment(config.run_name(), run_dir=run_dir, storage=config.storage, **prepared.experiment_kwargs)
     if not resume or not (run_dir / CONFIG_FILE).exists():
         atomic_write(run_dir / CONFIG_FILE, config.to_yaml())
@@ -303,12 +338,29 @@ def run_search(
             "callbacks": (*callbacks, *expect, *prepared.trackers),
             "executor": prepared.executor_name,
             "executor_options": prepared.executor_options,
+            "max_screened": config.max_screened,
         }
-        if budget is None:
-            exp.run(n_trials=config.trials, timeout=config.timeout, **run_kwargs)
-        else:
-            budget.search(exp, prepared, run_kwargs, say)
-    if len(exp.objective.names) > 1:
+        try:
+            if budget is None:
+                exp.run(n_trials=config.trials, timeout=config.timeout, **run_kwargs)
+            else:
+                budget.search(exp, prepared, run_kwargs, say)
+        except InfeasibleError as exc:
+            if not fresh or exp.finished_count() > 0:
+                raise
+            tracking.close()
+            _remove_new(run_dir, before)
+            raise InfeasibleError(f"{exc} (removed {run_dir}: it held only screened proposals)") from None
+    # On a shared database every worker ends here; only the last to stop searching writes the
+    # files from the database, and exactly one of those trains the best (see _final_turn).
+    shared = config.storage is not None
+    last = True
+    if shared:
+        exp.refresh(force=True)  # the trials other workers finished after our last look
+        last = not searching(exp.storage, exp.worker_id)
+        if last:
+            write_run_files(exp)
+    if last and len(exp.objective.names) > 1:
         from nasforge.experiment._pareto import write_pareto
 
         write_pareto(exp, run_dir)
@@ -317,55 +369,25 @@ def run_search(
     if best is None and budget is not None:
         best = budget.best_cut(exp)
     final = None
+    note = None
     epochs, time_limit = config.final.epochs, None
-    if budget is not None and best is not None and epochs > 0:
+    turn = True
+    if best is not None and config.final.epochs > 0 and shared:
+        turn, note = _final_turn(exp, run_dir, last)
+    if budget is not None and best is not None and epochs > 0 and turn:
         epochs, time_limit = budget.final(best, prepared, say)
-    if best is not None and config.final.epochs > 0:
-        if on_final_start is not None:
-            on_final_start(exp, epochs)
-        f = config.final
-        final = best.train(
-            prepared.task,
-            epochs=epochs,
-            batch_size=f.batch_size,
-            lr=f.lr,
-            optimizer=f.optimizer,
-            weight_decay=f.weight_decay,
-            schedule=f.schedule,
-            seed=derive_seed(exp.seed, 3),
-            device=config.device,
-            amp=config.amp,
-            on_epoch=None if on_epoch is None else lambda e, n, m: on_epoch("final", e, n, m),
-            time_limit=time_limit,
+    if best is not None and config.final.epochs > 0 and turn:
+        # on a shared database, the heartbeat shows other workers that the claimer is alive
+        alive = (
+            Heartbeat(exp.storage, exp.worker_id, exp.worker_index) if shared else contextlib.nullcontext()
         )
-        final.save(
-            run_dir / MODEL_FILE,
-            provenance={
-                "source": "nasforge search",
-                "run": run_dir.name,
-                "trial": best.number,
-                "seed": derive_seed(exp.seed, 3),
-            },
-        )
-        payload = {
-            "trial": best.number,
-            "architecture": best.architecture.to_dict(),
-            "search_metrics": dict(best.metrics),
-            "final_metrics": dict(final.metrics),
-            "test_report": final.test_report,
-            "final_training": f.model_dump(),
-            "task": {
-                "name": final.task_name,
-                "input_shape": list(final.input_shape),
-                "class_names": list(final.class_names),
-                "mean": list(final.mean),
-                "std": list(final.std),
-            },
-            "model": MODEL_FILE,
-        }
-        if budget is not None:
-            payload["time_budget"] = spent = budget.record(final)
-        atomic_write(run_dir / FINAL_FILE, json.dumps(payload, indent=2) + "\n")
+        with alive:
+            final, spent = _train_final(
+                exp, best, prepared, run_dir, epochs, time_limit, budget, on_final_start, on_epoch
+            )
+            if shared:
+                me = {"worker": exp.worker_id, "run_dir": str(run_dir)}
+                exp.storage.set_meta(f"final.{len(exp.trials)}.done", me)
     return SearchResult(
         experiment=exp,
         run_dir=run_dir,
@@ -373,7 +395,101 @@ def run_search(
         resumed=resume,
         best=best,
         time_budget=spent if spent is not None or budget is None else budget.record(final),
+        final_note=note,
     )
+
+
+def _final_turn(exp: Experiment, run_dir: Path, last: bool) -> tuple[bool, str | None]:
+    """Whether this worker of a shared database trains the best; if not, who does (a sentence).
+
+    A worker that stops while others still search leaves it to them: the last to stop sees every
+    trial. Workers that stop at the same moment all see none searching and claim the key
+    ``final.<trials>.<attempt>`` in the storage; the insert is atomic, so one of them wins. When
+    the winner is gone (killed) without having written ``final.<trials>.done``, the next worker
+    that ends (a worker started again with the same command) claims the next attempt.
+    """
+    if not last:
+        others = ", ".join(w.id for w in searching(exp.storage, exp.worker_id))
+        return False, f"the final training is left to the worker(s) still running, which end last: {others}"
+    count = len(exp.trials)
+    me = {"worker": exp.worker_id, "run_dir": str(run_dir)}
+    for attempt in itertools.count(1):
+        done = exp.storage.get_meta(f"final.{count}.done")
+        if isinstance(done, dict):
+            where = f"worker {done.get('worker')} in {done.get('run_dir')}"
+            return False, f"the final training of these trials was done by {where}"
+        holder = exp.storage.claim(f"final.{count}.{attempt}", me)
+        if not isinstance(holder, dict) or holder.get("worker") == exp.worker_id:
+            return True, None
+        if still_there(exp.storage, str(holder.get("worker"))):
+            return False, (
+                f"the final training is done by worker {holder.get('worker')} in {holder.get('run_dir')}"
+            )
+    raise AssertionError("unreachable")  # itertools.count never ends
+
+
+def _train_final(
+    exp: Experiment,
+    best: Trial,
+    prepared: PreparedSearch,
+    run_dir: Path,
+    epochs: int,
+    time_limit: float | None,
+    budget: _TimeBudget | None,
+    on_final_start: Callable[[Experiment, int], None] | None,
+    on_epoch: EpochCallback | None,
+) -> tuple[TrainedModel, dict[str, Any] | None]:
+    """Train ``best`` with the config's final budget; write model.nasforge and final.json.
+
+    Returns the model and, under a time budget, what was spent (also in final.json)."""
+    config = prepared.config
+    spent: dict[str, Any] | None = None
+    if on_final_start is not None:
+        on_final_start(exp, epochs)
+    f = config.final
+    final = best.train(
+        prepared.task,
+        epochs=epochs,
+        batch_size=f.batch_size,
+        lr=f.lr,
+        optimizer=f.optimizer,
+        weight_decay=f.weight_decay,
+        schedule=f.schedule,
+        seed=derive_seed(exp.seed, 3),
+        device=config.device,
+        amp=config.amp,
+        on_epoch=None if on_epoch is None else lambda e, n, m: on_epoch("final", e, n, m),
+        time_limit=time_limit,
+    )
+    final.save(
+        run_dir / MODEL_FILE,
+        provenance={
+            "source": "nasforge search",
+            "run": run_dir.name,
+            "trial": best.number,
+            "seed": derive_seed(exp.seed, 3),
+        },
+    )
+    payload = {
+        "trial": best.number,
+        "architecture": best.architecture.to_dict(),
+        "search_metrics": dict(best.metrics),
+        "final_metrics": dict(final.metrics),
+        "test_report": final.test_report,
+        "final_training": f.model_dump(),
+        "task": {
+            "name": final.task_name,
+            "input_shape": list(final.input_shape),
+            "class_names": list(final.class_names),
+            "mean": list(final.mean),
+            "std": list(final.std),
+        },
+        "model": MODEL_FILE,
+    }
+    if budget is not None:
+        payload["time_budget"] = spent = budget.record(final)
+    atomic_write(run_dir / FINAL_FILE, json.dumps(payload, indent=2) + "\n")
+    return final, spent
 
 
 def _concurrency(config: SearchConfig) -> int:

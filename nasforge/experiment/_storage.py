@@ -61,6 +61,14 @@ class Storage(ABC):
     def create_trial(self, arch: Architecture, started: float, worker: str | None = None) -> int:
         """Record a RUNNING trial of ``arch`` evaluated by ``worker``; return its number."""
 
+    def record_trial(self, arch: Architecture, record: StoredTrial, worker: str | None = None) -> int:
+        """Record a trial that is finished already (a proposal screened out before evaluation) and
+        return its number. This default creates it, then finishes it; a database does it in one
+        transaction."""
+        number = self.create_trial(arch, record.started or time.time(), worker=worker)
+        self.finish_trial(number, replace(record, number=number, worker=worker))
+        return number
+
     @abstractmethod
     def report(self, number: int, step: int, value: float) -> None:
         """Record an intermediate value of a running trial."""
@@ -84,6 +92,19 @@ class Storage(ABC):
     @abstractmethod
     def meta_items(self, prefix: str) -> dict[str, Any]:
         """Every stored value whose key starts with ``prefix``, by key."""
+
+    def claim(self, key: str, value: Any) -> Any:
+        """Store ``value`` under ``key`` unless a value is there already; return the stored value.
+
+        Of several processes claiming one key, exactly one gets its own value back (workers on one
+        database use it to pick the one that does the final training). This default is atomic
+        within one process only; storages shared between processes override it.
+        """
+        current = self.get_meta(key)
+        if current is None:
+            self.set_meta(key, value)
+            return self.get_meta(key)
+        return current
 
     def describe(self) -> str:
         """Where the trials are, for messages."""
@@ -231,6 +252,15 @@ class OptunaStorage(Storage):
         return self._study_id
 
     def create_trial(self, arch: Architecture, started: float, worker: str | None = None) -> int:
+        return self._create(arch, started, worker, None)
+
+    def record_trial(self, arch: Architecture, record: StoredTrial, worker: str | None = None) -> int:
+        return self._create(arch, record.started or time.time(), worker, record)
+
+    def _create(
+        self, arch: Architecture, started: float, worker: str | None, record: StoredTrial | None
+    ) -> int:
+        """A new trial, RUNNING, or finished as ``record`` says (one transaction either way)."""
         import optuna
         from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
@@ -243,15 +273,23 @@ class OptunaStorage(Storage):
             else:
                 assert isinstance(dim, Choice)
                 dists[name] = CategoricalDistribution(dim.values())
+        attrs: dict[str, Any] = {_PREFIX + "key": arch.key, _PREFIX + "worker": worker}
+        state, complete, values = optuna.trial.TrialState.RUNNING, None, None
+        if record is not None:
+            attrs.update({_PREFIX + k: v for k, v in _finished_attrs(record).items()})
+            state = optuna.trial.TrialState[record.state.value]
+            complete = dt.datetime.fromtimestamp(record.finished or started)
+            values = list(record.values) if record.values else None
         template = optuna.trial.FrozenTrial(
             number=-1,
-            state=optuna.trial.TrialState.RUNNING,
+            state=state,
             value=None,
+            values=values,
             datetime_start=dt.datetime.fromtimestamp(started),
-            datetime_complete=None,
+            datetime_complete=complete,
             params=dict(arch.params),
             distributions=dists,
-            user_attrs={_PREFIX + "key": arch.key, _PREFIX + "worker": worker},
+            user_attrs=attrs,
             system_attrs={},
             intermediate_values={},
             trial_id=-1,
@@ -273,20 +311,7 @@ class OptunaStorage(Storage):
         import optuna
 
         trial_id = self._trial_ids[number]
-        metrics = {
-            k: (v if not isinstance(v, float) or math.isfinite(v) else str(v))
-            for k, v in record.metrics.items()
-        }
-        attrs: dict[str, Any] = {
-            "metrics": metrics,
-            "feasible": record.feasible,
-            "finished": record.finished,
-        }
-        if record.error is not None:
-            attrs["error"] = record.error
-        if record.interrupted:
-            attrs["interrupted"] = True
-        for k, v in attrs.items():
+        for k, v in _finished_attrs(record).items():
             self._call(
                 "record a finished trial",
                 lambda k=k, v=v: self._storage.set_trial_user_attr(trial_id, _PREFIX + k, v),  # type: ignore[misc]
@@ -340,6 +365,46 @@ class OptunaStorage(Storage):
     def meta_items(self, prefix: str) -> dict[str, Any]:
         attrs = self._call("read experiment data", lambda: self._storage.get_study_user_attrs(self._study()))
         return {k[len(_PREFIX) :]: v for k, v in attrs.items() if k.startswith(_PREFIX + prefix)}
+
+    def claim(self, key: str, value: Any) -> Any:
+        """Insert-only write of a study user attribute: the table's unique (study, key) constraint
+        lets exactly one of several racing inserts commit, on SQLite and on a server database
+        alike (Optuna's own ``set_study_user_attr`` updates an existing value instead)."""
+        from optuna.storages._rdb import models
+        from sqlalchemy.exc import IntegrityError
+
+        def insert() -> None:
+            session = self._storage.scoped_session()
+            try:
+                session.add(
+                    models.StudyUserAttributeModel(
+                        study_id=self._study(), key=_PREFIX + key, value_json=json.dumps(value)
+                    )
+                )
+                session.commit()
+            except IntegrityError:  # somebody else's value is there: theirs stands
+                session.rollback()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
+
+        self._call(f"claim {key}", insert)
+        return self.get_meta(key)
+
+
+def _finished_attrs(record: StoredTrial) -> dict[str, Any]:
+    """The user attributes (without prefix) that record a finished trial; non-finite metrics as text."""
+    metrics = {
+        k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in record.metrics.items()
+    }
+    attrs: dict[str, Any] = {"metrics": metrics, "feasible": record.feasible, "finished": record.finished}
+    if record.error is not None:
+        attrs["error"] = record.error
+    if record.interrupted:
+        attrs["interrupted"] = True
+    return attrs
 
 
 def _chain(exc: BaseException | None) -> list[BaseException]:

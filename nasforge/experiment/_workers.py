@@ -12,6 +12,7 @@ exists, or a worker on another host whose heartbeat is younger than the grace pe
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import secrets
 import socket
@@ -25,7 +26,7 @@ from nasforge.errors import StorageError
 if TYPE_CHECKING:
     from nasforge.experiment._storage import Storage
 
-__all__ = ["Heartbeat", "WorkerInfo", "new_worker_id", "register", "workers"]
+__all__ = ["Heartbeat", "WorkerInfo", "new_worker_id", "register", "searching", "still_there", "workers"]
 
 #: seconds between heartbeats of a running worker
 BEAT = 10.0
@@ -93,6 +94,20 @@ def workers(storage: Storage) -> dict[str, WorkerInfo]:
         except (KeyError, TypeError, ValueError):
             continue  # a malformed entry is nobody
     return out
+
+
+def searching(storage: Storage, worker_id: str) -> list[WorkerInfo]:
+    """The other workers of ``storage`` whose search is still going on (active and alive)."""
+    now = time.time()
+    return [w for w in workers(storage).values() if w.id != worker_id and w.alive(now)]
+
+
+def still_there(storage: Storage, worker_id: str) -> bool:
+    """Whether the process of a worker still exists, whether or not its search loop has ended: a
+    process of this host that is running (in this process: one whose heartbeat is on), or a
+    worker on another host with a recent heartbeat."""
+    info = workers(storage).get(worker_id)
+    return info is not None and dataclasses.replace(info, active=True).alive()
 
 
 def register(storage: Storage, worker_id: str) -> int:

@@ -403,6 +403,20 @@ class SearchSpace:
         """
         raise SpaceError(f"space '{self.name}' has no network builder")
 
+    def metric_floor(self, metric: str, *, width: float = 1.0) -> float | None:
+        """A value of a cheap metric that no architecture of this space goes below, or None.
+
+        The experiment uses it to reject at once a constraint such as ``params <= 10`` that no
+        architecture can meet, instead of screening proposals until it gives up. It must be a true
+        lower bound for every architecture (it need not be reached); a space that cannot tell
+        cheaply returns None (the default), and such constraints are then found out by screening.
+
+        Args:
+            metric: ``"params"`` or ``"flops"`` (of the network built for the bound task, batch 1).
+            width: the estimator's width multiplier.
+        """
+        return None
+
     def count_params(self, arch: Architecture) -> int:
         """Trainable parameters of ``arch``'s network for the bound task.
 

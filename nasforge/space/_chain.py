@@ -107,7 +107,12 @@ class ChainCNN(SearchSpace):
         layer = dict(layer or {})
         unknown = sorted(set(layer) - set(LAYER_KEYS))
         if unknown:
-            raise SpaceError(f"chain_cnn layer has no setting {unknown}; valid settings: {list(LAYER_KEYS)}")
+            from nasforge.registry import suggest
+
+            hint = suggest(str(unknown[0]), list(LAYER_KEYS))
+            raise SpaceError(
+                f"chain_cnn layer has no setting {unknown}.{hint} Valid settings: {list(LAYER_KEYS)}."
+            )
         layer_dims: dict[str, Dimension] = {}
         for key in LAYER_KEYS:
             dim = as_dimension(layer.get(key, DEFAULT_LAYER[key]), what=f"chain_cnn layer.{key}")
@@ -158,6 +163,26 @@ class ChainCNN(SearchSpace):
                 if key.endswith(".filters"):
                     params[key] = max(1, round(value * factor))
         return build_chain_cnn(params, shape, classes, device=device)
+
+    def metric_floor(self, metric: str, *, width: float = 1.0) -> float | None:
+        """Lower bounds of ``params`` and ``flops``: the linear head alone.
+
+        Every network ends in global average pooling and ``Linear(channels, classes)``, where
+        ``channels`` is the input's (no convolution layer) or the last convolution's filters, and
+        layers before it add parameters and FLOPs, never remove them. So the smallest possible
+        head bounds the whole network from below (it is reached by an all-pooling architecture).
+        """
+        if metric not in ("params", "flops") or self.input_shape is None or self.num_classes is None:
+            return None
+        ops = set(self.layer_dims["op"].values())
+        channels = []
+        if ops - set(CONV_OPS):  # a network of pooling layers only keeps the input's channels
+            channels.append(int(self.input_shape[0]))
+        if ops & set(CONV_OPS):
+            factor = check_width(width)
+            channels += [max(1, round(f * factor)) for f in self.layer_dims["filters"].values()]
+        c, k = min(channels), int(self.num_classes)
+        return float(c * k + k if metric == "params" else 2 * c * k)
 
     def describe(self, arch: Architecture) -> str:
         """A compact one-line summary such as ``conv3x32/2-relu+skip > maxpool3 > sepconv5x64-hardswish``."""

@@ -167,6 +167,23 @@ class MBConvSpace(SearchSpace):
         head = max(1, round(self.head * factor))
         return MBConvNet(blocks, shape, classes, stem=stem, head=head, device=device)
 
+    def metric_floor(self, metric: str, *, width: float = 1.0) -> float | None:
+        """Lower bounds of ``params`` and ``flops``: the stem, head and classifier alone.
+
+        Every network has them whatever its blocks (which only add): a 3x3 stem convolution at
+        full resolution, a 1x1 head convolution from the last stage's width (its narrowest
+        choice) on a map of at least 1x1, and the linear classifier.
+        """
+        if metric not in ("params", "flops") or self.input_shape is None or self.num_classes is None:
+            return None
+        factor = check_width(width)
+        stem, head = max(1, round(self.stem * factor)), max(1, round(self.head * factor))
+        last = min(max(1, round(w * factor)) for w in self.stages[-1]["width"])
+        (c, h, w), k = (int(d) for d in self.input_shape), int(self.num_classes)
+        if metric == "params":  # conv weights, batch-norm scale and shift, linear weight and bias
+            return float(c * stem * 9 + 2 * stem + last * head + 2 * head + head * k + k)
+        return float(2 * c * stem * 9 * h * w + 2 * last * head + 2 * head * k)
+
     def describe(self, arch: Architecture) -> str:
         """``k3e1 > k5e6se/2-hs | ...``: one entry per block, stages separated by ``|``."""
         stages: list[list[str]] = [[] for _ in self.stages]

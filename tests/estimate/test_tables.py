@@ -252,9 +252,10 @@ def test_a_device_latency_constraint_is_checked_before_the_query():
     assert best is not None and best.metrics["latency_ms"] <= 20
 
 
-def test_a_search_with_nothing_feasible_stops_with_a_warning(caplog):
+def test_a_search_with_nothing_feasible_stops_with_an_error():
     _need(NB201_CSV)
     _need(LATENCY_CSV)
+    from nasforge.errors import InfeasibleError
     from nasforge.experiment import Experiment
     from nasforge.experiment._experiment import MAX_SCREENED_IN_ROW
 
@@ -262,8 +263,10 @@ def test_a_search_with_nothing_feasible_stops_with_a_warning(caplog):
     exp = Experiment(
         "none", space=NB201Space(), objectives=["valid_acc_12ep"], constraints=["latency_ms <= 0"], seed=0
     )
-    with caplog.at_level("WARNING", logger="nasforge"):
+    with pytest.raises(InfeasibleError) as info:
         exp.run("random", table, n_trials=10)
     assert table.queried == [] and exp.finished_count() == 0
     assert len(exp.trials) == MAX_SCREENED_IN_ROW and all(t.screened for t in exp.trials)
-    assert "loosen the constraints" in caplog.text and "latency_ms <= 0" in caplog.text
+    smallest = min(t.metrics["latency_ms"] for t in exp.trials)
+    assert f"latency_ms <= 0 (smallest latency_ms seen {smallest:.4g})" in str(info.value)
+    assert "loosen the constraint" in str(info.value)

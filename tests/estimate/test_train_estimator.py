@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import nasforge as nf
-from nasforge.errors import ConfigError
+from nasforge.errors import ConfigError, InfeasibleError
 from nasforge.estimate import TrialContext
 from nasforge.experiment import TrialState
 
@@ -256,12 +256,13 @@ def test_latency_is_measured_before_training_when_a_constraint_names_it(task, mo
     assert est.trained == []  # measured on the untrained network
     assert nf.TrainEstimator(task, epochs=1).cheap_metrics(arch, {"latency_ms"}) == {}  # no hardware
 
-    # a latency no network meets: nothing is trained, and the search stops on its own
+    # a latency no network meets: nothing is trained, and the search stops on its own with an error
     monkeypatch.setattr(experiment_module, "MAX_SCREENED_IN_ROW", 4)
     exp = Experiment(
         "fast", space=space, objectives=["val_accuracy"], constraints=["latency_ms <= 1e-9"], seed=0
     )
-    exp.run("random", est, n_trials=3)
+    with pytest.raises(InfeasibleError, match=r"latency_ms <= 1e-09 \(smallest latency_ms seen"):
+        exp.run("random", est, n_trials=3)
     assert est.trained == [] and len(exp.trials) == 4 and all(t.screened for t in exp.trials)
     assert all(t.metrics["latency_ms"] > 1e-9 and "not trained" in (t.error or "") for t in exp.trials)
 
