@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from nasforge.estimate._base import Estimator, TrialContext
-from nasforge.estimate._ensemble import ProxyEnsemble, rank_vote, ranks
+from nasforge.estimate._ensemble import ProxyEnsemble, log_rank_vote, rank_vote, ranks
 from nasforge.estimate._predictors import (
     PREDICTORS,
     Predictor,
@@ -50,6 +50,7 @@ __all__ = [
     "ZeroCostEstimator",
     "compute_proxies",
     "encode_architectures",
+    "log_rank_vote",
     "make_predictor",
     "rank_vote",
     "ranks",

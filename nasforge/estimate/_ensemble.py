@@ -27,7 +27,7 @@ import numpy as np
 
 from nasforge.errors import ConfigError, DataError
 
-__all__ = ["ProxyEnsemble", "rank_vote", "ranks"]
+__all__ = ["ProxyEnsemble", "log_rank_vote", "rank_vote", "ranks"]
 
 Records = Sequence[Mapping[str, float]]
 
@@ -88,6 +88,33 @@ def rank_vote(records: Records, proxies: Sequence[str] | None = None) -> np.ndar
     """
     x, _ = _matrix(records, proxies)
     return np.mean([ranks(col) for col in x.T], axis=0)
+
+
+def log_rank_vote(records: Records, proxies: Sequence[str] | None = None) -> np.ndarray:
+    """AZ-NAS's non-linear rank aggregation: ``sum over proxies of log(rank / N)`` (larger = better).
+
+    Lee & Ham (CVPR 2024), eq. 9: each proxy ranks the ``N`` architectures (1 = worst, ``N`` =
+    best, ties sharing their mean rank, ``nan`` / ``-inf`` worst); the log makes a low rank under
+    any one proxy costly, so an architecture must be good under all of them to score high, where
+    the mean rank of :func:`rank_vote` lets one proxy's top rank make up for another's bottom.
+
+    Args:
+        records: one ``{proxy: value}`` per architecture.
+        proxies: the proxies that vote; default every key of the first record.
+
+    Returns:
+        An array of values in ``[len(proxies) * log(1 / N), 0]``.
+
+    Example:
+        >>> records = [{"a": 1.0, "b": 3.0}, {"a": 2.0, "b": 1.0}, {"a": 3.0, "b": 2.0}]
+        >>> [round(v, 3) for v in log_rank_vote(records).tolist()]  # log(1/3)+log(3/3), ...
+        [-1.099, -1.504, -0.405]
+        >>> rank_vote(records).tolist()  # the mean rank ties the first two
+        [2.0, 1.5, 2.5]
+    """
+    x, _ = _matrix(records, proxies)
+    n = x.shape[0]
+    return np.sum([np.log(ranks(col) / n) for col in x.T], axis=0)
 
 
 class ProxyEnsemble:
