@@ -21,13 +21,24 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 
 import numpy as np
 
-from nasforge.errors import ConfigError, DataError
+from nasforge.errors import ConfigError, DataError, UnknownComponentError
 
-__all__ = ["ProxyEnsemble", "log_rank_vote", "rank_vote", "ranks"]
+__all__ = [
+    "AGGREGATIONS",
+    "ENSEMBLES",
+    "ProxyEnsemble",
+    "aggregate",
+    "log_rank_vote",
+    "parse_ensemble",
+    "rank_vote",
+    "ranks",
+    "resolve_proxies",
+]
 
 Records = Sequence[Mapping[str, float]]
 
@@ -115,6 +126,101 @@ def log_rank_vote(records: Records, proxies: Sequence[str] | None = None) -> np.
     x, _ = _matrix(records, proxies)
     n = x.shape[0]
     return np.sum([np.log(ranks(col) / n) for col in x.T], axis=0)
+
+
+AGGREGATIONS: Mapping[str, Callable[[Records, Sequence[str] | None], np.ndarray]] = MappingProxyType(
+    {"vote": rank_vote, "log_rank": log_rank_vote}
+)
+"""How an ensemble combines its proxies' ranks: ``vote`` (:func:`rank_vote`, mean rank) or
+``log_rank`` (:func:`log_rank_vote`, AZ-NAS's sum of ``log(rank / N)``)."""
+
+ENSEMBLES: Mapping[str, tuple[tuple[str, ...], str]] = MappingProxyType(
+    {
+        # Lee & Ham (CVPR 2024): their four proxies, complexity being FLOPs
+        "az_nas": (("az_expressivity", "az_progressivity", "az_trainability", "flops"), "log_rank"),
+        # Abdelfattah et al. (2021): their best vote on NB201
+        "zc_vote": (("synflow", "jacob_cov", "snip"), "vote"),
+    }
+)
+"""Named training-free ensembles: name -> (proxies, aggregation)."""
+
+
+def aggregate(records: Records, proxies: Sequence[str] | None = None, how: str = "vote") -> np.ndarray:
+    """Combine the proxies' scores of ``records`` with the aggregation ``how`` (:data:`AGGREGATIONS`)."""
+    if how not in AGGREGATIONS:
+        raise UnknownComponentError(
+            f"unknown aggregation {how!r}; valid aggregations: {', '.join(AGGREGATIONS)}"
+        )
+    return AGGREGATIONS[how](records, proxies)
+
+
+def parse_ensemble(spec: str) -> tuple[tuple[str, ...], str]:
+    """``(proxies, aggregation)`` of an ensemble given by name or as ``AGGREGATION:p1+p2+...``.
+
+    Example:
+        >>> parse_ensemble("az_nas")
+        (('az_expressivity', 'az_progressivity', 'az_trainability', 'flops'), 'log_rank')
+        >>> parse_ensemble("vote:synflow+naswot")
+        (('synflow', 'naswot'), 'vote')
+
+    Raises:
+        ConfigError: an unknown name or aggregation, or no proxies after the colon.
+    """
+    from nasforge.registry import suggest
+
+    if not isinstance(spec, str) or not spec.strip():
+        raise ConfigError(f"an ensemble is a name or 'AGGREGATION:proxy+proxy', got {spec!r}")
+    how, sep, members = spec.strip().partition(":")
+    if not sep:
+        if how not in ENSEMBLES:
+            raise UnknownComponentError(
+                f"unknown ensemble {how!r}.{suggest(how, list(ENSEMBLES))} Named ensembles: "
+                f"{', '.join(ENSEMBLES)}; or give one as AGGREGATION:proxy+proxy "
+                f"(aggregations: {', '.join(AGGREGATIONS)}), e.g. log_rank:synflow+naswot"
+            )
+        return ENSEMBLES[how]
+    if how not in AGGREGATIONS:
+        raise UnknownComponentError(
+            f"unknown aggregation {how!r} in ensemble {spec!r}; valid aggregations: {', '.join(AGGREGATIONS)}"
+        )
+    names = tuple(m.strip() for m in members.split("+") if m.strip())
+    if not names:
+        raise ConfigError(f"ensemble {spec!r} names no proxies; write e.g. {how}:synflow+naswot")
+    return names, how
+
+
+def resolve_proxies(proxies: Sequence[str], aggregation: str | None = None) -> tuple[tuple[str, ...], str]:
+    """Expand ensemble names among ``proxies`` into their members; the aggregation to rank them by.
+
+    ``["az_nas"]`` becomes AZ-NAS's four proxies with ``log_rank``; plain proxy names pass through
+    with ``aggregation`` (default ``vote``). An explicit ``aggregation`` wins over the ensembles'.
+
+    Raises:
+        ConfigError: an unknown aggregation, or ensembles with different aggregations and none given.
+    """
+    if isinstance(proxies, str):
+        proxies = [proxies]
+    if aggregation is not None and aggregation not in AGGREGATIONS:
+        raise UnknownComponentError(
+            f"unknown aggregation {aggregation!r}; valid aggregations: {', '.join(AGGREGATIONS)}"
+        )
+    names: list[str] = []
+    implied: set[str] = set()
+    for p in proxies:
+        if isinstance(p, str) and (p in ENSEMBLES or ":" in p):
+            members, how = parse_ensemble(p)
+            implied.add(how)
+        else:
+            members = (p,)
+        names.extend(m for m in members if m not in names)
+    if aggregation is None:
+        if len(implied) > 1:
+            raise ConfigError(
+                f"the ensembles in {list(proxies)} aggregate differently ({sorted(implied)}); "
+                "choose one with aggregation=..."
+            )
+        aggregation = implied.pop() if implied else "vote"
+    return tuple(names), aggregation
 
 
 class ProxyEnsemble:

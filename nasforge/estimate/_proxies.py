@@ -461,9 +461,14 @@ def _check_names(names: Sequence[str] | None) -> list[str]:
     chosen: list[str] = []
     for n in names:
         if not isinstance(n, str) or n not in PROXIES:
+            from nasforge.estimate._ensemble import ENSEMBLES
+
             valid = list(PROXIES)
-            hint = suggest(n, valid) if isinstance(n, str) else ""
-            raise UnknownComponentError(f"unknown proxy {n!r}.{hint} Valid proxy names: {', '.join(valid)}.")
+            hint = suggest(n, valid + list(ENSEMBLES)) if isinstance(n, str) else ""
+            raise UnknownComponentError(
+                f"unknown proxy {n!r}.{hint} Valid proxy names: {', '.join(valid)}. "
+                f"Named ensembles (where a list of proxies is ranked): {', '.join(ENSEMBLES)}."
+            )
         if n not in chosen:
             chosen.append(n)
     if not chosen:
@@ -570,7 +575,8 @@ class ZeroCostEstimator(Estimator):
     Args:
         task: the dataset; optional. Without one the input shape and class count come from
             ``input_shape`` / ``num_classes`` or from the architecture's bound space.
-        proxies: proxy names; default all (:data:`DEFAULT_PROXIES`).
+        proxies: proxy names; default the classic nine (:data:`DEFAULT_PROXIES`). A named ensemble
+            (:data:`~nasforge.estimate.ENSEMBLES`, e.g. ``az_nas``) stands for its members.
         batch_size: samples in the scoring batch (>= 2).
         data: ``"task"``, ``"random"`` or ``"auto"`` (task if there is one).
         data_seed: seed of the batch draw.
@@ -618,8 +624,11 @@ class ZeroCostEstimator(Estimator):
             raise ConfigError("data='task' needs a task; pass task=... or use data='random'")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ConfigError(f"threads must be a positive integer, got {threads=}")
+        from nasforge.estimate._ensemble import resolve_proxies
+
         self.task = task
-        self.proxies = tuple(_check_names(proxies))
+        # an ensemble name (az_nas) stands for its members: the estimator scores one network
+        self.proxies = tuple(_check_names(None if proxies is None else resolve_proxies(proxies)[0]))
         self.batch_size = batch_size
         self.data = data
         self.data_seed = int(data_seed)
