@@ -167,3 +167,11 @@ def test_cli_bad_cells_or_ensembles_are_one_line_and_exit_2(extra: list[str], me
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+
+
+@needs_nb201
+@pytest.mark.slow  # three full-size NB201 networks through AZ-NAS: ~10 s on an idle core
+def test_an_ensemble_named_among_the_proxies_is_scored_and_ranked() -> None:
+    res = rank_estimator("nb201", "zero_cost", root=BENCH, n=3, estimator_options={"proxies": ["az_nas"]})
+    assert {"az_expressivity", "az_progressivity", "az_trainability", "flops", "az_nas"} <= set(res.scores)
+    assert set(res.correlations()["az_nas"]) and len(res.scores["az_nas"]) == 3
