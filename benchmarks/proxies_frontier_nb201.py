@@ -201,12 +201,13 @@ def report(args: argparse.Namespace) -> int:
         )
         + " |"
     )
-    if tune and held:
+    if tune:
         ens_tune = _ensembles(rec_tune)
         ranked = sorted(ens_tune, key=lambda k: -_corr(ens_tune[k], acc_tune)[0])
         print(f"\n{len(ens_tune)} candidate ensembles; the best on the tuning cells (Spearman):")
         for k in ranked[:15]:
             print(f"  {_corr(ens_tune[k], acc_tune)[0]:.3f}  {k}")
+    if tune and held:
         rec_held = _records(held, args.mu, args.sigma)
         acc_held = np.array([r["test_acc"] for r in held])
         ens_held = _ensembles(rec_held)

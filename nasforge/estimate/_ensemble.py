@@ -140,6 +140,8 @@ ENSEMBLES: Mapping[str, tuple[tuple[str, ...], str]] = MappingProxyType(
         "az_nas": (("az_expressivity", "az_progressivity", "az_trainability", "flops"), "log_rank"),
         # Abdelfattah et al. (2021): their best vote on NB201
         "zc_vote": (("synflow", "jacob_cov", "snip"), "vote"),
+        # the best of 746 candidate ensembles on 300 NB201 tuning cells (docs/benchmarks.md)
+        "zc_frontier": (("az_progressivity", "meco", "meco_opt", "swap_reg", "synflow"), "log_rank"),
     }
 )
 """Named training-free ensembles: name -> (proxies, aggregation)."""
