@@ -217,6 +217,15 @@ def read_cells(path: str | Path, space: Any) -> list[Architecture]:
     return archs
 
 
+def _check_members(spec: str, members: Sequence[str], available: Sequence[str], verb: str) -> None:
+    missing = [m for m in members if m not in available]
+    if missing:
+        raise ConfigError(
+            f"ensemble {spec!r} needs the metrics {missing}, which the estimator {verb} "
+            f"{list(available) or 'none'}); e.g. add them with --option proxies=[...]"
+        )
+
+
 def _add_ensembles(scores: dict[str, list[float]], rows: list[dict[str, Any]], specs: Sequence[str]) -> None:
     from nasforge.estimate import aggregate, parse_ensemble
 
@@ -225,12 +234,7 @@ def _add_ensembles(scores: dict[str, list[float]], rows: list[dict[str, Any]], s
     )
     for spec in specs:
         members, how = parse_ensemble(spec)
-        missing = [m for m in members if m not in numeric]
-        if missing:
-            raise ConfigError(
-                f"ensemble {spec!r} needs the metrics {missing}, which the estimator did not return "
-                f"(it returned {numeric or 'none'}); e.g. add them with --option proxies=[...]"
-            )
+        _check_members(spec, members, numeric, "did not return (it returned")
         records = [{m: float(r.get(m, math.nan)) for m in members} for r in rows]
         scores[spec] = [float(v) for v in aggregate(records, members, how)]
 
@@ -332,6 +336,12 @@ def rank_estimator(
     else:
         raise ConfigError(f"estimator must be a registered name or an Estimator, got {estimator!r}")
 
+    declared = getattr(est, "proxies", None)  # a ZeroCostEstimator says what it will return
+    if ensembles and isinstance(declared, tuple):
+        from nasforge.estimate import parse_ensemble
+
+        for ensemble in ensembles:  # fail before scoring, not after
+            _check_members(ensemble, parse_ensemble(ensemble)[0], declared, "does not compute (it computes")
     truth: list[float] = []
     rows: list[dict[str, Any]] = []
     seconds: list[float] = []

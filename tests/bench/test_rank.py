@@ -160,6 +160,7 @@ def test_cli_ranks_the_listed_cells_with_ensembles_and_kendall(tmp_path: Path) -
         (["--ensemble", "az_naz"], "unknown ensemble 'az_naz'. Did you mean 'az_nas'?"),
         (["--ensemble", "mean:synflow"], "unknown aggregation 'mean'"),
         (["--ensemble", "vote:synflow+meco"], "ensemble 'vote:synflow+meco' needs the metrics ['meco']"),
+        (["--ensemble", "az_nas"], "which the estimator does not compute (it computes ['synflow'])"),
     ],
 )
 def test_cli_bad_cells_or_ensembles_are_one_line_and_exit_2(extra: list[str], message: str) -> None:
