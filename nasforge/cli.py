@@ -1088,7 +1088,7 @@ def rank(
         typer.Option(
             "--ensemble",
             help="Also rank a training-free ensemble of the metrics, repeatable: a name (az_nas, "
-            "zc_vote) or AGGREGATION:m1+m2 with AGGREGATION vote or log_rank.",
+            "zc_frontier, zc_vote) or AGGREGATION:m1+m2 with AGGREGATION vote or log_rank.",
         ),
     ] = None,
     bench_dir: Annotated[
