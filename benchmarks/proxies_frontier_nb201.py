@@ -55,6 +55,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "zico": ("zico",),
     "swap": ("swap",),
 }
+#: scored only on request (--families vote): the classic vote's other two proxies
+EXTRA_FAMILIES: dict[str, tuple[str, ...]] = {"vote": ("jacob_cov", "snip")}
 AZ_NAS = ("az_expressivity", "az_progressivity", "az_trainability", "flops")
 
 
@@ -72,6 +74,12 @@ def _done(out: Path) -> set[int]:
     return done
 
 
+def _append(out: Path, row: dict[str, Any]) -> None:
+    with out.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(f"[{row['i']}] {sum(row['seconds'].values()):.2f}s", file=sys.stderr, flush=True)
+
+
 def score(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     table = NB201Table(args.bench_dir)
@@ -87,11 +95,20 @@ def score(args: argparse.Namespace) -> int:
             net = arch.build()
         scores: dict[str, float] = {}
         seconds: dict[str, float] = {}
-        for family, names in FAMILIES.items():
+        families = (
+            {f: {**FAMILIES, **EXTRA_FAMILIES}[f] for f in args.families} if args.families else FAMILIES
+        )
+        for family, names in families.items():
             start = time.perf_counter()
             scores.update(compute_proxies(net, x, y, names=list(names), seed=args.seed))
             seconds[family] = round(time.perf_counter() - start, 4)
         info = table.evaluate(arch)
+        if args.families:  # a supplement to another run's lines: only what was asked
+            _append(
+                args.out,
+                {"i": i, "arch_str": arch.space.to_arch_str(arch), "scores": scores, "seconds": seconds},
+            )
+            continue
         scores["params"] = info["params_M"] * 1e6
         scores["flops"] = info["flops_M"] * 1e6
         row = {
@@ -102,9 +119,7 @@ def score(args: argparse.Namespace) -> int:
             "seconds": seconds,
             "inputs": desc,
         }
-        with args.out.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        print(f"[{i}] {sum(seconds.values()):.2f}s", file=sys.stderr, flush=True)
+        _append(args.out, row)
     return 0
 
 
@@ -167,6 +182,11 @@ def report(args: argparse.Namespace) -> int:
     for r in rows:  # lines written before a family was dropped carry extra scores
         r["scores"] = {k: v for k, v in r["scores"].items() if k in common}
     by_i = {r["i"]: r for r in rows}
+    for path in args.extra or []:  # supplements (--families vote): their scores join the cells'
+        for line in path.read_text().splitlines():
+            extra = json.loads(line)
+            if extra["i"] in by_i:
+                by_i[extra["i"]].setdefault("extra", {}).update(extra["scores"])
     every = [by_i[i] for i in range(*args.cells) if i in by_i]
     tune = [by_i[i] for i in range(*args.tune) if i in by_i]
     held = [by_i[i] for i in range(*args.held_out) if i in by_i]
@@ -216,7 +236,18 @@ def report(args: argparse.Namespace) -> int:
         for k in [*list(ens_tune)[:2], ranked[0]]:
             rho, tau = _corr(ens_held[k], acc_held)
             print(f"| {k} | {_corr(ens_tune[k], acc_tune)[0]:.3f} | {rho:.3f} | {tau:.3f} |")
+        if all({"jacob_cov", "snip"} <= set(r.get("extra", {})) for r in held):
+            votes = [{**s, **r["extra"]} for s, r in zip(rec_held, held, strict=True)]
+            rho, tau = _corr(rank_vote(votes, ("synflow", "jacob_cov", "snip")), acc_held)
+            print(f"| vote:synflow+jacob_cov+snip (not tuned) | - | {rho:.3f} | {tau:.3f} |")
+            print(f"(jacob_cov + snip seconds per network, median: {_median_extra(args.extra):.2f})")
     return 0
+
+
+def _median_extra(paths: list[Path]) -> float:
+    return statistics.median(
+        sum(json.loads(line)["seconds"].values()) for p in paths for line in p.read_text().splitlines()
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--data-dir", type=Path, default=None)
     s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--families", nargs="+", default=None, help=f"only these: {[*FAMILIES, *EXTRA_FAMILIES]}")
     r = sub.add_parser("report")
     r.add_argument("--cells", type=int, nargs=2, default=(0, 1000), help="cells of the proxy table")
     r.add_argument("--tune", type=int, nargs=2, default=(0, 300), help="cells the ensemble is chosen on")
@@ -237,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--mu", type=float, default=None, help="swap_reg centre (default: the library's)")
     r.add_argument("--sigma", type=float, default=None)
     r.add_argument("--sweep-swap", action="store_true")
+    r.add_argument("--extra", type=Path, nargs="+", default=None, help="supplement lines (--families vote)")
     for p in (s, r):
         p.add_argument("--bench-dir", type=Path, default=REPO_ROOT.parent / "shared" / "benchmarks")
     s.add_argument("--out", type=Path, default=OUT, help="JSON-lines file to append to")
