@@ -1580,6 +1580,22 @@ def rank(
     ] = 100,
     n: Annotated[int, typer.Option("--n", "-n", min=3, help="Architectures to score.")] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the sample.")] = 0,
+    cells: Annotated[
+        Path | None,
+        typer.Option(
+            "--cells",
+            help="Rank the architectures listed in this file instead of --n sampled ones: one per "
+            "line, an NB201 cell string |op~0|+... or a JSON object of parameters; # comments.",
+        ),
+    ] = None,
+    ensemble: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ensemble",
+            help="Also rank a training-free ensemble of the metrics, repeatable: a name (az_nas, "
+            "zc_frontier, zc_vote) or AGGREGATION:m1+m2 with AGGREGATION vote or log_rank.",
+        ),
+    ] = None,
     bench_dir: Annotated[
         Path | None,
         typer.Option("--bench-dir", help="Benchmarks directory (or set NASFORGE_BENCH_DIR)."),
@@ -1590,10 +1606,10 @@ def rank(
 ) -> None:
     """How well does an estimator rank architectures? Spearman and Kendall against a benchmark table.
 
-    Samples --n distinct architectures uniformly, scores each with the estimator (networks are
-    built for CIFAR-10's 3x32x32 inputs), correlates every metric with the table's reported value
-    (NB201: 200-epoch test accuracy), prints the table and writes rank.json and rank.png (scatter
-    plots) to --out.
+    Samples --n distinct architectures uniformly (or reads --cells), scores each with the
+    estimator (networks are built for CIFAR-10's 3x32x32 inputs), correlates every metric and
+    every --ensemble with the table's reported value (NB201: 200-epoch test accuracy), prints the
+    table and writes rank.json and rank.png (scatter plots) to --out.
     """
     with _user_errors():
         from nasforge.bench import rank_estimator
@@ -1614,6 +1630,8 @@ def rank(
                 estimator_options=_parse_options(option or []),
                 predictor=predictor,
                 train=train,
+                cells=cells,
+                ensembles=ensemble or None,
                 progress=advance,
             )
         table = Table(

@@ -9,7 +9,7 @@ Example:
 
 from nasforge.bench._harness import BENCHMARKS, BenchResult, BenchSpec, Budget, RunCurve, run_benchmark
 from nasforge.bench._paths import ENV_VAR, bench_file, bench_root
-from nasforge.bench._rank import RankResult, rank_correlations, rank_estimator
+from nasforge.bench._rank import RankResult, rank_correlations, rank_estimator, read_cells
 
 __all__ = [
     "BENCHMARKS",
@@ -23,5 +23,6 @@ __all__ = [
     "bench_root",
     "rank_correlations",
     "rank_estimator",
+    "read_cells",
     "run_benchmark",
 ]

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from nasforge.estimate import Estimator
     from nasforge.space import Architecture
 
-__all__ = ["RankResult", "rank_correlations", "rank_estimator"]
+__all__ = ["RankResult", "rank_correlations", "rank_estimator", "read_cells"]
 
 #: every benchmark here is CIFAR-10: networks are built for this shape when an estimator builds them
 INPUT_SHAPE = (3, 32, 32)
@@ -172,6 +172,73 @@ def _sample_distinct(space: Any, n: int, seed: int) -> list[Architecture]:
     return list(seen.values())
 
 
+def read_cells(path: str | Path, space: Any) -> list[Architecture]:
+    """The architectures listed in a text file, one per line, as points of ``space``.
+
+    A line is either a JSON object of the architecture's parameters (``{"edge0": "nor_conv_3x3",
+    ...}``, what ``Architecture.to_dict()["params"]`` holds) or, for NB201, a cell string
+    ``|nor_conv_3x3~0|+|...|`` (the ``archs`` that ``nasforge rank`` writes to rank.json). Blank
+    lines and lines starting with ``#`` are skipped. The order is kept, repeats too.
+
+    Raises:
+        ConfigError: the file cannot be read, a line is not an architecture of ``space`` (the
+            message names the line), or fewer than 3 architectures are listed.
+    """
+    file = Path(path)
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the cells file {str(file)!r}: {exc}") from None
+    from_string = getattr(space, "from_arch_str", None)
+    form = "a JSON object of parameters" + (" or an NB201 cell string |op~0|+..." if from_string else "")
+    archs: list[Architecture] = []
+    for number, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            if line.startswith("{"):
+                params = json.loads(line)
+                if not isinstance(params, dict):
+                    raise ValueError("not a JSON object")
+                archs.append(space.make(params))
+            elif callable(from_string):
+                archs.append(from_string(line))
+            else:
+                raise ValueError("not a JSON object")
+        except (ValueError, SpaceError, TypeError) as exc:
+            shown = line if len(line) <= 80 else line[:77] + "..."
+            raise ConfigError(
+                f"cells file {str(file)!r} line {number}: {shown!r} is not an architecture of the "
+                f"{space.name} space ({exc}); each line is {form}"
+            ) from None
+    if len(archs) < 3:
+        raise ConfigError(f"cells file {str(file)!r} lists {len(archs)} architectures; give at least 3")
+    return archs
+
+
+def _check_members(spec: str, members: Sequence[str], available: Sequence[str], verb: str) -> None:
+    missing = [m for m in members if m not in available]
+    if missing:
+        raise ConfigError(
+            f"ensemble {spec!r} needs the metrics {missing}, which the estimator {verb} "
+            f"{list(available) or 'none'}); e.g. add them with --option proxies=[...]"
+        )
+
+
+def _add_ensembles(scores: dict[str, list[float]], rows: list[dict[str, Any]], specs: Sequence[str]) -> None:
+    from nasforge.estimate import aggregate, parse_ensemble
+
+    numeric = sorted(
+        {k for r in rows for k, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    )
+    for spec in specs:
+        members, how = parse_ensemble(spec)
+        _check_members(spec, members, numeric, "did not return (it returned")
+        records = [{m: float(r.get(m, math.nan)) for m in members} for r in rows]
+        scores[spec] = [float(v) for v in aggregate(records, members, how)]
+
+
 def rank_estimator(
     benchmark: str,
     estimator: str | Estimator,
@@ -183,6 +250,8 @@ def rank_estimator(
     estimator_options: Mapping[str, Any] | None = None,
     predictor: str | None = None,
     train: int = 100,
+    cells: str | Path | Sequence[Architecture] | None = None,
+    ensembles: Sequence[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> RankResult:
     """Score ``n`` distinct uniformly sampled architectures of a benchmark and rank-correlate.
@@ -199,6 +268,12 @@ def rank_estimator(
         predictor: instead of an estimator, fit this predictor (``gbm``, ``rf``, ``mlp``, ``gp``)
             on ``train`` other architectures' search signal from the table, and rank with it.
         train: training architectures for ``predictor``.
+        cells: rank these architectures instead of a sample: a file (see :func:`read_cells`) or
+            architectures of the benchmark's space; ``n`` is then ignored.
+        ensembles: training-free ensembles of the returned metrics to rank too, each a name of
+            :data:`nasforge.estimate.ENSEMBLES` (``az_nas``) or ``AGGREGATION:m1+m2+...``
+            (``vote`` or ``log_rank``), e.g. ``log_rank:synflow+meco``; each becomes a metric of the
+            result under that name. Rank-based, so relative to the architectures ranked together.
         progress: ``fn(done, total)`` after each architecture.
 
     Raises:
@@ -216,7 +291,23 @@ def rank_estimator(
     spec = BENCHMARKS[benchmark]
     space = SPACES.create(spec.space).bind(INPUT_SHAPE, NUM_CLASSES)
     table = ESTIMATORS.create(spec.estimator, root=root, **dict(spec.options))
-    archs = _sample_distinct(space, n, seed)
+    if cells is None:
+        archs = _sample_distinct(space, n, seed)
+    elif isinstance(cells, (str, Path)):
+        archs = read_cells(cells, space)
+    else:
+        archs = [space.make(a.params) for a in cells]
+    named = (estimator_options or {}).get("proxies") if isinstance(estimator, str) else None
+    if isinstance(named, (list, tuple)):  # proxies=[az_nas]: score its members, rank the ensemble too
+        from nasforge.estimate import ENSEMBLES
+
+        extra = [p for p in named if isinstance(p, str) and (p in ENSEMBLES or ":" in p)]
+        ensembles = [*(ensembles or []), *(e for e in extra if e not in (ensembles or []))]
+    if ensembles:
+        from nasforge.estimate import parse_ensemble
+
+        for ensemble in ensembles:  # bad names fail before any architecture is scored
+            parse_ensemble(ensemble)
 
     def truth_of(arch: Architecture, metric: str) -> float:
         return float(table.evaluate(arch, TrialContext(0, 0))[metric])
@@ -245,6 +336,12 @@ def rank_estimator(
     else:
         raise ConfigError(f"estimator must be a registered name or an Estimator, got {estimator!r}")
 
+    declared = getattr(est, "proxies", None)  # a ZeroCostEstimator says what it will return
+    if ensembles and isinstance(declared, tuple):
+        from nasforge.estimate import parse_ensemble
+
+        for ensemble in ensembles:  # fail before scoring, not after
+            _check_members(ensemble, parse_ensemble(ensemble)[0], declared, "does not compute (it computes")
     truth: list[float] = []
     rows: list[dict[str, Any]] = []
     seconds: list[float] = []
@@ -276,6 +373,8 @@ def rank_estimator(
             f"the estimator returned no numeric metric {unknown}; it returned {numeric or 'none'}"
         )
     scores = {m: [float(r.get(m, math.nan)) for r in rows] for m in wanted}
+    if ensembles:
+        _add_ensembles(scores, rows, ensembles)
     from nasforge.bench._harness import machine_info
 
     return RankResult(
@@ -287,5 +386,11 @@ def rank_estimator(
         scores=scores,
         seconds=seconds,
         errors=errors,
-        meta={**machine_info(), "n": len(archs), "seed": seed, "note": spec.note},
+        meta={
+            **machine_info(),
+            "n": len(archs),
+            "seed": seed,
+            "cells": None if cells is None else str(cells) if isinstance(cells, (str, Path)) else "given",
+            "note": spec.note,
+        },
     )

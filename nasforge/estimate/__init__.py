@@ -10,7 +10,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from nasforge.estimate._base import Estimator, TrialContext
-from nasforge.estimate._ensemble import ProxyEnsemble, rank_vote, ranks
+from nasforge.estimate._ensemble import (
+    AGGREGATIONS,
+    ENSEMBLES,
+    ProxyEnsemble,
+    aggregate,
+    log_rank_vote,
+    parse_ensemble,
+    rank_vote,
+    ranks,
+)
 from nasforge.estimate._predictors import (
     PREDICTORS,
     Predictor,
@@ -33,7 +42,9 @@ if TYPE_CHECKING:
     from nasforge.estimate._tables import NB201Table
 
 __all__ = [
+    "AGGREGATIONS",
     "DEFAULT_PROXIES",
+    "ENSEMBLES",
     "PREDICTORS",
     "PROXIES",
     "Estimator",
@@ -48,9 +59,12 @@ __all__ = [
     "TrainedModel",
     "TrialContext",
     "ZeroCostEstimator",
+    "aggregate",
     "compute_proxies",
     "encode_architectures",
+    "log_rank_vote",
     "make_predictor",
+    "parse_ensemble",
     "rank_vote",
     "ranks",
     "train_final",

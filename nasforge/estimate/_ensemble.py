@@ -21,13 +21,24 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 
 import numpy as np
 
-from nasforge.errors import ConfigError, DataError
+from nasforge.errors import ConfigError, DataError, UnknownComponentError
 
-__all__ = ["ProxyEnsemble", "rank_vote", "ranks"]
+__all__ = [
+    "AGGREGATIONS",
+    "ENSEMBLES",
+    "ProxyEnsemble",
+    "aggregate",
+    "log_rank_vote",
+    "parse_ensemble",
+    "rank_vote",
+    "ranks",
+    "resolve_proxies",
+]
 
 Records = Sequence[Mapping[str, float]]
 
@@ -88,6 +99,130 @@ def rank_vote(records: Records, proxies: Sequence[str] | None = None) -> np.ndar
     """
     x, _ = _matrix(records, proxies)
     return np.mean([ranks(col) for col in x.T], axis=0)
+
+
+def log_rank_vote(records: Records, proxies: Sequence[str] | None = None) -> np.ndarray:
+    """AZ-NAS's non-linear rank aggregation: ``sum over proxies of log(rank / N)`` (larger = better).
+
+    Lee & Ham (CVPR 2024), eq. 9: each proxy ranks the ``N`` architectures (1 = worst, ``N`` =
+    best, ties sharing their mean rank, ``nan`` / ``-inf`` worst); the log makes a low rank under
+    any one proxy costly, so an architecture must be good under all of them to score high, where
+    the mean rank of :func:`rank_vote` lets one proxy's top rank make up for another's bottom.
+
+    Args:
+        records: one ``{proxy: value}`` per architecture.
+        proxies: the proxies that vote; default every key of the first record.
+
+    Returns:
+        An array of values in ``[len(proxies) * log(1 / N), 0]``.
+
+    Example:
+        >>> records = [{"a": 1.0, "b": 3.0}, {"a": 2.0, "b": 1.0}, {"a": 3.0, "b": 2.0}]
+        >>> [round(v, 3) for v in log_rank_vote(records).tolist()]  # log(1/3)+log(3/3), ...
+        [-1.099, -1.504, -0.405]
+        >>> rank_vote(records).tolist()  # the mean rank ties the first two
+        [2.0, 1.5, 2.5]
+    """
+    x, _ = _matrix(records, proxies)
+    n = x.shape[0]
+    return np.sum([np.log(ranks(col) / n) for col in x.T], axis=0)
+
+
+AGGREGATIONS: Mapping[str, Callable[[Records, Sequence[str] | None], np.ndarray]] = MappingProxyType(
+    {"vote": rank_vote, "log_rank": log_rank_vote}
+)
+"""How an ensemble combines its proxies' ranks: ``vote`` (:func:`rank_vote`, mean rank) or
+``log_rank`` (:func:`log_rank_vote`, AZ-NAS's sum of ``log(rank / N)``)."""
+
+ENSEMBLES: Mapping[str, tuple[tuple[str, ...], str]] = MappingProxyType(
+    {
+        # Lee & Ham (CVPR 2024): their four proxies, complexity being FLOPs
+        "az_nas": (("az_expressivity", "az_progressivity", "az_trainability", "flops"), "log_rank"),
+        # Abdelfattah et al. (2021): their best vote on NB201
+        "zc_vote": (("synflow", "jacob_cov", "snip"), "vote"),
+        # the best of 746 candidate ensembles on 300 NB201 tuning cells (docs/benchmarks.md)
+        "zc_frontier": (("az_progressivity", "meco", "meco_opt", "swap_reg", "synflow"), "log_rank"),
+    }
+)
+"""Named training-free ensembles: name -> (proxies, aggregation)."""
+
+
+def aggregate(records: Records, proxies: Sequence[str] | None = None, how: str = "vote") -> np.ndarray:
+    """Combine the proxies' scores of ``records`` with the aggregation ``how`` (:data:`AGGREGATIONS`)."""
+    if how not in AGGREGATIONS:
+        raise UnknownComponentError(
+            f"unknown aggregation {how!r}; valid aggregations: {', '.join(AGGREGATIONS)}"
+        )
+    return AGGREGATIONS[how](records, proxies)
+
+
+def parse_ensemble(spec: str) -> tuple[tuple[str, ...], str]:
+    """``(proxies, aggregation)`` of an ensemble given by name or as ``AGGREGATION:p1+p2+...``.
+
+    Example:
+        >>> parse_ensemble("az_nas")
+        (('az_expressivity', 'az_progressivity', 'az_trainability', 'flops'), 'log_rank')
+        >>> parse_ensemble("vote:synflow+naswot")
+        (('synflow', 'naswot'), 'vote')
+
+    Raises:
+        ConfigError: an unknown name or aggregation, or no proxies after the colon.
+    """
+    from nasforge.registry import suggest
+
+    if not isinstance(spec, str) or not spec.strip():
+        raise ConfigError(f"an ensemble is a name or 'AGGREGATION:proxy+proxy', got {spec!r}")
+    how, sep, members = spec.strip().partition(":")
+    if not sep:
+        if how not in ENSEMBLES:
+            raise UnknownComponentError(
+                f"unknown ensemble {how!r}.{suggest(how, list(ENSEMBLES))} Named ensembles: "
+                f"{', '.join(ENSEMBLES)}; or give one as AGGREGATION:proxy+proxy "
+                f"(aggregations: {', '.join(AGGREGATIONS)}), e.g. log_rank:synflow+naswot"
+            )
+        return ENSEMBLES[how]
+    if how not in AGGREGATIONS:
+        raise UnknownComponentError(
+            f"unknown aggregation {how!r} in ensemble {spec!r}; valid aggregations: {', '.join(AGGREGATIONS)}"
+        )
+    names = tuple(m.strip() for m in members.split("+") if m.strip())
+    if not names:
+        raise ConfigError(f"ensemble {spec!r} names no proxies; write e.g. {how}:synflow+naswot")
+    return names, how
+
+
+def resolve_proxies(proxies: Sequence[str], aggregation: str | None = None) -> tuple[tuple[str, ...], str]:
+    """Expand ensemble names among ``proxies`` into their members; the aggregation to rank them by.
+
+    ``["az_nas"]`` becomes AZ-NAS's four proxies with ``log_rank``; plain proxy names pass through
+    with ``aggregation`` (default ``vote``). An explicit ``aggregation`` wins over the ensembles'.
+
+    Raises:
+        ConfigError: an unknown aggregation, or ensembles with different aggregations and none given.
+    """
+    if isinstance(proxies, str):
+        proxies = [proxies]
+    if aggregation is not None and aggregation not in AGGREGATIONS:
+        raise UnknownComponentError(
+            f"unknown aggregation {aggregation!r}; valid aggregations: {', '.join(AGGREGATIONS)}"
+        )
+    names: list[str] = []
+    implied: set[str] = set()
+    for p in proxies:
+        if isinstance(p, str) and (p in ENSEMBLES or ":" in p):
+            members, how = parse_ensemble(p)
+            implied.add(how)
+        else:
+            members = (p,)
+        names.extend(m for m in members if m not in names)
+    if aggregation is None:
+        if len(implied) > 1:
+            raise ConfigError(
+                f"the ensembles in {list(proxies)} aggregate differently ({sorted(implied)}); "
+                "choose one with aggregation=..."
+            )
+        aggregation = implied.pop() if implied else "vote"
+    return tuple(names), aggregation
 
 
 class ProxyEnsemble:

@@ -29,6 +29,10 @@ params       trainable parameters (:func:`nasforge.hardware.count_params`)     n
 flops        forward FLOPs of one input (:func:`nasforge.hardware.count_flops`) input shape
 ============ ================================================================= =================
 
+Newer proxies (AZ-NAS's ``az_expressivity``, ``az_progressivity``, ``az_trainability``; ``meco``,
+``meco_opt``, ``zico``, ``swap``, ``swap_reg``) are defined in :mod:`nasforge.estimate._proxies_frontier`
+and registered here with the same contract. :data:`DEFAULT_PROXIES` stays the nine above.
+
 How the model is run (a choice, documented because it changes the numbers):
 
 - The scored model is never touched: every proxy works on a ``copy.deepcopy`` of it, so its
@@ -94,17 +98,36 @@ __all__ = [
     "PROXIES",
     "Proxy",
     "ZeroCostEstimator",
+    "az_expressivity",
+    "az_progressivity",
+    "az_trainability",
     "compute_proxies",
     "fisher",
     "flops",
     "grad_norm",
     "grasp",
     "jacob_cov",
+    "meco",
+    "meco_opt",
     "naswot",
     "params",
     "snip",
+    "swap",
+    "swap_reg",
     "synflow",
+    "zico",
 ]
+# defined in _proxies_frontier, registered below
+_FRONTIER = (
+    "az_expressivity",
+    "az_progressivity",
+    "az_trainability",
+    "meco",
+    "meco_opt",
+    "zico",
+    "swap",
+    "swap_reg",
+)
 
 # Layers whose weights the gradient-based proxies score (the reference scores Conv2d and Linear).
 _SCORED_LAYERS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -343,6 +366,7 @@ def _float_dtype(net: nn.Module) -> torch.dtype:
 
 # ----------------------------------------------------------------------------- the public API
 _DATA_PROXIES = frozenset({"naswot", "jacob_cov", "snip", "grad_norm", "fisher", "grasp"})
+_FRONTIER_SET = frozenset(_FRONTIER)
 
 
 def compute_proxies(
@@ -362,8 +386,8 @@ def compute_proxies(
         inputs: a batch ``(batch, *input_shape)``; synflow and flops use only its shape, the other
             data-dependent proxies the values (at least 2 samples).
         targets: integer labels ``(batch,)``; needed by snip, grad_norm, fisher and grasp.
-        names: proxies to compute, in the order of the result; default :data:`DEFAULT_PROXIES`
-            (all of them).
+        names: proxies to compute, in the order of the result (any of :data:`PROXIES`); default
+            :data:`DEFAULT_PROXIES` (the classic nine).
         seed: seeds torch's (forked) global generator before each pass, for layers that draw random
             numbers (dropout); the same seed gives the same scores.
 
@@ -402,9 +426,10 @@ def compute_proxies(
         if not isinstance(targets, Tensor) or targets.shape != inputs.shape[:1]:
             got = tuple(targets.shape) if isinstance(targets, Tensor) else type(targets).__name__
             raise DataError(f"targets must have shape ({inputs.shape[0]},) to match the inputs, got {got}")
-    if wanted & {"naswot", "jacob_cov"} and inputs.shape[0] < 2:
+    pairwise = [n for n in chosen if n in {"naswot", "jacob_cov", "zico", "swap", "swap_reg"}]
+    if pairwise and inputs.shape[0] < 2:
         raise DataError(
-            f"naswot and jacob_cov compare samples: give at least 2 inputs, got {inputs.shape[0]}"
+            f"{' and '.join(pairwise)} compare samples: give at least 2 inputs, got {inputs.shape[0]}"
         )
 
     from nasforge.hardware import count_flops, count_params
@@ -419,6 +444,10 @@ def compute_proxies(
             scores["synflow"] = _synflow_pass(model, input_shape, seed)
         if wanted & _DATA_PROXIES:
             scores.update(_data_pass(model, inputs, targets, wanted & _DATA_PROXIES, seed))
+        if wanted & _FRONTIER_SET:
+            from nasforge.estimate._proxies_frontier import frontier_pass
+
+            scores.update(frontier_pass(model, inputs, targets, wanted & _FRONTIER_SET, seed))
         if "params" in wanted:
             scores["params"] = float(count_params(model))
         if "flops" in wanted:  # on a copy: counting runs a forward pass
@@ -435,9 +464,14 @@ def _check_names(names: Sequence[str] | None) -> list[str]:
     chosen: list[str] = []
     for n in names:
         if not isinstance(n, str) or n not in PROXIES:
+            from nasforge.estimate._ensemble import ENSEMBLES
+
             valid = list(PROXIES)
-            hint = suggest(n, valid) if isinstance(n, str) else ""
-            raise UnknownComponentError(f"unknown proxy {n!r}.{hint} Valid proxy names: {', '.join(valid)}.")
+            hint = suggest(n, valid + list(ENSEMBLES)) if isinstance(n, str) else ""
+            raise UnknownComponentError(
+                f"unknown proxy {n!r}.{hint} Valid proxy names: {', '.join(valid)}. "
+                f"Named ensembles (where a list of proxies is ranked): {', '.join(ENSEMBLES)}."
+            )
         if n not in chosen:
             chosen.append(n)
     if not chosen:
@@ -458,8 +492,16 @@ _SUMMARIES: dict[str, tuple[str, str]] = {  # name -> (data it uses, one-line de
     "grasp": ("inputs", "GraSP: -sum w * (H g), g = dL/dw, H the loss Hessian."),
     "params": ("none", "Trainable parameter count."),
     "flops": ("shape", "Forward FLOPs of one input (torch.utils.flop_counter)."),
+    "az_expressivity": ("inputs", "AZ-NAS expressivity: sum of block outputs' channel-covariance entropies."),
+    "az_progressivity": ("inputs", "AZ-NAS progressivity: min increase of that entropy between blocks."),
+    "az_trainability": ("inputs", "AZ-NAS trainability: mean 2 - s - 1/s, s a block's top Jacobian gain."),
+    "meco": ("inputs", "MeCo: sum of min eigenvalues of channel correlations, one sample."),
+    "meco_opt": ("inputs", "MeCo-opt: MeCo on 8 random channels per layer, times C/8."),
+    "zico": ("inputs", "ZiCo: sum over layers of log sum mean|g| / std(g), two half batches."),
+    "swap": ("inputs", "SWAP: distinct sample-wise activation patterns over 16 samples."),
+    "swap_reg": ("inputs", "SWAP times the size regulariser exp(-(P - mu)^2 / sigma)."),
 }
-_LABELLED = frozenset({"snip", "grad_norm", "fisher", "grasp"})
+_LABELLED = frozenset({"snip", "grad_norm", "fisher", "grasp", "zico"})
 
 
 def _single(name: str) -> ProxyFunction:
@@ -483,20 +525,34 @@ fisher = _single("fisher")
 grasp = _single("grasp")
 params = _single("params")
 flops = _single("flops")
+az_expressivity = _single("az_expressivity")
+az_progressivity = _single("az_progressivity")
+az_trainability = _single("az_trainability")
+meco = _single("meco")
+meco_opt = _single("meco_opt")
+zico = _single("zico")
+swap = _single("swap")
+swap_reg = _single("swap_reg")
 
+_FUNCTIONS: dict[str, ProxyFunction] = {
+    f.__name__: f  # type: ignore[attr-defined]
+    for f in (synflow, naswot, jacob_cov, snip, grad_norm, fisher, grasp, params, flops)
+}
+_FUNCTIONS.update(
+    (f.__name__, f)  # type: ignore[attr-defined]
+    for f in (az_expressivity, az_progressivity, az_trainability, meco, meco_opt, zico, swap, swap_reg)
+)
 PROXIES: Mapping[str, Proxy] = MappingProxyType(
     {
-        name: Proxy(name=name, fn=fn, needs_targets=name in _LABELLED, data=data, summary=summary)
-        for fn, (name, (data, summary)) in zip(
-            (synflow, naswot, jacob_cov, snip, grad_norm, fisher, grasp, params, flops),
-            _SUMMARIES.items(),
-            strict=True,
+        name: Proxy(
+            name=name, fn=_FUNCTIONS[name], needs_targets=name in _LABELLED, data=data, summary=summary
         )
+        for name, (data, summary) in _SUMMARIES.items()
     }
 )
-"""The proxies by name, in a fixed order (the order of :data:`DEFAULT_PROXIES`)."""
+"""The proxies by name, in a fixed order: the classic nine (:data:`DEFAULT_PROXIES`), then the newer ones."""
 
-DEFAULT_PROXIES: tuple[str, ...] = tuple(PROXIES)
+DEFAULT_PROXIES: tuple[str, ...] = tuple(n for n in PROXIES if n not in _FRONTIER)
 
 
 # ----------------------------------------------------------------------------- the estimator
@@ -522,7 +578,8 @@ class ZeroCostEstimator(Estimator):
     Args:
         task: the dataset; optional. Without one the input shape and class count come from
             ``input_shape`` / ``num_classes`` or from the architecture's bound space.
-        proxies: proxy names; default all (:data:`DEFAULT_PROXIES`).
+        proxies: proxy names; default the classic nine (:data:`DEFAULT_PROXIES`). A named ensemble
+            (:data:`~nasforge.estimate.ENSEMBLES`, e.g. ``az_nas``) stands for its members.
         batch_size: samples in the scoring batch (>= 2).
         data: ``"task"``, ``"random"`` or ``"auto"`` (task if there is one).
         data_seed: seed of the batch draw.
@@ -577,8 +634,11 @@ class ZeroCostEstimator(Estimator):
             raise ConfigError("data='task' needs a task; pass task=... or use data='random'")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ConfigError(f"threads must be a positive integer, got {threads=}")
+        from nasforge.estimate._ensemble import resolve_proxies
+
         self.task = task
-        self.proxies = tuple(_check_names(proxies))
+        # an ensemble name (az_nas) stands for its members: the estimator scores one network
+        self.proxies = tuple(_check_names(None if proxies is None else resolve_proxies(proxies)[0]))
         self.batch_size = batch_size
         self.data = data
         self.data_seed = int(data_seed)

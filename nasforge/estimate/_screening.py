@@ -42,7 +42,7 @@ import numpy as np
 
 from nasforge.errors import ConfigError
 from nasforge.estimate._base import TrialContext
-from nasforge.estimate._ensemble import rank_vote
+from nasforge.estimate._ensemble import aggregate, resolve_proxies
 from nasforge.estimate._proxies import PROXIES, ZeroCostEstimator
 
 if TYPE_CHECKING:
@@ -62,8 +62,12 @@ class ProxyScorer:
     """Zero-cost proxy scores of architectures, each computed once per key.
 
     Args:
-        proxies: proxy names (see :data:`nasforge.estimate.PROXIES`); default synflow (data-free;
-            the best warm start on NB201 of the variants in docs/benchmarks.md).
+        proxies: proxy names (see :data:`nasforge.estimate.PROXIES`) or named ensembles
+            (:data:`nasforge.estimate.ENSEMBLES`, e.g. ``az_nas``, which bring their aggregation);
+            default synflow (data-free; the best warm start on NB201 of the variants in
+            docs/benchmarks.md).
+        aggregation: how :meth:`rank` combines several proxies: ``"vote"`` (mean rank) or
+            ``"log_rank"`` (AZ-NAS's sum of ``log(rank / N)``); default the ensemble's, else vote.
         task: the dataset whose training images data-dependent proxies see; None uses random
             inputs. :meth:`set_task` changes it later.
         batch_size: samples in the scoring batch (>= 2).
@@ -85,6 +89,7 @@ class ProxyScorer:
         self,
         proxies: Sequence[str] = ("synflow",),
         *,
+        aggregation: str | None = None,
         task: Task | None = None,
         batch_size: int = 64,
         data_seed: int = 0,
@@ -93,6 +98,7 @@ class ProxyScorer:
         threads: int | None = None,
     ) -> None:
         self.batch_size, self.data_seed, self.threads = batch_size, data_seed, threads
+        proxies, self.aggregation = resolve_proxies(proxies, aggregation)
         self._estimator = ZeroCostEstimator(
             task, proxies=proxies, batch_size=batch_size, data_seed=data_seed, threads=threads
         )  # validates the options
@@ -208,11 +214,12 @@ class ProxyScorer:
         return out
 
     def rank(self, archs: Sequence[Architecture]) -> np.ndarray:
-        """Each architecture's mean rank over the proxies within ``archs`` (larger = better)."""
+        """Each architecture's aggregated rank over the proxies within ``archs`` (larger = better)."""
         if not archs:
             return np.zeros(0)
-        return rank_vote(self.scores(archs), self.proxies)
+        return aggregate(self.scores(archs), self.proxies, self.aggregation)
 
     def __repr__(self) -> str:
         cache = "" if self.cache is None else f", cache={str(self.cache)!r}"
-        return f"ProxyScorer({list(self.proxies)}, weight_seed={self.weight_seed}{cache})"
+        how = "" if self.aggregation == "vote" else f", aggregation={self.aggregation!r}"
+        return f"ProxyScorer({list(self.proxies)}{how}, weight_seed={self.weight_seed}{cache})"

@@ -56,8 +56,11 @@ class ProxyWarmStart(Strategy):
     Args:
         inner: the registered strategy that continues after the warm start.
         inner_options: its options (its seed is derived from this strategy's seed).
-        proxies: proxy names that vote (:data:`nasforge.estimate.PROXIES`); default synflow, the
-            best of the variants tried on NB201 (docs/benchmarks.md).
+        proxies: proxy names that vote (:data:`nasforge.estimate.PROXIES`), or named ensembles
+            (:data:`nasforge.estimate.ENSEMBLES`, e.g. ``az_nas``); default synflow, the best of the
+            variants tried on NB201 (docs/benchmarks.md).
+        aggregation: how several proxies are combined: ``"vote"`` (mean rank) or ``"log_rank"``
+            (AZ-NAS); default the named ensemble's, else ``"vote"``.
         n_candidates: random architectures scored by the proxies (>= 1).
         n_warm: how many of the best are evaluated first (>= 1, at most ``n_candidates``); a
             proposal that a constraint rules out before evaluation (``trial.screened``) does not
@@ -89,6 +92,7 @@ class ProxyWarmStart(Strategy):
         inner: str = "guided_local",
         inner_options: Mapping[str, Any] | None = None,
         proxies: Sequence[str] = ("synflow",),
+        aggregation: str | None = None,
         n_candidates: int = 1000,
         n_warm: int = 10,
         proxy_cache: str | Path | None = None,
@@ -129,7 +133,9 @@ class ProxyWarmStart(Strategy):
         self.warm_from = None if warm_from is None else Path(warm_from)
         self.predictor = predictor
         self.scorer: Ranker = (
-            scorer if scorer is not None else ProxyScorer(proxies, cache=proxy_cache, batch_size=batch_size)
+            scorer
+            if scorer is not None
+            else ProxyScorer(proxies, aggregation=aggregation, cache=proxy_cache, batch_size=batch_size)
         )
         self.inner = self._make_inner()
         self._reset()

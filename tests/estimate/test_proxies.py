@@ -163,7 +163,7 @@ def test_all_proxies_deterministic_finite_and_in_order_on_nb201() -> None:
     net = _tiny_nb201()
     x, y = torch.randn(8, 3, 8, 8), torch.randint(0, 10, (8,))
     a = compute_proxies(net, x, y, seed=3)
-    assert list(a) == list(DEFAULT_PROXIES) == list(PROXIES)
+    assert list(a) == list(DEFAULT_PROXIES) == list(PROXIES)[: len(DEFAULT_PROXIES)]  # the classic nine
     assert all(math.isfinite(v) for v in a.values()), a
     assert compute_proxies(net, x, y, seed=3) == a
     # one proxy alone gives what it gives among all the others (the passes are seeded separately)

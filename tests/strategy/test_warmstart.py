@@ -98,6 +98,32 @@ def test_rank_votes_over_the_proxies(space):
     assert scorer.rank([]).shape == (0,)
 
 
+def test_named_ensembles_and_the_log_rank_aggregation_are_reachable_by_name(space):
+    from nasforge.estimate import ENSEMBLES, log_rank_vote
+    from nasforge.registry import STRATEGIES
+
+    archs = _archs(space, 5)
+    az = ProxyScorer(["az_nas"], batch_size=8, threads=1)
+    assert az.proxies == ENSEMBLES["az_nas"][0] and az.aggregation == "log_rank"
+    assert az.rank(archs).tolist() == log_rank_vote(az.scores(archs), az.proxies).tolist()
+    mixed = ProxyScorer(["meco", "zico", "swap_reg"], aggregation="log_rank", batch_size=8, threads=1)
+    assert mixed.rank(archs).tolist() == log_rank_vote(mixed.scores(archs)).tolist()
+    # as a YAML config names them: strategy: {name: zc_warm_start, proxies: [az_nas]}
+    strategy = STRATEGIES.create("zc_warm_start", proxies=["az_nas"], n_candidates=6, n_warm=2, seed=0)
+    assert strategy.scorer.proxies == ENSEMBLES["az_nas"][0] and strategy.scorer.aggregation == "log_rank"
+    spec = ProxyWarmStart(proxies=["log_rank:synflow+meco"], n_candidates=6, n_warm=2, seed=0)
+    assert spec.scorer.proxies == ("synflow", "meco") and spec.scorer.aggregation == "log_rank"
+    exp = nf.Experiment("ws-az", space=space, objectives=["params"], seed=0)
+    exp.run(strategy, nf.estimate.ZeroCostEstimator(proxies=["params"], threads=1), n_trials=3)
+    assert strategy.scorer.computed == 6 and len(exp.trials) == 3
+    with pytest.raises(ConfigError, match="unknown aggregation 'mean'"):
+        ProxyScorer(["synflow"], aggregation="mean")
+    with pytest.raises(ConfigError, match="aggregate differently"):
+        ProxyScorer(["az_nas", "zc_vote"])
+    with pytest.raises(ConfigError, match="Did you mean 'az_nas'"):
+        ProxyScorer(["log_rank:synflow", "az_naz"])
+
+
 def test_data_dependent_proxies_see_the_task(space):
     task = nf.datasets.load("digits")
     shape_space = nf.spaces.NB201Space(C=4, N=1).bind(task.input_shape, task.num_classes)
