@@ -144,6 +144,7 @@ SPACES.register("nb201", "nasforge.space._nb201:NB201Space", aliases=("nasbench2
 SPACES.register("darts", "nasforge.space._darts:DartsSpace", aliases=("nb301",))
 SPACES.register("nb_macro", "nasforge.space._macro:MacroSpace", aliases=("nasbench_macro",))
 SPACES.register("mbconv", "nasforge.space._mbconv:MBConvSpace", aliases=("mobilenet",))
+SPACES.register("detector", "nasforge.space._detector:DetectorSpace", aliases=("centernet",))
 
 STRATEGIES.register("random", "nasforge.strategy._random:RandomSearch", aliases=("rs",))
 STRATEGIES.register("grid", "nasforge.strategy._grid:GridSearch")
