@@ -177,6 +177,9 @@ SCHEDULERS.register(
 )
 
 ESTIMATORS.register("train", "nasforge.estimate._train:TrainEstimator")
+ESTIMATORS.register(
+    "train_det", "nasforge.estimate._detection:DetectionTrainEstimator", aliases=("train_detection",)
+)
 ESTIMATORS.register("nb201", "nasforge.estimate._tables:NB201Table")
 ESTIMATORS.register("supernet", "nasforge.estimate._supernet:SupernetEstimator", aliases=("one_shot",))
 ESTIMATORS.register("nb301", "nasforge.estimate._nb301:NB301Surrogate")

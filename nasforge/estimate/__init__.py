@@ -22,6 +22,7 @@ from nasforge.estimate._supernet import SupernetEstimator
 from nasforge.estimate._train import TrainedModel, TrainEstimator, train_final
 
 if TYPE_CHECKING:
+    from nasforge.estimate._detection import DetectionTrainEstimator, TrainedDetector, train_detector
     from nasforge.estimate._proxies import (
         DEFAULT_PROXIES,
         PROXIES,
@@ -36,6 +37,7 @@ __all__ = [
     "DEFAULT_PROXIES",
     "PREDICTORS",
     "PROXIES",
+    "DetectionTrainEstimator",
     "Estimator",
     "NB201Table",
     "Predictor",
@@ -45,6 +47,7 @@ __all__ = [
     "ProxyScorer",
     "SupernetEstimator",
     "TrainEstimator",
+    "TrainedDetector",
     "TrainedModel",
     "TrialContext",
     "ZeroCostEstimator",
@@ -53,6 +56,7 @@ __all__ = [
     "make_predictor",
     "rank_vote",
     "ranks",
+    "train_detector",
     "train_final",
 ]
 
@@ -64,6 +68,9 @@ _LAZY = {
     "ZeroCostEstimator": "nasforge.estimate._proxies",
     "compute_proxies": "nasforge.estimate._proxies",
     "NB201Table": "nasforge.estimate._tables",
+    "DetectionTrainEstimator": "nasforge.estimate._detection",
+    "TrainedDetector": "nasforge.estimate._detection",
+    "train_detector": "nasforge.estimate._detection",
 }
 
 
