@@ -68,6 +68,7 @@ class DetectorFeatures(nn.Module):
 
     Attributes:
         plan: the plan it was built from.
+        in_channels: image channels.
         stride: input pixels per cell of the output map (the first stage's total stride).
         out_channels: channels of the output map (the neck's width).
     """
@@ -75,6 +76,7 @@ class DetectorFeatures(nn.Module):
     def __init__(self, plan: Mapping[str, Any], in_channels: int, *, device: Device = None) -> None:
         super().__init__()
         self.plan = dict(plan)
+        self.in_channels = in_channels
         act = str(plan["act"])
         stem = int(plan["stem"])
         self.stem = _ConvBNAct(in_channels, stem, 3, 2, act, device)
