@@ -60,7 +60,10 @@ def test_two_trial_search_at_low_fidelity(task):
     m = exp.trials[0].metrics
     assert m["resolution"] == 32 and m["fraction"] == 0.5 and m["steps"] == 6
     assert exp.space.input_shape == (3, 64, 64) and exp.space.num_classes == 3
-    assert exp.best() is not None
+    best = exp.best()
+    assert best is not None
+    final = best.train(task, epochs=1, steps_per_epoch=2, batch_size=8, threads=1)  # a DetectionTask
+    assert final.task == "detection" and "test_map" in final.metrics
 
 
 def test_scheduler_prunes_on_reported_map(task):
