@@ -92,3 +92,10 @@ def test_bad_input_is_a_clear_error(task):
         DetectionTrainEstimator(task, fraction=1.5)
     with pytest.raises(ConfigError, match="resolution"):
         DetectionTrainEstimator(task, resolution=-3)
+
+
+def test_runs_in_child_processes(task):
+    est = DetectionTrainEstimator(task, epochs=1, steps_per_epoch=1, resolution=32, batch_size=8, threads=1)
+    exp = Experiment("det", space=small_space(block={"depth": [1]}), objectives=["val_map"], seed=0)
+    exp.run("random", est, n_trials=2, executor="process")
+    assert [t.state for t in exp.trials] == [TrialState.COMPLETE] * 2
