@@ -163,6 +163,12 @@ class Detector:
             raw, stride, (h, w), max_dets=max_det, score_threshold=conf, iou_threshold=iou
         )
 
+    def export(self, path: str | Path, format: str = "onnx", **options: Any) -> Any:
+        """:func:`nasforge.deploy.export`, which does not take detectors yet (a ConfigError says so)."""
+        from nasforge.deploy import export
+
+        return export(self, path, format=format, **options)  # type: ignore[arg-type]
+
     def save(self, path: str | Path) -> Path:
         """Write this detector to a ``.nasforge`` file."""
         from nasforge.estimate._detection import TrainedDetector

@@ -161,3 +161,5 @@ def test_cli_predict_refuses_a_detector_in_one_line(saved, task, tmp_path):
     Image.fromarray(_pixels(task, 1)[0]).save(tmp_path / "a.png")
     result = CliRunner().invoke(app, ["predict", str(saved), str(tmp_path / "a.png")])
     assert result.exit_code == 2 and "is a detector" in result.output and "Traceback" not in result.output
+    profiled = CliRunner().invoke(app, ["profile", str(saved), "--repeats", "2", "--warmup", "0"])
+    assert profiled.exit_code == 2 and "is a detector" in profiled.output
