@@ -11,7 +11,7 @@ from nasforge.errors import SpaceError
 from nasforge.hardware import count_params
 from nasforge.nn import K1KXBlock, RepVGGBlock
 from nasforge.registry import SPACES
-from nasforge.space import ChainCNN, DetectorSpace, MBConvSpace, space_from_config
+from nasforge.space import DetectorSpace, space_from_config
 from nasforge.testing import SpaceConformance
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -21,20 +21,6 @@ class TestDetectorSpace(SpaceConformance):
     @pytest.fixture
     def space(self):
         return DetectorSpace().bind((3, 32, 32), 3)
-
-
-class TestChainCNN(SpaceConformance):
-    @pytest.fixture
-    def space(self):
-        return ChainCNN(depth=(1, 3), layer={"filters": [4, 8]}).bind((1, 8, 8), 3)
-
-
-class TestMBConv(SpaceConformance):
-    n_samples = 3
-
-    @pytest.fixture
-    def space(self):
-        return MBConvSpace(depth=[1, 2], stem=4, head=8).bind((1, 8, 8), 3)
 
 
 def test_registered_and_built_as_a_centernet_of_the_plan():
