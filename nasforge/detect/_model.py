@@ -163,6 +163,15 @@ class Detector:
             raw, stride, (h, w), max_dets=max_det, score_threshold=conf, iou_threshold=iou
         )
 
+    def fuse(self) -> Detector:
+        """Fold every RepVGG block's branches into one conv (:func:`nasforge.nn.reparameterize`), in
+        place: the same boxes up to float rounding, faster inference. Returns self."""
+        from nasforge.nn import reparameterize
+
+        self.module.eval()
+        reparameterize(self.module)
+        return self
+
     def export(self, path: str | Path, format: str = "onnx", **options: Any) -> Any:
         """:func:`nasforge.deploy.export`, which does not take detectors yet (a ConfigError says so)."""
         from nasforge.deploy import export

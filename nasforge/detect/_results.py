@@ -211,6 +211,26 @@ class Results:
         self.plot(**plot_options).save(path)
         return str(path)
 
+    def save_txt(self, path: str | Path, *, save_conf: bool = False) -> str:
+        """Write the boxes as a YOLO label file: one ``cls cx cy w h`` line per box, normalised
+        (``... conf`` with ``save_conf``); the format :func:`nasforge.data.load_detection` reads.
+
+        Returns:
+            the path written.
+        """
+        from nasforge._paths import check_writable_file
+
+        target = check_writable_file(path, what="label file")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lines = []
+        for (cx, cy, w, h), conf, cls in zip(
+            self.boxes.xywhn.tolist(), self.boxes.conf.tolist(), self.boxes.cls.tolist(), strict=True
+        ):
+            line = f"{int(cls)} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}"
+            lines.append(line + (f" {conf:.6f}" if save_conf else ""))
+        target.write_text("".join(f"{line}\n" for line in lines))
+        return str(target)
+
     def cpu(self) -> Results:
         return self
 

@@ -16,6 +16,7 @@ from nasforge.data import load_detection
 from nasforge.detect import Detector, Results, load_detector
 from nasforge.errors import CheckpointError, ConfigError, DataError
 from nasforge.estimate import train_detector
+from nasforge.nn import RepVGGBlock
 from nasforge.space import DetectorSpace
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -30,7 +31,7 @@ def task():
 def trained(task):
     space = DetectorSpace(
         stem=[8],
-        block={"depth": [1], "op": ["k1kx"], "kernel": [5], "bottleneck": [0.5]},
+        block={"depth": [1], "op": ["k1kx_rep"], "kernel": [5], "bottleneck": [0.5]},
         stages=[{"width": [16]}, {"width": [16]}, {"width": [16]}],
         neck_width=[16],
         head_width=[16],
@@ -68,6 +69,11 @@ def test_round_trip_gives_a_detector_with_the_same_boxes(trained, saved, task):
     for a, b in zip(loaded, fresh, strict=True):
         torch.testing.assert_close(a.boxes.data, b.boxes.data)
     assert sum(len(r) for r in loaded) > 0
+    fused = nf.load(saved).fuse()  # the k1kx_rep blocks' RepVGG convs fold: the same boxes
+    reps = [b for b in fused.module.modules() if isinstance(b, RepVGGBlock)]
+    assert reps and all(b.fused is not None for b in reps)
+    for a, b in zip(fused(list(images), conf=0.05), loaded, strict=True):
+        torch.testing.assert_close(a.boxes.data, b.boxes.data, atol=1e-3, rtol=1e-4)
     again = model.save(saved.with_name("again.nasforge"))
     assert isinstance(load_detector(again), Detector)
 

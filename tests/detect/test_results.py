@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,3 +67,11 @@ def test_plot_draws_boxes_and_labels_and_save_writes_it(tmp_path):
     assert (boxes_only != 0).sum() < (a != 0).sum()  # labels add filled text boxes
     path = r.save(tmp_path / "out" / "a.png")
     assert Image.open(path).size == (100, 50)
+
+
+def test_save_txt_writes_yolo_labels(tmp_path):
+    r = _results()
+    lines = Path(r.save_txt(tmp_path / "a.txt")).read_text().splitlines()
+    assert lines[0] == "1 0.200000 0.300000 0.200000 0.400000"  # centre (20, 15), 20 x 20 in 100 x 50
+    conf_lines = Path(r.save_txt(tmp_path / "b.txt", save_conf=True)).read_text().splitlines()
+    assert conf_lines[1].endswith(" 0.500000") and len(conf_lines) == 3
