@@ -1147,6 +1147,11 @@ def predict(
         files = describe_sources([str(p) for p in images])
         if not files:
             raise DataError(f"no image files (PNG, JPEG, ...) in {', '.join(map(str, images))}")
+        if getattr(loaded, "task", "classification") != "classification":  # boxes: not wired here yet
+            raise ConfigError(
+                f"{model} is a detector; `nasforge predict` classifies. From Python, "
+                f"nasforge.load({str(model)!r})(images)[0].boxes gives its boxes"
+            )
         preds = loaded(files)
         if as_json:
             payload = {"model": str(model), "predictions": [p.to_dict(top) for p in preds]}

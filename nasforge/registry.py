@@ -144,6 +144,7 @@ SPACES.register("nb201", "nasforge.space._nb201:NB201Space", aliases=("nasbench2
 SPACES.register("darts", "nasforge.space._darts:DartsSpace", aliases=("nb301",))
 SPACES.register("nb_macro", "nasforge.space._macro:MacroSpace", aliases=("nasbench_macro",))
 SPACES.register("mbconv", "nasforge.space._mbconv:MBConvSpace", aliases=("mobilenet",))
+SPACES.register("detector", "nasforge.space._detector:DetectorSpace", aliases=("centernet",))
 
 STRATEGIES.register("random", "nasforge.strategy._random:RandomSearch", aliases=("rs",))
 STRATEGIES.register("grid", "nasforge.strategy._grid:GridSearch")
@@ -176,6 +177,9 @@ SCHEDULERS.register(
 )
 
 ESTIMATORS.register("train", "nasforge.estimate._train:TrainEstimator")
+ESTIMATORS.register(
+    "train_det", "nasforge.estimate._detection:DetectionTrainEstimator", aliases=("train_detection",)
+)
 ESTIMATORS.register("nb201", "nasforge.estimate._tables:NB201Table")
 ESTIMATORS.register("supernet", "nasforge.estimate._supernet:SupernetEstimator", aliases=("one_shot",))
 ESTIMATORS.register("nb301", "nasforge.estimate._nb301:NB301Surrogate")

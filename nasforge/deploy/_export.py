@@ -155,6 +155,11 @@ def export(
         ConfigError: unknown format, INT8 without calibration images, a ``path`` that cannot be
             written, or an fp32 export that does not match PyTorch within 1e-4.
     """
+    if getattr(model, "task", "classification") != "classification":
+        raise ConfigError(
+            f"{model!r} is a detector; exporting detectors is not wired yet (the fused CenterNet "
+            "exports to ONNX with torch.onnx.export, decoding stays in Python; see docs/detection.md)"
+        )
     if format not in FORMATS:
         raise ConfigError(f"unknown export format {format!r}; valid formats: {', '.join(FORMATS)}")
     if format == "int8" and calibration is None:

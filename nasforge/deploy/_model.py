@@ -4,6 +4,8 @@ A model file is one safetensors file: the weights as tensors, and in its metadat
 ``"nasforge"`` key, a JSON string) everything else needed to use them:
 
 - ``format``: ``"nasforge-model/1"``;
+- ``task``: ``"classification"`` (also when absent) or ``"detection"``; a detection file loads as a
+  :class:`nasforge.detect.Detector` (:mod:`nasforge.detect._model`), whose call returns boxes;
 - ``architecture``: :meth:`Architecture.to_dict` (the space's description and the params), from
   which the network is rebuilt;
 - ``input_shape`` (C, H, W), ``mean`` and ``std`` (per-channel normalisation of pixels in [0, 1]),
@@ -74,6 +76,7 @@ def save_model(
     path = check_writable_file(path, what="model file")
     meta = {
         "format": FORMAT,
+        "task": getattr(trained, "task", "classification"),  # a TrainedDetector says "detection"
         "architecture": trained.architecture.to_dict(),
         "input_shape": list(trained.input_shape),
         "mean": list(trained.mean),
@@ -354,6 +357,9 @@ def _read(path: Path) -> Model:
         std = tuple(float(v) for v in meta["std"])
         if len(mean) != shape[0] or len(std) != shape[0]:
             raise ValueError(f"mean/std have {len(mean)}/{len(std)} values for {shape[0]} channels")
+        task = meta.get("task", "classification")  # files written before detection have no task
+        if task not in ("classification", "detection"):
+            raise ValueError(f"task {task!r} is neither 'classification' nor 'detection'")
     except CheckpointError:
         raise
     except Exception as exc:  # any malformed entry: report it as a bad file, not a crash
@@ -376,6 +382,26 @@ def _read(path: Path) -> Model:
             "the file is damaged or was edited"
         )
     module.eval()
+    if (task == "detection") != callable(getattr(module, "predict", None)):  # a detector decodes boxes
+        raise CheckpointError(
+            f"{path}: its metadata says task {task!r}, but its architecture "
+            f"({arch.space.name}) builds a {'classifier' if task == 'detection' else 'detector'}; "
+            "the file is damaged or its metadata was edited"
+        )
+    if task == "detection":
+        from nasforge.detect._model import Detector
+
+        return Detector(  # type: ignore[return-value]  # load() returns Model | Detector
+            module=module,
+            architecture=arch,
+            input_shape=(shape[0], shape[1], shape[2]),
+            class_names=names,
+            mean=mean,
+            std=std,
+            metrics=dict(meta.get("metrics") or {}),
+            provenance=dict(meta.get("provenance") or {}),
+            path=path,
+        )
     return Model(
         module=module,
         architecture=arch,

@@ -1,6 +1,8 @@
-"""Object detection building blocks (issue 23): box operations, COCO mAP, an anchor-free head.
+"""Object detection (issue 23): box operations, COCO mAP, an anchor-free head, loaded detectors and results.
 
-Not yet wired into the search loop, the CLI or export; see ``docs/detection.md``. Detection data
+Searchable through the ``detector`` space and the ``train_det`` estimator; a trained detector is
+saved as a ``.nasforge`` file that :func:`nasforge.load` returns as a :class:`Detector`. Not yet
+wired into the CLI or ONNX export; see ``docs/detection.md``. Detection data
 lives in :mod:`nasforge.data` (:class:`~nasforge.data.DetectionTask`, :func:`~nasforge.data.load_detection`).
 
 Example:
@@ -33,11 +35,16 @@ from nasforge.detect._centernet import (
     tiny_backbone,
 )
 from nasforge.detect._map import coco_map
+from nasforge.detect._model import Detector, load_detector
+from nasforge.detect._results import Boxes, Results
 
 __all__ = [
     "BOX_FORMATS",
+    "Boxes",
     "CenterNet",
     "CenterNetHead",
+    "Detector",
+    "Results",
     "batched_nms",
     "box_area",
     "box_convert",
@@ -47,6 +54,7 @@ __all__ = [
     "coco_map",
     "cxcywh_to_xyxy",
     "decode_centernet",
+    "load_detector",
     "nms",
     "tiny_backbone",
     "xywh_to_xyxy",

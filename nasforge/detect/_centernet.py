@@ -40,31 +40,44 @@ _PRIOR = 0.1  # initial foreground probability of the heatmap (CenterNet's bias 
 class CenterNetHead(nn.Module):
     """Three small branches on one feature map: ``heatmap`` (classes), ``size`` (w, h) and ``offset`` (x, y).
 
-    Each branch is a 3×3 conv → activation → 1×1 conv. Sizes and offsets are in feature-map cells.
+    Each branch is ``depth`` times (3×3 conv → activation), then a 1×1 conv. Sizes and offsets are
+    in feature-map cells.
 
     Args:
         in_channels: channels of the feature map.
         num_classes: heatmap channels.
-        width: channels of the branches' hidden layer.
+        width: channels of the branches' hidden layers.
         act: an :data:`~nasforge.nn.ACTIVATIONS` name.
+        depth: hidden 3×3 layers per branch (the first is named ``hidden``, the next ``hidden1``, ...).
         device: where to create the parameters.
     """
 
     def __init__(
-        self, in_channels: int, num_classes: int, *, width: int = 32, act: str = "relu", device: Device = None
+        self,
+        in_channels: int,
+        num_classes: int,
+        *,
+        width: int = 32,
+        act: str = "relu",
+        depth: int = 1,
+        device: Device = None,
     ) -> None:
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"num_classes must be an int >= 1, got {num_classes=}")
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+            raise ValueError(f"depth must be an int >= 1, got {depth=}")
 
         def branch(out: int) -> nn.Sequential:
-            return nn.Sequential(
-                OrderedDict(
-                    hidden=nn.Conv2d(in_channels, width, 3, padding=1, device=device),
-                    act=make_activation(act),
-                    out=nn.Conv2d(width, out, 1, device=device),
+            layers: OrderedDict[str, nn.Module] = OrderedDict()
+            for i in range(depth):
+                suffix = str(i) if i else ""
+                layers["hidden" + suffix] = nn.Conv2d(
+                    in_channels if i == 0 else width, width, 3, padding=1, device=device
                 )
-            )
+                layers["act" + suffix] = make_activation(act)
+            layers["out"] = nn.Conv2d(width, out, 1, device=device)
+            return nn.Sequential(layers)
 
         self.heatmap, self.size, self.offset = branch(num_classes), branch(2), branch(2)
         with torch.no_grad():
@@ -247,6 +260,8 @@ class CenterNet(nn.Module):
         num_classes: number of classes.
         stride: the backbone's total stride.
         head_width: hidden channels of the head's branches.
+        head_depth: hidden layers of the head's branches.
+        act: activation of the head.
 
     Example:
         >>> model = CenterNet(tiny_backbone(3, 8), 16, num_classes=3, stride=4)
@@ -265,10 +280,15 @@ class CenterNet(nn.Module):
         *,
         stride: int,
         head_width: int = 32,
+        head_depth: int = 1,
+        act: str = "relu",
+        device: Device = None,
     ) -> None:
         super().__init__()
         self.backbone = backbone
-        self.head = CenterNetHead(feature_channels, num_classes, width=head_width)
+        self.head = CenterNetHead(
+            feature_channels, num_classes, width=head_width, depth=head_depth, act=act, device=device
+        )
         self.num_classes = num_classes
         self.stride = stride
 

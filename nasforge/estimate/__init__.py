@@ -31,6 +31,7 @@ from nasforge.estimate._supernet import SupernetEstimator
 from nasforge.estimate._train import TrainedModel, TrainEstimator, train_final
 
 if TYPE_CHECKING:
+    from nasforge.estimate._detection import DetectionTrainEstimator, TrainedDetector, train_detector
     from nasforge.estimate._proxies import (
         DEFAULT_PROXIES,
         PROXIES,
@@ -47,6 +48,7 @@ __all__ = [
     "ENSEMBLES",
     "PREDICTORS",
     "PROXIES",
+    "DetectionTrainEstimator",
     "Estimator",
     "NB201Table",
     "Predictor",
@@ -56,6 +58,7 @@ __all__ = [
     "ProxyScorer",
     "SupernetEstimator",
     "TrainEstimator",
+    "TrainedDetector",
     "TrainedModel",
     "TrialContext",
     "ZeroCostEstimator",
@@ -67,6 +70,7 @@ __all__ = [
     "parse_ensemble",
     "rank_vote",
     "ranks",
+    "train_detector",
     "train_final",
 ]
 
@@ -78,6 +82,9 @@ _LAZY = {
     "ZeroCostEstimator": "nasforge.estimate._proxies",
     "compute_proxies": "nasforge.estimate._proxies",
     "NB201Table": "nasforge.estimate._tables",
+    "DetectionTrainEstimator": "nasforge.estimate._detection",
+    "TrainedDetector": "nasforge.estimate._detection",
+    "train_detector": "nasforge.estimate._detection",
 }
 
 

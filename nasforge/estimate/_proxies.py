@@ -27,6 +27,8 @@ fisher       ``sum over layers, output channels c of 0.5 * mean_n (sum_hw      i
 grasp        ``-sum w * (H g)``, ``g = dL/dw``, ``H`` the Hessian of ``L``     inputs + targets
 params       trainable parameters (:func:`nasforge.hardware.count_params`)     none
 flops        forward FLOPs of one input (:func:`nasforge.hardware.count_flops`) input shape
+mae_det      MAE-DET / DeepMAD backbone entropy ``sum_s w_s (log C_s + sum_l   none (closed form,
+             1/2 log(c_l k_l^2))`` (:mod:`nasforge.estimate._expressivity`)     no forward pass)
 ============ ================================================================= =================
 
 Newer proxies (AZ-NAS's ``az_expressivity``, ``az_progressivity``, ``az_trainability``; ``meco``,
@@ -107,6 +109,7 @@ __all__ = [
     "grad_norm",
     "grasp",
     "jacob_cov",
+    "mae_det",
     "meco",
     "meco_opt",
     "naswot",
@@ -219,7 +222,11 @@ def _synflow_pass(model: nn.Module, input_shape: tuple[int, ...], seed: int) -> 
     device = _device(net)
     torch.manual_seed(seed)
     x = torch.ones((1, *input_shape), dtype=torch.float64, device=device)
-    _first_tensor(net(x)).sum().backward()
+    out = net(x)
+    if isinstance(out, Mapping):  # a detector's maps (heatmap, size, offset): R sums them all
+        torch.stack([t.sum() for t in out.values()]).sum().backward()
+    else:
+        _first_tensor(out).sum().backward()
     total = torch.zeros((), dtype=torch.float64, device=device)
     for _, w in _scored_weights(net):
         if w.grad is not None:
@@ -450,6 +457,10 @@ def compute_proxies(
             scores.update(frontier_pass(model, inputs, targets, wanted & _FRONTIER_SET, seed))
         if "params" in wanted:
             scores["params"] = float(count_params(model))
+        if "mae_det" in wanted:
+            from nasforge.estimate._expressivity import mae_det as mae_det_score
+
+            scores["mae_det"] = mae_det_score(model)
         if "flops" in wanted:  # on a copy: counting runs a forward pass
             torch.manual_seed(seed)
             scores["flops"] = float(count_flops(copy.deepcopy(model), input_shape))
@@ -500,6 +511,7 @@ _SUMMARIES: dict[str, tuple[str, str]] = {  # name -> (data it uses, one-line de
     "zico": ("inputs", "ZiCo: sum over layers of log sum mean|g| / std(g), two half batches."),
     "swap": ("inputs", "SWAP: distinct sample-wise activation patterns over 16 samples."),
     "swap_reg": ("inputs", "SWAP times the size regulariser exp(-(P - mu)^2 / sigma)."),
+    "mae_det": ("none", "MAE-DET: sum_s w_s (log C_s + sum 1/2 log(c k^2)), closed form, no forward pass."),
 }
 _LABELLED = frozenset({"snip", "grad_norm", "fisher", "grasp", "zico"})
 
@@ -524,6 +536,7 @@ grad_norm = _single("grad_norm")
 fisher = _single("fisher")
 grasp = _single("grasp")
 params = _single("params")
+mae_det = _single("mae_det")
 flops = _single("flops")
 az_expressivity = _single("az_expressivity")
 az_progressivity = _single("az_progressivity")
@@ -540,7 +553,17 @@ _FUNCTIONS: dict[str, ProxyFunction] = {
 }
 _FUNCTIONS.update(
     (f.__name__, f)  # type: ignore[attr-defined]
-    for f in (az_expressivity, az_progressivity, az_trainability, meco, meco_opt, zico, swap, swap_reg)
+    for f in (
+        az_expressivity,
+        az_progressivity,
+        az_trainability,
+        meco,
+        meco_opt,
+        zico,
+        swap,
+        swap_reg,
+        mae_det,
+    )
 )
 PROXIES: Mapping[str, Proxy] = MappingProxyType(
     {
@@ -552,7 +575,7 @@ PROXIES: Mapping[str, Proxy] = MappingProxyType(
 )
 """The proxies by name, in a fixed order: the classic nine (:data:`DEFAULT_PROXIES`), then the newer ones."""
 
-DEFAULT_PROXIES: tuple[str, ...] = tuple(n for n in PROXIES if n not in _FRONTIER)
+DEFAULT_PROXIES: tuple[str, ...] = tuple(n for n in PROXIES if n not in _FRONTIER and n != "mae_det")
 
 
 # ----------------------------------------------------------------------------- the estimator
@@ -564,7 +587,8 @@ class ZeroCostEstimator(Estimator):
     that scores compare:
 
     - ``data="task"`` (the default when a task is given): ``batch_size`` training images of the
-      task, drawn once with ``data_seed``, with their labels;
+      task, drawn once with ``data_seed``, with their labels (a
+      :class:`~nasforge.data.DetectionTask` has no image labels: uniform random ones);
     - ``data="random"`` (the default without a task): standard-normal inputs of the network's input
       shape and uniform random labels, drawn with ``data_seed``. synflow, params and flops use no
       data at all, so they do not depend on this choice.
@@ -619,11 +643,11 @@ class ZeroCostEstimator(Estimator):
         device: str = "auto",
     ) -> None:
         from nasforge._device import check_device_name, resolve_device
-        from nasforge.data import Task
+        from nasforge.data import DetectionTask, Task
 
-        if task is not None and not isinstance(task, Task):
+        if task is not None and not isinstance(task, Task | DetectionTask):
             raise ConfigError(
-                "ZeroCostEstimator takes a Task (nasforge.datasets.load(...)) or None, "
+                "ZeroCostEstimator takes a Task (nasforge.datasets.load(...)), a DetectionTask or None, "
                 f"got {type(task).__name__}"
             )
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
@@ -673,7 +697,12 @@ class ZeroCostEstimator(Estimator):
             if self.task is not None and self.data in ("auto", "task"):
                 n = self.task.x_train.shape[0]
                 idx = torch.randperm(n, generator=generator)[: self.batch_size]
-                self._batch = (self.task.x_train[idx], self.task.y_train[idx])
+                y_train = getattr(self.task, "y_train", None)
+                if y_train is None:  # a DetectionTask: its images, uniform random class labels
+                    y = torch.randint(0, num_classes, (len(idx),), generator=generator)
+                    self._batch = (self.task.x_train[idx], y)
+                else:
+                    self._batch = (self.task.x_train[idx], y_train[idx])
             else:
                 x = torch.randn((self.batch_size, *input_shape), generator=generator)
                 y = torch.randint(0, num_classes, (self.batch_size,), generator=generator)

@@ -89,13 +89,17 @@ class Trial:
 
     def train(self, task: Any, **options: Any) -> Any:
         """Train this architecture with a final budget and test it: :func:`nasforge.estimate.train_final`
-        (``device="cuda"``, ``amp="bf16"`` and the other options are passed on).
+        (``device="cuda"``, ``amp="bf16"`` and the other options are passed on), or
+        :func:`nasforge.estimate.train_detector` for a :class:`~nasforge.data.DetectionTask`.
 
         Example:
             >>> model = exp.best().train(task, epochs=30, device="auto")  # doctest: +SKIP
         """
-        from nasforge.estimate import train_final
+        from nasforge.data import DetectionTask
+        from nasforge.estimate import train_detector, train_final
 
+        if isinstance(task, DetectionTask):
+            return train_detector(self.architecture, task, **options)
         return train_final(self.architecture, task, **options)
 
     def summary(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from nasforge.space._base import Architecture, Constraint, SearchSpace
 from nasforge.space._chain import ChainCNN
 from nasforge.space._constraints import MaxParams, Predicate
+from nasforge.space._detector import DetectorSpace
 from nasforge.space._dimensions import Choice, Dimension, IntRange
 from nasforge.space._load import load_space, space_from_config
 from nasforge.space._mbconv import MBConvSpace, compound_scale
@@ -13,6 +14,7 @@ __all__ = [
     "ChainCNN",
     "Choice",
     "Constraint",
+    "DetectorSpace",
     "Dimension",
     "IntRange",
     "MBConvSpace",

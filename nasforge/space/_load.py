@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,14 @@ def space_from_config(config: Any) -> SearchSpace:
             raise ConfigError("a custom space needs a 'dimensions' mapping")
         return SearchSpace(dimensions_from_dict(dims), constraints=constraints, **options)
     cls = SPACES.get(name)
+    task_shape = None
+    if "input_shape" in options and "num_classes" in options:
+        try:  # a bound space writes its task's shape; spaces whose constructor lacks it are bound after
+            takes_shape = "input_shape" in inspect.signature(cls).parameters
+        except (TypeError, ValueError):
+            takes_shape = True
+        if not takes_shape:
+            task_shape = (options.pop("input_shape"), options.pop("num_classes"))
     check_options("space", name, cls, options)
     if constraints:
         options["constraints"] = constraints
@@ -45,7 +54,7 @@ def space_from_config(config: Any) -> SearchSpace:
         space: SearchSpace = cls(**options)
     except TypeError as exc:
         raise ConfigError(f"space '{name}': {exc}") from None
-    return space
+    return space if task_shape is None else space.bind(*task_shape)
 
 
 def load_space(source: str | Path | Mapping[str, Any]) -> SearchSpace:

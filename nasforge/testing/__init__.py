@@ -1,5 +1,6 @@
 """Reusable test suites and toy problems (for nasforge's tests and for third-party components)."""
 
+from nasforge.testing._space import SpaceConformance
 from nasforge.testing._strategy import StrategyConformance
 from nasforge.testing._toy import (
     AdditiveEstimator,
@@ -16,6 +17,7 @@ from nasforge.testing._toy import (
 __all__ = [
     "AdditiveEstimator",
     "NumericSumRanker",
+    "SpaceConformance",
     "StrategyConformance",
     "ToyEstimator",
     "additive_space",
