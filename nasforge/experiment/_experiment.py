@@ -845,6 +845,7 @@ class Experiment:
             for number in sorted({*runner.stop_all(), *self._running}):
                 if not self._trials[number].state.is_finished:
                     self.tell(number, error=self._interrupt_reason(), interrupted=True)
+            self._settle_running()
             raise
         finally:
             runner.shutdown()
@@ -852,6 +853,21 @@ class Experiment:
             if not self.storage.persistent:
                 self._save_strategy()
         return self
+
+    def _settle_running(self) -> None:
+        """After a stop, mark interrupted every trial of this worker that the database still holds
+        as RUNNING: one whose insert committed just before the signal, before this process
+        registered it, or whose final write the signal cut (the Ctrl-C test found one left RUNNING
+        once in a full-suite run). A resume evaluates them again."""
+        for rec in self.storage.load_trials():
+            if rec.state is TrialState.RUNNING and rec.worker == self.worker_id:
+                self.storage.finish_trial(
+                    rec.number,
+                    dataclasses.replace(
+                        rec, state=TrialState.FAIL, error=self._interrupt_reason(), interrupted=True,
+                        finished=time.time(),
+                    ),
+                )  # fmt: skip
 
     def _loop(
         self,
