@@ -388,21 +388,12 @@ def _read(path: Path) -> Model:
             f"({arch.space.name}) builds a {'classifier' if task == 'detection' else 'detector'}; "
             "the file is damaged or its metadata was edited"
         )
+    kind: Any = Model  # load() returns Model | Detector; both take the same fields
     if task == "detection":
         from nasforge.detect._model import Detector
 
-        return Detector(  # type: ignore[return-value]  # load() returns Model | Detector
-            module=module,
-            architecture=arch,
-            input_shape=(shape[0], shape[1], shape[2]),
-            class_names=names,
-            mean=mean,
-            std=std,
-            metrics=dict(meta.get("metrics") or {}),
-            provenance=dict(meta.get("provenance") or {}),
-            path=path,
-        )
-    return Model(
+        kind = Detector
+    return kind(
         module=module,
         architecture=arch,
         input_shape=(shape[0], shape[1], shape[2]),
