@@ -860,7 +860,10 @@ class Experiment:
         registered it, or whose final write the signal cut (the Ctrl-C test found one left RUNNING
         once in a full-suite run). A resume evaluates them again."""
         for rec in self.storage.load_trials():
-            if rec.state is TrialState.RUNNING and rec.worker == self.worker_id:
+            # a trial whose row was inserted but not yet its worker attribute has none; on a
+            # database of its own, that trial can only be this process's
+            mine = rec.worker == self.worker_id or (rec.worker is None and not self.is_shared())
+            if rec.state is TrialState.RUNNING and mine:
                 self.storage.finish_trial(
                     rec.number,
                     dataclasses.replace(
