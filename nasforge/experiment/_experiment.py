@@ -8,14 +8,14 @@ import logging
 import math
 import secrets
 import signal
-import threading
 import time
 import traceback
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from nasforge._interrupts import remember_interrupts
 from nasforge.errors import ConfigError, InfeasibleError, NasforgeError, StorageError, TrialFailed
 from nasforge.estimate._base import Estimator
 from nasforge.execute._base import Executor, TrialJob, run_job
@@ -79,38 +79,6 @@ class Evaluation:
     metrics: Mapping[str, Any]
     pruned: bool = False
     error: str | BaseException | None = None
-
-
-@contextlib.contextmanager
-def _remember_interrupts() -> Iterator[list[int]]:
-    """Record Ctrl-C (and a SIGTERM handled as one) while a search runs.
-
-    The handlers already in place still raise ``KeyboardInterrupt``; the signal is also written
-    down, because Python ignores an exception raised inside a finaliser (a SQLAlchemy weakref
-    callback, a ``__del__``) and the interrupt would then be lost. The run loop checks the list.
-    Only in the main thread (the only one that receives signals), and only for signals with a
-    Python handler: an ignored or default signal is left alone.
-    """
-    seen: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield seen
-        return
-    previous: dict[int, Callable[[int, Any], Any]] = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        handler = signal.getsignal(sig)
-        if callable(handler):
-            previous[sig] = handler
-
-            def remember(signum: int, frame: Any, _handler: Callable[[int, Any], Any] = handler) -> None:
-                seen.append(signum)
-                _handler(signum, frame)
-
-            signal.signal(sig, remember)
-    try:
-        yield seen
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
 
 
 class Experiment:
@@ -838,7 +806,7 @@ class Experiment:
         )
         try:
             runner.start()
-            with beat, _remember_interrupts() as self._interrupted:
+            with beat, remember_interrupts() as self._interrupted:
                 self._loop(runner, estimator, n_trials, timeout, start, callbacks, max_screened)
         except KeyboardInterrupt:
             # the executor's trials, and one asked but not yet handed to it when the signal came

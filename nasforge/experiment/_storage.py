@@ -11,6 +11,7 @@ import copy
 import datetime as dt
 import json
 import math
+import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from nasforge._interrupts import held
 from nasforge.errors import StorageError
 from nasforge.experiment._trial import TrialState
 from nasforge.space import Architecture, Choice, IntRange
@@ -184,14 +186,18 @@ class OptunaStorage(Storage):
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except StorageError:
-            raise
-        except Exception as exc:  # SQLAlchemy / Optuna errors: say where and what
-            if any(isinstance(e, KeyboardInterrupt) for e in _chain(exc)):
-                raise KeyboardInterrupt from exc  # Ctrl-C in the middle of a write, not a storage fault
-            raise StorageError(f"storage {self.url}: could not {what}: {_advice(exc)}") from exc
+        """Turn a database error into one :class:`StorageError` line; hold Ctrl-C until the
+        operation (one transaction) ends, so that no connection is left holding a lock."""
+        ambient = sys.exc_info()[1]  # an exception being handled around this call (a Ctrl-C's cleanup)
+        with held():
+            try:
+                yield
+            except StorageError:
+                raise
+            except Exception as exc:  # SQLAlchemy / Optuna errors: say where and what
+                if any(isinstance(e, KeyboardInterrupt) for e in _chain(exc, stop=ambient)):
+                    raise KeyboardInterrupt from exc  # Ctrl-C in the middle of a write, not a storage fault
+                raise StorageError(f"storage {self.url}: could not {what}: {_advice(exc)}") from exc
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         """Run one storage operation; retry it while the database is locked by another writer.
@@ -407,10 +413,11 @@ def _finished_attrs(record: StoredTrial) -> dict[str, Any]:
     return attrs
 
 
-def _chain(exc: BaseException | None) -> list[BaseException]:
-    """``exc`` and the errors it was raised from (Optuna wraps SQLAlchemy's, which wraps the driver's)."""
+def _chain(exc: BaseException | None, stop: BaseException | None = None) -> list[BaseException]:
+    """``exc`` and the errors it was raised from (Optuna wraps SQLAlchemy's, which wraps the
+    driver's), up to ``stop`` (an exception that was already being handled when ``exc`` came)."""
     out: list[BaseException] = []
-    while exc is not None and exc not in out and len(out) < 10:
+    while exc is not None and exc is not stop and exc not in out and len(out) < 10:
         out.append(exc)
         exc = exc.__cause__ or exc.__context__
     return out

@@ -139,3 +139,44 @@ def test_a_swallowed_ctrl_c_still_stops_the_search(tmp_path: Path) -> None:
         exp.run("random", _SwallowedCtrlC(), n_trials=5)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
     assert len([t for t in exp.trials if t.state is TrialState.COMPLETE]) == 1  # no trial after it
+
+
+def test_a_lock_met_while_cleaning_up_after_ctrl_c_is_waited_for_not_taken_as_ctrl_c(tmp_path: Path) -> None:
+    # the marks written after a Ctrl-C run inside `except KeyboardInterrupt`; a lock error there
+    # has that interrupt as its context, and must still be retried (CI once left a trial RUNNING)
+    db = tmp_path / "runs.db"
+    storage = OptunaStorage(f"sqlite:///{db}?timeout=0.1", lock_timeout=20)
+    storage.open("s", ["maximize"])
+    ready = threading.Event()
+    holder = threading.Thread(target=_hold_lock, args=(db, 1.0, ready))
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        holder.start()
+        ready.wait(5)
+        storage.set_meta("after", 1)  # waits for the lock instead of raising
+    holder.join()
+    assert storage.get_meta("after") == 1
+
+
+@pytest.mark.usefixtures("python_sigint_handler")
+def test_ctrl_c_during_a_storage_write_waits_for_its_end(tmp_path: Path) -> None:
+    """A Ctrl-C that comes in the middle of a transaction is raised when it has ended, so no
+    connection keeps the database locked and the trial is written whole."""
+    from nasforge._interrupts import remember_interrupts
+
+    storage = OptunaStorage(f"sqlite:///{tmp_path / 'runs.db'}")
+    storage.open("s", ["maximize"])
+    written: list[int] = []
+
+    def write_cut_by_ctrl_c() -> None:
+        signal.raise_signal(signal.SIGINT)  # the handler runs here, in the middle of the operation
+        storage._storage.set_study_user_attr(storage._study(), "nasforge.x", 1)
+        written.append(1)
+
+    with remember_interrupts() as seen, pytest.raises(KeyboardInterrupt):
+        storage._call("write", write_cut_by_ctrl_c)
+    assert seen == [signal.SIGINT] and written == [1]
+    assert storage.get_meta("x") == 1
+    storage.set_meta("y", 2)  # nothing is left locked
+    assert storage.get_meta("y") == 2
