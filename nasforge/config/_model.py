@@ -1,41 +1,6 @@
-"""Search configuration: YAML in, validated before any trial runs.
+"""The search configuration model: validated settings and their defaults (one place).
 
-A config file looks like this (every key optional; these are the defaults on digits; on MNIST and
-Fashion-MNIST the per-trial and final budgets default to :data:`LARGE_BUDGET`). A ``space``,
-``strategy`` or ``estimator`` section without a ``name`` is the default component with those
-options overriding its defaults (``estimator: {epochs: 5}``), and ``final`` likewise::
-
-    name: null                 # run name; default "<dataset>-<strategy>"
-    space: {name: chain_cnn, depth: [2, 5], max_params: 150000}
-    data: {name: digits, root: null, fraction: 1.0, seed: 0, download: false, options: {},
-           class_names: null}  # class_names: [cat, dog] names classes the data leaves unnamed
-    strategy: {name: evolution, population: 10, tournament: 3}
-    scheduler: null            # early stopping: median, successive_halving, hyperband or learning_curve,
-                               # e.g. {name: successive_halving, eta: 3}; the successive_halving,
-                               # hyperband and bohb strategies bring their own
-    estimator: {name: train, epochs: 10, batch_size: 32, lr: 0.01}
-    objectives: [val_accuracy]
-    constraints: []            # e.g. ["params <= 100000"]
-    trials: 30                 # with time: and no trials:, unbounded (the time stops the search)
-    time: null                 # the whole budget, search and final training: 90s, 15m, 1h30m, 2h or
-                               # seconds; written out as seconds (nasforge._budget has the split rule)
-    timeout: null              # seconds; stops starting trials (the final training is not covered)
-    max_screened: 200          # give up after this many proposals in a row broke a constraint
-    executor: null             # where trials run: inprocess (default), process or ray, e.g.
-                               # {name: process, concurrency: 2, time_limit: 900, memory_limit_mb: 4000}
-                               # or {name: ray, address: auto, concurrency: 4, cpus_per_trial: 1}
-    seed: 0
-    device: auto               # where trials, one-shot supernets and the final training run: auto
-                               # (CUDA if available, then MPS, then CPU), cpu, cuda, cuda:N, mps; an
-                               # estimator's own device: option wins for the trials
-    amp: auto                  # mixed precision: auto (bf16 on a CUDA GPU that supports it, else
-                               # off), off, bf16, fp16 (GPU only, with loss scaling)
-    final: {epochs: 60, lr: 0.01, batch_size: 32}  # training of the best; epochs 0 skips it
-    run_dir: null              # default runs/<name>
-    storage: null              # a database URL shared by several workers (postgresql://user@host/db,
-                               # sqlite:///shared.db); default: nasforge.db in the run directory
-    track: []                  # follow the search in TensorBoard / MLflow, e.g.
-                               # [tensorboard, {name: mlflow, tracking_uri: http://host:5000}]
+See :mod:`nasforge.config` for the file format.
 """
 
 from __future__ import annotations
@@ -49,7 +14,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from nasforge.errors import ConfigError
 
-__all__ = ["SearchConfig", "load_config"]
+__all__ = [
+    "LARGE_BUDGET",
+    "SECTION_DEFAULTS",
+    "SMALL_BUDGET",
+    "DataConfig",
+    "FinalConfig",
+    "SearchConfig",
+    "fill_defaults",
+    "load_config",
+    "load_raw",
+    "parse_config",
+]
 
 
 class _Strict(BaseModel):
@@ -64,15 +40,6 @@ class DataConfig(_Strict):
     download: bool = False
     options: dict[str, Any] = Field(default_factory=dict)  # the loader's own: size, channels, val_fraction
     class_names: list[str] | None = None  # one per class, in label order; checked against the data
-
-
-class FinalConfig(_Strict):
-    epochs: int = Field(60, ge=0)
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(0.01, gt=0)
-    optimizer: str = "adam"
-    weight_decay: float = Field(5e-4, ge=0)
-    schedule: str = "cosine"
 
 
 def _default_space() -> dict[str, Any]:
@@ -95,6 +62,39 @@ LARGE_BUDGET: dict[str, dict[str, Any]] = {
     "final": {"epochs": 8, "batch_size": 128, "lr": 0.005},
 }
 LARGE_DATASETS = ("mnist", "fashion-mnist", "fashion_mnist", "fmnist")
+
+
+class FinalConfig(_Strict):
+    """The final training of the best architecture (``final:``); defaults: :data:`SMALL_BUDGET`.
+
+    Validated here, once: the search hands these settings to the training unchanged (but for
+    ``epochs``, which a time budget may lower).
+    """
+
+    epochs: int = Field(SMALL_BUDGET["final"]["epochs"], ge=0)  # 0 skips the final training
+    batch_size: int = Field(SMALL_BUDGET["final"]["batch_size"], ge=1)
+    lr: float = Field(SMALL_BUDGET["final"]["lr"], gt=0, allow_inf_nan=False)
+    optimizer: str = "adam"
+    weight_decay: float = Field(5e-4, ge=0)
+    schedule: str = "cosine"
+
+    @field_validator("optimizer")
+    @classmethod
+    def _optimizer(cls, value: str) -> str:
+        from nasforge.estimate._loop import OPTIMIZERS
+
+        if value not in OPTIMIZERS:
+            raise ValueError(f"must be one of {', '.join(OPTIMIZERS)}")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        from nasforge.estimate._loop import SCHEDULES
+
+        if value not in SCHEDULES:
+            raise ValueError(f"must be one of {', '.join(SCHEDULES)}")
+        return value
 
 
 def fill_defaults(data: dict[str, Any]) -> dict[str, Any]:
@@ -141,7 +141,7 @@ class SearchConfig(_Strict):
     seed: int = 0
     device: str = "auto"
     amp: str = "auto"
-    final: FinalConfig = Field(default_factory=lambda: FinalConfig(**SMALL_BUDGET["final"]))
+    final: FinalConfig = Field(default_factory=FinalConfig)
     run_dir: str | None = None
     storage: str | None = None
     track: list[dict[str, Any]] = Field(default_factory=list)
