@@ -14,13 +14,16 @@ from __future__ import annotations
 from nasforge.hardware._count import count_flops, count_params
 from nasforge.hardware._latency import BACKENDS, LatencyReport, measure_latency, peak_activation_bytes
 from nasforge.hardware._predict import LatencyTable
+from nasforge.hardware._profile import ModelProfile, profile_module
 
 __all__ = [
     "BACKENDS",
     "LatencyReport",
     "LatencyTable",
+    "ModelProfile",
     "count_flops",
     "count_params",
     "measure_latency",
     "peak_activation_bytes",
+    "profile_module",
 ]

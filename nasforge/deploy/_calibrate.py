@@ -1,0 +1,57 @@
+"""Calibration images for INT8 (``nasforge export --format int8``, ``nasforge profile --int8``).
+
+Static INT8 quantization measures activation ranges on real images: by default the training
+images of the data the model was trained on (its provenance names the dataset), or another
+dataset's. One function, so the export and the profile calibrate alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nasforge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from nasforge.deploy._model import Model
+
+__all__ = ["calibration_images"]
+
+
+def calibration_images(
+    model: Model,
+    dataset: str | None = None,
+    data_dir: str | Path | None = None,
+    *,
+    download: bool = False,
+    n: int = 512,
+) -> dict[str, Any]:
+    """``n`` calibration images and the test images of ``dataset`` (default: the model's).
+
+    Args:
+        model: the model to quantize; without ``dataset``, the dataset its provenance names.
+        dataset: a dataset name (``folder`` and ``npz`` with ``data_dir``).
+        data_dir: where that dataset's files are.
+        download: download missing files (mnist, fashion-mnist).
+        n: calibration images (seeded random training images).
+
+    Returns:
+        :func:`~nasforge.deploy.check_images`' options for :func:`~nasforge.deploy.export`:
+        ``calibration`` and, when the data has a test split, ``eval_images`` / ``eval_labels``.
+
+    Raises:
+        ConfigError: no ``dataset`` and the model's training data is not a dataset name (an image
+            folder or an .npz file cannot be found again from its name).
+    """
+    from nasforge import datasets
+    from nasforge.deploy._export import check_images
+    from nasforge.registry import DATASETS
+
+    name = dataset or str(model.provenance.get("dataset") or "")
+    if dataset is None and name not in DATASETS:
+        trained_on = f"it was trained on {name!r}, which is not a dataset name" if name else "it names none"
+        raise ConfigError(
+            f"INT8 calibrates on the model's training data, but {trained_on} (an image folder or "
+            ".npz file?); give --dataset folder|npz --data-dir PATH (or another dataset's --dataset NAME)"
+        )
+    return check_images(datasets.load(name, data_dir, download=download), n)
