@@ -11,13 +11,23 @@ import pytest
 
 from nasforge.config import parse_config
 from nasforge.errors import ConfigError
-from nasforge.experiment._search import run_search
+from nasforge.experiment._search import SearchHooks, run_search
 
 
 def _config(tmp_path: Path, **settings: Any) -> Any:
     return parse_config(
         {"run_dir": str(tmp_path / "run"), "estimator": {"name": "train", "epochs": 1}, **settings}
     )
+
+
+class _Plan(SearchHooks):
+    """Keeps the plan lines a search says."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def on_plan(self, line: str) -> None:
+        self.lines.append(line)
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +59,7 @@ def test_the_budget_cuts_the_running_trial_and_the_final_training_and_says_so(tm
         final={"epochs": 2000},
     )
     start = time.monotonic()
-    result = run_search(cfg, on_plan=lines.append)
+    result = run_search(cfg, hooks=_Plan(lines))
     took = time.monotonic() - start
 
     trials = result.experiment.trials
@@ -69,7 +79,7 @@ def test_the_budget_cuts_the_running_trial_and_the_final_training_and_says_so(tm
 
 def test_with_trials_too_whichever_ends_first_and_the_plan_is_said_twice(tmp_path: Path) -> None:
     lines: list[str] = []
-    result = run_search(_config(tmp_path, time="10m", trials=2, final={"epochs": 3}), on_plan=lines.append)
+    result = run_search(_config(tmp_path, time="10m", trials=2, final={"epochs": 3}), hooks=_Plan(lines))
     assert result.experiment.finished_count() == 2  # the trials ended it, long before the time
     assert len(lines) == 2, lines
     assert lines[0].startswith("time budget 10m00s: about 7m30s of search, 2m30s of final training (25%")
@@ -81,7 +91,7 @@ def test_with_trials_too_whichever_ends_first_and_the_plan_is_said_twice(tmp_pat
 
 def test_a_search_bounded_by_trials_says_how_long_it_expects_after_the_first(tmp_path: Path) -> None:
     lines: list[str] = []
-    result = run_search(_config(tmp_path, trials=3, final={"epochs": 4}), on_plan=lines.append)
+    result = run_search(_config(tmp_path, trials=3, final={"epochs": 4}), hooks=_Plan(lines))
     assert result.time_budget is None and result.experiment.finished_count() == 3
     assert len(lines) == 1
     assert lines[0].startswith("expected: about ") and "for 2 more trials" in lines[0]

@@ -1,0 +1,5 @@
+"""``python -m nasforge.cli``: the ``nasforge`` command."""
+
+from nasforge.cli import main
+
+main()

@@ -1,0 +1,419 @@
+"""``nasforge search``: options in, :func:`~nasforge.experiment._search.run_search`, progress and
+results out."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from nasforge.cli._app import err, names_help, out, user_errors
+from nasforge.cli._progress import Reporter
+from nasforge.cli._tables import best_text, describe_arch, epoch_text, leaderboard_table, print_test_report
+from nasforge.experiment._search import SearchHooks
+from nasforge.registry import DATASETS, EXECUTORS, SCHEDULERS, STRATEGIES
+
+__all__ = ["search"]
+
+_DATASET_NOTES = {"folder": "class folders of images in --data-dir", "npz": "arrays in the .npz file --data-dir"}
+_EXECUTOR_NOTES = {
+    "inprocess": "default; one at a time in this process",
+    "process": "one process per trial: isolation, limits, several at once",
+    "ray": "a Ray cluster; pip install 'nasforge[ray]'",
+}
+
+
+def search(
+    config: Annotated[
+        Path | None, typer.Argument(help="YAML search config; omitted: the built-in default (digits).")
+    ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", "-d", help=f"Dataset name: {names_help(DATASETS, _DATASET_NOTES)}."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Directory holding the dataset files (or set NASFORGE_DATA_DIR)."),
+    ] = None,
+    download: Annotated[
+        bool | None,
+        typer.Option("--download/--no-download", help="Download missing dataset files into --data-dir."),
+    ] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            "--strategy",
+            "-s",
+            help=f"Search strategy (default evolution): {names_help(STRATEGIES)} (`nasforge list` "
+            "shows their aliases; strategy options go in the config file's strategy: mapping; darts "
+            "and gdas need the nb201 space).",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help=f"Early stopping of unpromising trials after each epoch: {names_help(SCHEDULERS)} "
+            "(default: none; the successive_halving, hyperband and bohb strategies bring their own).",
+        ),
+    ] = None,
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            "--trials",
+            "-n",
+            min=1,
+            help="Number of trials in total (ones a constraint screens out before training do not count).",
+        ),
+    ] = None,
+    time_budget: Annotated[
+        str | None,
+        typer.Option(
+            "--time",
+            "-t",
+            metavar="DURATION",
+            help="Time budget for the whole run, search and final training: 90s, 15m, 1h30m, 2h or "
+            "seconds. The final training gets 25% until the first trial measures its cost, then "
+            "its estimated cost; the search stops (cutting running trials) when its share is spent, "
+            "and the final training stops at the end of the budget. Alone, trials are unlimited; "
+            "with --trials, whichever ends first.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            min=0.001,
+            help="Stop starting trials after this many seconds (running ones finish; the final "
+            "training comes after and is not counted: --time covers both).",
+        ),
+    ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--executor",
+            help=f"Where trials run: {names_help(EXECUTORS, _EXECUTOR_NOTES)}.",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency",
+            "-j",
+            min=1,
+            help="Trials running at once (process or ray executor; alone it picks process).",
+        ),
+    ] = None,
+    trial_time_limit: Annotated[
+        float | None,
+        typer.Option(
+            "--trial-time-limit",
+            min=0.001,
+            help="Seconds one trial may run before it is killed and recorded as failed (process or ray).",
+        ),
+    ] = None,
+    trial_memory_limit: Annotated[
+        float | None,
+        typer.Option(
+            "--trial-memory-limit",
+            min=1,
+            help="Megabytes of memory one trial's process may use before it is killed and recorded as "
+            "failed (process executor).",
+        ),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="Ray cluster to join: auto (the cluster of `ray start --head` on this machine) or "
+            "ray://host:10001 (default: start a local one). Implies --executor ray.",
+        ),
+    ] = None,
+    cpus_per_trial: Annotated[
+        float | None,
+        typer.Option("--cpus-per-trial", min=0.01, help="CPUs Ray reserves per trial (0.5: two per CPU)."),
+    ] = None,
+    gpus_per_trial: Annotated[
+        float | None,
+        typer.Option(
+            "--gpus-per-trial",
+            min=0,
+            help="GPUs Ray reserves per trial (fractions allowed: 0.5 runs two per GPU); each trial "
+            "trains on the GPU Ray assigned it.",
+        ),
+    ] = None,
+    trials_per_gpu: Annotated[
+        int | None,
+        typer.Option(
+            "--trials-per-gpu",
+            min=1,
+            help="Process executor: trials sharing one GPU; each trial process gets one visible GPU "
+            "(CUDA_VISIBLE_DEVICES), the least busy. Implies --executor process.",
+        ),
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device",
+            help="Where trials, one-shot supernets and the final training run: auto (default: CUDA if "
+            "available, then MPS, then CPU), cpu, cuda, cuda:N, mps.",
+        ),
+    ] = None,
+    amp: Annotated[
+        str | None,
+        typer.Option(
+            "--amp",
+            help="Mixed precision: auto (default: bf16 on a CUDA GPU that supports it, else off), off, "
+            "bf16, fp16 (GPU only).",
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Experiment seed.")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs per trial.")] = None,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            "--metric",
+            help="Validation metric that picks the best trial: accuracy (default), balanced_accuracy, "
+            "auc or f1_macro (becomes the first objective, val_<metric>; with the train estimator). "
+            "balanced_accuracy or auc suit imbalanced classes.",
+        ),
+    ] = None,
+    fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--fraction",
+            min=0.0001,
+            max=1.0,
+            help="Share of the training images each trial trains on (a fixed stratified subset; the "
+            "final training uses them all).",
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Mini-batch size of the trials, and of the final training unless the config's final: "
+            "section sets its own batch_size.",
+        ),
+    ] = None,
+    class_names: Annotated[
+        str | None,
+        typer.Option(
+            "--class-names",
+            metavar="A,B,C|FILE",
+            help="Names of the classes, in label order: comma-separated, or a text file with one per "
+            "line (for data that carries none, e.g. an .npz without class_names).",
+        ),
+    ] = None,
+    final_epochs: Annotated[
+        int | None,
+        typer.Option("--final-epochs", min=0, help="Epochs of the final training of the best (0: skip)."),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Run name (default: <dataset>-<strategy>).")
+    ] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option("--run-dir", help="Run directory (default: runs/<name>).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the newest run of this name after a crash or stop.")
+    ] = False,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="Database URL shared by several workers (postgresql://user@host/db, sqlite:///shared.db): "
+            "run the same command on each machine and they search one experiment together; the "
+            "last to finish trains the best once (default: nasforge.db in the run directory).",
+        ),
+    ] = None,
+    track: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--track",
+            metavar="NAME",
+            help="Follow the search in tensorboard (event files in RUN/tensorboard; pip install "
+            "'nasforge[tensorboard]') or mlflow (a parent run, one child run per trial; pip install "
+            "'nasforge[mlflow]'). Repeat it for both. Replaces the config's track: list.",
+        ),
+    ] = None,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri",
+            help="MLflow tracking URI, e.g. http://host:5000 (default: sqlite:///RUN/mlflow.db, no "
+            "server needed). Implies --track mlflow.",
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bars (terminal) or progress lines (log).")
+    ] = False,
+) -> None:
+    """Search architectures, train the best one, and write everything to a run directory.
+
+    Without arguments it searches a chain CNN on scikit-learn's digits (no download needed).
+    """
+    with user_errors():
+        from nasforge.config import search_config
+        from nasforge.experiment._search import run_search
+
+        cfg = search_config(
+            config,
+            dataset=dataset,
+            data_dir=data_dir,
+            download=download,
+            strategy=strategy,
+            scheduler=scheduler,
+            trials=trials,
+            time=time_budget,
+            timeout=timeout,
+            executor=executor,
+            concurrency=concurrency,
+            trial_time_limit=trial_time_limit,
+            trial_memory_limit=trial_memory_limit,
+            address=address,
+            cpus_per_trial=cpus_per_trial,
+            gpus_per_trial=gpus_per_trial,
+            trials_per_gpu=trials_per_gpu,
+            device=device,
+            amp=amp,
+            seed=seed,
+            epochs=epochs,
+            metric=metric,
+            fraction=fraction,
+            batch_size=batch_size,
+            class_names=class_names,
+            final_epochs=final_epochs,
+            name=name,
+            run_dir=run_dir,
+            storage=storage,
+            track=track,
+            tracking_uri=tracking_uri,
+        )
+        progress = Reporter(out, enabled=not quiet)
+        terminated: list[int] = []
+        previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt(terminated))
+        try:
+            with progress:
+                result = run_search(cfg, resume=resume, hooks=_SearchProgress(cfg, progress))
+        except KeyboardInterrupt:
+            how = "stopped by SIGTERM" if terminated else "interrupted"
+            err.print(f"{how}; continue with the same command and --resume")
+            raise typer.Exit(143 if terminated else 130) from None  # 128 + the signal, as shells do
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        _print_result(result)
+
+
+class _SearchProgress(SearchHooks):
+    """The search's progress as bars (terminal) or lines (log): trials, supernet and final epochs."""
+
+    def __init__(self, cfg: Any, progress: Reporter) -> None:
+        self.cfg = cfg
+        self.progress = progress
+        self.primary = cfg.objectives[0].lstrip("-+")
+        self.screened = 0
+        self.experiment: Any = None
+
+    def on_start(self, experiment: Any, run_dir: Path, resumed: bool) -> None:
+        cfg = self.cfg
+        done = experiment.finished_count()
+        verb = f"resuming {run_dir} ({done} trials done)" if resumed else f"run directory {run_dir}"
+        out.print(
+            f"[bold]nasforge search[/]: {cfg.data.name}, space {experiment.space.name}, "
+            f"strategy {cfg.strategy['name']}"
+            + (f", executor {cfg.executor['name']}" if cfg.executor else "")
+            + f"; {verb}",
+            highlight=False,
+        )
+        self.progress.stage("trials", "trials", cfg.trials, done=done, unit="trial")
+        self.experiment = experiment
+
+    def on_stage(self, stage: str, total: int) -> None:
+        self.progress.stage(stage, f"{stage} epochs", total, unit="epoch")
+
+    def on_plan(self, line: str) -> None:
+        self.progress.note(escape(line))
+
+    def on_trial(self, experiment: Any, trial: Any) -> None:
+        if trial.screened:  # counted on the bar, not a line each: there can be hundreds
+            self.screened += 1
+        elif trial.state.value == "FAIL":
+            last = (trial.error or "").strip().splitlines()[-1:] or ["?"]
+            self.progress.note(f"[yellow]trial {trial.number} failed:[/] {escape(last[0])}")
+        best = best_text(experiment, self.primary)
+        if self.screened:
+            best = f"{best}{', ' if best else ''}{self.screened} screened out by constraints"
+        self.progress.update("trials", experiment.finished_count(), best)
+
+    def on_epoch(self, stage: str, epoch: int, epochs: int, record: Mapping[str, Any]) -> None:
+        if stage == "final":
+            self.progress.update("final", epoch, epoch_text(record))
+            return
+        text = f"train acc {record['train_accuracy']:.3f}" if "train_accuracy" in record else ""
+        if "entropy" in record:
+            text += f", alpha entropy {record['entropy']:.3f}"
+        self.progress.update(stage, epoch, text)
+        if epoch == epochs:  # the trials' time per trial and ETA start now
+            done = self.experiment.finished_count()
+            self.progress.stage("trials", "trials", self.cfg.trials, done=done, unit="trial")
+
+    def on_final_start(self, experiment: Any, epochs: int) -> None:
+        self.progress.note(f"training the best architecture for {epochs} epochs ...")
+        self.progress.stage("final", "final training epochs", epochs, unit="epoch")
+
+
+def _print_result(result: Any) -> None:
+    """The leaderboard, the best architecture and its final training, the time spent, the files."""
+    exp = result.experiment
+    out.print(leaderboard_table(exp, 5, out.width))
+    best = result.best
+    if best is None:
+        out.print("[red]no trial completed[/]; see the failures above and in leaderboard.csv")
+        raise typer.Exit(1)
+    if result.final is not None:
+        m = result.final.metrics
+        cut = " (cut by the time budget)" if m.get("cut_by_time_limit") else ""
+        out.print(
+            f"[bold green]best architecture[/] (trial {best.number}"
+            + (", cut by the time budget" if best.state.value == "PRUNED" else "")
+            + f"): {describe_arch(best.architecture)}\n"
+            f"final training: {m['epochs']} epochs{cut}, val accuracy {m['val_accuracy']:.4f}, "
+            f"[bold]test accuracy {m['test_accuracy']:.4f}[/], {m['params']:,} parameters",
+            highlight=False,
+        )
+        print_test_report(result.final.test_report)
+    elif result.final_note is not None:  # a worker of a shared database: another one trains it
+        out.print(result.final_note, highlight=False)
+    if result.time_budget is not None:
+        from nasforge._progress import format_duration
+
+        tb = result.time_budget
+        search_s = tb["search_s"] or 0.0
+        out.print(
+            f"time budget {format_duration(tb['total_s'])}: spent {format_duration(tb['spent_s'])} "
+            f"({format_duration(search_s)} search, {len(exp.trials)} trials; "
+            f"{format_duration(tb['spent_s'] - search_s)} final training and files)",
+            highlight=False,
+        )
+    out.print(
+        f"results in {result.run_dir}/ (config.yaml, leaderboard.csv, best_architecture.json"
+        + (", final.json, model.nasforge)" if result.final is not None else ")"),
+        highlight=False,
+    )
+
+
+def _terminate_as_interrupt(seen: list[int]) -> Callable[[int, Any], None]:
+    """A SIGTERM handler (``kill``, a cluster scheduler's stop) that stops a search as Ctrl-C does,
+    cleanly, and appends the signal to ``seen`` so the command can say which stop it was."""
+
+    def handler(signum: int, frame: Any) -> None:
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    return handler

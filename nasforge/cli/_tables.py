@@ -1,0 +1,129 @@
+"""Tables and numbers as the commands print them: leaderboards that fit the terminal, metrics."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from rich.table import Table
+
+from nasforge.cli._app import out
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def leaderboard_table(exp: Any, top: int, width: int) -> Table:
+    metrics = [
+        *exp.objective.names,
+        *(m for m in ("params", "train_seconds") if m not in exp.objective.names),
+    ]
+    columns = [
+        ("rank", 1),  # the row order says it too: left out (after train_seconds) when narrow
+        ("trial", 0),
+        *((m, 2 if m == "train_seconds" else 0) for m in metrics),
+        ("architecture", 0),
+    ]
+    rows = []
+    for rank, t in enumerate(exp.leaderboard(top), start=1):
+        flag = "" if t.feasible else " (infeasible)"
+        values = [fmt_metric(m, t.metrics.get(m, "")) for m in metrics]
+        rows.append([str(rank), str(t.number), *values, describe_arch(t.architecture) + flag])
+    return fitted_table(f"Top {top} of {len(exp.trials)} trials", columns, rows, width)
+
+
+def fmt_metric(name: str, value: Any) -> str:
+    """A metric in a table: seconds to a tenth (four decimals of a second say nothing)."""
+    if name.endswith("seconds") and isinstance(value, (int, float)) and math.isfinite(value):
+        return f"{value:,.1f}"
+    return fmt(value)
+
+
+def fitted_table(
+    title: str, columns: list[tuple[str, int]], rows: list[list[str]], width: int, *, left: int = 0
+) -> Table:
+    """A table whose last column, an architecture description, stays readable at ``width`` columns.
+
+    Other columns keep their values on one line (a header may wrap at a space; ``_`` in metric
+    names is shown as a space for that); the description gets the rest of the width and wraps at
+    its spaces, never inside a layer's name. When that rest is too small for the longest layer
+    name, columns with a drop rank (``columns[i][1] > 0``, highest first) are left out. NB-201
+    strings, which have no spaces, wrap after each node's ``+``. The first ``left`` columns are
+    text (left-justified), the others up to the description numbers.
+    """
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    def longest_word(text: str) -> int:
+        return max((cell_len(w) for w in text.split()), default=0)
+
+    headers = [name.replace("_", " ") for name, _ in columns[:-1]] + [columns[-1][0]]
+    last = len(columns) - 1
+    natural = [
+        max([longest_word(h)] + [cell_len(r[i]) for r in rows]) if i != last else 0
+        for i, h in enumerate(headers)
+    ]
+    need = min(max([12] + [longest_word(_node_breaks(r[last])) for r in rows]), max(12, width // 2))
+    keep = list(range(len(columns)))
+
+    def room() -> int:  # what is left for the description: borders and padding take 3 per column
+        return width - sum(natural[i] for i in keep) - 3 * len(keep) - 1
+
+    for i in sorted((i for i in keep if columns[i][1] > 0), key=lambda i: -columns[i][1]):
+        if room() >= need:
+            break
+        keep.remove(i)
+    full = max([12] + [cell_len(r[last]) for r in rows])
+    desc_width = max(12, min(room(), full))
+    dropped = [headers[i] for i in range(len(columns)) if i not in keep]
+    caption = f"not shown at this width: {', '.join(dropped)}" if dropped else None
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    for i in keep:
+        if i == last:
+            table.add_column(headers[i], width=desc_width, overflow="fold")
+        else:
+            table.add_column(headers[i], justify="left" if i < left else "right", width=natural[i])
+    for r in rows:
+        desc = r[last] if cell_len(r[last]) <= desc_width else _node_breaks(r[last]).replace("+ |", "+\n|")
+        table.add_row(*(Text(r[i]) if i != last else Text(desc) for i in keep))
+    return table
+
+
+def _node_breaks(text: str) -> str:
+    """An NB-201 string with a space after each node (``|+ |``), where it may wrap."""
+    return text.replace("|+|", "|+ |") if " " not in text else text
+
+
+def print_test_report(report: Any) -> None:
+    """The final model's test metrics beyond accuracy (runs written before they existed have none)."""
+    if report:
+        from nasforge.estimate._metrics import summary_lines
+
+        for line in summary_lines(report):
+            out.print(line, highlight=False, markup=False)
+
+
+def epoch_text(record: Mapping[str, Any]) -> str:
+    """An epoch of a training, as the end of a progress line."""
+    text = f"train loss {record['train_loss']:.4f}"
+    val = record.get("val_accuracy", math.nan)
+    return text + (f", val accuracy {val:.4f}" if math.isfinite(val) else "")
+
+
+def best_text(exp: Any, primary: str) -> str:
+    best = exp.best()
+    return f"best {primary} {best.metrics[primary]:.4f}" if best is not None else ""
+
+
+def describe_arch(arch: Any) -> str:
+    """An architecture in words (its space's ``describe``), or its key."""
+    describe = getattr(arch.space, "describe", None)
+    return str(describe(arch)) if callable(describe) else str(arch.key)

@@ -1,0 +1,178 @@
+"""The components of a search, built once from a validated config before any trial runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nasforge.config import SearchConfig
+from nasforge.errors import ConfigError, InfeasibleError, SpaceError
+from nasforge.estimate import Estimator
+from nasforge.execute import make_executor
+from nasforge.execute._base import Executor
+from nasforge.experiment._experiment import Experiment, derive_seed, impossible_constraint
+from nasforge.objective import Objective
+from nasforge.registry import ESTIMATORS, EXECUTORS, SCHEDULERS, STRATEGIES, check_options
+from nasforge.space import SearchSpace, space_from_config
+from nasforge.strategy._base import Strategy
+from nasforge.strategy._schedulers import Scheduler
+
+if TYPE_CHECKING:
+    from nasforge.track import Tracker
+
+__all__ = ["PreparedSearch", "prepare_search"]
+
+#: ``on_epoch(epoch, epochs, record)`` of a one-shot strategy's supernet training
+SupernetEpoch = Callable[[int, int, dict[str, Any]], None]
+
+
+@dataclass
+class PreparedSearch:
+    """The components of a search, each built once from a validated config before any trial ran.
+
+    The strategy is the exception: its seed comes from the experiment (and the worker's index on
+    a shared database), so :meth:`build_strategy` builds it once the experiment is open; its
+    option names are checked here already.
+    """
+
+    config: SearchConfig
+    task: Any
+    space: SearchSpace
+    objective: Objective
+    estimator: Estimator
+    strategy_name: str
+    strategy_options: dict[str, Any]  # device and amp filled in for a strategy that trains
+    scheduler: Scheduler | None = None
+    executor: Executor | None = None
+    executor_options: dict[str, Any] | None = None  # what the executor was built with
+    trackers: list[Tracker] = field(default_factory=list)
+
+    def build_strategy(self, experiment: Experiment, on_epoch: SupernetEpoch | None = None) -> Strategy:
+        """The strategy of the config, seeded for ``experiment`` as :meth:`Experiment.set_strategy`
+        seeds one it creates by name (unless the options set a seed); a one-shot strategy reports
+        each epoch of its supernet training to ``on_epoch(epoch, epochs, record)``."""
+        options = dict(self.strategy_options)
+        if experiment.worker_index == 0:
+            options.setdefault("seed", derive_seed(experiment.seed, 2))
+        else:  # another worker of a shared database proposes other architectures
+            options.setdefault("seed", derive_seed(experiment.seed, 2, experiment.worker_index))
+        strategy: Strategy = STRATEGIES.create(self.strategy_name, **options)
+        if on_epoch is not None and hasattr(strategy, "pending_epochs"):  # a one-shot strategy
+            strategy.on_epoch = on_epoch  # type: ignore[attr-defined]
+        return strategy
+
+
+def prepare_search(config: SearchConfig) -> PreparedSearch:
+    """Load the data and build every component once (the strategy: see
+    :meth:`PreparedSearch.build_strategy`); raises before any trial runs or any file is written."""
+    from nasforge.data import load
+
+    exec_section = dict(config.executor or {})
+    on_ray = exec_section.get("name") is not None and EXECUTORS.canonical_name(exec_section["name"]) == "ray"
+    if not on_ray:  # a Ray driver may have no GPU where its workers do: they resolve the name
+        from nasforge._device import check_device_and_amp
+
+        check_device_and_amp(config.device, config.amp)
+    data = config.data
+    task = load(
+        data.name, data.root, fraction=data.fraction, seed=data.seed, download=data.download, **data.options
+    )
+    if data.class_names is not None:
+        task = task.with_class_names(data.class_names)
+    space = space_from_config(config.space).bind(task.input_shape, task.num_classes)
+    try:
+        space.sample(np.random.default_rng(config.seed), max_tries=2000)
+    except SpaceError as exc:
+        raise ConfigError(f"space has no valid architecture for {task.describe()}: {exc}") from None
+    objective = Objective(config.objectives, constraints=config.constraints)
+
+    est_options = dict(config.estimator)
+    est_name = est_options.pop("name")
+    est_cls = ESTIMATORS.get(est_name)
+    _where(est_cls, est_options, config)
+    check_options("estimator", est_name, est_cls, {"task": task, **est_options})
+    if on_ray:  # the driver may have no GPU: the name is checked here, resolved on each worker
+        from nasforge._device import check_amp, check_device_name
+
+        wanted: dict[str, Any] = {k: est_options.pop(k) for k in ("device", "amp") if k in est_options}
+        estimator = est_cls(task=task, **est_options)
+        if "device" in wanted:
+            estimator.device = check_device_name(wanted["device"])
+        if "amp" in wanted:
+            estimator.amp = check_amp(wanted["amp"])
+        est_options.update(wanted)
+    else:
+        estimator = est_cls(task=task, **est_options)
+    impossible = impossible_constraint(space, objective, estimator)
+    if impossible is not None:  # before the run directory exists
+        raise InfeasibleError(impossible)
+
+    strat_options = dict(config.strategy)
+    strat_name = strat_options.pop("name")
+    strat_cls = STRATEGIES.get(strat_name)
+    _where(strat_cls, strat_options, config)
+    check_options("strategy", strat_name, strat_cls, strat_options)
+
+    scheduler: Scheduler | None = None
+    if config.scheduler is not None:
+        sched_options = dict(config.scheduler)
+        sched_name = SCHEDULERS.canonical_name(sched_options.pop("name"))
+        check_options("scheduler", sched_name, SCHEDULERS.get(sched_name), sched_options)
+        if sched_name == "hyperband":  # as Experiment.set_scheduler seeds it (the experiment's
+            sched_options.setdefault("seed", derive_seed(config.seed, 3))  # seed is config.seed)
+        scheduler = SCHEDULERS.create(sched_name, **sched_options)
+
+    executor: Executor | None = None
+    exec_options: dict[str, Any] | None = None
+    if config.executor is not None:
+        exec_options = dict(config.executor)
+        exec_name = EXECUTORS.canonical_name(exec_options.pop("name"))
+        if exec_name == "process" and "gpus" not in exec_options and not _trials_rotate_gpus(est_options):
+            exec_options["gpus"] = []  # CPU trials (or a fixed cuda:N): no GPU rotation
+        executor = make_executor(exec_name, **exec_options)  # started by the run
+
+    from nasforge.track import make_tracker
+
+    trackers = []  # names, options and installed packages checked now; they open files on first use
+    for entry in config.track:
+        track_options = dict(entry)
+        trackers.append(make_tracker(track_options.pop("name"), **track_options))
+    return PreparedSearch(
+        config=config,
+        task=task,
+        space=space,
+        objective=objective,
+        estimator=estimator,
+        strategy_name=strat_name,
+        strategy_options=strat_options,
+        scheduler=scheduler,
+        executor=executor,
+        executor_options=exec_options,
+        trackers=trackers,
+    )
+
+
+def _where(cls: Any, options: dict[str, Any], config: SearchConfig) -> None:
+    """Give a component that trains (an estimator, a one-shot strategy) the config's ``device`` and
+    ``amp`` unless its own options set them."""
+    import inspect
+
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return
+    for key in ("device", "amp"):
+        if key in params and key not in options:
+            options[key] = getattr(config, key)
+
+
+def _trials_rotate_gpus(est_options: dict[str, Any]) -> bool:
+    """Whether trials with these estimator options want the process executor's GPU rotation:
+    ``auto`` or ``cuda`` (not a fixed ``cuda:N``) that means a CUDA GPU here."""
+    from nasforge._device import check_device_name, resolve_device
+
+    name = check_device_name(est_options.get("device", "auto"))
+    return name in ("auto", "cuda") and resolve_device(name).type == "cuda"

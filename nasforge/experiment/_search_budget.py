@@ -1,0 +1,171 @@
+"""A search's time budget (``config.time``) applied to the loop and the final training, and the
+expectation line a search with a trial count prints after its first trial."""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from nasforge._budget import epoch_seconds_from, expected_line, fit_epochs, split_time
+from nasforge._progress import format_duration
+from nasforge.config import SearchConfig
+from nasforge.errors import TrialFailed
+from nasforge.estimate import TrainedModel
+from nasforge.experiment._experiment import Callback, Experiment
+from nasforge.experiment._prepare import PreparedSearch
+from nasforge.experiment._trial import Trial, TrialState
+
+__all__ = ["TimeBudget", "expectation"]
+
+
+def _concurrency(config: SearchConfig) -> int:
+    value = (config.executor or {}).get("concurrency") or 1
+    return int(value) if isinstance(value, (int, float)) else 1
+
+
+def _measured(exp: Experiment) -> list[Trial]:
+    """Trials that ran their estimator (completed or stopped early), as cost measurements."""
+    return [
+        t
+        for t in exp.trials
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.duration is not None and not t.screened
+    ]
+
+
+def expectation(config: SearchConfig, prepared: PreparedSearch, say: Callable[[str], None]) -> Callback:
+    """A callback that says, after the first measured trial, how long the rest should take."""
+    said: list[bool] = []
+
+    def callback(exp: Experiment, trial: Trial) -> None:
+        if said or config.trials is None:
+            return
+        measured = _measured(exp)
+        if not measured:
+            return
+        said.append(True)
+        epoch_s = epoch_seconds_from([t.metrics for t in measured], resolution=prepared.task.input_shape[1])
+        durations = [t.duration for t in measured if t.duration is not None]
+        say(
+            expected_line(
+                trials_left=max(0, config.trials - exp.finished_count()),
+                trial_seconds=statistics.median(durations),
+                concurrency=_concurrency(config),
+                final_epochs=config.final.epochs,
+                epoch_seconds=epoch_s,
+            )
+        )
+
+    return callback
+
+
+class TimeBudget:
+    """A time budget (``config.time``) from the start of :func:`run_search`; the rule that splits
+    it is :func:`nasforge._budget.split_time`, this applies it to the loop and the final training."""
+
+    def __init__(self, config: SearchConfig, total: float) -> None:
+        self.config = config
+        self.started = time.monotonic()
+        self.total = total
+        self.concurrency = _concurrency(config)
+        self.plan = split_time(self.total, final_epochs=config.final.epochs, concurrency=self.concurrency)
+        self.search_spent: float | None = None
+        self.final_epochs = config.final.epochs
+        self.time_limit: float | None = None
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def measure(self, exp: Experiment, prepared: PreparedSearch) -> bool:
+        """Re-split the budget from the trials' measured costs; False if there are none yet."""
+        measured = _measured(exp)
+        if not measured:
+            return False
+        durations = [t.duration for t in measured if t.duration is not None]
+        self.plan = split_time(
+            self.total,
+            elapsed=self.elapsed(),
+            final_epochs=self.config.final.epochs,
+            epoch_seconds=epoch_seconds_from(
+                [t.metrics for t in measured], resolution=prepared.task.input_shape[1]
+            ),
+            trial_seconds=statistics.median(durations),
+            concurrency=self.concurrency,
+        )
+        return True
+
+    def _run(self, exp: Experiment, n_trials: int | None, run_kwargs: dict[str, Any]) -> None:
+        left = self.plan.search - self.elapsed()
+        if self.config.timeout is not None:
+            left = min(left, self.config.timeout - self.elapsed())
+        if left > 0 and (n_trials is None or exp.finished_count() < n_trials):
+            exp.run(n_trials=n_trials, timeout=left, hard_timeout=True, **run_kwargs)
+            run_kwargs.update(scheduler=None)  # attached now: keep its state
+
+    def search(
+        self,
+        exp: Experiment,
+        prepared: PreparedSearch,
+        run_kwargs: dict[str, Any],
+        say: Callable[[str], None],
+    ) -> None:
+        """The search's share: the first trial(s) under the fixed split, the rest under the measured one."""
+        run_kwargs = dict(run_kwargs)
+        if not self.measure(exp, prepared):  # a resumed run may have measured trials already
+            say(self.plan.describe())
+            first = exp.finished_count() + self.concurrency
+            trials = self.config.trials
+            self._run(exp, first if trials is None else min(first, trials), run_kwargs)
+            self.measure(exp, prepared)
+        if self.plan.measured or self.plan.trial_seconds is not None:
+            say(self.plan.describe())
+        self._run(exp, self.config.trials, run_kwargs)
+        self.search_spent = self.elapsed()
+
+    def best_cut(self, exp: Experiment) -> Trial | None:
+        """When the budget cut every trial: the best of them on the metrics they reached, so the
+        budget still buys a model (the cut trials are not comparable with completed ones)."""
+        scored = []
+        for t in exp.trials:
+            if t.state is TrialState.PRUNED and t.metrics:
+                try:
+                    values = exp.objective.values(t.metrics)
+                except TrialFailed:
+                    continue
+                scored.append(
+                    dataclasses.replace(t, values=values, feasible=exp.objective.feasible(t.metrics))
+                )
+        return exp.objective.best(scored)
+
+    def final(self, best: Trial, prepared: PreparedSearch, say: Callable[[str], None]) -> tuple[int, float]:
+        """Epochs and time limit of the final training: the rest of the budget, at the best trial's speed."""
+        left = self.total - self.elapsed()
+        resolution = prepared.task.input_shape[1]
+        epoch_s = epoch_seconds_from([best.metrics], resolution=resolution) or self.plan.epoch_seconds
+        configured = self.config.final.epochs
+        self.final_epochs = fit_epochs(left, configured, epoch_s)
+        # at least a little: a model trained for a moment is more use than none
+        self.time_limit = max(left, 0.01 * self.total)
+        if self.final_epochs < configured:
+            say(
+                f"final training: {self.final_epochs} of the {configured} epochs fit in the "
+                f"{format_duration(left)} left (~{format_duration(epoch_s or 0)} each)"
+            )
+        return self.final_epochs, self.time_limit
+
+    def record(self, final: TrainedModel | None) -> dict[str, Any]:
+        """What final.json keeps: the budget, the plan and what was spent."""
+        out: dict[str, Any] = {
+            "total_s": round(self.total, 3),
+            "plan": self.plan.to_dict(),
+            "search_s": None if self.search_spent is None else round(self.search_spent, 3),
+            "final_epochs": self.final_epochs,
+            "final_time_limit_s": None if self.time_limit is None else round(self.time_limit, 3),
+            "spent_s": round(self.elapsed(), 3),
+        }
+        if final is not None:
+            out["final_s"] = final.metrics.get("seconds")
+            out["final_cut"] = bool(final.metrics.get("cut_by_time_limit", False))
+        return out
