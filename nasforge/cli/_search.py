@@ -19,7 +19,10 @@ from nasforge.registry import DATASETS, EXECUTORS, SCHEDULERS, STRATEGIES
 
 __all__ = ["search"]
 
-_DATASET_NOTES = {"folder": "class folders of images in --data-dir", "npz": "arrays in the .npz file --data-dir"}
+_DATASET_NOTES = {
+    "folder": "class folders of images in --data-dir",
+    "npz": "arrays in the .npz file --data-dir",
+}
 _EXECUTOR_NOTES = {
     "inprocess": "default; one at a time in this process",
     "process": "one process per trial: isolation, limits, several at once",
