@@ -420,3 +420,16 @@ def test_metric_selects_by_balanced_accuracy_and_bad_values_are_one_line(in_tmp:
     ):
         bad = runner.invoke(app, ["search", *TINY, *args])
         assert bad.exit_code == 2 and fragment in bad.output and "Traceback" not in bad.output
+
+
+def test_option_help_lists_the_registered_names() -> None:
+    from nasforge.registry import ESTIMATORS, EXECUTORS, SCHEDULERS, STRATEGIES
+
+    def helped(*args: str) -> str:
+        shown = runner.invoke(app, [*args, "--help"], env={"COLUMNS": "200"}).output
+        return " ".join(re.sub(r"[│╭╮╰╯─]", " ", shown).split())
+
+    search_help = helped("search")
+    for registry in (STRATEGIES, SCHEDULERS, EXECUTORS):
+        assert all(name in search_help for name in registry.names()), registry.kind
+    assert all(name in helped("rank") for name in ESTIMATORS.names())
