@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
@@ -18,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge._params import count_params
 from nasforge.errors import ConfigError, SpaceError
+from nasforge.registry import BUILDERS
 from nasforge.space._dimensions import Dimension, dimension_from_dict
 
 if TYPE_CHECKING:
@@ -118,8 +121,6 @@ class Architecture:
         """Build the network (see :meth:`SearchSpace.build`)."""
         if width == 1.0:  # spaces written before the width knob keep working
             return self.space.build(self, input_shape, num_classes, device=device)
-        import inspect
-
         if "width" not in inspect.signature(self.space.build).parameters:
             raise ConfigError(
                 f"space '{self.space.name}' cannot scale its networks' width; use width=1 with it"
@@ -391,7 +392,11 @@ class SearchSpace:
         device: Any = None,
         width: float = 1.0,
     ) -> torch.nn.Module:
-        """Turn ``arch`` into an ``nn.Module`` for a task (spaces with a builder override this).
+        """Turn ``arch`` into an ``nn.Module`` for a task.
+
+        The network is built by the builder registered under the space's name in
+        :data:`nasforge.registry.BUILDERS` (the built-in ones are in :mod:`nasforge.nn._builders`);
+        a space of your own either registers one there or overrides this method.
 
         Args:
             arch: a point of this space.
@@ -400,8 +405,14 @@ class SearchSpace:
             device: where to allocate; ``"meta"`` builds without memory (for counting).
             width: width multiplier (a low-fidelity knob): every layer's channel count times
                 ``width``, rounded, at least 1; spaces that cannot scale raise ConfigError.
+
+        Raises:
+            SpaceError: no builder is registered for this space, or the task shape is unknown.
         """
-        raise SpaceError(f"space '{self.name}' has no network builder")
+        if self.name not in BUILDERS:
+            raise SpaceError(f"space '{self.name}' has no network builder")
+        builder = BUILDERS.get(self.name)
+        return builder(self, arch, input_shape, num_classes, device=device, width=width)
 
     def metric_floor(self, metric: str, *, width: float = 1.0) -> float | None:
         """A value of a cheap metric that no architecture of this space goes below, or None.
@@ -426,14 +437,18 @@ class SearchSpace:
         """
         import torch
 
-        from nasforge.hardware import count_params
-
         with torch.random.fork_rng(devices=[]):
             return count_params(self.build(arch, device="cpu"))
 
-    def _task_shape(
-        self, input_shape: Sequence[int] | None, num_classes: int | None
+    def task_shape(
+        self, input_shape: Sequence[int] | None = None, num_classes: int | None = None
     ) -> tuple[tuple[int, int, int], int]:
+        """The ``(C, H, W)`` input shape and class count to build for: the given ones, else the
+        bound task's (what every builder asks first).
+
+        Raises:
+            SpaceError: neither is known, or the shape is not three positive sizes.
+        """
         shape = tuple(input_shape) if input_shape is not None else self.input_shape
         classes = num_classes if num_classes is not None else self.num_classes
         if shape is None or classes is None:

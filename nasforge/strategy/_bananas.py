@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge._checks import check_int
 from nasforge.errors import ConfigError, SpaceError
 from nasforge.experiment._trial import Trial, TrialState
 from nasforge.space import Architecture
@@ -19,7 +20,7 @@ from nasforge.strategy._predictor import (
     fit_predictor,
     predict_dist,
 )
-from nasforge.strategy._util import check_int, sample_unseen
+from nasforge.strategy._util import sample_unseen
 
 if TYPE_CHECKING:
     from nasforge.estimate import Predictor

@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from nasforge._checks import check_int
 from nasforge.errors import ConfigError, SpaceError
 from nasforge.space._nb201 import NB201_OPS
 from nasforge.strategy._base import Strategy
-from nasforge.strategy._util import check_int
 
 if TYPE_CHECKING:
     import torch

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge._checks import check_int
 from nasforge.errors import ConfigError
 from nasforge.experiment._trial import Trial, TrialState
 from nasforge.space import Architecture
 from nasforge.strategy._base import Strategy
 from nasforge.strategy._predictor import MLPEnsemble, check_predictor, encode_for_predictor, fit_predictor
-from nasforge.strategy._util import check_int, sample_unseen, score_from_json, score_to_json
+from nasforge.strategy._util import sample_unseen, score_from_json, score_to_json
 
 if TYPE_CHECKING:
     from nasforge.estimate import Predictor

@@ -7,10 +7,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nasforge._checks import check_int
 from nasforge.errors import ConfigError
 from nasforge.registry import STRATEGIES
 from nasforge.strategy._base import Strategy
-from nasforge.strategy._util import check_int
 
 if TYPE_CHECKING:
     from nasforge.data import Task

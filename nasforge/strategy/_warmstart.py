@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from nasforge._checks import check_int
 from nasforge.errors import ConfigError, SpaceError
 from nasforge.experiment._trial import Trial
 from nasforge.registry import STRATEGIES
 from nasforge.space import Architecture
 from nasforge.strategy._base import Strategy
 from nasforge.strategy._predictor import check_predictor, fit_predictor
-from nasforge.strategy._util import check_int, sample_unseen
+from nasforge.strategy._util import sample_unseen
 
 if TYPE_CHECKING:
     from nasforge.data import Task
