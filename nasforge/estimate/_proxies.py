@@ -711,7 +711,7 @@ class ZeroCostEstimator(Estimator):
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
         from nasforge._device import device_info, resolve_device, synchronize
-        from nasforge.estimate._loop import torch_threads
+        from nasforge._threads import torch_threads
         from nasforge.estimate._train import build_seeded, default_threads
 
         device = resolve_device(self.device)

@@ -210,7 +210,7 @@ class DifferentiableSearch(Strategy):
         from torch import nn
 
         from nasforge._device import resolve_device
-        from nasforge.estimate._loop import torch_threads
+        from nasforge._threads import torch_threads
         from nasforge.estimate._train import default_threads
         from nasforge.experiment._experiment import derive_seed
 
