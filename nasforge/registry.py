@@ -192,7 +192,7 @@ ESTIMATORS.register("nb201", "nasforge.estimate._tables:NB201Table")
 ESTIMATORS.register("supernet", "nasforge.estimate._supernet:SupernetEstimator", aliases=("one_shot",))
 ESTIMATORS.register("nb301", "nasforge.estimate._nb301:NB301Surrogate")
 ESTIMATORS.register("nb_macro", "nasforge.estimate._tables:MacroTable")
-ESTIMATORS.register("zero_cost", "nasforge.estimate._proxies:ZeroCostEstimator", aliases=("zc", "proxies"))
+ESTIMATORS.register("zero_cost", "nasforge.estimate._zero_cost:ZeroCostEstimator", aliases=("zc", "proxies"))
 
 EXECUTORS.register("inprocess", "nasforge.execute._base:InProcessExecutor", aliases=("in_process", "local"))
 EXECUTORS.register("process", "nasforge.execute._process:ProcessExecutor", aliases=("subprocess",))
