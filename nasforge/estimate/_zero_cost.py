@@ -137,12 +137,11 @@ class ZeroCostEstimator(Estimator):
             if self.task is not None and self.data in ("auto", "task"):
                 n = self.task.x_train.shape[0]
                 idx = torch.randperm(n, generator=generator)[: self.batch_size]
-                y_train = getattr(self.task, "y_train", None)
-                if y_train is None:  # a DetectionTask: its images, uniform random class labels
+                if isinstance(self.task, DetectionTask):  # its images, uniform random class labels
                     y = torch.randint(0, num_classes, (len(idx),), generator=generator)
                     self._batch = (self.task.x_train[idx], y)
                 else:
-                    self._batch = (self.task.x_train[idx], y_train[idx])
+                    self._batch = (self.task.x_train[idx], self.task.y_train[idx])
             else:
                 x = torch.randn((self.batch_size, *input_shape), generator=generator)
                 y = torch.randint(0, num_classes, (self.batch_size,), generator=generator)

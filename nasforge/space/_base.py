@@ -137,8 +137,9 @@ class SearchSpace:
     """A space of architectures: named dimensions, an activity rule and constraints.
 
     Subclasses set :attr:`name`, build their dimensions, and may override :meth:`is_active`
-    (conditional dimensions), :meth:`build` (turn an architecture into an ``nn.Module``) and
-    :meth:`options` (their constructor settings, for :meth:`to_dict`).
+    (conditional dimensions), :meth:`options` (their constructor settings, for :meth:`to_dict`) and
+    :meth:`build` (turn an architecture into an ``nn.Module``; by default the builder registered
+    under :attr:`name` in :data:`nasforge.registry.BUILDERS`).
 
     Args:
         dimensions: ordered mapping of name to dimension. A dimension's activity may depend only
@@ -156,6 +157,9 @@ class SearchSpace:
     """
 
     name: str = "custom"
+    #: a ``max_params`` option of the space (its :class:`~nasforge.space.MaxParams` constraint), which
+    #: :meth:`to_dict` records once as the option rather than also as a constraint; None: no such option
+    max_params: int | None = None
 
     def __init__(
         self,
@@ -198,7 +202,7 @@ class SearchSpace:
             out["input_shape"] = list(self.input_shape)
             out["num_classes"] = self.num_classes
         cons = [c.to_dict() if hasattr(c, "to_dict") else None for c in self.constraints]
-        max_params = getattr(self, "max_params", None)
+        max_params = self.max_params
         if max_params is not None:  # a space's max_params option: recorded once, not also as a constraint
             out["max_params"] = max_params
             cons = [c for c in cons if c is None or c.get("type") != "max_params"]

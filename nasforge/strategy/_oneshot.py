@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,7 +105,6 @@ class SPOS(Strategy):
         self.ranking: list[dict[str, Any]] | None = None
         self.search_seconds = 0.0
         self._position = 0
-        self.on_epoch: Callable[[int, int, dict[str, Any]], None] | None = None
 
     @property
     def pending_epochs(self) -> int | None:

@@ -20,7 +20,7 @@ from nasforge.strategy._util import sample_unseen
 if TYPE_CHECKING:
     from nasforge.data import Task
 
-__all__ = ["ProxyWarmStart", "Ranker"]
+__all__ = ["ProxyWarmStart", "Ranker", "TaskAwareRanker"]
 
 
 @runtime_checkable
@@ -28,6 +28,14 @@ class Ranker(Protocol):
     """What the warm start needs of a scorer: a score per architecture, larger = better."""
 
     def rank(self, archs: Sequence[Architecture]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class TaskAwareRanker(Ranker, Protocol):
+    """A scorer that looks at the search's data (a :class:`~nasforge.estimate.ProxyScorer`): the warm
+    start hands it the task it is given by :meth:`Strategy.set_task <nasforge.strategy.Strategy.set_task>`."""
+
+    def set_task(self, task: Task) -> None: ...
 
 
 #: candidates kept ranked beyond ``n_warm``, per warm slot: they replace warm proposals that a
@@ -120,7 +128,7 @@ class ProxyWarmStart(Strategy):
         self.inner_options = dict(inner_options or {})
         self.n_candidates = n_candidates
         self.n_warm = n_warm
-        if scorer is not None and not callable(getattr(scorer, "rank", None)):
+        if scorer is not None and not isinstance(scorer, Ranker):
             raise ConfigError(f"warm start scorer must have a rank(archs) method, got {scorer!r}")
         if scorer is not None and warm_from is not None:
             raise ConfigError("give the warm start either scorer= or warm_from=, not both")
@@ -161,9 +169,8 @@ class ProxyWarmStart(Strategy):
         self.inner.setup(self.space, self.objective)
 
     def set_task(self, task: Task) -> None:
-        set_scorer_task = getattr(self.scorer, "set_task", None)
-        if callable(set_scorer_task):
-            set_scorer_task(task)
+        if isinstance(self.scorer, TaskAwareRanker):
+            self.scorer.set_task(task)
         self.inner.set_task(task)
 
     # ------------------------------------------------------------------ ask / tell
