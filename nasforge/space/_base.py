@@ -105,7 +105,7 @@ class Architecture:
         if not isinstance(data, Mapping) or "params" not in data:
             raise SpaceError("an architecture file holds a mapping with 'space' and 'params' keys")
         if space is None:
-            from nasforge.space._load import space_from_config
+            from nasforge.space._load import space_from_config  # _load imports this module
 
             space = space_from_config(data.get("space"))
         return space.make(data["params"])
@@ -439,7 +439,7 @@ class SearchSpace:
         was. (The meta device would allocate nothing, but its first use imports ~2 s of torch
         internals, and constraint checks run at the start of every search.)
         """
-        import torch
+        import torch  # on first use: the space is plain data
 
         with torch.random.fork_rng(devices=[]):
             return count_params(self.build(arch, device="cpu"))

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from nasforge.errors import SpaceError
+from nasforge.registry import suggest
 from nasforge.space._base import Architecture, Constraint, SearchSpace, check_width
 from nasforge.space._constraints import MaxParams
 from nasforge.space._dimensions import Choice, Dimension, IntRange, as_dimension, dimension_from_dict
@@ -106,8 +107,6 @@ class ChainCNN(SearchSpace):
         layer = dict(layer or {})
         unknown = sorted(set(layer) - set(LAYER_KEYS))
         if unknown:
-            from nasforge.registry import suggest
-
             hint = suggest(str(unknown[0]), list(LAYER_KEYS))
             raise SpaceError(
                 f"chain_cnn layer has no setting {unknown}.{hint} Valid settings: {list(LAYER_KEYS)}."

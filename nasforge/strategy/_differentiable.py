@@ -37,7 +37,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from nasforge._checks import check_int
+from nasforge._device import check_device_name, resolve_device
+from nasforge._threads import torch_threads
 from nasforge.errors import ConfigError, SpaceError
+from nasforge.estimate._train import default_threads
 from nasforge.space._nb201 import NB201_OPS, NB201Space
 from nasforge.strategy._base import Strategy
 
@@ -111,8 +114,6 @@ class DifferentiableSearch(Strategy):
     ) -> None:
         super().__init__(seed=seed)
         check_int(f"{self.method} epochs", epochs, 1)
-        from nasforge._device import check_device_name, resolve_device
-
         resolve_device(device)  # unusable here: an error before the search starts
         self.device = check_device_name(device)
         check_int(f"{self.method} batch_size", batch_size, 1)
@@ -211,13 +212,10 @@ class DifferentiableSearch(Strategy):
     # ---------------------------------------------------------------------------- training
     def search(self, task: Task | None = None) -> list[list[float]]:
         """Train the supernet and the architecture logits on ``task`` (default: the experiment's)."""
-        import torch
+        import torch  # on first use: `import nasforge` stays light
         from torch import nn
 
-        from nasforge._device import resolve_device
-        from nasforge._threads import torch_threads
-        from nasforge.estimate._train import default_threads
-        from nasforge.experiment._experiment import derive_seed
+        from nasforge.experiment._experiment import derive_seed  # experiment imports strategy
 
         task = task or self._task
         if task is None:
@@ -313,7 +311,7 @@ class DifferentiableSearch(Strategy):
     def _build_supernet(self, task: Task, ops: tuple[str, ...]) -> torch.nn.Module:
         """The weight-sharing network trained with alpha: ``net(x, weights=...)`` (mixture) and
         ``net(x, hard=(indices, hard_weights))`` (one sampled operation per edge)."""
-        from nasforge.nn._supernet import NB201SuperNet
+        from nasforge.nn._supernet import NB201SuperNet  # nn imports torch: on first use
 
         return NB201SuperNet(
             task.input_shape,

@@ -24,7 +24,7 @@ __all__ = ["BOHB", "HyperbandSearch", "SuccessiveHalvingSearch"]
 
 
 def _scheduler_seed(seed: int | None) -> int:
-    from nasforge.experiment._experiment import derive_seed
+    from nasforge.experiment._experiment import derive_seed  # experiment imports strategy
 
     return derive_seed(0 if seed is None else int(seed), 7)
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from nasforge._checks import check_int
 from nasforge.errors import ConfigError, SpaceError
-from nasforge.experiment._trial import Trial
+from nasforge.experiment._trial import Trial, TrialState
 from nasforge.registry import STRATEGIES
 from nasforge.space import Architecture
 from nasforge.strategy._base import Strategy
@@ -111,7 +111,7 @@ class ProxyWarmStart(Strategy):
         predictor: str = "gbm",
         seed: int | None = None,
     ) -> None:
-        from nasforge.estimate import ProxyScorer
+        from nasforge.estimate import ProxyScorer  # loads the proxies, hence torch: on first use
 
         super().__init__(seed=seed)
         check_int("warm start n_candidates", n_candidates, 1)
@@ -150,7 +150,7 @@ class ProxyWarmStart(Strategy):
         self._reset()
 
     def _make_inner(self) -> Strategy:
-        from nasforge.experiment._experiment import derive_seed
+        from nasforge.experiment._experiment import derive_seed  # experiment imports strategy
 
         seed = None if self.seed is None else derive_seed(int(self.seed), 11)
         inner = STRATEGIES.create(self.inner_name, **{"seed": seed, **self.inner_options})
@@ -176,8 +176,7 @@ class ProxyWarmStart(Strategy):
     # ------------------------------------------------------------------ ask / tell
     def _previous_run(self) -> dict[str, Architecture]:
         """Fit ``predictor`` on the previous run's results (it becomes the scorer); its architectures."""
-        from nasforge.experiment import Experiment
-        from nasforge.experiment._trial import TrialState
+        from nasforge.experiment import Experiment  # experiment imports strategy: imported here
 
         assert self.warm_from is not None
         prev = Experiment.open(self.warm_from, read_only=True)
@@ -209,7 +208,7 @@ class ProxyWarmStart(Strategy):
         return {k: a for k, a in archs.items() if k not in self._told}
 
     def _fit_seed(self) -> int:
-        from nasforge.experiment._experiment import derive_seed
+        from nasforge.experiment._experiment import derive_seed  # experiment imports strategy
 
         if self.seed is None:
             return int(self.rng.integers(2**31))
