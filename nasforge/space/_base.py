@@ -387,6 +387,12 @@ class SearchSpace:
         return np.concatenate(blocks)
 
     # ----------------------------------------------------------------- networks
+    @property
+    def has_builder(self) -> bool:
+        """Whether :meth:`build` makes networks: a builder is registered under :attr:`name` in
+        :data:`nasforge.registry.BUILDERS`, or the subclass overrides :meth:`build`."""
+        return type(self).build is not SearchSpace.build or self.name in BUILDERS
+
     def build(
         self,
         arch: Architecture,
