@@ -16,6 +16,7 @@ import numpy as np
 
 from nasforge._threads import available_cpus
 from nasforge._version import __version__
+from nasforge.bench._plot import plot_result
 from nasforge.bench._specs import Budget
 from nasforge.errors import ConfigError
 
@@ -289,8 +290,6 @@ class BenchResult:
 
     def plot(self, path: str | Path, *, axis: str | None = None, regret: bool = False) -> Path:
         """Save a PNG of mean ± std of the reported value per strategy (see :func:`plot_result`)."""
-        from nasforge.bench._plot import plot_result
-
         return plot_result(self, path, axis=axis, regret=regret)
 
 
