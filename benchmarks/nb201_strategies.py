@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from nasforge.bench import BenchResult, run_benchmark
-from nasforge.bench._harness import format_mean_std, machine_info
+from nasforge.bench._result import format_mean_std, machine_info
 from nasforge.estimate import TrialContext
 from nasforge.registry import STRATEGIES
 

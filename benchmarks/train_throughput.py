@@ -37,7 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nasforge.estimate._loop import evaluate, fit, torch_threads
+from nasforge._threads import torch_threads
+from nasforge.estimate._loop import evaluate, fit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FMNIST = REPO_ROOT.parent / "shared" / "datasets" / "fashion-mnist"

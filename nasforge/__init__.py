@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 from nasforge._threads import calm_openmp
+from nasforge._version import __version__
 
 # Before anything imports torch: OpenMP threads that spin at barriers collapse a search that shares
 # the CPUs with another process (see nasforge._threads.SPINCOUNT).
@@ -46,8 +47,6 @@ from nasforge.space import (
     SearchSpace,
     load_space,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Architecture",

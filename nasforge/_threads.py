@@ -1,6 +1,9 @@
-"""CPU facts every layer may use: how many CPUs this process may run on, and OpenMP's wait policy.
+"""CPU facts every layer may use: how many CPUs this process may run on, OpenMP's wait policy, and
+a block with a set number of torch threads.
 
-Low-level on purpose (no nasforge imports), so data, nn, estimate and the executors can share it.
+Low-level on purpose (it imports only :mod:`nasforge.errors`), so data, nn, hardware, estimate, the
+strategies and the executors can share it. It must not import torch at module level: ``import
+nasforge`` runs :func:`calm_openmp` from here before anything loads torch.
 """
 
 from __future__ import annotations
@@ -8,8 +11,11 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from types import TracebackType
 
-__all__ = ["SPINCOUNT", "available_cpus", "calm_openmp"]
+from nasforge.errors import ConfigError
+
+__all__ = ["SPINCOUNT", "available_cpus", "calm_openmp", "torch_threads"]
 
 #: The OpenMP spin count nasforge sets unless the user chose a wait policy. PyTorch's CPU build uses
 #: GNU OpenMP, whose threads busy-wait for up to 300,000 spins (several ms) at every barrier before
@@ -84,3 +90,49 @@ def available_cpus(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
     if limit is not None:
         cpus = min(cpus, math.ceil(limit))
     return max(1, cpus)
+
+
+class torch_threads:  # lower case: used like a function, ``with torch_threads(2): ...``
+    """Context manager that sets ``torch.set_num_threads(n)`` inside and restores it on exit.
+
+    Args:
+        n: number of intra-op threads inside the block; ``None`` leaves the setting unchanged.
+
+    Raises:
+        ConfigError: if ``n`` is not None and smaller than 1.
+
+    Example:
+        >>> import torch
+        >>> before = torch.get_num_threads()
+        >>> with torch_threads(1):
+        ...     torch.get_num_threads()
+        1
+        >>> torch.get_num_threads() == before
+        True
+    """
+
+    def __init__(self, n: int | None) -> None:
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ConfigError(f"threads must be a positive integer or None, got {n=}")
+        self.n = n
+        self._previous: int | None = None
+
+    def __enter__(self) -> torch_threads:
+        if self.n is not None:
+            import torch  # this module loads before torch (see the module docstring)
+
+            self._previous = torch.get_num_threads()
+            torch.set_num_threads(self.n)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._previous is not None:
+            import torch
+
+            torch.set_num_threads(self._previous)
+            self._previous = None

@@ -23,8 +23,10 @@ from typing import Any
 from nasforge.errors import ConfigError, UnknownComponentError
 
 __all__ = [
+    "BUILDERS",
     "DATASETS",
     "ESTIMATORS",
+    "EXECUTORS",
     "SCHEDULERS",
     "SPACES",
     "STRATEGIES",
@@ -132,6 +134,7 @@ class Registry:
 
 
 SPACES = Registry("space")
+BUILDERS = Registry("network builder")  # keyed by space name: SearchSpace.build finds its network here
 STRATEGIES = Registry("strategy")
 ESTIMATORS = Registry("estimator")
 SCHEDULERS = Registry("scheduler")
@@ -145,6 +148,11 @@ SPACES.register("darts", "nasforge.space._darts:DartsSpace", aliases=("nb301",))
 SPACES.register("nb_macro", "nasforge.space._macro:MacroSpace", aliases=("nasbench_macro",))
 SPACES.register("mbconv", "nasforge.space._mbconv:MBConvSpace", aliases=("mobilenet",))
 SPACES.register("detector", "nasforge.space._detector:DetectorSpace", aliases=("centernet",))
+
+BUILDERS.register("chain_cnn", "nasforge.nn._builders:build_chain")
+BUILDERS.register("nb201", "nasforge.nn._builders:build_nb201")
+BUILDERS.register("mbconv", "nasforge.nn._builders:build_mbconv")
+BUILDERS.register("detector", "nasforge.nn._builders:build_detector_space")
 
 STRATEGIES.register("random", "nasforge.strategy._random:RandomSearch", aliases=("rs",))
 STRATEGIES.register("grid", "nasforge.strategy._grid:GridSearch")
@@ -184,7 +192,7 @@ ESTIMATORS.register("nb201", "nasforge.estimate._tables:NB201Table")
 ESTIMATORS.register("supernet", "nasforge.estimate._supernet:SupernetEstimator", aliases=("one_shot",))
 ESTIMATORS.register("nb301", "nasforge.estimate._nb301:NB301Surrogate")
 ESTIMATORS.register("nb_macro", "nasforge.estimate._tables:MacroTable")
-ESTIMATORS.register("zero_cost", "nasforge.estimate._proxies:ZeroCostEstimator", aliases=("zc", "proxies"))
+ESTIMATORS.register("zero_cost", "nasforge.estimate._zero_cost:ZeroCostEstimator", aliases=("zc", "proxies"))
 
 EXECUTORS.register("inprocess", "nasforge.execute._base:InProcessExecutor", aliases=("in_process", "local"))
 EXECUTORS.register("process", "nasforge.execute._process:ProcessExecutor", aliases=("subprocess",))

@@ -7,9 +7,11 @@ Example:
     >>> result.plot("bench.png")  # doctest: +SKIP
 """
 
-from nasforge.bench._harness import BENCHMARKS, BenchResult, BenchSpec, Budget, RunCurve, run_benchmark
-from nasforge.bench._paths import ENV_VAR, bench_file, bench_root
+from nasforge._benchdir import ENV_VAR, bench_file, bench_root
+from nasforge.bench._harness import run_benchmark
 from nasforge.bench._rank import RankResult, rank_correlations, rank_estimator, read_cells
+from nasforge.bench._result import BenchResult, RunCurve
+from nasforge.bench._specs import BENCHMARKS, BenchSpec, Budget
 
 __all__ = [
     "BENCHMARKS",

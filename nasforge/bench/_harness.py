@@ -16,222 +16,29 @@ Example:
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import math
-import platform
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from nasforge._benchdir import bench_root
+from nasforge.bench._result import BenchResult, RunCurve, machine_info
+from nasforge.bench._result import format_mean_std as format_mean_std  # the CLI imports it from here
+from nasforge.bench._specs import BENCHMARKS, BenchSpec, Budget
 from nasforge.errors import ConfigError, NasforgeError
+from nasforge.estimate import Estimator, TrialContext
+from nasforge.experiment import Experiment, Trial, TrialState
+from nasforge.registry import ESTIMATORS, SPACES, STRATEGIES
+from nasforge.space import SearchSpace
 
-if TYPE_CHECKING:
-    from nasforge.estimate import Estimator
-    from nasforge.experiment import Experiment, Trial
-    from nasforge.space import SearchSpace
+__all__ = ["run_benchmark"]
 
-__all__ = ["BENCHMARKS", "BenchResult", "BenchSpec", "Budget", "RunCurve", "run_benchmark"]
-
-QUERY_CHECKPOINTS = (10, 25, 50, 100, 150, 200, 300)
-SECOND_FRACTIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
 MAX_FAILURES_IN_A_ROW = 50
-
-
-@dataclass(frozen=True)
-class BenchSpec:
-    """What a benchmark searches and what it reports.
-
-    Attributes:
-        name: the benchmark name (``"nb201"``).
-        space: registered space name.
-        estimator: registered estimator name (created with ``root=`` and ``options``).
-        signal: metric the search maximises.
-        report: metric reported for the incumbent (the architecture with the best signal so far).
-        optimum: best possible reported value (for regret plots), or None if unknown.
-        options: extra estimator keyword arguments.
-        note: one line on the protocol, shown in tables and JSON.
-        input_shape: the benchmark dataset's input (C, H, W); the space is bound to it, so that
-            strategies that build networks (zero-cost proxies) build the benchmark's own.
-        num_classes: its class count.
-    """
-
-    name: str
-    space: str
-    estimator: str
-    signal: str
-    report: str
-    optimum: float | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-    note: str = ""
-    input_shape: tuple[int, int, int] = (3, 32, 32)  # all three tables are CIFAR-10
-    num_classes: int = 10
-
-
-BENCHMARKS: dict[str, BenchSpec] = {
-    "nb201": BenchSpec(
-        "nb201",
-        space="nb201",
-        estimator="nb201",
-        signal="valid_acc_12ep",
-        report="test_acc",
-        optimum=94.3733,  # max test_acc of the CIFAR-10 table (indices 6111 and 13714)
-        note="NAS-Bench-201 CIFAR-10: search on 12-epoch validation accuracy, report 200-epoch "
-        "test accuracy (%) of the incumbent",
-    ),
-    "nb301": BenchSpec(
-        "nb301",
-        space="darts",
-        estimator="nb301",
-        signal="val_accuracy",
-        report="val_accuracy",
-        options={"epoch": 98},
-        note="NAS-Bench-301 surrogate (YAHPO v2): search on and report predicted validation "
-        "accuracy (0-1) at epoch 98; the surrogate predicts no test accuracy",
-    ),
-    "nb_macro": BenchSpec(
-        "nb_macro",
-        space="nb_macro",
-        estimator="nb_macro",
-        signal="test_acc",
-        report="test_acc",
-        optimum=93.126663,  # test_acc (mean of 3 seeds) of "22212220"
-        note="NAS-Bench-Macro CIFAR-10: the table has no separate validation accuracy, so the "
-        "search signal and the report are both the mean test accuracy (%) over 3 seeds",
-    ),
-}
-
-
-# ---------------------------------------------------------------------------------------------- budget
-_BUDGET_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?(?:[eE][0-9]+)?)\s*(q|queries|s|sec|seconds)\s*$")
-
-
-@dataclass(frozen=True)
-class Budget:
-    """A search budget: a number of queries, or simulated seconds (the sum of ``sim_seconds``).
-
-    Args:
-        amount: the number of queries (an integer >= 1) or seconds (> 0).
-        unit: ``"queries"`` or ``"seconds"``.
-
-    Example:
-        >>> Budget.parse("12000s")
-        Budget(amount=12000.0, unit='seconds')
-        >>> str(Budget.parse("100q"))
-        '100q'
-    """
-
-    amount: float
-    unit: str = "queries"
-
-    def __post_init__(self) -> None:
-        if self.unit not in ("queries", "seconds"):
-            raise ConfigError(f"budget unit must be 'queries' or 'seconds', got unit={self.unit!r}")
-        if not isinstance(self.amount, (int, float)) or not math.isfinite(self.amount) or self.amount <= 0:
-            raise ConfigError(f"a budget must be a positive number, got amount={self.amount!r}")
-        if self.unit == "queries" and float(self.amount) != int(self.amount):
-            raise ConfigError(f"a query budget must be a whole number, got amount={self.amount!r}")
-
-    @classmethod
-    def parse(cls, value: str | Budget) -> Budget:
-        """Read ``"100q"`` (100 queries) or ``"12000s"`` (12,000 simulated seconds)."""
-        if isinstance(value, Budget):
-            return value
-        match = _BUDGET_RE.match(value) if isinstance(value, str) else None
-        if match is None:
-            raise ConfigError(
-                f"cannot read budget {value!r}; write '100q' for 100 queries or '12000s' for 12,000 "
-                "simulated seconds"
-            )
-        amount = float(match.group(1))
-        if match.group(2).startswith("q"):
-            return cls(amount, "queries")
-        return cls(amount, "seconds")
-
-    @property
-    def queries(self) -> int | None:
-        """The query count of a query budget, else None."""
-        return int(self.amount) if self.unit == "queries" else None
-
-    def __str__(self) -> str:
-        return f"{int(self.amount)}q" if self.unit == "queries" else f"{self.amount:g}s"
-
-
-# ---------------------------------------------------------------------------------------------- curves
-@dataclass
-class RunCurve:
-    """The anytime curve of one (strategy, seed) run; entry ``i`` is the state after query ``i + 1``.
-
-    Attributes:
-        strategy: the strategy label as given to :func:`run_benchmark`.
-        seed: the experiment seed.
-        sim_seconds: cumulative simulated seconds.
-        signal: the incumbent's search signal (NaN before the first completed query).
-        report: the incumbent's reported value (NaN likewise).
-        wall_seconds: wall-clock time of the whole run (experiment creation included).
-    """
-
-    strategy: str
-    seed: int
-    sim_seconds: list[float] = field(default_factory=list)
-    signal: list[float] = field(default_factory=list)
-    report: list[float] = field(default_factory=list)
-    wall_seconds: float = 0.0
-
-    @property
-    def queries(self) -> int:
-        """Number of queries made."""
-        return len(self.signal)
-
-    def value_at(self, point: float, axis: str = "queries") -> float:
-        """The reported value after ``point`` queries (or simulated seconds).
-
-        A run that stopped earlier (budget or strategy exhausted) keeps its final pick; before the
-        first query (or the first completed one) the value is NaN.
-        """
-        return float(self.values_along([point], axis)[0])
-
-    def values_along(self, points: Sequence[float] | np.ndarray, axis: str = "queries") -> np.ndarray:
-        """:meth:`value_at` for many points at once."""
-        pts = np.asarray(points, dtype=float)
-        if axis == "queries":
-            n = np.minimum(np.floor(pts), self.queries).astype(int)
-        elif axis == "seconds":
-            n = np.searchsorted(np.asarray(self.sim_seconds, dtype=float), pts, side="right")
-        else:
-            raise ConfigError(f"axis must be 'queries' or 'seconds', got {axis!r}")
-        report = np.asarray([math.nan, *self.report], dtype=float)
-        return report[np.maximum(n, 0)]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "strategy": self.strategy,
-            "seed": self.seed,
-            "wall_seconds": self.wall_seconds,
-            "sim_seconds": self.sim_seconds,
-            "signal": [_json_float(v) for v in self.signal],
-            "report": [_json_float(v) for v in self.report],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RunCurve:
-        return cls(
-            strategy=str(data["strategy"]),
-            seed=int(data["seed"]),
-            sim_seconds=[float(v) for v in data["sim_seconds"]],
-            signal=[math.nan if v is None else float(v) for v in data["signal"]],
-            report=[math.nan if v is None else float(v) for v in data["report"]],
-            wall_seconds=float(data.get("wall_seconds", 0.0)),
-        )
-
-
-def _json_float(v: float) -> float | None:
-    return v if math.isfinite(v) else None
 
 
 class _Recorder:
@@ -247,8 +54,6 @@ class _Recorder:
         self.failures_in_a_row = 0
 
     def __call__(self, exp: Experiment | None, trial: Trial) -> None:
-        from nasforge.experiment import TrialState
-
         metrics = trial.metrics
         self.spent += float(metrics.get("sim_seconds", 0.0))
         if trial.state is TrialState.COMPLETE and trial.feasible:
@@ -272,9 +77,6 @@ class _Loaded:
 
 
 def _load(benchmark: str, root: str | None) -> _Loaded:
-    from nasforge.estimate import TrialContext
-    from nasforge.registry import ESTIMATORS, SPACES
-
     spec = BENCHMARKS[benchmark]
     space = SPACES.create(spec.space).bind(spec.input_shape, spec.num_classes)
     estimator = ESTIMATORS.create(spec.estimator, root=root, **dict(spec.options))
@@ -286,8 +88,6 @@ def _load(benchmark: str, root: str | None) -> _Loaded:
 def _run_one(
     bench: _Loaded, label: str, strategy: str, seed: int, budget: Budget, options: Mapping[str, Any]
 ) -> RunCurve:
-    from nasforge.experiment import Experiment
-
     start = time.perf_counter()
     spec = bench.spec
     curve = RunCurve(label, int(seed))
@@ -379,9 +179,6 @@ def run_benchmark(
         ConfigError: unknown benchmark or strategy, bad budget, seeds or options.
         DataError: the benchmark files are missing.
     """
-    from nasforge.bench._paths import bench_root
-    from nasforge.registry import STRATEGIES
-
     if benchmark not in BENCHMARKS:
         raise ConfigError(f"unknown benchmark {benchmark!r}; valid benchmarks: {', '.join(BENCHMARKS)}")
     spec = BENCHMARKS[benchmark]
@@ -446,8 +243,6 @@ def run_benchmark(
 
 
 def _canonical_or_none(name: str) -> str | None:
-    from nasforge.registry import STRATEGIES
-
     try:
         return STRATEGIES.canonical_name(name)
     except NasforgeError:
@@ -479,8 +274,6 @@ def _run_parallel(
     workers: int,
     progress: Callable[[int, int], None] | None,
 ) -> list[RunCurve]:
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
     workers = min(workers, len(seeds))
     # a few chunks per worker balance the load; a chunk holds whole seeds (all strategies)
     n_chunks = min(len(seeds), workers * 4)
@@ -500,206 +293,3 @@ def _run_parallel(
             if progress is not None:
                 progress(len(runs), len(jobs))
     return runs
-
-
-def machine_info() -> dict[str, Any]:
-    """Machine, Python, library versions and the date, for benchmark reports."""
-    import nasforge
-    from nasforge._threads import available_cpus
-
-    cores = available_cpus()
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{cpu}, {cores} cores available",
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "nasforge": nasforge.__version__,
-    }
-
-
-# ---------------------------------------------------------------------------------------------- result
-@dataclass
-class BenchResult:
-    """All curves of a benchmark run, with aggregation, a markdown table, JSON and a plot.
-
-    Attributes:
-        benchmark: the benchmark name.
-        budget: the budget each run had.
-        strategies: strategy labels, in the order given.
-        seeds: the seeds.
-        signal: the metric searched on; report: the metric reported for the incumbent.
-        optimum: best possible reported value, or None.
-        runs: one :class:`RunCurve` per (strategy, seed), by strategy then seed.
-        checkpoints: aggregation points (None: the defaults for the budget).
-        meta: machine, date, versions, workers, total wall time, strategy options.
-    """
-
-    benchmark: str
-    budget: Budget
-    strategies: list[str]
-    seeds: list[int]
-    signal: str
-    report: str
-    optimum: float | None
-    runs: list[RunCurve]
-    checkpoints: list[float] | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def axis(self) -> str:
-        """``"queries"`` or ``"seconds"``: the unit of the budget and the checkpoints."""
-        return self.budget.unit
-
-    def default_checkpoints(self) -> list[float]:
-        """The checkpoints used when none were given."""
-        if self.budget.unit == "queries":
-            n = int(self.budget.amount)
-            return [float(c) for c in QUERY_CHECKPOINTS if c < n] + [float(n)]
-        return [self.budget.amount * f for f in SECOND_FRACTIONS]
-
-    def runs_of(self, strategy: str) -> list[RunCurve]:
-        """The runs of one strategy, by seed."""
-        return [r for r in self.runs if r.strategy == strategy]
-
-    def values_at(self, strategy: str, point: float, axis: str | None = None) -> np.ndarray:
-        """The reported value of every run of ``strategy`` at ``point`` (NaN where undefined)."""
-        return np.asarray(
-            [r.values_along([point], axis or self.axis)[0] for r in self.runs_of(strategy)], dtype=float
-        )
-
-    def summary(self, checkpoints: Sequence[float] | None = None) -> list[dict[str, Any]]:
-        """Per strategy: mean, std (numpy's population std) and run count at each checkpoint.
-
-        Returns:
-            rows ``{"strategy", "checkpoints": [{"at", "mean", "std", "n"}...], "queries_mean",
-            "queries_per_second"}``; NaN values (no completed query yet) are left out of mean/std.
-        """
-        points = list(checkpoints or self.checkpoints or self.default_checkpoints())
-        rows = []
-        for strategy in self.strategies:
-            runs = self.runs_of(strategy)
-            cells = []
-            for p in points:
-                vals = self.values_at(strategy, p)
-                ok = vals[np.isfinite(vals)]
-                cells.append(
-                    {
-                        "at": p,
-                        "mean": float(ok.mean()) if ok.size else math.nan,
-                        "std": float(ok.std()) if ok.size else math.nan,
-                        "n": int(ok.size),
-                    }
-                )
-            queries = sum(r.queries for r in runs)
-            wall = sum(r.wall_seconds for r in runs)
-            rows.append(
-                {
-                    "strategy": strategy,
-                    "checkpoints": cells,
-                    "queries_mean": queries / len(runs) if runs else math.nan,
-                    "queries_per_second": queries / wall if wall > 0 else math.nan,
-                }
-            )
-        return rows
-
-    def checkpoint_label(self, point: float) -> str:
-        """``"100 q"`` or ``"12000 s"``."""
-        return f"{point:g} q" if self.axis == "queries" else f"{point:g} s"
-
-    def table(self, checkpoints: Sequence[float] | None = None) -> str:
-        """A markdown table: strategy, ``mean ± std`` of the reported value at each checkpoint,
-        mean queries per run and queries per second through the API."""
-        rows = self.summary(checkpoints)
-        points = [c["at"] for c in rows[0]["checkpoints"]] if rows else []
-        head = [
-            "strategy",
-            *(f"{self.report} @ {self.checkpoint_label(p)}" for p in points),
-            "queries",
-            "q/s",
-        ]
-        lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
-        for row in rows:
-            cells = [format_mean_std(c["mean"], c["std"]) for c in row["checkpoints"]]
-            lines.append(
-                f"| {row['strategy']} | "
-                + " | ".join(cells)
-                + f" | {row['queries_mean']:.1f} | {row['queries_per_second']:,.0f} |"
-            )
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (NaN written as null)."""
-
-        def clean(obj: Any) -> Any:
-            if isinstance(obj, float):
-                return _json_float(obj)
-            if isinstance(obj, dict):
-                return {k: clean(v) for k, v in obj.items()}
-            if isinstance(obj, list):
-                return [clean(v) for v in obj]
-            return obj
-
-        return {
-            "benchmark": self.benchmark,
-            "budget": str(self.budget),
-            "strategies": self.strategies,
-            "seeds": self.seeds,
-            "signal": self.signal,
-            "report": self.report,
-            "optimum": self.optimum,
-            "checkpoints": self.checkpoints,
-            "meta": clean(self.meta),
-            "summary": clean(self.summary()),
-            "runs": [r.to_dict() for r in self.runs],
-        }
-
-    def to_json(self, path: str | Path) -> Path:
-        """Write :meth:`to_dict` to ``path`` (parent folders created); returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), separators=(",", ":"), default=str))
-        return path
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> BenchResult:
-        """Read a file written by :meth:`to_json`."""
-        try:
-            data = json.loads(Path(path).read_text())
-            return cls(
-                benchmark=data["benchmark"],
-                budget=Budget.parse(data["budget"]),
-                strategies=list(data["strategies"]),
-                seeds=[int(s) for s in data["seeds"]],
-                signal=data["signal"],
-                report=data["report"],
-                optimum=data.get("optimum"),
-                runs=[RunCurve.from_dict(r) for r in data["runs"]],
-                checkpoints=data.get("checkpoints"),
-                meta=dict(data.get("meta") or {}),
-            )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{path} is not a nasforge benchmark result: {exc}") from None
-
-    def plot(self, path: str | Path, *, axis: str | None = None, regret: bool = False) -> Path:
-        """Save a PNG of mean ± std of the reported value per strategy (see :func:`plot_result`)."""
-        from nasforge.bench._plot import plot_result
-
-        return plot_result(self, path, axis=axis, regret=regret)
-
-
-def format_mean_std(mean: float, std: float) -> str:
-    """``93.70 ± 0.36`` (percentages) or ``0.9243 ± 0.0031`` (fractions); ``-`` if undefined."""
-    if not math.isfinite(mean):
-        return "-"
-    digits = 4 if abs(mean) <= 1.5 else 2
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"

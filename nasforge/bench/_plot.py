@@ -10,7 +10,7 @@ import numpy as np
 from nasforge.errors import ConfigError
 
 if TYPE_CHECKING:
-    from nasforge.bench._harness import BenchResult
+    from nasforge.bench._result import BenchResult
 
 __all__ = ["curve_band", "plot_result"]
 

@@ -25,10 +25,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge.bench._result import machine_info
+from nasforge.bench._specs import BENCHMARKS
 from nasforge.errors import ConfigError, DataError, NasforgeError, SpaceError
+from nasforge.estimate import (
+    ENSEMBLES,
+    Estimator,
+    PredictorEstimator,
+    TrialContext,
+    aggregate,
+    make_predictor,
+    parse_ensemble,
+)
+from nasforge.registry import ESTIMATORS, SPACES
 
 if TYPE_CHECKING:
-    from nasforge.estimate import Estimator
     from nasforge.space import Architecture
 
 __all__ = ["RankResult", "rank_correlations", "rank_estimator", "read_cells"]
@@ -227,8 +238,6 @@ def _check_members(spec: str, members: Sequence[str], available: Sequence[str], 
 
 
 def _add_ensembles(scores: dict[str, list[float]], rows: list[dict[str, Any]], specs: Sequence[str]) -> None:
-    from nasforge.estimate import aggregate, parse_ensemble
-
     numeric = sorted(
         {k for r in rows for k, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     )
@@ -280,10 +289,6 @@ def rank_estimator(
         ConfigError: unknown benchmark, estimator or metric; bad ``n``.
         DataError: the benchmark files are missing.
     """
-    from nasforge.bench._harness import BENCHMARKS
-    from nasforge.estimate import Estimator, PredictorEstimator, TrialContext, make_predictor
-    from nasforge.registry import ESTIMATORS, SPACES
-
     if benchmark not in BENCHMARKS:
         raise ConfigError(f"unknown benchmark {benchmark!r}; valid benchmarks: {', '.join(BENCHMARKS)}")
     if isinstance(n, bool) or not isinstance(n, int) or n < 3:
@@ -299,13 +304,9 @@ def rank_estimator(
         archs = [space.make(a.params) for a in cells]
     named = (estimator_options or {}).get("proxies") if isinstance(estimator, str) else None
     if isinstance(named, (list, tuple)):  # proxies=[az_nas]: score its members, rank the ensemble too
-        from nasforge.estimate import ENSEMBLES
-
         extra = [p for p in named if isinstance(p, str) and (p in ENSEMBLES or ":" in p)]
         ensembles = [*(ensembles or []), *(e for e in extra if e not in (ensembles or []))]
     if ensembles:
-        from nasforge.estimate import parse_ensemble
-
         for ensemble in ensembles:  # bad names fail before any architecture is scored
             parse_ensemble(ensemble)
 
@@ -338,8 +339,6 @@ def rank_estimator(
 
     declared = getattr(est, "proxies", None)  # a ZeroCostEstimator says what it will return
     if ensembles and isinstance(declared, tuple):
-        from nasforge.estimate import parse_ensemble
-
         for ensemble in ensembles:  # fail before scoring, not after
             _check_members(ensemble, parse_ensemble(ensemble)[0], declared, "does not compute (it computes")
     truth: list[float] = []
@@ -375,8 +374,6 @@ def rank_estimator(
     scores = {m: [float(r.get(m, math.nan)) for r in rows] for m in wanted}
     if ensembles:
         _add_ensembles(scores, rows, ensembles)
-    from nasforge.bench._harness import machine_info
-
     return RankResult(
         benchmark=benchmark,
         estimator=label,

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from nasforge.data._detection import DETECTION_DATASETS, DetectionTask, load_detection
-from nasforge.data._idx import download, read_idx
+from nasforge.data._idx import download
+from nasforge.data._idxfile import read_idx
 from nasforge.data._task import Task, stratified_split
 
 __all__ = [

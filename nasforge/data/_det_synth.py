@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from nasforge.data._detection import DetectionTask, Split, make_detection_task
-from nasforge.data._idx import FASHION_MNIST, MNIST, IdxDataset, _locate, _missing_message, _resolve_directory
-from nasforge.data._idx import read_idx as _read_idx
+from nasforge.data._idx import FASHION_MNIST, MNIST, IdxDataset, find_files
+from nasforge.data._idxfile import read_idx
 from nasforge.errors import ConfigError, DataError
 
 __all__ = ["SHAPE_CLASSES", "load_fashion_det", "load_mnist_det", "load_shapes_det"]
@@ -188,16 +188,8 @@ def load_shapes_det(
 def _read_source(
     spec: IdxDataset, root: str | Path | None, download: bool
 ) -> tuple[Path, tuple[np.ndarray, ...]]:
-    directory = _resolve_directory(spec, root, download)
-    paths, missing = _locate(directory, spec)
-    if missing and download:
-        from nasforge.data._idx import _download_files
-
-        _download_files(spec, directory, base_url=None, force=False)
-        paths, missing = _locate(directory, spec)
-    if missing:
-        raise DataError(_missing_message(spec, directory, missing))
-    arrays = tuple(_read_idx(paths[f.name]) for f in spec.files)
+    directory, paths = find_files(spec, root, download)
+    arrays = tuple(read_idx(paths[f.name]) for f in spec.files)
     for images, labels in (arrays[:2], arrays[2:]):
         if images.ndim != 3 or images.dtype != np.uint8 or labels.shape != (len(images),):
             raise DataError(

@@ -1,27 +1,25 @@
-"""MNIST and Fashion-MNIST from IDX files: reading, checksummed download, and the loaders.
+"""MNIST and Fashion-MNIST from IDX files: where their files are, and the loaders.
 
 The files are looked up in a directory (``root=``, the CLI's ``--data-dir``, or the
-``NASFORGE_DATA_DIR`` environment variable), gzip-compressed or not. Checksums are of the
-*decompressed* content, because the ``.gz`` bytes differ between mirrors while the data does not.
+``NASFORGE_DATA_DIR`` environment variable), gzip-compressed or not. Reading them is
+:mod:`nasforge.data._idxfile`; fetching them with checksums verified is :mod:`nasforge.data._download`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
-import math
 import os
-import struct
-import tempfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nasforge.data._download import download_files
+from nasforge.data._idxfile import REFETCH, IdxFile, is_valid, parse_idx, read_content, read_idx
 from nasforge.data._task import Task, check_fraction, stratified_split, subset_indices
 from nasforge.errors import ConfigError, DataError
+from nasforge.registry import DATASETS
 
 if TYPE_CHECKING:  # torch is imported on first use, so that `import nasforge` stays light
     import torch
@@ -34,41 +32,13 @@ __all__ = [
     "IdxDataset",
     "IdxFile",
     "download",
+    "find_files",
     "load_fashion_mnist",
     "load_mnist",
     "read_idx",
 ]
 
-logger = logging.getLogger(__name__)
-
 DATA_DIR_ENV = "NASFORGE_DATA_DIR"
-_GZIP_MAGIC = b"\x1f\x8b"
-_GZIP_WBITS = 16 + zlib.MAX_WBITS  # zlib with a gzip header and trailer (CRC and size are checked)
-_TIMEOUT_S = 60.0
-_CHUNK = 1 << 20
-_REFETCH = "delete it and download again"
-# IDX type codes (third byte of the magic number); multi-byte values are big-endian.
-_IDX_DTYPES: dict[int, np.dtype] = {
-    0x08: np.dtype(np.uint8),
-    0x09: np.dtype(np.int8),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
-
-
-@dataclass(frozen=True)
-class IdxFile:
-    """One file of an IDX dataset.
-
-    Args:
-        name: the uncompressed file name; mirrors serve ``name + ".gz"``.
-        sha256: hex digest of the decompressed content.
-    """
-
-    name: str
-    sha256: str
 
 
 @dataclass(frozen=True)
@@ -169,222 +139,15 @@ FASHION_MNIST = IdxDataset(
 IDX_DATASETS: dict[str, IdxDataset] = {spec.name: spec for spec in (MNIST, FASHION_MNIST)}
 
 
-# --------------------------------------------------------------------------------------------- reading
-
-
-class _Gunzip:
-    """Incremental gzip decoder over one or more members that knows whether the stream ended cleanly."""
-
-    def __init__(self) -> None:
-        self._member = zlib.decompressobj(wbits=_GZIP_WBITS)
-        self._fed = False
-
-    def feed(self, data: bytes) -> list[bytes]:
-        """Decompress the next compressed bytes; raises zlib.error on corrupt data."""
-        out = []
-        while data:
-            out.append(self._member.decompress(data))
-            self._fed = True
-            if not self._member.eof:
-                break
-            data = self._member.unused_data  # the next gzip member, if any
-            self._member = zlib.decompressobj(wbits=_GZIP_WBITS)
-            self._fed = False
-        return out
-
-    @property
-    def complete(self) -> bool:
-        """False if the last member has started but not reached its end marker (a truncated file)."""
-        return not self._fed
-
-
-def _read_content(path: Path) -> tuple[bytes, bool]:
-    """Return the (decompressed) content of ``path`` and whether its gzip stream, if any, is complete."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path} does not exist") from None
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if not raw.startswith(_GZIP_MAGIC):
-        return raw, True
-    gunzip = _Gunzip()
-    try:
-        pieces = gunzip.feed(raw)
-    except zlib.error as exc:
-        raise DataError(f"{path} is corrupt: the gzip data does not decode ({exc}); {_REFETCH}") from None
-    return (pieces[0] if len(pieces) == 1 else b"".join(pieces)), gunzip.complete
-
-
-def _parse_idx(data: bytes, path: Path, complete: bool = True) -> np.ndarray:
-    """Parse IDX ``data`` read from ``path`` into a native-endian array, or raise DataError."""
-    if len(data) < 4:
-        if not complete:
-            raise DataError(f"{path} is truncated: its gzip stream ends after {len(data)} bytes; {_REFETCH}")
-        raise DataError(f"{path} is not an IDX file: it holds only {len(data)} bytes")
-    code, ndim = data[2], data[3]
-    if data[:2] != b"\0\0" or code not in _IDX_DTYPES or ndim == 0:
-        codes = ", ".join(f"0x{c:02x}" for c in _IDX_DTYPES)
-        raise DataError(
-            f"{path} is not an IDX file: magic number 0x{int.from_bytes(data[:4], 'big'):08x}, expected two "
-            f"zero bytes, a type code ({codes}) and the number of dimensions (e.g. 0x00000803 for images, "
-            f"0x00000801 for labels)"
-        )
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataError(
-            f"{path} is truncated: its header announces {ndim} dimensions but ends after {len(data)} bytes; "
-            f"{_REFETCH}"
-        )
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    dtype = _IDX_DTYPES[code]
-    count = math.prod(dims)
-    expected, got = count * dtype.itemsize, len(data) - header
-    what = {1: "labels", 3: "pixels"}.get(ndim, "data")
-    if got < expected:
-        raise DataError(
-            f"{path} is truncated: expected {expected:,} bytes of {what} for shape {dims}, got {got:,}; "
-            f"{_REFETCH}"
-        )
-    if not complete:
-        raise DataError(f"{path} is truncated: its gzip stream ends before its end marker; {_REFETCH}")
-    if got > expected:
-        raise DataError(
-            f"{path} is corrupt or not an IDX file: its header announces shape {dims} ({expected:,} bytes of "
-            f"{what}), but {got:,} bytes follow the header"
-        )
-    array = np.frombuffer(data, dtype=dtype, count=count, offset=header).reshape(dims)
-    return array.astype(dtype.newbyteorder("="))  # a writable, native-endian copy
-
-
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (as used by MNIST), gzip-compressed or not, into a numpy array.
-
-    Compression is detected from the content, not the name. The magic number, type code,
-    dimensions and payload size are checked.
-
-    Args:
-        path: the file.
-
-    Returns:
-        A writable native-endian array with the file's shape and dtype (uint8 for MNIST).
-
-    Raises:
-        DataError: naming the file and the problem if it is missing, truncated, corrupt or not IDX.
-
-    Example:
-        >>> read_idx("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz").shape  # doctest: +SKIP
-        (10000,)
-    """
-    path = Path(path)
-    data, complete = _read_content(path)
-    return _parse_idx(data, path, complete)
-
-
-def _content_sha256(path: Path) -> str:
-    data, _ = _read_content(path)
-    return hashlib.sha256(data).hexdigest()
-
-
-def _is_valid(path: Path, file: IdxFile) -> bool:
-    try:
-        return _content_sha256(path) == file.sha256
-    except DataError:
-        return False
-
-
 # -------------------------------------------------------------------------------------------- download
-
-
 def _spec(name: str) -> IdxDataset:
-    from nasforge.registry import DATASETS  # resolves aliases ("fmnist") and suggests close names
-
-    canonical = DATASETS.canonical_name(name)
+    canonical = DATASETS.canonical_name(name)  # resolves aliases ("fmnist"), suggests close names
     if canonical not in IDX_DATASETS:
         raise ConfigError(
             f"dataset '{canonical}' has no files to download; downloadable datasets: "
             f"{', '.join(sorted(IDX_DATASETS))}"
         )
     return IDX_DATASETS[canonical]
-
-
-def _as_base_url(base_url: str) -> str:
-    if "://" not in base_url:  # a local directory
-        base_url = Path(base_url).expanduser().resolve().as_uri()
-    return base_url if base_url.endswith("/") else base_url + "/"
-
-
-def _fetch(url: str, directory: Path, file: IdxFile) -> Path:
-    """Download ``url`` into ``directory`` atomically, keeping it only if its content checksum matches."""
-    import urllib.error
-    import urllib.request
-
-    try:
-        fd, part_name = tempfile.mkstemp(dir=directory, prefix=f".{file.name}.", suffix=".part")
-    except OSError as exc:
-        raise DataError(f"cannot write to {directory}: {exc.strerror or exc}") from None
-    part = Path(part_name)
-    try:
-        sha = hashlib.sha256()
-        gunzip: _Gunzip | None = None
-        first = True
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
-                while chunk := response.read(_CHUNK):
-                    if first:
-                        gunzip = _Gunzip() if chunk.startswith(_GZIP_MAGIC) else None
-                        first = False
-                    out.write(chunk)
-                    for piece in gunzip.feed(chunk) if gunzip else [chunk]:
-                        sha.update(piece)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", None) or exc
-            raise DataError(f"{url}: download failed ({reason})") from None
-        except zlib.error as exc:
-            raise DataError(f"{url}: corrupt gzip data ({exc}); the file was not kept") from None
-        if gunzip is not None and not gunzip.complete:
-            raise DataError(
-                f"{url}: the download is truncated (gzip stream ends early); the file was not kept"
-            )
-        if sha.hexdigest() != file.sha256:
-            raise DataError(
-                f"{url}: sha256 of the decompressed content is {sha.hexdigest()}, expected {file.sha256} "
-                f"(corrupt or a different file); the file was not kept"
-            )
-        target = directory / (file.name + (".gz" if gunzip is not None else ""))
-        os.replace(part, target)
-        return target
-    finally:
-        part.unlink(missing_ok=True)
-
-
-def _download_files(spec: IdxDataset, directory: Path, *, base_url: str | None, force: bool) -> Path:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"{spec.name}: cannot create {directory}: {exc.strerror or exc}") from None
-    bases = [_as_base_url(url) for url in ([base_url] if base_url is not None else spec.mirrors)]
-    for file in spec.files:
-        present = [p for p in (directory / file.name, directory / f"{file.name}.gz") if p.is_file()]
-        valid = {p: _is_valid(p, file) for p in present}
-        if any(valid.values()) and not force:
-            logger.debug("%s: %s is present and valid", spec.name, file.name)
-            continue
-        errors = []
-        for base in bases:
-            url = f"{base}{file.name}.gz"
-            logger.info("%s: downloading %s", spec.name, url)
-            try:
-                saved = _fetch(url, directory, file)
-                break
-            except DataError as exc:
-                errors.append(str(exc))
-        else:
-            raise DataError(f"{spec.name}: could not download {file.name}.gz: {'; '.join(errors)}")
-        for path, ok in valid.items():
-            if not ok and path != saved:  # a bad copy would shadow the good one when loading
-                path.unlink(missing_ok=True)
-    return directory
 
 
 def download(name: str, root: str | Path, *, base_url: str | None = None, force: bool = False) -> Path:
@@ -413,7 +176,7 @@ def download(name: str, root: str | Path, *, base_url: str | None = None, force:
         >>> download("fashion-mnist", "data/fashion-mnist")  # doctest: +SKIP
         PosixPath('data/fashion-mnist')
     """
-    return _download_files(_spec(name), Path(root).expanduser(), base_url=base_url, force=force)
+    return download_files(_spec(name), Path(root).expanduser(), base_url=base_url, force=force)
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -447,7 +210,7 @@ def _resolve_directory(spec: IdxDataset, root: str | Path | None, download: bool
         if (base / spec.name).is_dir():
             return base / spec.name
         found, missing = _locate(base, spec)
-        if not download or (not missing and all(_is_valid(found[f.name], f) for f in spec.files)):
+        if not download or (not missing and all(is_valid(found[f.name], f) for f in spec.files)):
             return base
         # MNIST and Fashion-MNIST share file names: download into a sub-directory, never over the other.
         return base / spec.name
@@ -469,6 +232,23 @@ def _missing_message(spec: IdxDataset, directory: Path, missing: list[str]) -> s
         fixes.append(spec.install_hint)
     fixes.append(f"point root= / --data-dir / {DATA_DIR_ENV} at a directory holding them")
     return f"{spec.name}: {where}: {names}. To fix: " + ", or ".join(fixes)
+
+
+def find_files(spec: IdxDataset, root: str | Path | None, download: bool) -> tuple[Path, dict[str, Path]]:
+    """The directory of ``spec``'s files and the path of each (by file name), downloading the missing
+    ones when ``download``.
+
+    Raises:
+        DataError: a file is missing (the message says how to get it), or no directory is known.
+    """
+    directory = _resolve_directory(spec, root, download)
+    paths, missing = _locate(directory, spec)
+    if missing and download:
+        download_files(spec, directory, base_url=None, force=False)
+        paths, missing = _locate(directory, spec)
+    if missing:
+        raise DataError(_missing_message(spec, directory, missing))
+    return directory, paths
 
 
 def _images_to_tensor(images: np.ndarray, mean: float, std: float) -> torch.Tensor:
@@ -493,24 +273,18 @@ def _load(
 ) -> Task:
     check_fraction("fraction", fraction, allow_zero=False, allow_one=True)
     check_fraction("val_fraction", val_fraction, allow_zero=True, allow_one=False)
-    directory = _resolve_directory(spec, root, download)
-    paths, missing = _locate(directory, spec)
-    if missing and download:
-        _download_files(spec, directory, base_url=None, force=False)
-        paths, missing = _locate(directory, spec)
-    if missing:
-        raise DataError(_missing_message(spec, directory, missing))
+    directory, paths = find_files(spec, root, download)
 
     arrays: dict[str, np.ndarray] = {}
     for file in spec.files:
         path = paths[file.name]
-        data, complete = _read_content(path)
+        data, complete = read_content(path)
         if verify and hashlib.sha256(data).hexdigest() != file.sha256:
             raise DataError(
                 f"{path}: sha256 of the decompressed content does not match {spec.name}'s {file.name} "
-                f"(corrupt, or another dataset's file); {_REFETCH} (download=True / --download)"
+                f"(corrupt, or another dataset's file); {REFETCH} (download=True / --download)"
             )
-        arrays[file.name] = _parse_idx(data, path, complete)
+        arrays[file.name] = parse_idx(data, path, complete)
 
     splits = []
     for images_file, labels_file in (

@@ -36,11 +36,11 @@ if TYPE_CHECKING:
         DEFAULT_PROXIES,
         PROXIES,
         Proxy,
-        ZeroCostEstimator,
         compute_proxies,
     )
     from nasforge.estimate._screening import ProxyScorer
     from nasforge.estimate._tables import NB201Table
+    from nasforge.estimate._zero_cost import ZeroCostEstimator
 
 __all__ = [
     "AGGREGATIONS",
@@ -79,7 +79,7 @@ _LAZY = {
     "DEFAULT_PROXIES": "nasforge.estimate._proxies",
     "PROXIES": "nasforge.estimate._proxies",
     "Proxy": "nasforge.estimate._proxies",
-    "ZeroCostEstimator": "nasforge.estimate._proxies",
+    "ZeroCostEstimator": "nasforge.estimate._zero_cost",
     "compute_proxies": "nasforge.estimate._proxies",
     "NB201Table": "nasforge.estimate._tables",
     "DetectionTrainEstimator": "nasforge.estimate._detection",

@@ -76,6 +76,9 @@ class Estimator(ABC):
     task: Task | None = None
     #: the largest step the estimator reports (its full budget: training epochs), or None
     max_step: int | None = None
+    #: width multiplier of the networks it trains (channels times ``width``, a low-fidelity knob);
+    #: the experiment counts the parameters and FLOPs its constraints name on networks of this width
+    width: float = 1.0
 
     def cheap_metrics(self, arch: Architecture, names: AbstractSet[str]) -> dict[str, float]:
         """Those of ``names`` this estimator knows without evaluating ``arch`` (a table lookup).

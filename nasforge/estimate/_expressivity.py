@@ -31,6 +31,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from nasforge.nn._detector import MBCONV_EXPAND, DetectorFeatures
+
 __all__ = ["DEEPEST_WEIGHT", "backbone_terms", "mae_det", "mae_det_score"]
 
 DEEPEST_WEIGHT = 6.0
@@ -43,8 +45,6 @@ def _conv(c_in: int, kernel: int) -> float:
 
 def _block_terms(op: str, c_in: int, c_out: int, kernel: int, bottleneck: float | None) -> list[float]:
     """The ½·log(c·k²) terms of one detector-space block's main path."""
-    from nasforge.nn._detector import MBCONV_EXPAND
-
     if op in ("conv", "repvgg", "qarep"):
         return [_conv(c_in, kernel)]
     if op in ("k1kx", "k1kx_rep"):
@@ -127,8 +127,6 @@ def mae_det(
     That reading suits chains (chain CNN, MBConv, the detector backbones) better than cells with
     parallel paths, where it adds up every path.
     """
-    from nasforge.nn._detector import DetectorFeatures
-
     features = getattr(model, "backbone", None)
     if isinstance(features, DetectorFeatures):
         return mae_det_score(features.plan, features.in_channels)

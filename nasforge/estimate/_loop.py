@@ -7,7 +7,8 @@ batch, no Python per-sample work). The loss is accumulated as tensors and read o
 every few dozen steps, to stop a diverging run early), so the loop adds almost nothing to the
 forward and backward passes.
 
-The thread count is the caller's choice, not the loop's: wrap a call in :class:`torch_threads`.
+The thread count is the caller's choice, not the loop's: wrap a call in
+:class:`nasforge._threads.torch_threads`.
 On a GPU (``device=``) the same loop runs there: random numbers (mini-batch order, augmentation)
 are still drawn from CPU generators and then moved, so a seed gives the same batches on every
 device; ``amp`` adds ``torch.autocast`` (and loss scaling for fp16).
@@ -28,16 +29,16 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nasforge._device import autocast, grad_scaler, resolve_amp, resolve_device
+from nasforge._threads import torch_threads as torch_threads  # old home, until callers move (test_layering)
 from nasforge.errors import ConfigError, DataError, TrialFailed
 
-__all__ = ["AUGMENTATIONS", "OPTIMIZERS", "SCHEDULES", "FitResult", "evaluate", "fit", "torch_threads"]
+__all__ = ["AUGMENTATIONS", "OPTIMIZERS", "SCHEDULES", "FitResult", "evaluate", "fit"]
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd")
 SCHEDULES: tuple[str, ...] = ("cosine", "constant")
@@ -79,48 +80,6 @@ class FitResult:
     history: tuple[dict[str, float], ...]
     best_epoch: int = 0
     timed_out: bool = False
-
-
-class torch_threads:  # lower case: used like a function, ``with torch_threads(2): ...``
-    """Context manager that sets ``torch.set_num_threads(n)`` inside and restores it on exit.
-
-    Args:
-        n: number of intra-op threads inside the block; ``None`` leaves the setting unchanged.
-
-    Raises:
-        ConfigError: if ``n`` is not None and smaller than 1.
-
-    Example:
-        >>> import torch
-        >>> before = torch.get_num_threads()
-        >>> with torch_threads(1):
-        ...     torch.get_num_threads()
-        1
-        >>> torch.get_num_threads() == before
-        True
-    """
-
-    def __init__(self, n: int | None) -> None:
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-            raise ConfigError(f"threads must be a positive integer or None, got {n=}")
-        self.n = n
-        self._previous: int | None = None
-
-    def __enter__(self) -> torch_threads:
-        if self.n is not None:
-            self._previous = torch.get_num_threads()
-            torch.set_num_threads(self.n)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._previous is not None:
-            torch.set_num_threads(self._previous)
-            self._previous = None
 
 
 def evaluate(
@@ -206,7 +165,8 @@ def fit(
     The model is left in **eval mode**: what comes next (validation, latency measurement, export,
     inference) wants eval mode, and it is the same whether or not validation data was given.
 
-    The thread count is not changed here; wrap the call in :class:`torch_threads` to choose it.
+    The thread count is not changed here; wrap the call in
+    :class:`~nasforge._threads.torch_threads` to choose it.
 
     Args:
         model: a classifier returning logits of shape ``(batch, classes)``; trained in place, on the

@@ -110,7 +110,7 @@ class NB301Surrogate(Estimator):
 
     @staticmethod
     def _locate(root: str | Path | None) -> Path:
-        from nasforge.bench._paths import bench_file
+        from nasforge._benchdir import bench_file
 
         model = bench_file(root, SUBDIR, MODEL_FILE)
         if not (model.parent / ENCODING_FILE).is_file():

@@ -36,6 +36,7 @@ import numpy as np
 
 from nasforge.errors import ConfigError, SpaceError
 from nasforge.estimate._base import Estimator, TrialContext
+from nasforge.estimate._mlp import MLPEnsemble
 
 if TYPE_CHECKING:
     from nasforge.space import Architecture
@@ -269,7 +270,7 @@ class MLPEnsemblePredictor(Predictor):
     """An ensemble of small ReLU MLPs (the BANANAS predictor); the members' spread is the uncertainty.
 
     Args:
-        n_models, hidden, epochs, lr, weight_decay: see :class:`~nasforge.strategy.MLPEnsemble`.
+        n_models, hidden, epochs, lr, weight_decay: see :class:`~nasforge.estimate._mlp.MLPEnsemble`.
         encoding, seed: see :class:`Predictor`.
     """
 
@@ -287,8 +288,6 @@ class MLPEnsemblePredictor(Predictor):
         seed: int = 0,
     ) -> None:
         super().__init__(encoding=encoding, seed=seed)
-        from nasforge.strategy._predictor import MLPEnsemble
-
         self._ensemble = MLPEnsemble(
             n_models=n_models, hidden=hidden, epochs=epochs, lr=lr, weight_decay=weight_decay
         )

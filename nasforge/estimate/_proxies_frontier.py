@@ -74,7 +74,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nasforge.estimate._proxies import (
+from nasforge.estimate._proxy_passes import (
     _ACTIVATIONS,
     _BATCH_NORMS,
     _device,
@@ -83,6 +83,7 @@ from nasforge.estimate._proxies import (
     _scored_weights,
     _working_copy,
 )
+from nasforge.hardware import count_params
 
 __all__ = [
     "FRONTIER_PROXIES",
@@ -348,6 +349,4 @@ def swap_size_factor(params: float, mu: float = SWAP_MU, sigma: float = SWAP_SIG
 
 def swap_regulariser(model: nn.Module, mu: float = SWAP_MU, sigma: float = SWAP_SIGMA) -> float:
     """:func:`swap_size_factor` of ``model``'s trainable parameters."""
-    from nasforge.hardware import count_params
-
     return swap_size_factor(float(count_params(model)), mu, sigma)

@@ -43,7 +43,8 @@ import numpy as np
 from nasforge.errors import ConfigError
 from nasforge.estimate._base import TrialContext
 from nasforge.estimate._ensemble import aggregate, resolve_proxies
-from nasforge.estimate._proxies import PROXIES, ZeroCostEstimator
+from nasforge.estimate._proxies import PROXIES
+from nasforge.estimate._zero_cost import ZeroCostEstimator
 
 if TYPE_CHECKING:
     from nasforge.data import Task

@@ -132,8 +132,8 @@ class SupernetEstimator(Estimator):
         seed: int = 0,
         device: str = "auto",
     ) -> None:
+        from nasforge._checks import check_int
         from nasforge._device import check_device_name, resolve_device
-        from nasforge.strategy._util import check_int
 
         for label, value, low in (
             ("epochs", epochs, 1),
@@ -277,7 +277,7 @@ class SupernetEstimator(Estimator):
         import torch
         from torch import nn
 
-        from nasforge.estimate._loop import torch_threads
+        from nasforge._threads import torch_threads
         from nasforge.estimate._train import default_threads
 
         task = self.task
@@ -381,7 +381,8 @@ class SupernetEstimator(Estimator):
         import torch
 
         from nasforge._device import device_info
-        from nasforge.estimate._loop import evaluate, torch_threads
+        from nasforge._threads import torch_threads
+        from nasforge.estimate._loop import evaluate
         from nasforge.estimate._train import default_threads
         from nasforge.nn._supernet import recalibrate_bn
         from nasforge.space._nb201 import nb201_ops

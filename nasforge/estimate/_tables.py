@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nasforge.bench._paths import bench_file
+from nasforge._benchdir import bench_file
 from nasforge.errors import ConfigError, DataError, SpaceError
 from nasforge.estimate._base import Estimator, TrialContext
 from nasforge.registry import suggest

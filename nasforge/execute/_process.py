@@ -286,7 +286,7 @@ def _warm_up_torch() -> None:
         import torch
     except ImportError:
         return
-    from nasforge.estimate._loop import torch_threads
+    from nasforge._threads import torch_threads
 
     # one thread: a thread pool started here would be inherited half-alive by every child
     with contextlib.suppress(Exception), torch.random.fork_rng(devices=[]), torch_threads(1):

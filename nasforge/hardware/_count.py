@@ -8,27 +8,10 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from nasforge._params import count_params  # the space's MaxParams counts with it too
 from nasforge.errors import ConfigError
 
 __all__ = ["count_flops", "count_params"]
-
-
-def count_params(model: nn.Module) -> int:
-    """Return the number of trainable parameters (``requires_grad``), each shared tensor once.
-
-    Works on models built on the ``"meta"`` device, which allocate no memory.
-
-    Args:
-        model: any module.
-
-    Returns:
-        The total number of trainable scalar parameters.
-
-    Example:
-        >>> count_params(nn.Conv2d(3, 8, 3, bias=False))
-        216
-    """
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def count_flops(model: nn.Module, input_shape: tuple[int, ...], *, batch_size: int = 1) -> int:

@@ -19,11 +19,9 @@ from torch import nn
 from nasforge.errors import ConfigError, SpaceError
 from nasforge.nn._layers import ACTIVATIONS, ConvBNAct, Residual, SepConvBNAct, projection_shortcut
 from nasforge.registry import suggest
+from nasforge.space._vocab import CHAIN_OPS
 
 __all__ = ["CHAIN_OPS", "ChainNet", "LayerPlan", "build_chain_cnn", "plan_chain_cnn"]
-
-CHAIN_OPS: tuple[str, ...] = ("conv", "sepconv", "maxpool", "avgpool")
-"""Layer operations of the chain CNN space."""
 
 _CONV_OPS = ("conv", "sepconv")
 _PADDINGS = ("same", "valid")

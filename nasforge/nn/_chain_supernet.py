@@ -34,6 +34,7 @@ from torch import nn
 from nasforge.errors import ConfigError
 from nasforge.nn._chain import ChainNet, LayerPlan, build_chain_cnn, plan_chain_cnn
 from nasforge.nn._layers import CenterCrop, make_activation
+from nasforge.space import ChainCNN, SearchSpace
 
 __all__ = ["ChainSuperNet"]
 
@@ -123,10 +124,11 @@ class ChainSuperNet(nn.Module):
         torch.Size([2, 4])
     """
 
-    def __init__(self, space: Any, input_shape: Sequence[int], num_classes: int) -> None:
+    def __init__(self, space: ChainCNN, input_shape: Sequence[int], num_classes: int) -> None:
         super().__init__()
-        if getattr(space, "name", None) != "chain_cnn":
-            raise ConfigError(f"ChainSuperNet needs a chain_cnn space, got {getattr(space, 'name', space)!r}")
+        if not isinstance(space, ChainCNN):
+            got = space.name if isinstance(space, SearchSpace) else space
+            raise ConfigError(f"ChainSuperNet needs a chain_cnn space, got {got!r}")
         c_in = int(input_shape[0])
         filters = [int(f) for f in space.layer_dims["filters"].values()]
         kernels = [int(k) for k in space.layer_dims["kernel"].values()]

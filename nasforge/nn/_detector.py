@@ -145,7 +145,7 @@ def build_detector(
         >>> model(torch.zeros(1, 3, 64, 64))["heatmap"].shape
         torch.Size([1, 3, 16, 16])
     """
-    from nasforge.detect._centernet import CenterNet
+    from nasforge.detect._centernet import CenterNet  # detect builds its head from nn's blocks
 
     if len(input_shape) != 3 or isinstance(num_classes, bool) or int(num_classes) < 1:
         raise ConfigError(

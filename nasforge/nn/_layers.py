@@ -16,6 +16,7 @@ from torch import nn
 
 from nasforge.errors import SpaceError
 from nasforge.registry import suggest
+from nasforge.space._vocab import ACTIVATION_MODULES
 
 __all__ = [
     "ACTIVATIONS",
@@ -28,17 +29,10 @@ __all__ = [
 ]
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
-    "relu6": nn.ReLU6,
-    "leaky_relu": nn.LeakyReLU,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "hardswish": nn.Hardswish,
-    "mish": nn.Mish,
-    "tanh": nn.Tanh,
+    name: getattr(nn, module) for name, module in ACTIVATION_MODULES.items()
 }
-"""Activation names a search space may use, mapped to factories of fresh (not in-place) modules."""
+"""Activation names a search space may use (:data:`nasforge.space._vocab.ACTIVATION_MODULES`), mapped to
+factories of fresh (not in-place) modules."""
 
 
 def make_activation(name: str) -> nn.Module:

@@ -13,6 +13,10 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from nasforge.report._plots import figure, save
+
 __all__ = ["CONFUSION_PNG", "final_section", "plot_confusion"]
 
 CONFUSION_PNG = "confusion.png"
@@ -26,10 +30,6 @@ def _f(value: Any) -> str:
 
 def plot_confusion(matrix: Sequence[Sequence[int]], names: Sequence[str], path: Path) -> Path:
     """A confusion-matrix heat map, rows normalised to each true class (counts in the cells)."""
-    import numpy as np
-
-    from nasforge.report._plots import figure, save
-
     cm = np.asarray(matrix, dtype=np.float64)
     share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     n = len(names)

@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import math
-import re
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from html import escape
+from collections.abc import Sequence
 from pathlib import Path
 from string import Template
 from typing import Any
 
+import yaml
+
 from nasforge._paths import ensure_writable_dir
+from nasforge._version import __version__
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.experiment import Experiment, OptunaStorage, Trial, TrialState, write_pareto
 from nasforge.experiment._pareto import PARETO_JSON, PARETO_PNG
 from nasforge.experiment._rundir import atomic_write
-from nasforge.space import Architecture
+from nasforge.report._diagrams import draw_architecture
+from nasforge.report._final import final_section
+from nasforge.report._format import (
+    arch_cell,
+    describe_arch,
+    error_line,
+    esc,
+    failure_reason,
+    img,
+    kv,
+    note,
+    num,
+    seconds,
+    table,
+    when,
+)
+from nasforge.report._importance import param_importance
+from nasforge.report._plots import plot_importance, plot_trajectory
 
 __all__ = ["REPORT_DIR", "write_report"]
 
@@ -94,100 +110,6 @@ def write_report(run: Experiment | str | Path, out_dir: str | Path | None = None
     return path
 
 
-# ---------------------------------------------------------------------- formatting
-def _e(value: Any) -> str:
-    """Anything from the run, as HTML text."""
-    return escape(str(value), quote=True)
-
-
-def _num(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return str(value)
-        if abs(value) >= 1000 or (abs(value) >= 10 and value.is_integer()):
-            return f"{value:,.0f}"
-        return f"{value:.2f}" if abs(value) >= 10 else f"{value:.4f}"
-    return str(value)
-
-
-def _seconds(s: float | None) -> str:
-    if s is None:
-        return ""
-    if s < 60:
-        return f"{s:.1f} s"
-    if s < 3600:
-        return f"{int(s // 60)} min {int(s % 60):02d} s"
-    return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
-
-
-def _when(timestamp: float | None) -> str:
-    return "" if timestamp is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
-
-
-def _describe(arch: Architecture) -> str:
-    describe = getattr(arch.space, "describe", None)
-    if callable(describe):
-        return str(describe(arch))
-    text = ", ".join(f"{k}={v}" for k, v in arch.params.items())
-    return text if len(text) <= 160 else text[:157] + "..."
-
-
-def error_line(error: str | None) -> str:
-    """The line of an error that says what happened: a traceback's last line, else the first."""
-    lines = [line.strip() for line in (error or "").strip().splitlines() if line.strip()]
-    if not lines:
-        return "no reason recorded"
-    return lines[-1] if lines[0].startswith("Traceback") else lines[0]
-
-
-def failure_reason(trial: Trial) -> str:
-    """A failure's kind, so that trials failing alike count together.
-
-    ``interrupted`` for trials whose process stopped, the exception type or the text before the
-    first ``": "`` (``infeasible before training``), else the line with its numbers masked.
-    """
-    if trial.interrupted:
-        return "interrupted (retried on resume)"
-    line = error_line(trial.error)
-    head, sep, _ = line.partition(": ")
-    if sep and len(head) <= 48:
-        return head
-    masked = re.sub(r"\d+(\.\d+)?", "N", line)
-    return masked if len(masked) <= 100 else masked[:97] + "..."
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]], *, ident: str = "") -> str:
-    """An HTML table; cells are HTML already (escape run strings before)."""
-    head = "".join(f"<th>{h}</th>" for h in header)
-    body = "".join('<tr class="row">' + "".join(f"<td>{c}</td>" for c in row) + "</tr>\n" for row in rows)
-    id_attr = f' id="{ident}"' if ident else ""
-    return f'<table class="data"{id_attr}><thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>'
-
-
-def _kv(pairs: Iterable[tuple[str, str]]) -> str:
-    rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>\n" for k, v in pairs)
-    return f'<table class="kv"><tbody>\n{rows}</tbody></table>'
-
-
-def _img(path: Path, alt: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img class="plot" src="data:image/png;base64,{data}" alt="{_e(alt)}">'
-
-
-def _arch_cell(trial: Trial) -> str:
-    return f"<code>{_e(_describe(trial.architecture))}</code>"
-
-
-def _note(text: str) -> str:
-    return f'<p class="note">{text}</p>'
-
-
 # ---------------------------------------------------------------------- the page
 class _Page:
     """Builds the sections of one report; ``written`` collects the files it wrote."""
@@ -207,9 +129,7 @@ class _Page:
             ("leaderboard", "Leaderboard", self.leaderboard()),
             ("trajectory", "Search trajectory", self.trajectory()),
         ]
-        from nasforge.report._final import final_section
-
-        final = final_section(self.exp.run_dir, self.out, self._plot, _kv)
+        final = final_section(self.exp.run_dir, self.out, self._plot, kv)
         if final is not None:
             sections.append(("final", "Final model (test split)", final))
         if len(self.objective.names) >= 2:
@@ -219,15 +139,13 @@ class _Page:
             ("architectures", "Top architectures", self.architectures()),
             ("failures", "Failures", self.failures()),
         ]
-        from nasforge import __version__
-
         nav = " · ".join(f'<a href="#{ident}">{title}</a>' for ident, title, _ in sections)
         body = "\n".join(
             f'<section id="{ident}">\n<h2>{title}</h2>\n{content}\n</section>'
             for ident, title, content in sections
         )
-        title = f"nasforge report: {_e(self.exp.name)}"
-        generated = f"written {_e(_when(time.time()))} by nasforge {_e(__version__)}"
+        title = f"nasforge report: {esc(self.exp.name)}"
+        generated = f"written {esc(when(time.time()))} by nasforge {esc(__version__)}"
         return _TEMPLATE.substitute(title=title, generated=generated, nav=nav, body=body, css=_CSS, js=_JS)
 
     # ------------------------------------------------------------------ sections
@@ -237,8 +155,6 @@ class _Page:
         path = run_dir / "config.yaml" if run_dir is not None else None
         if path is None or not path.is_file():
             return {}
-        import yaml
-
         try:
             data = yaml.safe_load(path.read_text())
         except (OSError, yaml.YAMLError):
@@ -251,9 +167,9 @@ class _Page:
         saved = self.exp.storage.get_meta("strategy")
         kind = saved.get("type") if isinstance(saved, dict) else None
         if name and kind:
-            return f"{_e(name)} ({_e(kind)})"
+            return f"{esc(name)} ({esc(kind)})"
         if name or kind:
-            return _e(name or kind)
+            return esc(name or kind)
         return "not recorded"
 
     def counts(self) -> Counter[str]:
@@ -270,56 +186,56 @@ class _Page:
         wall = (max(ends) - min(starts)) if starts and ends else None
         busy = sum(t.duration or 0.0 for t in self.trials)
         goals = "; ".join(
-            f"{'maximise' if d == 'maximize' else 'minimise'} {_e(n)}"
+            f"{'maximise' if d == 'maximize' else 'minimise'} {esc(n)}"
             for n, d in zip(objective.names, objective.directions, strict=True)
         )
-        constraints = ", ".join(_e(c) for c in objective.constraints) or "none"
+        constraints = ", ".join(esc(c) for c in objective.constraints) or "none"
         space = exp.space
         space_json = json.dumps(space.to_dict(), indent=1, default=str)
         space_text = (
-            f"{_e(space.name)} ({len(space.dimensions())} dimensions)"
-            f"<details><summary>description</summary><pre>{_e(space_json)}</pre></details>"
+            f"{esc(space.name)} ({len(space.dimensions())} dimensions)"
+            f"<details><summary>description</summary><pre>{esc(space_json)}</pre></details>"
         )
-        pairs: list[tuple[str, str]] = [("experiment", _e(exp.name))]
+        pairs: list[tuple[str, str]] = [("experiment", esc(exp.name))]
         if exp.run_dir is not None:
-            pairs.append(("run directory", f"<code>{_e(exp.run_dir)}</code>"))
+            pairs.append(("run directory", f"<code>{esc(exp.run_dir)}</code>"))
         data = config.get("data")
         dataset = data.get("name") if isinstance(data, dict) else data
         if dataset:
-            pairs.append(("dataset", _e(dataset)))
+            pairs.append(("dataset", esc(dataset)))
         pairs += [
             ("search space", space_text),
             ("strategy", self._strategy(config)),
             ("objectives", goals),
             ("constraints", constraints),
-            ("seed", _e(exp.seed)),
+            ("seed", esc(exp.seed)),
             ("trials", f"{len(self.trials)}" + (f": {state_text}" if state_text else "")),
             (
                 "wall time",
-                f"{_seconds(wall)} from the first start to the last finish; {_seconds(busy)} in trials"
+                f"{seconds(wall)} from the first start to the last finish; {seconds(busy)} in trials"
                 if wall is not None
                 else "no trial has finished",
             ),
         ]
         best = exp.best()
         if best is not None:
-            arch = f"<code>{_e(_describe(best.architecture))}</code>"
-            pairs.append(("best trial", f"#{best.number} by {_e(self.primary)}: {arch}"))
+            arch = f"<code>{esc(describe_arch(best.architecture))}</code>"
+            pairs.append(("best trial", f"#{best.number} by {esc(self.primary)}: {arch}"))
         if isinstance(exp.storage, OptunaStorage):
-            url = f"<code>{_e(exp.storage.url)}</code>"
+            url = f"<code>{esc(exp.storage.url)}</code>"
             pairs.append(("database", f"{url} (open it with <code>optuna-dashboard</code>)"))
-        columns = [f"<div>{_kv(pairs)}</div>"]
+        columns = [f"<div>{kv(pairs)}</div>"]
         if best is not None:
-            metrics = [(_e(k), _e(_num(v))) for k, v in best.metrics.items()]
+            metrics = [(esc(k), esc(num(v))) for k, v in best.metrics.items()]
             columns.append(
                 f"<div><h3>Metrics of the best trial (#{best.number})</h3>"
-                + (_kv(metrics) if metrics else _note("no metrics recorded"))
+                + (kv(metrics) if metrics else note("no metrics recorded"))
                 + "</div>"
             )
         parts = [f'<div class="columns">{"".join(columns)}</div>']
         if counts["RUNNING"]:
             parts.append(
-                _note(
+                note(
                     f"{counts['RUNNING']} trial{' was' if counts['RUNNING'] == 1 else 's were'} running when "
                     "this report was written: the search may still be going; write the report again later."
                 )
@@ -333,47 +249,45 @@ class _Page:
     def leaderboard(self) -> str:
         ranked = self.exp.leaderboard(self.top)
         if not ranked:
-            return _note("No trial has completed yet.")
+            return note("No trial has completed yet.")
         extra = self._extra_metrics(ranked)
-        header = ["rank", "trial", *(_e(n) for n in self.objective.names), *(_e(m) for m in extra)]
+        header = ["rank", "trial", *(esc(n) for n in self.objective.names), *(esc(m) for m in extra)]
         header += ["duration", "architecture"]
         rows = []
         for rank, t in enumerate(ranked, start=1):
-            values = [_num(v) for v in t.values or ()]
+            values = [num(v) for v in t.values or ()]
             flag = ' <span class="flag">infeasible</span>' if not t.feasible else ""
             rows.append(
                 [
                     str(rank),
                     str(t.number),
                     *values,
-                    *(_e(_num(t.metrics.get(m))) for m in extra),
-                    _seconds(t.duration),
-                    _arch_cell(t) + flag,
+                    *(esc(num(t.metrics.get(m))) for m in extra),
+                    seconds(t.duration),
+                    arch_cell(t) + flag,
                 ]
             )
         done = sum(1 for t in self.trials if t.values is not None)
         caption = (
-            f"The {len(ranked)} best of {done} completed trials by {_e(self.primary)}"
+            f"The {len(ranked)} best of {done} completed trials by {esc(self.primary)}"
             + (" (the first objective)" if len(self.objective.names) > 1 else "")
             + "; infeasible trials (constraints violated) rank last."
         )
-        return _note(caption) + "\n" + _table(header, rows, ident="leaderboard-table")
+        return note(caption) + "\n" + table(header, rows, ident="leaderboard-table")
 
     def _plot(self, path: Path | None, alt: str) -> str:
         if path is None:
             return ""
         self.written.add(path.name)
-        return _img(path, alt)
+        return img(path, alt)
 
     def trajectory(self) -> str:
-        from nasforge.report._plots import plot_trajectory
-
         title = f"{self.exp.name}: {self.primary} per trial"
         path = plot_trajectory(self.trials, self.objective, self.out / TRAJECTORY_PNG, title)
         if path is None:
-            return _note("No trial has finished yet.")
+            return note("No trial has finished yet.")
         caption = (
-            f"{_e(self.primary)} of each trial in the order trials finished; the line is the best "
+            f"{esc(self.primary)} of each trial in the order trials finished; the line is the best "
             "feasible value so far."
         )
         states = {t.state for t in self.trials}
@@ -381,69 +295,64 @@ class _Page:
             caption += " Crosses: pruned trials, at the value they reached when stopped."
         if TrialState.FAIL in states:
             caption += " Triangles on the bottom edge: failed trials."
-        return self._plot(path, f"search trajectory: {self.primary} per trial") + _note(caption)
+        return self._plot(path, f"search trajectory: {self.primary} per trial") + note(caption)
 
     def pareto(self) -> str:
         front = self.exp.pareto_front()
         if not front:
-            return _note("No feasible trial has completed yet, so there is no front.")
+            return note("No feasible trial has completed yet, so there is no front.")
         write_pareto(self.exp, self.out)
         self.written |= {PARETO_JSON, PARETO_PNG}
         data = json.loads((self.out / PARETO_JSON).read_text())
         names = self.objective.names
-        reference = ", ".join(f"{_e(n)} {_num(v)}" for n, v in zip(names, data["reference"], strict=True))
-        rows = [[str(t.number), *(_num(v) for v in t.values or ()), _arch_cell(t)] for t in front]
+        reference = ", ".join(f"{esc(n)} {num(v)}" for n, v in zip(names, data["reference"], strict=True))
+        rows = [[str(t.number), *(num(v) for v in t.values or ()), arch_cell(t)] for t in front]
         caption = (
             f"{len(front)} non-dominated of {data['feasible_trials']} feasible completed trials. "
-            f"Hypervolume {_num(float(data['hypervolume']))} (reference point: {reference}, each objective's "
+            f"Hypervolume {num(float(data['hypervolume']))} (reference point: {reference}, each objective's "
             "worst feasible value, so it compares runs only with a shared reference)."
         )
         return "\n".join(
             [
                 self._plot(self.out / PARETO_PNG, "Pareto front"),
-                _note(caption),
-                _table(["trial", *(_e(n) for n in names), "architecture"], rows, ident="pareto-table"),
+                note(caption),
+                table(["trial", *(esc(n) for n in names), "architecture"], rows, ident="pareto-table"),
             ]
         )
 
     def importance(self) -> str:
-        from nasforge.report._importance import param_importance
-        from nasforge.report._plots import plot_importance
-
         result = param_importance(self.trials, self.exp.space, self.objective)
         if result.note is not None:
-            return _note(_e(result.note) + ".")
+            return note(esc(result.note) + ".")
         path = plot_importance(result, self.out / IMPORTANCE_PNG, self.primary)
         caption = (
             f"A random forest (200 trees) fitted on the parameters of {result.trials} completed trials "
-            f"predicts {_e(self.primary)}; a parameter's share is the impurity decrease its splits give. "
+            f"predicts {esc(self.primary)}; a parameter's share is the impurity decrease its splits give. "
             "A guide to what mattered in this run, not a causal test."
         )
         if result.constant:
             caption += f" {len(result.constant)} parameters took one value only and are left out."
-        return self._plot(path, "parameter importance") + _note(caption)
+        return self._plot(path, "parameter importance") + note(caption)
 
     def architectures(self) -> str:
-        from nasforge.report._diagrams import draw_architecture
-
         ranked = self.exp.leaderboard(N_DIAGRAMS)
         if not ranked:
-            return _note("No trial has completed yet.")
+            return note("No trial has completed yet.")
         parts = []
         for i, t in enumerate(ranked, start=1):
             values = ", ".join(
-                f"{_e(n)} {_num(v)}" for n, v in zip(self.objective.names, t.values or (), strict=True)
+                f"{esc(n)} {num(v)}" for n, v in zip(self.objective.names, t.values or (), strict=True)
             )
             parts.append(f'<div class="arch"><h3>#{i}: trial {t.number} ({values})</h3>')
-            parts.append(f"<p><code>{_e(_describe(t.architecture))}</code></p>")
+            parts.append(f"<p><code>{esc(describe_arch(t.architecture))}</code></p>")
             name = f"arch_{i}.png"
             path = draw_architecture(t.architecture, self.out / name)
-            params = [(_e(k), _e(v)) for k, v in t.architecture.params.items()]
+            params = [(esc(k), esc(v)) for k, v in t.architecture.params.items()]
             if path is not None:
                 parts.append(self._plot(path, f"diagram of trial {t.number}"))
-                parts.append(f"<details><summary>parameters</summary>{_kv(params)}</details>")
+                parts.append(f"<details><summary>parameters</summary>{kv(params)}</details>")
             else:
-                parts.append(_kv(params))
+                parts.append(kv(params))
             parts.append("</div>")
         return "\n".join(parts)
 
@@ -453,23 +362,23 @@ class _Page:
         parts = []
         if pruned:
             parts.append(
-                _note(
+                note(
                     f"{pruned} trial{'s were' if pruned != 1 else ' was'} pruned (stopped early by the "
                     "scheduler or the time budget): not failures, and not counted below."
                 )
             )
         if not failed:
-            parts.append(_note("No trial failed."))
+            parts.append(note("No trial failed."))
             return "\n".join(parts)
         reasons = Counter(failure_reason(t) for t in failed)
         parts.append(
-            _table(["reason", "trials"], ([_e(r), str(n)] for r, n in reasons.most_common()), ident="reasons")
+            table(["reason", "trials"], ([esc(r), str(n)] for r, n in reasons.most_common()), ident="reasons")
         )
         rows = [
-            [str(t.number), _e(_when(t.finished)), f"<code>{_e(error_line(t.error))}</code>"] for t in failed
+            [str(t.number), esc(when(t.finished)), f"<code>{esc(error_line(t.error))}</code>"] for t in failed
         ]
         parts.append(f"<h3>Failed trials ({len(failed)})</h3>")
-        parts.append(_table(["trial", "finished", "error"], rows, ident="failed-table"))
+        parts.append(table(["trial", "finished", "error"], rows, ident="failed-table"))
         return "\n".join(parts)
 
 

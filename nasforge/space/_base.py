@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
@@ -18,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge._params import count_params
 from nasforge.errors import ConfigError, SpaceError
+from nasforge.registry import BUILDERS
 from nasforge.space._dimensions import Dimension, dimension_from_dict
 
 if TYPE_CHECKING:
@@ -102,7 +105,7 @@ class Architecture:
         if not isinstance(data, Mapping) or "params" not in data:
             raise SpaceError("an architecture file holds a mapping with 'space' and 'params' keys")
         if space is None:
-            from nasforge.space._load import space_from_config
+            from nasforge.space._load import space_from_config  # _load imports this module
 
             space = space_from_config(data.get("space"))
         return space.make(data["params"])
@@ -118,8 +121,6 @@ class Architecture:
         """Build the network (see :meth:`SearchSpace.build`)."""
         if width == 1.0:  # spaces written before the width knob keep working
             return self.space.build(self, input_shape, num_classes, device=device)
-        import inspect
-
         if "width" not in inspect.signature(self.space.build).parameters:
             raise ConfigError(
                 f"space '{self.space.name}' cannot scale its networks' width; use width=1 with it"
@@ -136,8 +137,9 @@ class SearchSpace:
     """A space of architectures: named dimensions, an activity rule and constraints.
 
     Subclasses set :attr:`name`, build their dimensions, and may override :meth:`is_active`
-    (conditional dimensions), :meth:`build` (turn an architecture into an ``nn.Module``) and
-    :meth:`options` (their constructor settings, for :meth:`to_dict`).
+    (conditional dimensions), :meth:`options` (their constructor settings, for :meth:`to_dict`) and
+    :meth:`build` (turn an architecture into an ``nn.Module``; by default the builder registered
+    under :attr:`name` in :data:`nasforge.registry.BUILDERS`).
 
     Args:
         dimensions: ordered mapping of name to dimension. A dimension's activity may depend only
@@ -155,6 +157,9 @@ class SearchSpace:
     """
 
     name: str = "custom"
+    #: a ``max_params`` option of the space (its :class:`~nasforge.space.MaxParams` constraint), which
+    #: :meth:`to_dict` records once as the option rather than also as a constraint; None: no such option
+    max_params: int | None = None
 
     def __init__(
         self,
@@ -197,7 +202,7 @@ class SearchSpace:
             out["input_shape"] = list(self.input_shape)
             out["num_classes"] = self.num_classes
         cons = [c.to_dict() if hasattr(c, "to_dict") else None for c in self.constraints]
-        max_params = getattr(self, "max_params", None)
+        max_params = self.max_params
         if max_params is not None:  # a space's max_params option: recorded once, not also as a constraint
             out["max_params"] = max_params
             cons = [c for c in cons if c is None or c.get("type") != "max_params"]
@@ -382,6 +387,12 @@ class SearchSpace:
         return np.concatenate(blocks)
 
     # ----------------------------------------------------------------- networks
+    @property
+    def has_builder(self) -> bool:
+        """Whether :meth:`build` makes networks: a builder is registered under :attr:`name` in
+        :data:`nasforge.registry.BUILDERS`, or the subclass overrides :meth:`build`."""
+        return type(self).build is not SearchSpace.build or self.name in BUILDERS
+
     def build(
         self,
         arch: Architecture,
@@ -391,7 +402,11 @@ class SearchSpace:
         device: Any = None,
         width: float = 1.0,
     ) -> torch.nn.Module:
-        """Turn ``arch`` into an ``nn.Module`` for a task (spaces with a builder override this).
+        """Turn ``arch`` into an ``nn.Module`` for a task.
+
+        The network is built by the builder registered under the space's name in
+        :data:`nasforge.registry.BUILDERS` (the built-in ones are in :mod:`nasforge.nn._builders`);
+        a space of your own either registers one there or overrides this method.
 
         Args:
             arch: a point of this space.
@@ -400,8 +415,14 @@ class SearchSpace:
             device: where to allocate; ``"meta"`` builds without memory (for counting).
             width: width multiplier (a low-fidelity knob): every layer's channel count times
                 ``width``, rounded, at least 1; spaces that cannot scale raise ConfigError.
+
+        Raises:
+            SpaceError: no builder is registered for this space, or the task shape is unknown.
         """
-        raise SpaceError(f"space '{self.name}' has no network builder")
+        if self.name not in BUILDERS:
+            raise SpaceError(f"space '{self.name}' has no network builder")
+        builder = BUILDERS.get(self.name)
+        return builder(self, arch, input_shape, num_classes, device=device, width=width)
 
     def metric_floor(self, metric: str, *, width: float = 1.0) -> float | None:
         """A value of a cheap metric that no architecture of this space goes below, or None.
@@ -424,16 +445,20 @@ class SearchSpace:
         was. (The meta device would allocate nothing, but its first use imports ~2 s of torch
         internals, and constraint checks run at the start of every search.)
         """
-        import torch
-
-        from nasforge.hardware import count_params
+        import torch  # on first use: the space is plain data
 
         with torch.random.fork_rng(devices=[]):
             return count_params(self.build(arch, device="cpu"))
 
-    def _task_shape(
-        self, input_shape: Sequence[int] | None, num_classes: int | None
+    def task_shape(
+        self, input_shape: Sequence[int] | None = None, num_classes: int | None = None
     ) -> tuple[tuple[int, int, int], int]:
+        """The ``(C, H, W)`` input shape and class count to build for: the given ones, else the
+        bound task's (what every builder asks first).
+
+        Raises:
+            SpaceError: neither is known, or the shape is not three positive sizes.
+        """
         shape = tuple(input_shape) if input_shape is not None else self.input_shape
         classes = num_classes if num_classes is not None else self.num_classes
         if shape is None or classes is None:

@@ -12,12 +12,14 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from nasforge.errors import SpaceError
+from nasforge.registry import suggest
 from nasforge.space._base import Architecture, Constraint, SearchSpace, check_width
 from nasforge.space._constraints import MaxParams
 from nasforge.space._dimensions import Choice, Dimension, IntRange, as_dimension, dimension_from_dict
+from nasforge.space._vocab import ACTIVATION_MODULES, CHAIN_OPS
 
 if TYPE_CHECKING:
-    import torch.nn
+    pass
 
 __all__ = ["ChainCNN"]
 
@@ -36,8 +38,6 @@ DEFAULT_LAYER: dict[str, list[Any]] = {
 
 
 def _check_layer_dim(key: str, dim: Dimension) -> None:
-    from nasforge.nn import ACTIVATIONS, CHAIN_OPS
-
     for v in dim.values():
         ok = {
             "op": v in CHAIN_OPS,
@@ -45,7 +45,7 @@ def _check_layer_dim(key: str, dim: Dimension) -> None:
             "stride": v in (1, 2) and not isinstance(v, bool),
             "padding": v in ("same", "valid"),
             "filters": isinstance(v, int) and not isinstance(v, bool) and v >= 1,
-            "act": v in ACTIVATIONS,
+            "act": v in ACTIVATION_MODULES,
             "skip": isinstance(v, bool),
         }[key]
         if not ok:
@@ -55,7 +55,7 @@ def _check_layer_dim(key: str, dim: Dimension) -> None:
                 "stride": "1 or 2",
                 "padding": "'same' or 'valid'",
                 "filters": "positive integers",
-                "act": f"one of {sorted(ACTIVATIONS)}",
+                "act": f"one of {sorted(ACTIVATION_MODULES)}",
                 "skip": "true or false",
             }[key]
             raise SpaceError(f"chain_cnn layer.{key}: {v!r} is not allowed; use {allowed}")
@@ -107,8 +107,6 @@ class ChainCNN(SearchSpace):
         layer = dict(layer or {})
         unknown = sorted(set(layer) - set(LAYER_KEYS))
         if unknown:
-            from nasforge.registry import suggest
-
             hint = suggest(str(unknown[0]), list(LAYER_KEYS))
             raise SpaceError(
                 f"chain_cnn layer has no setting {unknown}.{hint} Valid settings: {list(LAYER_KEYS)}."
@@ -143,26 +141,6 @@ class ChainCNN(SearchSpace):
             "depth": self.depth_dim.to_dict(),
             "layer": {k: d.to_dict() for k, d in self.layer_dims.items()},
         }
-
-    def build(
-        self,
-        arch: Architecture,
-        input_shape: Sequence[int] | None = None,
-        num_classes: int | None = None,
-        *,
-        device: Any = None,
-        width: float = 1.0,
-    ) -> torch.nn.Module:
-        from nasforge.nn import build_chain_cnn
-
-        shape, classes = self._task_shape(input_shape, num_classes)
-        params = dict(arch.params)
-        if width != 1.0:
-            factor = check_width(width)
-            for key, value in arch.params.items():
-                if key.endswith(".filters"):
-                    params[key] = max(1, round(value * factor))
-        return build_chain_cnn(params, shape, classes, device=device)
 
     def metric_floor(self, metric: str, *, width: float = 1.0) -> float | None:
         """Lower bounds of ``params`` and ``flops``: the linear head alone.

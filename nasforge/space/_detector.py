@@ -30,9 +30,10 @@ from nasforge.errors import SpaceError
 from nasforge.space._base import Architecture, Constraint, SearchSpace, check_width
 from nasforge.space._constraints import MaxParams
 from nasforge.space._dimensions import Dimension, as_dimension
+from nasforge.space._vocab import ACTIVATION_MODULES
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
 __all__ = ["DETECTOR_OPS", "DetectorSpace"]
 
@@ -107,8 +108,6 @@ class DetectorSpace(SearchSpace):
         input_shape: Sequence[int] | None = None,
         num_classes: int | None = None,
     ) -> None:
-        from nasforge.nn import ACTIVATIONS
-
         stage_list = [dict(s) for s in (stages if stages is not None else DEFAULT_STAGES)]
         if not 2 <= len(stage_list) <= 3:
             raise SpaceError(f"detector needs 2 or 3 stages, got {len(stage_list)}")
@@ -160,8 +159,8 @@ class DetectorSpace(SearchSpace):
                 lambda v, low=low: isinstance(v, int) and not isinstance(v, bool) and v >= low,
                 f"integers >= {low}",
             )  # fmt: skip
-        if act not in ACTIVATIONS:
-            raise SpaceError(f"detector act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
+        if act not in ACTIVATION_MODULES:
+            raise SpaceError(f"detector act must be one of {sorted(ACTIVATION_MODULES)}, got {act!r}")
         self.stages = stage_list
         self.small_dims = small
         self.act = act
@@ -230,20 +229,6 @@ class DetectorSpace(SearchSpace):
             "head": {"width": scaled(params["head.width"]), "depth": int(params["head.depth"])},
             "act": self.act,
         }
-
-    def build(
-        self,
-        arch: Architecture,
-        input_shape: Sequence[int] | None = None,
-        num_classes: int | None = None,
-        *,
-        device: Any = None,
-        width: float = 1.0,
-    ) -> torch.nn.Module:
-        from nasforge.nn._detector import build_detector
-
-        shape, classes = self._task_shape(input_shape, num_classes)
-        return build_detector(self.plan(arch.params, width), shape, classes, device=device)
 
     def describe(self, arch: Architecture) -> str:
         """``stem16 | k1kx5x32*2/2 > conv3x64/2 | fpn32x1 | head32x2``: stages, neck and head."""

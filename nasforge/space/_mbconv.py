@@ -12,7 +12,7 @@ from nasforge.space._constraints import MaxParams
 from nasforge.space._dimensions import Choice, Dimension, as_dimension
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
 __all__ = ["BLOCK_KEYS", "MBConvSpace", "compound_scale"]
 
@@ -145,27 +145,6 @@ class MBConvSpace(SearchSpace):
                     }
                 )
         return out
-
-    def build(
-        self,
-        arch: Architecture,
-        input_shape: Sequence[int] | None = None,
-        num_classes: int | None = None,
-        *,
-        device: Any = None,
-        width: float = 1.0,
-    ) -> torch.nn.Module:
-        from nasforge.nn._mbconv import MBConvNet
-
-        shape, classes = self._task_shape(input_shape, num_classes)
-        factor = check_width(width)
-        blocks = self.blocks(arch.params)
-        if factor != 1.0:
-            for blk in blocks:
-                blk["out"] = max(1, round(blk["out"] * factor))
-        stem = max(1, round(self.stem * factor))
-        head = max(1, round(self.head * factor))
-        return MBConvNet(blocks, shape, classes, stem=stem, head=head, device=device)
 
     def metric_floor(self, metric: str, *, width: float = 1.0) -> float | None:
         """Lower bounds of ``params`` and ``flops``: the stem, head and classifier alone.

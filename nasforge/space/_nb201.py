@@ -23,11 +23,11 @@ import numpy as np
 
 from nasforge.errors import SpaceError
 from nasforge.registry import suggest
-from nasforge.space._base import Architecture, Constraint, SearchSpace, check_width
+from nasforge.space._base import Architecture, Constraint, SearchSpace
 from nasforge.space._dimensions import Choice
 
 if TYPE_CHECKING:
-    import torch.nn
+    pass
 
 __all__ = [
     "EDGES",
@@ -366,20 +366,3 @@ class NB201Space(SearchSpace):
         for (j, i), op in zip(EDGES, nb201_ops(arch.params), strict=True):
             out[j, i, NB201_OPS.index(op)] = 1.0
         return out.reshape(-1)
-
-    # ----------------------------------------------------------------- networks
-    def build(
-        self,
-        arch: Architecture,
-        input_shape: Sequence[int] | None = None,
-        num_classes: int | None = None,
-        *,
-        device: Any = None,
-        width: float = 1.0,
-    ) -> torch.nn.Module:
-        """The NB201 network of ``arch`` (C channels in the first stage, times ``width``)."""
-        from nasforge.nn import build_nb201_network
-
-        shape, classes = self._task_shape(input_shape, num_classes)
-        C = self.C if width == 1.0 else max(1, round(self.C * check_width(width)))
-        return build_nb201_network(arch.params, shape, classes, C=C, N=self.N, device=device)

@@ -8,23 +8,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge._checks import check_int
 from nasforge.errors import ConfigError, SpaceError
+from nasforge.estimate._mlp import MLPEnsemble
+from nasforge.estimate._predictors import encode_architectures
 from nasforge.experiment._trial import Trial, TrialState
 from nasforge.space import Architecture
 from nasforge.strategy._base import Strategy
-from nasforge.strategy._predictor import (
-    MLPEnsemble,
-    check_predictor,
-    encode_for_predictor,
-    fit_predictor,
-    predict_dist,
-)
-from nasforge.strategy._util import check_int, sample_unseen
+from nasforge.strategy._predictor import check_predictor, fit_predictor, predict_dist
+from nasforge.strategy._util import sample_unseen
 
 if TYPE_CHECKING:
     from nasforge.estimate import Predictor
 
-__all__ = ["Bananas", "MLPEnsemble"]
+__all__ = ["Bananas"]
 
 _ACQUISITIONS = ("its", "ucb", "mean")
 
@@ -143,7 +140,7 @@ class Bananas(Strategy):
         for a in archs:
             code = self._codes.get(a.key)
             if code is None:
-                code = encode_for_predictor(self.space, a)
+                code = encode_architectures([a])[0]
                 if cache:  # the training set is encoded at every fit; candidates are not kept
                     self._codes[a.key] = code
             rows.append(code)

@@ -16,11 +16,16 @@ Call order, driven by :class:`nasforge.Experiment`:
 ``ask`` returns ``None`` when the strategy has nothing more to propose (a finished grid). Returning an
 architecture that was evaluated already is allowed: the experiment skips duplicates when
 deduplication is on and asks again.
+
+What the experiment and the CLI read from or set on a strategy is declared on :class:`Strategy`
+(:attr:`~Strategy.scheduler`, :attr:`~Strategy.pending_epochs`, :attr:`~Strategy.on_epoch`), with a
+default that means "nothing of the kind", so no caller has to guess with ``getattr``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,8 +39,12 @@ if TYPE_CHECKING:
     from nasforge.experiment._trial import Trial
     from nasforge.objective import Objective
     from nasforge.space import Architecture, SearchSpace
+    from nasforge.strategy._schedulers import Scheduler
 
-__all__ = ["Strategy"]
+__all__ = ["EpochHook", "Strategy"]
+
+#: ``on_epoch(epoch, epochs, record)``: one epoch (1-based) of ``epochs`` done, with its metrics
+EpochHook = Callable[[int, int, dict[str, Any]], None]
 
 
 class Strategy(ABC):
@@ -52,7 +61,18 @@ class Strategy(ABC):
             every :meth:`ask` (empty when trials run one at a time). The experiment never starts a
             second trial of a running architecture; a model-based strategy may use them to spread
             its proposals.
+        scheduler: the early-stopping scheduler this strategy brings, or None (the default). A
+            multi-fidelity strategy (successive halving, Hyperband, BOHB) sets it in its
+            constructor; :meth:`Experiment.set_strategy <nasforge.experiment.Experiment.set_strategy>`
+            attaches it to the experiment, and detaches it with the strategy.
+        on_epoch: hook ``on_epoch(epoch, epochs, record)`` (:data:`EpochHook`) called after every
+            epoch of training the strategy does itself before proposing (the DARTS / GDAS / SPOS
+            supernet); the CLI sets it to draw progress. None (the default): nobody listens.
+            Strategies that train nothing never call it.
     """
+
+    scheduler: Scheduler | None = None
+    on_epoch: EpochHook | None = None
 
     def __init__(self, *, seed: int | None = None) -> None:
         self.seed = seed
@@ -60,6 +80,12 @@ class Strategy(ABC):
         self._space: SearchSpace | None = None
         self._objective: Objective | None = None
         self.rng = np.random.default_rng(seed)
+
+    @property
+    def pending_epochs(self) -> int | None:
+        """Epochs of training still to do before the first proposal (a one-shot strategy's
+        supernet), for progress displays; None (the default) when there are none."""
+        return None
 
     @property
     def space(self) -> SearchSpace:

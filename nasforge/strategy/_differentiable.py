@@ -31,15 +31,18 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from nasforge._checks import check_int
+from nasforge._device import check_device_name, resolve_device
+from nasforge._threads import torch_threads
 from nasforge.errors import ConfigError, SpaceError
-from nasforge.space._nb201 import NB201_OPS
+from nasforge.estimate._train import default_threads
+from nasforge.space._nb201 import NB201_OPS, NB201Space
 from nasforge.strategy._base import Strategy
-from nasforge.strategy._util import check_int
 
 if TYPE_CHECKING:
     import torch
@@ -111,8 +114,6 @@ class DifferentiableSearch(Strategy):
     ) -> None:
         super().__init__(seed=seed)
         check_int(f"{self.method} epochs", epochs, 1)
-        from nasforge._device import check_device_name, resolve_device
-
         resolve_device(device)  # unusable here: an error before the search starts
         self.device = check_device_name(device)
         check_int(f"{self.method} batch_size", batch_size, 1)
@@ -150,7 +151,6 @@ class DifferentiableSearch(Strategy):
             )
         self.guard_ops = tuple(guard_ops)
         self.threads = threads
-        self.on_epoch: Callable[[int, int, dict[str, Any]], None] | None = None
         self._task: Task | None = None
         self.alpha: list[list[float]] | None = None  # the learned logits, once trained
         self.history: list[dict[str, Any]] = []
@@ -165,13 +165,19 @@ class DifferentiableSearch(Strategy):
         return self.epochs if self.alpha is None else None
 
     # ---------------------------------------------------------------------------- protocol
-    def on_setup(self) -> None:
-        ops = getattr(self.space, "ops", None)
-        if self.space.name != "nb201" or not ops:
+    @property
+    def cell_space(self) -> NB201Space:
+        """The NB201 cell space searched (:meth:`on_setup` refuses any other)."""
+        space = self.space
+        if not isinstance(space, NB201Space):
             raise ConfigError(
                 f"{self.method} searches the nb201 cell space (space: {{name: nb201}}); "
-                f"got the {self.space.name!r} space"
+                f"got the {space.name!r} space"
             )
+        return space
+
+    def on_setup(self) -> None:
+        ops = self.cell_space.ops
         if len(ops) < 2:
             raise ConfigError(f"{self.method} needs at least two candidate operations, the space has {ops}")
 
@@ -184,7 +190,7 @@ class DifferentiableSearch(Strategy):
         assert self.alpha is not None
         if self._order is None:
             self._order = _ranked_cells(np.asarray(self.alpha))
-        ops = self.space.ops  # type: ignore[attr-defined]
+        ops = self.cell_space.ops
         while self._position < len(self._order):
             cell = self._order[self._position]
             self._position += 1
@@ -199,20 +205,17 @@ class DifferentiableSearch(Strategy):
         if self.alpha is None:
             self.search()
         assert self.alpha is not None
-        ops = self.space.ops  # type: ignore[attr-defined]
+        ops = self.cell_space.ops
         best = np.asarray(self.alpha).argmax(axis=1)
         return self.space.make({f"edge{i}": ops[int(k)] for i, k in enumerate(best)}, check_constraints=False)
 
     # ---------------------------------------------------------------------------- training
     def search(self, task: Task | None = None) -> list[list[float]]:
         """Train the supernet and the architecture logits on ``task`` (default: the experiment's)."""
-        import torch
+        import torch  # on first use: `import nasforge` stays light
         from torch import nn
 
-        from nasforge._device import resolve_device
-        from nasforge.estimate._loop import torch_threads
-        from nasforge.estimate._train import default_threads
-        from nasforge.experiment._experiment import derive_seed
+        from nasforge.experiment._experiment import derive_seed  # experiment imports strategy
 
         task = task or self._task
         if task is None:
@@ -220,8 +223,7 @@ class DifferentiableSearch(Strategy):
                 f"{self.method} trains a supernet on the search's data: run it with a training "
                 "estimator (estimator: train) so it knows the dataset, or call search(task)"
             )
-        space = self.space
-        ops = tuple(space.ops)  # type: ignore[attr-defined]
+        ops = tuple(self.cell_space.ops)
         seed = int(self.seed) if self.seed is not None else int(self.rng.integers(2**31))
         start = time.perf_counter()
         data = task.with_fraction(self.fraction, seed=seed) if self.fraction < 1 else task
@@ -309,14 +311,14 @@ class DifferentiableSearch(Strategy):
     def _build_supernet(self, task: Task, ops: tuple[str, ...]) -> torch.nn.Module:
         """The weight-sharing network trained with alpha: ``net(x, weights=...)`` (mixture) and
         ``net(x, hard=(indices, hard_weights))`` (one sampled operation per edge)."""
-        from nasforge.nn._supernet import NB201SuperNet
+        from nasforge.nn._supernet import NB201SuperNet  # nn imports torch: on first use
 
         return NB201SuperNet(
             task.input_shape,
             task.num_classes,
             ops=ops,
-            C=self.C or int(getattr(self.space, "C", 16)),
-            N=self.N or int(getattr(self.space, "N", 5)),
+            C=self.C or self.cell_space.C,
+            N=self.N or self.cell_space.N,
         )
 
     def _tau(self, epoch: int) -> float | None:
@@ -349,7 +351,7 @@ class DifferentiableSearch(Strategy):
         super().load_state_dict(state)
         try:
             alpha = state["alpha"]
-            if alpha is not None and np.asarray(alpha).shape != (6, len(self.space.ops)):  # type: ignore[attr-defined]
+            if alpha is not None and np.asarray(alpha).shape != (6, len(self.cell_space.ops)):
                 raise ValueError(f"alpha of shape {np.asarray(alpha).shape} does not fit this space")
             self.alpha = alpha
             self.history = list(state["history"])

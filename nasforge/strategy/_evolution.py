@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from nasforge._checks import check_int
 from nasforge.errors import ConfigError
 from nasforge.experiment._trial import Trial, TrialState
 from nasforge.space import Architecture
 from nasforge.strategy._base import Strategy
-from nasforge.strategy._util import check_int, score_from_json, score_to_json
+from nasforge.strategy._util import score_from_json, score_to_json
 
 __all__ = ["RegularizedEvolution"]
 

@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge._checks import check_int
 from nasforge.errors import ConfigError
+from nasforge.estimate._mlp import MLPEnsemble
+from nasforge.estimate._predictors import encode_architectures
 from nasforge.experiment._trial import Trial, TrialState
 from nasforge.space import Architecture
 from nasforge.strategy._base import Strategy
-from nasforge.strategy._predictor import MLPEnsemble, check_predictor, encode_for_predictor, fit_predictor
-from nasforge.strategy._util import check_int, sample_unseen, score_from_json, score_to_json
+from nasforge.strategy._predictor import check_predictor, fit_predictor
+from nasforge.strategy._util import sample_unseen, score_from_json, score_to_json
 
 if TYPE_CHECKING:
     from nasforge.estimate import Predictor
@@ -37,7 +40,7 @@ class LocalSearch(Strategy):
     from a fresh random architecture.
 
     With ``order="predicted"`` a cheap predictor guides the climb: BANANAS's ensemble of small
-    MLPs (:class:`~nasforge.strategy._predictor.MLPEnsemble`, on the path encoding when the space
+    MLPs (:class:`~nasforge.estimate._mlp.MLPEnsemble`, on the path encoding when the space
     has one), refitted on all finite results whenever one arrives, ranks the untried neighbours
     best predicted first (ties in random order), so an improving neighbour tends to be found after
     fewer queries. Restarts, and the random proposals made while results are pending, take the best
@@ -126,7 +129,7 @@ class LocalSearch(Strategy):
         for a in archs:
             code = self._codes.get(a.key)
             if code is None:
-                code = self._codes[a.key] = encode_for_predictor(self.space, a)
+                code = self._codes[a.key] = encode_architectures([a])[0]
             rows.append(code)
         return np.stack(rows)
 

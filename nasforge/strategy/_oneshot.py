@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nasforge._checks import check_int
+from nasforge._device import check_device_name, resolve_device
 from nasforge.errors import ConfigError
-from nasforge.registry import STRATEGIES
+from nasforge.estimate._supernet import SupernetEstimator
+from nasforge.registry import STRATEGIES, check_options
 from nasforge.strategy._base import Strategy
-from nasforge.strategy._util import check_int
 
 if TYPE_CHECKING:
     from nasforge.data import Task
@@ -72,8 +74,6 @@ class SPOS(Strategy):
     ) -> None:
         super().__init__(seed=seed)
         check_int("spos n_evaluations", n_evaluations, 1)
-        from nasforge._device import check_device_name, resolve_device
-
         resolve_device(device)  # unusable here: an error before the search starts
         self.device = check_device_name(device)
         if rank_by not in _RANK_BY:
@@ -86,9 +86,6 @@ class SPOS(Strategy):
             raise ConfigError(f"spos inner_options must be a mapping, got {inner_options!r}")
         if supernet is not None and not isinstance(supernet, Mapping):
             raise ConfigError(f"spos supernet options must be a mapping, got {supernet!r}")
-        from nasforge.estimate._supernet import SupernetEstimator
-        from nasforge.registry import check_options
-
         check_options("strategy", inner, STRATEGIES.get(inner), dict(inner_options or {}))
         if "task" in (supernet or {}) or "path" in (supernet or {}):
             raise ConfigError("spos supernet options cannot set task or path (they come from the experiment)")
@@ -105,7 +102,6 @@ class SPOS(Strategy):
         self.ranking: list[dict[str, Any]] | None = None
         self.search_seconds = 0.0
         self._position = 0
-        self.on_epoch: Callable[[int, int, dict[str, Any]], None] | None = None
 
     @property
     def pending_epochs(self) -> int | None:
@@ -128,9 +124,9 @@ class SPOS(Strategy):
 
     def search(self, task: Task | None = None) -> list[dict[str, Any]]:
         """Train (or load) the supernet and search it; returns the ranking, best first."""
-        from nasforge.estimate._supernet import SupernetEstimator
+        # the inner search is an Experiment, and experiment imports strategy: imported here
         from nasforge.experiment import Experiment, TrialState
-        from nasforge.experiment._experiment import derive_seed
+        from nasforge.experiment._experiment import derive_seed  # experiment imports strategy
 
         task = task or self._task
         if task is None:

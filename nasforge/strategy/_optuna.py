@@ -11,11 +11,12 @@ import warnings
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from nasforge._checks import check_int
 from nasforge.errors import ConfigError, SpaceError
 from nasforge.experiment._trial import Trial
 from nasforge.space import Architecture, IntRange
 from nasforge.strategy._base import Strategy
-from nasforge.strategy._util import check_int, sample_unseen
+from nasforge.strategy._util import sample_unseen
 
 if TYPE_CHECKING:
     import optuna

@@ -8,11 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from nasforge._checks import check_int
 from nasforge.errors import ConfigError, SpaceError
 from nasforge.experiment._trial import Trial, TrialState
 from nasforge.space import Architecture, Dimension
 from nasforge.strategy._base import Strategy
-from nasforge.strategy._util import check_int, sample_unseen
+from nasforge.strategy._util import sample_unseen
 
 __all__ = ["Reinforce"]
 

@@ -19,6 +19,7 @@ rung holds fewer than ``eta`` values, only a value at least as good as the best 
 from __future__ import annotations
 
 import math
+import warnings
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nasforge.errors import ConfigError
+from nasforge.experiment._trial import TrialState
 
 if TYPE_CHECKING:
     from nasforge.experiment._trial import Trial
@@ -258,7 +260,7 @@ class Hyperband(Scheduler):
         """The bracket trial ``trial`` belongs to (seeded, deterministic)."""
         b = self._assigned.get(trial)
         if b is None:
-            from nasforge.experiment._experiment import derive_seed
+            from nasforge.experiment._experiment import derive_seed  # experiment imports strategy
 
             weights = self.bracket_weights()
             u = derive_seed(self.seed, trial) % sum(weights)
@@ -331,8 +333,6 @@ class MedianStopping(Scheduler):
         return self._score(value) < float(np.median(others))
 
     def finished(self, trial: Trial) -> None:
-        from nasforge.experiment._trial import TrialState
-
         if trial.state is TrialState.COMPLETE:
             values: Mapping[int, float] = trial.intermediate
             for step, value in values.items():
@@ -404,9 +404,7 @@ class LearningCurveStopping(Scheduler):
 
     def extrapolate(self, steps: Sequence[float], values: Sequence[float], at: float) -> float | None:
         """The pow3 fit of ``values`` over ``steps``, evaluated at ``at`` (None if the fit fails)."""
-        import warnings
-
-        from scipy.optimize import OptimizeWarning, curve_fit
+        from scipy.optimize import OptimizeWarning, curve_fit  # scipy loads on first use
 
         t = np.asarray(steps, dtype=float)
         y = np.asarray(values, dtype=float)
@@ -451,8 +449,6 @@ class LearningCurveStopping(Scheduler):
         return pred + self.margin < max(self._finals)
 
     def finished(self, trial: Trial) -> None:
-        from nasforge.experiment._trial import TrialState
-
         self._curves.pop(trial.number, None)
         if trial.state is TrialState.COMPLETE and trial.values is not None:
             self._finals.append(self._score(trial.values[0]))  # the primary objective's final value

@@ -1,18 +1,18 @@
-"""Helpers the strategies share: unseen sampling, JSON-safe scores, option checks."""
+"""Helpers the strategies share: unseen sampling and JSON-safe scores."""
 
 from __future__ import annotations
 
 import itertools
 import math
 from collections.abc import Collection
-from typing import Any
 
 import numpy as np
 
-from nasforge.errors import ConfigError, SpaceError
+from nasforge._checks import check_int as check_int  # old home, until callers move (test_layering)
+from nasforge.errors import SpaceError
 from nasforge.space import Architecture, SearchSpace
 
-__all__ = ["check_int", "sample_unseen", "score_from_json", "score_to_json"]
+__all__ = ["sample_unseen", "score_from_json", "score_to_json"]
 
 _GRID_SCAN_LIMIT = 100_000
 
@@ -52,9 +52,3 @@ def score_to_json(score: float) -> float | None:
 def score_from_json(value: float | None) -> float:
     """Inverse of :func:`score_to_json`."""
     return -math.inf if value is None else float(value)
-
-
-def check_int(name: str, value: Any, low: int) -> None:
-    """Raise ConfigError unless ``value`` is an integer >= ``low`` (booleans are rejected)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{name} must be an integer >= {low}, got {name}={value!r}")

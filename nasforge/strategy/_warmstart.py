@@ -8,18 +8,19 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from nasforge._checks import check_int
 from nasforge.errors import ConfigError, SpaceError
-from nasforge.experiment._trial import Trial
+from nasforge.experiment._trial import Trial, TrialState
 from nasforge.registry import STRATEGIES
 from nasforge.space import Architecture
 from nasforge.strategy._base import Strategy
 from nasforge.strategy._predictor import check_predictor, fit_predictor
-from nasforge.strategy._util import check_int, sample_unseen
+from nasforge.strategy._util import sample_unseen
 
 if TYPE_CHECKING:
     from nasforge.data import Task
 
-__all__ = ["ProxyWarmStart", "Ranker"]
+__all__ = ["ProxyWarmStart", "Ranker", "TaskAwareRanker"]
 
 
 @runtime_checkable
@@ -27,6 +28,14 @@ class Ranker(Protocol):
     """What the warm start needs of a scorer: a score per architecture, larger = better."""
 
     def rank(self, archs: Sequence[Architecture]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class TaskAwareRanker(Ranker, Protocol):
+    """A scorer that looks at the search's data (a :class:`~nasforge.estimate.ProxyScorer`): the warm
+    start hands it the task it is given by :meth:`Strategy.set_task <nasforge.strategy.Strategy.set_task>`."""
+
+    def set_task(self, task: Task) -> None: ...
 
 
 #: candidates kept ranked beyond ``n_warm``, per warm slot: they replace warm proposals that a
@@ -102,7 +111,7 @@ class ProxyWarmStart(Strategy):
         predictor: str = "gbm",
         seed: int | None = None,
     ) -> None:
-        from nasforge.estimate import ProxyScorer
+        from nasforge.estimate import ProxyScorer  # loads the proxies, hence torch: on first use
 
         super().__init__(seed=seed)
         check_int("warm start n_candidates", n_candidates, 1)
@@ -119,7 +128,7 @@ class ProxyWarmStart(Strategy):
         self.inner_options = dict(inner_options or {})
         self.n_candidates = n_candidates
         self.n_warm = n_warm
-        if scorer is not None and not callable(getattr(scorer, "rank", None)):
+        if scorer is not None and not isinstance(scorer, Ranker):
             raise ConfigError(f"warm start scorer must have a rank(archs) method, got {scorer!r}")
         if scorer is not None and warm_from is not None:
             raise ConfigError("give the warm start either scorer= or warm_from=, not both")
@@ -141,7 +150,7 @@ class ProxyWarmStart(Strategy):
         self._reset()
 
     def _make_inner(self) -> Strategy:
-        from nasforge.experiment._experiment import derive_seed
+        from nasforge.experiment._experiment import derive_seed  # experiment imports strategy
 
         seed = None if self.seed is None else derive_seed(int(self.seed), 11)
         inner = STRATEGIES.create(self.inner_name, **{"seed": seed, **self.inner_options})
@@ -160,16 +169,14 @@ class ProxyWarmStart(Strategy):
         self.inner.setup(self.space, self.objective)
 
     def set_task(self, task: Task) -> None:
-        set_scorer_task = getattr(self.scorer, "set_task", None)
-        if callable(set_scorer_task):
-            set_scorer_task(task)
+        if isinstance(self.scorer, TaskAwareRanker):
+            self.scorer.set_task(task)
         self.inner.set_task(task)
 
     # ------------------------------------------------------------------ ask / tell
     def _previous_run(self) -> dict[str, Architecture]:
         """Fit ``predictor`` on the previous run's results (it becomes the scorer); its architectures."""
-        from nasforge.experiment import Experiment
-        from nasforge.experiment._trial import TrialState
+        from nasforge.experiment import Experiment  # experiment imports strategy: imported here
 
         assert self.warm_from is not None
         prev = Experiment.open(self.warm_from, read_only=True)
@@ -201,7 +208,7 @@ class ProxyWarmStart(Strategy):
         return {k: a for k, a in archs.items() if k not in self._told}
 
     def _fit_seed(self) -> int:
-        from nasforge.experiment._experiment import derive_seed
+        from nasforge.experiment._experiment import derive_seed  # experiment imports strategy
 
         if self.seed is None:
             return int(self.rng.integers(2**31))

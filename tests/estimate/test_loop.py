@@ -12,8 +12,9 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from torch import Tensor, nn
 
+from nasforge._threads import torch_threads
 from nasforge.errors import ConfigError, DataError, TrialFailed
-from nasforge.estimate._loop import FitResult, evaluate, fit, torch_threads
+from nasforge.estimate._loop import FitResult, evaluate, fit
 
 HISTORY_KEYS = {"epoch", "train_loss", "val_accuracy", "val_loss", "seconds"}
 

@@ -198,7 +198,7 @@ def test_children_do_not_hang_on_a_thread_pool_the_driver_started() -> None:
     single-threaded under fork by default, so a driver that trained before still gets results."""
     import torch
 
-    from nasforge.estimate._loop import torch_threads
+    from nasforge._threads import torch_threads
 
     with torch_threads(2), torch.no_grad():  # the driver starts a 2-thread pool
         torch.nn.functional.conv2d(torch.randn(8, 16, 28, 28), torch.randn(16, 16, 3, 3))

@@ -18,7 +18,7 @@ from nasforge.cli import app
 from nasforge.errors import ConfigError
 from nasforge.experiment import Experiment, TrialState
 from nasforge.report import write_report
-from nasforge.report._html import error_line, failure_reason
+from nasforge.report._format import error_line, failure_reason
 
 PNG = b"\x89PNG\r\n\x1a\n"
 runner = CliRunner()

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from nasforge.errors import ConfigError
+from nasforge.estimate._mlp import MLPEnsemble
 from nasforge.experiment import Experiment
 from nasforge.objective import Objective
 from nasforge.space import Architecture, Choice, SearchSpace
 from nasforge.strategy import Bananas, RandomSearch
-from nasforge.strategy._bananas import MLPEnsemble
 from nasforge.testing import AdditiveEstimator, additive_space, best_on_additive, run_additive
 
 

@@ -6,6 +6,8 @@ The benchmarks directory holds one folder per benchmark, as shipped in ``shared/
     <root>/nas-bench-macro/nas-bench-macro_cifar10.json
 
 Table readers call :func:`bench_file`, which also accepts the benchmark's own folder as the root.
+Low-level on purpose: the estimators that read the tables (``estimate``) sit below the benchmark
+harness (``bench``), which re-exports these names.
 """
 
 from __future__ import annotations
