@@ -195,17 +195,31 @@ class DetectionTask(ImageSplits):
         Raises:
             ConfigError: if ``fraction`` is not in (0, 1].
         """
-        check_fraction("fraction", fraction, allow_zero=False, allow_one=True)
-        if fraction == 1:
+        return self._subset("train", "fraction", fraction, seed)
+
+    def with_val_fraction(self, fraction: float, *, seed: int = 0) -> DetectionTask:
+        """Return a DetectionTask whose validation split is a seeded random ``fraction`` of this
+        one's (at least one image), e.g. to score search trials on fewer images.
+
+        Raises:
+            ConfigError: if ``fraction`` is not in (0, 1].
+        """
+        return self._subset("val", "val_fraction", fraction, seed)
+
+    def _subset(self, split: str, what: str, fraction: float, seed: int) -> DetectionTask:
+        check_fraction(what, fraction, allow_zero=False, allow_one=True)
+        x = getattr(self, f"x_{split}")
+        n = x.shape[0]
+        if fraction == 1 or n == 0:
             return self
-        n = self.x_train.shape[0]
         keep = np.sort(np.random.default_rng(seed).permutation(n)[: max(1, round(fraction * n))])
-        return dataclasses.replace(
-            self,
-            x_train=self.x_train[keep],
-            boxes_train=tuple(self.boxes_train[i] for i in keep),
-            labels_train=tuple(self.labels_train[i] for i in keep),
-        )
+        boxes, labels = getattr(self, f"boxes_{split}"), getattr(self, f"labels_{split}")
+        changes = {
+            f"x_{split}": x[keep],
+            f"boxes_{split}": tuple(boxes[i] for i in keep),
+            f"labels_{split}": tuple(labels[i] for i in keep),
+        }
+        return dataclasses.replace(self, **changes)
 
     def with_resolution(self, size: int | tuple[int, int]) -> DetectionTask:
         """Return a DetectionTask whose images (every split) are resized to ``size``, boxes scaled with them.

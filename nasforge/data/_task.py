@@ -93,6 +93,14 @@ class ImageSplits:
         on them applies the same to every image it is called on."""
         return ImagePipeline(self.input_shape, self.mean, self.std)
 
+    def calibration_images(self, n: int, seed: int = 0) -> torch.Tensor:
+        """``n`` seeded random training images (all if fewer) as pixels in [0, 1]: what INT8
+        quantization is calibrated on (:meth:`ImagePipeline.denormalize` of the stored images)."""
+        import torch
+
+        order = torch.randperm(len(self.x_train), generator=torch.Generator().manual_seed(seed))
+        return self.pipeline.denormalize(self.x_train[order[:n]])
+
     def _resized_images(self, size: tuple[int, int]) -> dict[str, Any]:
         """Every split's images resized to ``size`` (:func:`~nasforge.data._pipeline.resize`)."""
         return {f"x_{split}": resize(getattr(self, f"x_{split}"), size) for split in _SPLITS}
@@ -210,13 +218,28 @@ class Task(ImageSplits):
         Raises:
             ConfigError: if ``fraction`` is not in (0, 1].
         """
-        check_fraction("fraction", fraction, allow_zero=False, allow_one=True)
+        return self._subset("train", "fraction", fraction, seed)
+
+    def with_val_fraction(self, fraction: float, *, seed: int = 0) -> Task:
+        """Return a Task whose validation split is a stratified random ``fraction`` of this one's.
+
+        Each class keeps about ``fraction`` of its validation examples, and at least one: search
+        trials scored on it are compared on the same, smaller split.
+
+        Raises:
+            ConfigError: if ``fraction`` is not in (0, 1].
+        """
+        return self._subset("val", "val_fraction", fraction, seed)
+
+    def _subset(self, split: str, what: str, fraction: float, seed: int) -> Task:
+        check_fraction(what, fraction, allow_zero=False, allow_one=True)
         if fraction == 1:
             return self
         import torch
 
-        index = torch.from_numpy(subset_indices(self.y_train.numpy(), fraction, seed))
-        return dataclasses.replace(self, x_train=self.x_train[index], y_train=self.y_train[index])
+        x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+        index = torch.from_numpy(subset_indices(y.numpy(), fraction, seed))
+        return dataclasses.replace(self, **{f"x_{split}": x[index], f"y_{split}": y[index]})
 
     def with_class_names(self, names: Sequence[str]) -> Task:
         """Return this Task with its classes named ``names`` (label ``i`` is ``names[i]``).
