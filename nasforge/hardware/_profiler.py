@@ -16,15 +16,6 @@ Latency is measured on this machine's CPU (:func:`~nasforge.hardware.measure_lat
 eager (``torch``), ONNX Runtime fp32 (``onnx``) and static INT8 ONNX (``int8``, calibrated on
 training images); the ONNX graphs are the files :func:`nasforge.deploy.export` writes, normalisation
 included.
-
-Example:
-    >>> import numpy as np
-    >>> import nasforge as nf
-    >>> space = nf.spaces.ChainCNN(depth=2).bind((1, 8, 8), 10)
-    >>> arch = space.sample(np.random.default_rng(0))
-    >>> counts = Profiler().count(arch)
-    >>> sorted(counts), counts["params"] == space.count_params(arch)
-    (['flops', 'params'], True)
 """
 
 from __future__ import annotations
@@ -92,6 +83,18 @@ class Profiler:
     Raises:
         ConfigError: an unknown runtime or a count out of range (the messages name the
             ``hardware`` option of :class:`~nasforge.TrainEstimator`).
+
+    Example:
+        >>> import numpy as np
+        >>> import nasforge as nf
+        >>> space = nf.spaces.ChainCNN(depth=2).bind((1, 8, 8), 10)
+        >>> arch = space.sample(np.random.default_rng(0))
+        >>> counts = Profiler().count(arch)
+        >>> sorted(counts), counts["params"] == space.count_params(arch)
+        (['flops', 'params'], True)
+        >>> metrics, violated = Profiler().screen(arch, [nf.objective.MetricConstraint.parse("params <= 10")])
+        >>> violated
+        ['params <= 10']
     """
 
     def __init__(
@@ -171,7 +174,8 @@ class Profiler:
                 (on :attr:`device`, at :attr:`width`, leaving torch's random generator as it was).
             names: ``params`` (trainable), ``flops`` (one forward pass, batch 1),
                 ``peak_activation_bytes`` (float32, batch 1).
-            input_shape: ``(C, H, W)`` of one input; required for a module's FLOPs and memory.
+            input_shape: ``(C, H, W)`` of one input of a module, required for its FLOPs and
+                memory (an architecture's is its space's).
 
         Raises:
             ConfigError: an unknown name, or a module without ``input_shape``.
@@ -195,7 +199,7 @@ class Profiler:
         else:
             import torch
 
-            input_shape = input_shape if input_shape is not None else network.space.input_shape
+            input_shape = network.space.input_shape
             with torch.random.fork_rng(devices=[]):  # initial weights are not wanted; keep the caller's RNG
                 module = network.build(device=self.device, width=self.width)
         if "params" in names:
@@ -276,19 +280,18 @@ class Profiler:
         out: dict[str, Any] = {}
         with tempfile.TemporaryDirectory() as tmp:
             for runtime in self.runtimes:
-                evaluation: dict[str, Any] = {}
-                if runtime == "int8" and accuracy and task is not None:
-                    evaluation = {
-                        "eval_images": task.pipeline.denormalize(task.x_val[: self.eval_images]),
-                        "eval_labels": task.y_val[: self.eval_images].numpy(),
-                    }
-                calibration = None
+                calibration, evaluation = None, {}
                 if runtime == "int8":
                     if task is None:
                         raise ConfigError(
                             "INT8 latency needs calibration images: give the task they come from"
                         )
                     calibration = task.calibration_images(self.calibration, seed)
+                    if accuracy:
+                        evaluation = {
+                            "eval_images": task.pipeline.denormalize(task.x_val[: self.eval_images]),
+                            "eval_labels": task.y_val[: self.eval_images].numpy(),
+                        }
                 target, report = self._target(model, runtime, Path(tmp), calibration, evaluation)
                 if report is not None and evaluation:
                     fp32 = report.accuracy.get("pytorch", float("nan"))  # the images of the export check
