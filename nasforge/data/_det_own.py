@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from nasforge.data._detection import DetectionTask, Split, make_detection_task
-from nasforge.data._own import IMAGE_SUFFIXES, DataNotice, _mode, _read_images, _stack
+from nasforge.data._own import DataNotice, _mode, _read_images, _stack
+from nasforge.data._pipeline import IMAGE_SUFFIXES
 from nasforge.data._task import check_fraction
 from nasforge.errors import ConfigError, DataError
 

@@ -49,6 +49,14 @@ def _check_sizes(size: int, min_size: int, max_size: int, max_objects: int) -> N
         )
 
 
+def _check_counts(n_train: int, n_val: int, n_test: int) -> list[int]:
+    """The image counts of the three splits, checked (at least one training image)."""
+    return [
+        _check_int(k, v, low)
+        for k, v, low in (("n_train", n_train, 1), ("n_val", n_val, 0), ("n_test", n_test, 0))
+    ]
+
+
 def _split_rngs(seed: int | np.random.Generator) -> list[np.random.Generator]:
     """One independent generator per split (train, val, test), derived from ``seed``."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer | np.random.Generator):
@@ -165,10 +173,7 @@ def load_shapes_det(
         'shapes-det: 16 train / 4 val / 4 test, 3x64x64, 3 classes, ... boxes'
     """
     _check_sizes(size, min_size, max_size, max_objects)
-    counts = [
-        _check_int(k, v, low)
-        for k, v, low in (("n_train", n_train, 1), ("n_val", n_val, 0), ("n_test", n_test, 0))
-    ]
+    counts = _check_counts(n_train, n_val, n_test)
 
     def patch(rng: np.random.Generator) -> tuple[int, np.ndarray, None]:
         cls = int(rng.integers(0, len(SHAPE_CLASSES)))
@@ -226,64 +231,55 @@ def _pasted_patch(
     return patch
 
 
-def _load_pasted(
-    spec: IdxDataset,
-    name: str,
-    root: str | Path | None,
-    *,
-    n_train: int,
-    n_val: int,
-    n_test: int,
-    size: int,
-    max_objects: int,
-    min_size: int,
-    max_size: int,
-    val_fraction: float,
-    seed: int | np.random.Generator,
-    download: bool,
-) -> DetectionTask:
-    _check_sizes(size, min_size, max_size, max_objects)
-    counts = [
-        _check_int(k, v, low)
-        for k, v, low in (("n_train", n_train, 1), ("n_val", n_val, 0), ("n_test", n_test, 0))
-    ]
-    if not isinstance(val_fraction, float | int) or not 0 < val_fraction < 1:
-        raise ConfigError(f"val_fraction must be a number in (0, 1), got val_fraction={val_fraction!r}")
-    rngs = _split_rngs(seed)
-    directory, (train_images, train_labels, test_images, test_labels) = _read_source(spec, root, download)
-    # Validation canvases draw from source images that training canvases never use.
-    order = np.random.default_rng(rngs[1].integers(0, 2**63 - 1)).permutation(len(train_images))
-    n_val_pool = max(1, round(val_fraction * len(order)))
-    pools = [
-        (train_images, train_labels, np.sort(order[n_val_pool:])),
-        (train_images, train_labels, np.sort(order[:n_val_pool])),
-        (test_images, test_labels, np.arange(len(test_images))),
-    ]
+def _pasted_loader(spec: IdxDataset, name: str, doc: str) -> Callable[..., DetectionTask]:
+    """The loader of ``name``: ``spec``'s images pasted onto black canvases (one body for every source)."""
 
-    def blank(rng: np.random.Generator) -> np.ndarray:
-        return np.zeros((1, size, size), np.float32)
+    def load(
+        root: str | Path | None = None,
+        *,
+        n_train: int = 6000,
+        n_val: int = 1000,
+        n_test: int = 1000,
+        size: int = 64,
+        max_objects: int = 4,
+        min_size: int = 12,
+        max_size: int = 32,
+        val_fraction: float = 0.1,
+        seed: int | np.random.Generator = 0,
+        download: bool = False,
+    ) -> DetectionTask:
+        _check_sizes(size, min_size, max_size, max_objects)
+        counts = _check_counts(n_train, n_val, n_test)
+        if not isinstance(val_fraction, float | int) or not 0 < val_fraction < 1:
+            raise ConfigError(f"val_fraction must be a number in (0, 1), got val_fraction={val_fraction!r}")
+        rngs = _split_rngs(seed)
+        directory, (train_images, train_labels, test_images, test_labels) = _read_source(spec, root, download)
+        # Validation canvases draw from source images that training canvases never use.
+        order = np.random.default_rng(rngs[1].integers(0, 2**63 - 1)).permutation(len(train_images))
+        n_val_pool = max(1, round(val_fraction * len(order)))
+        pools = [
+            (train_images, train_labels, np.sort(order[n_val_pool:])),
+            (train_images, train_labels, np.sort(order[:n_val_pool])),
+            (test_images, test_labels, np.arange(len(test_images))),
+        ]
 
-    splits = {
-        split: _compose(rng, n, size, 1, max_objects, _pasted_patch(*pool, min_size, max_size), blank)
-        for split, n, rng, pool in zip(("train", "val", "test"), counts, rngs, pools, strict=True)
-    }
-    return make_detection_task(name, splits, spec.class_names, str(directory))
+        def blank(rng: np.random.Generator) -> np.ndarray:
+            return np.zeros((1, size, size), np.float32)
+
+        splits = {
+            split: _compose(rng, n, size, 1, max_objects, _pasted_patch(*pool, min_size, max_size), blank)
+            for split, n, rng, pool in zip(("train", "val", "test"), counts, rngs, pools, strict=True)
+        }
+        return make_detection_task(name, splits, spec.class_names, str(directory))
+
+    load.__name__ = load.__qualname__ = "load_" + name.replace("-", "_")
+    load.__doc__ = doc
+    return load
 
 
-def load_mnist_det(
-    root: str | Path | None = None,
-    *,
-    n_train: int = 6000,
-    n_val: int = 1000,
-    n_test: int = 1000,
-    size: int = 64,
-    max_objects: int = 4,
-    min_size: int = 12,
-    max_size: int = 32,
-    val_fraction: float = 0.1,
-    seed: int | np.random.Generator = 0,
-    download: bool = False,
-) -> DetectionTask:
+load_mnist_det = _pasted_loader(
+    MNIST,
+    "mnist-det",
     """Generate ``mnist-det``: 1..max_objects MNIST digits pasted onto black ``size`` x ``size`` canvases.
 
     Args:
@@ -306,35 +302,15 @@ def load_mnist_det(
     Raises:
         ConfigError: if a size, count or fraction is out of range.
         DataError: if the IDX files are missing or corrupt.
-    """
-    return _load_pasted(
-        MNIST, "mnist-det", root, n_train=n_train, n_val=n_val, n_test=n_test, size=size,
-        max_objects=max_objects, min_size=min_size, max_size=max_size, val_fraction=val_fraction,
-        seed=seed, download=download,
-    )  # fmt: skip
+    """,
+)
 
-
-def load_fashion_det(
-    root: str | Path | None = None,
-    *,
-    n_train: int = 6000,
-    n_val: int = 1000,
-    n_test: int = 1000,
-    size: int = 64,
-    max_objects: int = 4,
-    min_size: int = 12,
-    max_size: int = 32,
-    val_fraction: float = 0.1,
-    seed: int | np.random.Generator = 0,
-    download: bool = False,
-) -> DetectionTask:
+load_fashion_det = _pasted_loader(
+    FASHION_MNIST,
+    "fashion-det",
     """Generate ``fashion-det``: Fashion-MNIST items pasted like :func:`load_mnist_det` pastes digits.
 
     Same arguments as :func:`load_mnist_det`; ``root`` holds Fashion-MNIST's IDX files. Class names
     are Fashion-MNIST's (``"T-shirt/top"`` .. ``"Ankle boot"``).
-    """
-    return _load_pasted(
-        FASHION_MNIST, "fashion-det", root, n_train=n_train, n_val=n_val, n_test=n_test, size=size,
-        max_objects=max_objects, min_size=min_size, max_size=max_size, val_fraction=val_fraction,
-        seed=seed, download=download,
-    )  # fmt: skip
+    """,
+)

@@ -10,7 +10,6 @@ Not yet wired into the search loop or the CLI (see ``docs/detection.md``).
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nasforge.data._task import check_fraction
+from nasforge.data._pipeline import normalize
+from nasforge.data._task import ImageSplits, check_fraction
 from nasforge.errors import ConfigError, DataError, UnknownComponentError
 from nasforge.registry import suggest
 
@@ -31,8 +31,19 @@ _SPLITS = ("train", "val", "test")
 _BOX_SLACK = 1e-3  # pixels; float rounding of normalised YOLO / COCO boxes must not fail a load
 
 
+def _described(value: Any) -> str:
+    """``float32 of shape (3, 4)`` for a tensor, else the type's name (for messages)."""
+    import torch
+
+    return (
+        f"{value.dtype} of shape {tuple(value.shape)}"
+        if isinstance(value, torch.Tensor)
+        else type(value).__name__
+    )
+
+
 @dataclass(frozen=True, eq=False, repr=False)
-class DetectionTask:
+class DetectionTask(ImageSplits):
     """An object-detection dataset split into train / val / test: images plus boxes and labels per image.
 
     Args:
@@ -87,9 +98,7 @@ class DetectionTask:
                 for field in ("boxes", "labels"):
                     key = f"{field}_{split}"
                     object.__setattr__(self, key, tuple(getattr(self, key)))
-            object.__setattr__(self, "class_names", tuple(self.class_names))
-            object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
-            object.__setattr__(self, "std", tuple(float(s) for s in self.std))
+            self._freeze_names_and_stats()
         except (TypeError, ValueError):
             raise self._fail(
                 "boxes_* and labels_* must be sequences of tensors, class_names a sequence of strings and "
@@ -98,46 +107,23 @@ class DetectionTask:
             ) from None
         self._validate()
 
-    def _fail(self, problem: str) -> DataError:
-        return DataError(f"DetectionTask '{self.name}': {problem}")
-
     def _validate(self) -> None:
         import torch
 
-        if not isinstance(self.name, str) or not self.name:
-            raise DataError(f"DetectionTask name must be a non-empty string, got {self.name!r}")
-        if not self.class_names or not all(isinstance(c, str) for c in self.class_names):
-            raise self._fail(f"class_names must be a non-empty tuple of strings, got {self.class_names!r}")
+        self._check_name()
+        self._check_class_names()
         image_shape: tuple[int, ...] | None = None
         for split in _SPLITS:
             x = getattr(self, f"x_{split}")
             if not isinstance(x, torch.Tensor) or x.dtype != torch.float32 or x.dim() != 4:
-                got = (
-                    f"{x.dtype} of shape {tuple(x.shape)}"
-                    if isinstance(x, torch.Tensor)
-                    else type(x).__name__
-                )
-                raise self._fail(f"x_{split} must be a float32 tensor of shape (N, C, H, W), got {got}")
-            if image_shape is None:
-                image_shape = tuple(x.shape[1:])
-            elif tuple(x.shape[1:]) != image_shape:
                 raise self._fail(
-                    f"x_{split} images have shape {tuple(x.shape[1:])}, but x_train images have {image_shape}"
+                    f"x_{split} must be a float32 tensor of shape (N, C, H, W), got {_described(x)}"
                 )
+            image_shape = self._check_images(split, x, image_shape)
             self._validate_targets(split, x.shape[0], int(x.shape[2]), int(x.shape[3]))
         if self.x_train.shape[0] == 0:
             raise self._fail("the training split is empty")
-        channels = self.x_train.shape[1]
-        if len(self.mean) != channels or len(self.std) != channels:
-            raise self._fail(
-                f"mean and std need one value per channel ({channels}), got mean={self.mean} std={self.std}"
-            )
-        if not all(math.isfinite(m) for m in self.mean) or not all(
-            math.isfinite(s) and s > 0 for s in self.std
-        ):
-            raise self._fail(
-                f"mean must be finite and std finite and > 0, got mean={self.mean} std={self.std}"
-            )
+        self._check_normalisation()
 
     def _validate_targets(self, split: str, n: int, height: int, width: int) -> None:
         import torch
@@ -151,19 +137,13 @@ class DetectionTask:
         for i, (b, y) in enumerate(zip(boxes, labels, strict=True)):
             where = f"{split} image {i}"
             if not isinstance(b, torch.Tensor) or b.dtype != torch.float32 or b.dim() != 2 or b.shape[1] != 4:
-                got = (
-                    f"{b.dtype} of shape {tuple(b.shape)}"
-                    if isinstance(b, torch.Tensor)
-                    else type(b).__name__
+                raise self._fail(
+                    f"{where}: boxes must be a float32 tensor of shape (K, 4), got {_described(b)}"
                 )
-                raise self._fail(f"{where}: boxes must be a float32 tensor of shape (K, 4), got {got}")
             if not isinstance(y, torch.Tensor) or y.dtype != torch.int64 or y.dim() != 1:
-                got = (
-                    f"{y.dtype} of shape {tuple(y.shape)}"
-                    if isinstance(y, torch.Tensor)
-                    else type(y).__name__
+                raise self._fail(
+                    f"{where}: labels must be an int64 tensor of shape (K,), got {_described(y)}"
                 )
-                raise self._fail(f"{where}: labels must be an int64 tensor of shape (K,), got {got}")
             if y.shape[0] != b.shape[0]:
                 raise self._fail(f"{where}: {b.shape[0]} boxes but {y.shape[0]} labels")
         if n == 0:
@@ -199,17 +179,6 @@ class DetectionTask:
                 f"(need 0 <= x1 <= x2 <= {width}, 0 <= y1 <= y2 <= {height})"
             )
 
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        """The shape of one image, ``(C, H, W)``."""
-        _, c, h, w = self.x_train.shape
-        return (int(c), int(h), int(w))
-
-    @property
-    def num_classes(self) -> int:
-        """The number of classes (``len(class_names)``)."""
-        return len(self.class_names)
-
     def split(self, name: str) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
         """Return ``(images, boxes, labels)`` of the split ``"train"``, ``"val"`` or ``"test"``.
 
@@ -226,17 +195,31 @@ class DetectionTask:
         Raises:
             ConfigError: if ``fraction`` is not in (0, 1].
         """
-        check_fraction("fraction", fraction, allow_zero=False, allow_one=True)
-        if fraction == 1:
+        return self._subset("train", "fraction", fraction, seed)
+
+    def with_val_fraction(self, fraction: float, *, seed: int = 0) -> DetectionTask:
+        """Return a DetectionTask whose validation split is a seeded random ``fraction`` of this
+        one's (at least one image), e.g. to score search trials on fewer images.
+
+        Raises:
+            ConfigError: if ``fraction`` is not in (0, 1].
+        """
+        return self._subset("val", "val_fraction", fraction, seed)
+
+    def _subset(self, split: str, what: str, fraction: float, seed: int) -> DetectionTask:
+        check_fraction(what, fraction, allow_zero=False, allow_one=True)
+        x = getattr(self, f"x_{split}")
+        n = x.shape[0]
+        if fraction == 1 or n == 0:
             return self
-        n = self.x_train.shape[0]
         keep = np.sort(np.random.default_rng(seed).permutation(n)[: max(1, round(fraction * n))])
-        return dataclasses.replace(
-            self,
-            x_train=self.x_train[keep],
-            boxes_train=tuple(self.boxes_train[i] for i in keep),
-            labels_train=tuple(self.labels_train[i] for i in keep),
-        )
+        boxes, labels = getattr(self, f"boxes_{split}"), getattr(self, f"labels_{split}")
+        changes = {
+            f"x_{split}": x[keep],
+            f"boxes_{split}": tuple(boxes[i] for i in keep),
+            f"labels_{split}": tuple(labels[i] for i in keep),
+        }
+        return dataclasses.replace(self, **changes)
 
     def with_resolution(self, size: int | tuple[int, int]) -> DetectionTask:
         """Return a DetectionTask whose images (every split) are resized to ``size``, boxes scaled with them.
@@ -262,18 +245,11 @@ class DetectionTask:
         if hw == (h, w):
             return self
         import torch
-        import torch.nn.functional as F
 
         scale = torch.tensor([hw[1] / w, hw[0] / h, hw[1] / w, hw[0] / h], dtype=torch.float32)
         limit = torch.tensor([hw[1], hw[0], hw[1], hw[0]], dtype=torch.float32)
-        changes: dict[str, Any] = {}
+        changes: dict[str, Any] = self._resized_images(hw)
         for split in _SPLITS:
-            x = getattr(self, f"x_{split}")
-            changes[f"x_{split}"] = (
-                x.new_zeros((0, x.shape[1], *hw))
-                if x.shape[0] == 0
-                else F.interpolate(x, size=hw, mode="bilinear", antialias=True, align_corners=False)
-            )
             changes[f"boxes_{split}"] = tuple(
                 torch.minimum(b * scale, limit) for b in getattr(self, f"boxes_{split}")
             )
@@ -326,12 +302,10 @@ def make_detection_task(
     for split in _SPLITS:
         x, boxes, labels = splits[split]
         if len(x) == 0:
-            norm = np.zeros((0, *x_train.shape[1:]), np.float32)
+            fields[f"x_{split}"] = torch.zeros((0, *x_train.shape[1:]), dtype=torch.float32)
         else:
-            norm = (x.astype(np.float32) - mean.astype(np.float32)[:, None, None]) / std.astype(np.float32)[
-                :, None, None
-            ]
-        fields[f"x_{split}"] = torch.from_numpy(np.ascontiguousarray(norm, dtype=np.float32))
+            pixels = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+            fields[f"x_{split}"] = normalize(pixels, mean.tolist(), std.tolist()).contiguous()
         fields[f"boxes_{split}"] = tuple(
             torch.from_numpy(np.asarray(b, np.float32).reshape(-1, 4).copy()) for b in boxes
         )

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nasforge.data._pipeline import normalize
 from nasforge.data._task import Task, check_fraction, stratified_split
 from nasforge.errors import ConfigError
 
@@ -70,7 +71,7 @@ def load_digits(
     )
     mean = float(images[train].mean())
     std = float(images[train].std())
-    normalised = torch.from_numpy((images - np.float32(mean)) / np.float32(std))
+    normalised = normalize(torch.from_numpy(images), (mean,), (std,))
     targets = torch.from_numpy(labels)
 
     def split(index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

@@ -31,12 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
+from nasforge.data._pipeline import IMAGE_SUFFIXES, normalize, resize
 from nasforge.data._task import Task, check_fraction, stratified_split
 from nasforge.errors import ConfigError, DataError
 
 __all__ = ["load_image_folder", "load_npz"]
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 class DataNotice(UserWarning):
@@ -111,10 +110,8 @@ def _make_task(
         if len(x) == 0:
             empty = torch.zeros((0, *x_train.shape[1:]), dtype=torch.float32)
             return empty, torch.zeros(0, dtype=torch.int64)
-        norm = (x - mean.astype(np.float32)[None, :, None, None]) / std.astype(np.float32)[
-            None, :, None, None
-        ]
-        return torch.from_numpy(np.ascontiguousarray(norm)), torch.from_numpy(y.astype(np.int64))
+        norm = normalize(torch.from_numpy(np.ascontiguousarray(x)), mean.tolist(), std.tolist())
+        return norm.contiguous(), torch.from_numpy(y.astype(np.int64))
 
     (xtr, ytr), (xva, yva), (xte, yte) = tensors("train"), tensors("val"), tensors("test")
     task = Task(
@@ -242,14 +239,13 @@ def _mode(files: list[Path], channels: int | None) -> str:
 def _stack(images: list[np.ndarray], size: tuple[int, int], where: str) -> tuple[np.ndarray, int]:
     """Same-size float NCHW array; images of another size are resized (count returned)."""
     import torch
-    import torch.nn.functional as F
 
     resized = 0
     out = []
     for a in images:
         x = _nchw(_to_unit(a[None], where), where)
         if x.shape[2:] != size:
-            x = F.interpolate(torch.from_numpy(x), size=size, mode="bilinear", antialias=True).numpy()
+            x = resize(torch.from_numpy(x), size).numpy()
             resized += 1
         out.append(x[0])
     return np.stack(out).clip(0, 1), resized

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge.data._pipeline import ImagePipeline, resize
 from nasforge.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # torch is imported on first use, so that `import nasforge` stays light
@@ -22,13 +23,96 @@ __all__ = ["Task", "stratified_split"]
 _SPLITS = ("train", "val", "test")
 
 
+class ImageSplits:
+    """What :class:`Task` and :class:`~nasforge.data.DetectionTask` share: train / val / test images
+    ``x_<split>``, normalised with ``mean`` / ``std``, and the ``class_names`` of their labels.
+
+    The checks here keep the messages of both records alike: they name the record's type and name.
+    """
+
+    name: str
+    x_train: torch.Tensor
+    x_val: torch.Tensor
+    x_test: torch.Tensor
+    class_names: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def _fail(self, problem: str) -> DataError:
+        return DataError(f"{type(self).__name__} '{self.name}': {problem}")
+
+    def _freeze_names_and_stats(self) -> None:
+        """Tuples, so a record built from lists stays immutable (TypeError / ValueError if not sequences)."""
+        object.__setattr__(self, "class_names", tuple(self.class_names))
+        object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
+        object.__setattr__(self, "std", tuple(float(s) for s in self.std))
+
+    def _check_name(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise DataError(f"{type(self).__name__} name must be a non-empty string, got {self.name!r}")
+
+    def _check_class_names(self) -> None:
+        if not self.class_names or not all(isinstance(c, str) for c in self.class_names):
+            raise self._fail(f"class_names must be a non-empty tuple of strings, got {self.class_names!r}")
+
+    def _check_images(self, split: str, x: Any, image_shape: tuple[int, ...] | None) -> tuple[int, ...]:
+        """Raise unless ``x`` has the shape of the earlier splits' images; return that shape."""
+        if image_shape is not None and tuple(x.shape[1:]) != image_shape:
+            raise self._fail(
+                f"x_{split} images have shape {tuple(x.shape[1:])}, but x_train images have {image_shape}"
+            )
+        return tuple(x.shape[1:])
+
+    def _check_normalisation(self) -> None:
+        channels = self.x_train.shape[1]
+        if len(self.mean) != channels or len(self.std) != channels:
+            raise self._fail(
+                f"mean and std need one value per channel ({channels}), got mean={self.mean} std={self.std}"
+            )
+        if not all(math.isfinite(m) for m in self.mean) or not all(
+            math.isfinite(s) and s > 0 for s in self.std
+        ):
+            raise self._fail(
+                f"mean must be finite and std finite and > 0, got mean={self.mean} std={self.std}"
+            )
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """The shape of one image, ``(C, H, W)``."""
+        _, c, h, w = self.x_train.shape
+        return (int(c), int(h), int(w))
+
+    @property
+    def num_classes(self) -> int:
+        """The number of classes (``len(class_names)``)."""
+        return len(self.class_names)
+
+    @property
+    def pipeline(self) -> ImagePipeline:
+        """The preprocessing these images went through (input shape, mean, std): a model trained
+        on them applies the same to every image it is called on."""
+        return ImagePipeline(self.input_shape, self.mean, self.std)
+
+    def calibration_images(self, n: int, seed: int = 0) -> torch.Tensor:
+        """``n`` seeded random training images (all if fewer) as pixels in [0, 1]: what INT8
+        quantization is calibrated on (:meth:`ImagePipeline.denormalize` of the stored images)."""
+        import torch
+
+        order = torch.randperm(len(self.x_train), generator=torch.Generator().manual_seed(seed))
+        return self.pipeline.denormalize(self.x_train[order[:n]])
+
+    def _resized_images(self, size: tuple[int, int]) -> dict[str, Any]:
+        """Every split's images resized to ``size`` (:func:`~nasforge.data._pipeline.resize`)."""
+        return {f"x_{split}": resize(getattr(self, f"x_{split}"), size) for split in _SPLITS}
+
+
 @dataclass(frozen=True, eq=False, repr=False)
-class Task:
+class Task(ImageSplits):
     """An image-classification dataset, split into train / val / test tensors ready for training.
 
     Images are float32 of shape ``(N, C, H, W)``, already normalised per channel with ``mean`` and
     ``std`` (raw pixels scaled to [0, 1] first); labels are int64 in ``[0, num_classes)``. Export and
-    inference code apply the same ``(pixel / max - mean) / std`` preprocessing.
+    inference apply the same preprocessing: :attr:`pipeline`.
 
     Args:
         name: the dataset name (``"digits"``, ``"fashion-mnist"``).
@@ -68,11 +152,8 @@ class Task:
     source: str = ""
 
     def __post_init__(self) -> None:
-        # Tuples, so a Task built from lists stays immutable and hashable where it matters.
         try:
-            object.__setattr__(self, "class_names", tuple(self.class_names))
-            object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
-            object.__setattr__(self, "std", tuple(float(s) for s in self.std))
+            self._freeze_names_and_stats()
         except (TypeError, ValueError):
             raise self._fail(
                 f"class_names must be a sequence of strings and mean / std sequences of numbers, got "
@@ -80,14 +161,10 @@ class Task:
             ) from None
         self._validate()
 
-    def _fail(self, problem: str) -> DataError:
-        return DataError(f"Task '{self.name}': {problem}")
-
     def _validate(self) -> None:
         import torch
 
-        if not isinstance(self.name, str) or not self.name:
-            raise DataError(f"Task name must be a non-empty string, got {self.name!r}")
+        self._check_name()
         image_shape: tuple[int, ...] | None = None
         for split in _SPLITS:
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
@@ -109,16 +186,10 @@ class Task:
                 raise self._fail(
                     f"x_{split} has {x.shape[0]:,} images but y_{split} has {y.shape[0]:,} labels"
                 )
-            if image_shape is None:
-                image_shape = tuple(x.shape[1:])
-            elif tuple(x.shape[1:]) != image_shape:
-                raise self._fail(
-                    f"x_{split} images have shape {tuple(x.shape[1:])}, but x_train images have {image_shape}"
-                )
+            image_shape = self._check_images(split, x, image_shape)
         if self.x_train.shape[0] == 0:
             raise self._fail("the training split is empty")
-        if not self.class_names or not all(isinstance(c, str) for c in self.class_names):
-            raise self._fail(f"class_names must be a non-empty tuple of strings, got {self.class_names!r}")
+        self._check_class_names()
         for split in _SPLITS:
             y = getattr(self, f"y_{split}")
             if y.numel() == 0:
@@ -129,28 +200,7 @@ class Task:
                     f"y_{split} holds labels {low}..{high}, but there are {len(self.class_names)} "
                     f"class names (labels must be in 0..{len(self.class_names) - 1})"
                 )
-        channels = self.x_train.shape[1]
-        if len(self.mean) != channels or len(self.std) != channels:
-            raise self._fail(
-                f"mean and std need one value per channel ({channels}), got mean={self.mean} std={self.std}"
-            )
-        if not all(math.isfinite(m) for m in self.mean) or not all(
-            math.isfinite(s) and s > 0 for s in self.std
-        ):
-            raise self._fail(
-                f"mean must be finite and std finite and > 0, got mean={self.mean} std={self.std}"
-            )
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        """The shape of one image, ``(C, H, W)``."""
-        _, c, h, w = self.x_train.shape
-        return (int(c), int(h), int(w))
-
-    @property
-    def num_classes(self) -> int:
-        """The number of classes (``len(class_names)``)."""
-        return len(self.class_names)
+        self._check_normalisation()
 
     def with_fraction(self, fraction: float, *, seed: int = 0) -> Task:
         """Return a Task whose training split is a stratified random ``fraction`` of this one's.
@@ -168,13 +218,28 @@ class Task:
         Raises:
             ConfigError: if ``fraction`` is not in (0, 1].
         """
-        check_fraction("fraction", fraction, allow_zero=False, allow_one=True)
+        return self._subset("train", "fraction", fraction, seed)
+
+    def with_val_fraction(self, fraction: float, *, seed: int = 0) -> Task:
+        """Return a Task whose validation split is a stratified random ``fraction`` of this one's.
+
+        Each class keeps about ``fraction`` of its validation examples, and at least one: search
+        trials scored on it are compared on the same, smaller split.
+
+        Raises:
+            ConfigError: if ``fraction`` is not in (0, 1].
+        """
+        return self._subset("val", "val_fraction", fraction, seed)
+
+    def _subset(self, split: str, what: str, fraction: float, seed: int) -> Task:
+        check_fraction(what, fraction, allow_zero=False, allow_one=True)
         if fraction == 1:
             return self
         import torch
 
-        index = torch.from_numpy(subset_indices(self.y_train.numpy(), fraction, seed))
-        return dataclasses.replace(self, x_train=self.x_train[index], y_train=self.y_train[index])
+        x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+        index = torch.from_numpy(subset_indices(y.numpy(), fraction, seed))
+        return dataclasses.replace(self, **{f"x_{split}": x[index], f"y_{split}": y[index]})
 
     def with_class_names(self, names: Sequence[str]) -> Task:
         """Return this Task with its classes named ``names`` (label ``i`` is ``names[i]``).
@@ -202,9 +267,9 @@ class Task:
     def with_resolution(self, size: int) -> Task:
         """Return a Task whose images (every split) are resized to ``size`` x ``size``.
 
-        Bilinear interpolation with antialiasing (``torch.nn.functional.interpolate``) of the
-        normalised images; a lower resolution is a cheaper, lower-fidelity version of the task.
-        The same size returns this Task.
+        Bilinear interpolation with antialiasing of the normalised images (the pipeline's
+        :func:`~nasforge.data._pipeline.resize`, which inference uses too); a lower resolution is a
+        cheaper, lower-fidelity version of the task. The same size returns this Task.
 
         Raises:
             ConfigError: if ``size`` is not an integer >= 1.
@@ -214,16 +279,7 @@ class Task:
         _, h, w = self.input_shape
         if (h, w) == (size, size):
             return self
-        import torch.nn.functional as F
-
-        def resize(x: Any) -> Any:
-            if x.shape[0] == 0:
-                return x.new_zeros((0, x.shape[1], size, size))
-            return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-
-        return dataclasses.replace(
-            self, x_train=resize(self.x_train), x_val=resize(self.x_val), x_test=resize(self.x_test)
-        )
+        return dataclasses.replace(self, **self._resized_images((size, size)))
 
     def to(self, device: Any) -> Task:
         """Return a Task whose tensors (every split) are on ``device``; this Task if they are there.

@@ -1,9 +1,26 @@
-"""Using a searched model: the ``.nasforge`` file format, loading, and inference on images."""
+"""Using a searched model: loading (by path or zoo name), inference on images, export.
 
+The model type is what training returns (:class:`Model`; :class:`~nasforge.detect.Detector` for
+detection) and the ``.nasforge`` file format is :func:`save_model` / :func:`load`; exported graphs
+are checked against PyTorch (:func:`export`). The export names are resolved on first access (they
+live in :mod:`nasforge.hardware`, which imports torch), so that ``import nasforge`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from nasforge.data._pipeline import ImageSizeWarning
 from nasforge.deploy._calibrate import calibration_images
-from nasforge.deploy._export import FORMATS, ExportReport, check_images, export
-from nasforge.deploy._model import FORMAT, ImageSizeWarning, Model, Prediction, Predictions, load, save_model
+from nasforge.deploy._export import check_images
+from nasforge.deploy._model import load
 from nasforge.deploy._profile import profile_model
+from nasforge.estimate._model import Model, Prediction, Predictions
+from nasforge.estimate._model_file import FORMAT, save_model
+
+if TYPE_CHECKING:
+    from nasforge.hardware._export import FORMATS, ExportReport, export
 
 __all__ = [
     "FORMAT",
@@ -20,3 +37,11 @@ __all__ = [
     "profile_model",
     "save_model",
 ]
+
+_LAZY = {name: "nasforge.hardware._export" for name in ("FORMATS", "ExportReport", "export")}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'nasforge.deploy' has no attribute {name!r}")

@@ -112,7 +112,7 @@ def tune_training(
 
     from nasforge._device import check_device_and_amp, resolve_amp, resolve_device
     from nasforge.estimate._loop import evaluate, fit, torch_threads
-    from nasforge.estimate._train import build_seeded, default_threads, transfer_weights
+    from nasforge.estimate._setup import build_seeded, default_threads, transfer_weights
 
     if len(task.x_val) == 0:
         raise ConfigError("tuning needs validation images; the dataset has none (set val_fraction > 0)")

@@ -1,43 +1,41 @@
-"""A loaded detector: ``nasforge.load("det.nasforge")("img.png")[0].boxes.xyxy``.
+"""A trained detector: ``nasforge.load("det.nasforge")("img.png")[0].boxes.xyxy``.
 
-The ``.nasforge`` file of a detector is the classification model file (safetensors weights and
-JSON metadata, written by :func:`nasforge.deploy.save_model`, read by :func:`nasforge.load`) with
-``task: detection`` in its metadata; :func:`nasforge.load` then returns a :class:`Detector`.
-Images go through the classification pipeline of :mod:`nasforge.deploy` (reading, channel
-conversion, bilinear resizing to the network's input, normalisation), and the boxes are mapped
-back to each original image's pixels.
+A :class:`Detector` is a :class:`~nasforge.estimate._model.TrainedNetwork` like the classifier
+:class:`~nasforge.estimate.Model`: the same fields, ``.nasforge`` file (with ``task: detection`` in
+its metadata, so :func:`nasforge.load` returns a Detector), ``save`` and preprocessing (the image
+pipeline: reading, channel conversion, bilinear resizing to the network's input, normalisation).
+Its call returns boxes, mapped back to each original image's pixels.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from nasforge.detect._results import Results
 from nasforge.errors import CheckpointError, ConfigError, DataError
+from nasforge.estimate._model import TrainedNetwork
 
 if TYPE_CHECKING:
     import torch
 
-    from nasforge.estimate._detection import TrainedDetector
-    from nasforge.space import Architecture
-
 __all__ = ["Detector", "load_detector"]
 
 
-@dataclass
-class Detector:
+@dataclass(repr=False)
+class Detector(TrainedNetwork):
     """A trained detector with its preprocessing: call it on images to get :class:`Results`.
 
-    Create one with :func:`nasforge.load` on a detector file (or :meth:`from_trained`). A call
-    takes one source or a list: image paths, folders (their images, sorted), PIL images, numpy
-    arrays ``(H, W)`` / ``(H, W, C)`` / ``(N, H, W, C)`` and tensors ``(C, H, W)`` / ``(N, C, H, W)``,
-    with pixels as uint8 or floats in [0, 1]. Each image is resized (bilinear, antialiased, no
-    letterbox, as the training data was) to the network's input size.
+    :func:`~nasforge.estimate.train_detector` returns one, :func:`nasforge.load` reads one from a
+    detector file. A call takes one source or a list: image paths, folders (their images, sorted),
+    PIL images, numpy arrays ``(H, W)`` / ``(H, W, C)`` / ``(N, H, W, C)`` and tensors
+    ``(C, H, W)`` / ``(N, C, H, W)``, with pixels as uint8 or floats in [0, 1]. Each image is
+    resized (bilinear, antialiased, no letterbox, as the training data was) to the network's input
+    size.
 
     Attributes:
         module: the detector network (a :class:`~nasforge.detect.CenterNet`, eval mode).
@@ -51,31 +49,7 @@ class Detector:
         >>> results[0].boxes.xyxy, results[0].boxes.cls  # doctest: +SKIP
     """
 
-    module: torch.nn.Module
-    architecture: Architecture
-    input_shape: tuple[int, int, int]
-    class_names: tuple[str, ...]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    metrics: dict[str, Any] = field(default_factory=dict)
-    provenance: dict[str, Any] = field(default_factory=dict)
-    path: Path | None = None
-    task = "detection"
-
-    @classmethod
-    def from_trained(cls, trained: TrainedDetector) -> Detector:
-        """Wrap a :class:`~nasforge.estimate.TrainedDetector` (no file involved)."""
-        trained.module.eval()
-        return cls(
-            module=trained.module,
-            architecture=trained.architecture,
-            input_shape=tuple(trained.input_shape),  # type: ignore[arg-type]
-            class_names=tuple(trained.class_names),
-            mean=tuple(trained.mean),
-            std=tuple(trained.std),
-            metrics=dict(trained.metrics),
-            provenance={"dataset": trained.task_name},
-        )
+    task: ClassVar[str] = "detection"
 
     @property
     def names(self) -> dict[int, str]:
@@ -143,14 +117,8 @@ class Detector:
     def _preprocess(self, originals: list[torch.Tensor]) -> torch.Tensor:
         import torch
 
-        from nasforge.deploy._model import _fit
-
-        pixels = torch.stack([_fit(t, self.input_shape) for t in originals])
-        mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
-        batch = (pixels - mean) / std
-        param = next(self.module.parameters(), None)
-        return batch if param is None else batch.to(param.device)
+        pipeline = self.pipeline
+        return self._on_device(pipeline.normalize(torch.stack([pipeline.fit(t) for t in originals])))
 
     def _decode(
         self, raw: dict[str, torch.Tensor], conf: float, iou: float, max_det: int
@@ -172,37 +140,9 @@ class Detector:
         reparameterize(self.module)
         return self
 
-    def export(self, path: str | Path, format: str = "onnx", **options: Any) -> Any:
-        """:func:`nasforge.deploy.export`, which does not take detectors yet (a ConfigError says so)."""
-        from nasforge.deploy import export
-
-        return export(self, path, format=format, **options)  # type: ignore[arg-type]
-
-    def save(self, path: str | Path) -> Path:
-        """Write this detector to a ``.nasforge`` file."""
-        from nasforge.estimate._detection import TrainedDetector
-
-        trained = TrainedDetector(
-            architecture=self.architecture,
-            module=self.module,
-            task_name=str(self.provenance.get("dataset", "")),
-            input_shape=self.input_shape,
-            class_names=self.class_names,
-            mean=self.mean,
-            std=self.std,
-            metrics=self.metrics,
-        )
-        extra = {k: v for k, v in self.provenance.items() if k not in ("dataset", "created")}
-        return trained.save(path, provenance=extra)
-
-    def __repr__(self) -> str:
+    def _score(self) -> str:
         score = self.metrics.get("test_map", self.metrics.get("val_map"))
-        c, h, w = self.input_shape
-        describe = getattr(self.architecture.space, "describe", None)
-        arch = describe(self.architecture) if callable(describe) else self.architecture.key
-        score_s = f", mAP {score:.4f}" if isinstance(score, float) else ""
-        where = f" from {self.path}" if self.path else ""
-        return f"Detector({arch}; {c}x{h}x{w} -> {len(self.class_names)} classes{score_s}{where})"
+        return f", mAP {score:.4f}" if isinstance(score, float) else ""
 
 
 def load_detector(source: str | Path) -> Detector:
@@ -218,14 +158,14 @@ def load_detector(source: str | Path) -> Detector:
         raise CheckpointError(
             f"{source} is a classification model ({len(model.class_names)} classes, task: classification), "
             "not a detector: call it for class probabilities (model(images)[0].top1), or give a detector "
-            "file (TrainedDetector.save / train_detector)"
+            "file (train_detector(...).save)"
         )
     return model
 
 
 def _read_sources(source: Any) -> tuple[list[torch.Tensor], list[str]]:
     """Any supported source -> original images as float (C, H, W) in [0, 1], and their names."""
-    from nasforge.deploy._model import _as_chw_batch, describe_sources
+    from nasforge.data._pipeline import as_images, image_files
 
     items = list(source) if isinstance(source, list | tuple) else [source]
     expanded: list[Any] = []
@@ -233,7 +173,7 @@ def _read_sources(source: Any) -> tuple[list[torch.Tensor], list[str]]:
         if isinstance(item, str | Path):
             if not Path(item).exists():
                 raise DataError(f"no image file or folder {item}")
-            files = describe_sources([str(item)])
+            files = image_files([item])
             if Path(item).is_dir() and not files:
                 raise DataError(f"no image files (PNG, JPEG, ...) in the folder {item}")
             expanded.extend(files)
@@ -244,7 +184,7 @@ def _read_sources(source: Any) -> tuple[list[torch.Tensor], list[str]]:
     images: list[torch.Tensor] = []
     names: list[str] = []
     for i, item in enumerate(expanded):
-        batch = list(_as_chw_batch(item, i))
+        batch = as_images(item, i)
         for j, t in enumerate(batch):
             images.append(t)
             names.append(str(item) if isinstance(item, str | Path) else f"image{i}" + (f"_{j}" if j else ""))

@@ -76,17 +76,20 @@ class Estimator(ABC):
     task: Task | None = None
     #: the largest step the estimator reports (its full budget: training epochs), or None
     max_step: int | None = None
-    #: width multiplier of the networks it trains (channels times ``width``, a low-fidelity knob);
-    #: the experiment counts the parameters and FLOPs its constraints name on networks of this width
+    #: the width multiplier of the networks it evaluates (channels times ``width``; < 1 is a cheaper,
+    #: lower-fidelity network): the constraint screening counts ``params`` and ``flops`` at it
     width: float = 1.0
 
     def cheap_metrics(self, arch: Architecture, names: AbstractSet[str]) -> dict[str, float]:
-        """Those of ``names`` this estimator knows without evaluating ``arch`` (a table lookup).
+        """Those of ``names`` this estimator knows without evaluating ``arch`` (a table lookup, a
+        latency measured on the untrained network).
 
         The experiment asks before every trial for the metrics its constraints name and checks
         the constraints on the answer, so an infeasible architecture is never evaluated and does
-        not count toward ``n_trials``. ``params`` and ``flops`` need no help: the experiment
-        counts them on a network built on the ``meta`` device. Default: none.
+        not count toward ``n_trials``: this is the ``lookup`` of its
+        :class:`~nasforge.hardware.Profiler`, whose :meth:`~nasforge.hardware.Profiler.screen`
+        counts ``params`` and ``flops`` itself (on a network built on the ``meta`` device at
+        :attr:`width`). Default: none.
         """
         return {}
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from nasforge.detect._model import Detector
 from nasforge.errors import ConfigError, TrialFailed
-from nasforge.estimate._base import Estimator, TrialContext
+from nasforge.estimate._base import TrialContext
+from nasforge.estimate._setup import TrainingEstimator, build_seeded, check_count, check_optimizer_numbers
 
 if TYPE_CHECKING:
     import torch
@@ -33,19 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DetectionTrainEstimator", "TrainedDetector", "evaluate_detector", "train_detector"]
 
-
-def _check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> None:
-    if allow_none and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(
-            f"{name} must be an integer >= 1{' or None' if allow_none else ''}, got {name}={value!r}"
-        )
-
-
-def _check_fraction(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not (isinstance(value, int | float) and 0 < value <= 1):
-        raise ConfigError(f"{name} must be in (0, 1], got {name}={value!r}")
+#: what detector training returned before it returned a :class:`~nasforge.detect.Detector`: the same type
+TrainedDetector = Detector
 
 
 def _check_task(task: Any, who: str) -> None:
@@ -138,7 +127,7 @@ def _fit_detector(
     return loss_value, total
 
 
-class DetectionTrainEstimator(Estimator):
+class DetectionTrainEstimator(TrainingEstimator):
     """Trains each candidate detector briefly, scores its validation COCO mAP (registered ``train_det``).
 
     Low fidelity, as for :class:`~nasforge.estimate.TrainEstimator`: fewer ``epochs`` or
@@ -186,77 +175,35 @@ class DetectionTrainEstimator(Estimator):
         weight_decay: float = 1e-4,
         threads: int | None = None,
     ) -> None:
-        from nasforge.space._base import check_width
-
         _check_task(task, "DetectionTrainEstimator")
-        _check_positive_int("epochs", epochs)
-        _check_positive_int("steps_per_epoch", steps_per_epoch, allow_none=True)
-        _check_positive_int("batch_size", batch_size)
-        _check_positive_int("resolution", resolution, allow_none=True)
-        _check_positive_int("threads", threads, allow_none=True)
-        _check_fraction("fraction", fraction)
-        _check_fraction("val_fraction", val_fraction)
-        if not (isinstance(lr, int | float) and not isinstance(lr, bool) and lr > 0 and math.isfinite(lr)):
-            raise ConfigError(f"lr must be a positive number, got lr={lr!r}")
-        if not (isinstance(weight_decay, int | float) and weight_decay >= 0):
-            raise ConfigError(f"weight_decay must be >= 0, got weight_decay={weight_decay!r}")
-        self.task = task  # type: ignore[assignment]  # the experiment reads input_shape / num_classes
+        check_count("epochs", epochs)
+        check_count("steps_per_epoch", steps_per_epoch, allow_none=True)
+        check_count("batch_size", batch_size)
+        check_count("threads", threads, allow_none=True)
+        check_optimizer_numbers(lr, weight_decay)
+        self.task = task  # the experiment reads input_shape / num_classes
+        self._set_fidelity(fraction, val_fraction, resolution, width)
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
-        self.fraction = float(fraction)
-        self.val_fraction = float(val_fraction)
-        self.resolution = resolution
-        self.width = check_width(width)
         self.batch_size = batch_size
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
         self.threads = threads
-        self._train_task: DetectionTask | None = None
 
     @property
     def max_step(self) -> int:  # type: ignore[override]
         """The full budget in reported steps: the training epochs."""
         return self.epochs
 
-    def _task(self) -> DetectionTask:
-        if self._train_task is None:
-            import dataclasses
-
-            import numpy as np
-
-            task: DetectionTask = self.task  # type: ignore[assignment]
-            task = task.with_fraction(self.fraction, seed=0)
-            if self.val_fraction < 1 and len(task.x_val):
-                n = len(task.x_val)
-                keep = np.sort(
-                    np.random.default_rng(0).permutation(n)[: max(1, round(self.val_fraction * n))]
-                )
-                task = dataclasses.replace(
-                    task,
-                    x_val=task.x_val[keep],
-                    boxes_val=tuple(task.boxes_val[i] for i in keep),
-                    labels_val=tuple(task.labels_val[i] for i in keep),
-                )
-            self._train_task = task if self.resolution is None else task.with_resolution(self.resolution)
-        return self._train_task
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_train_task"] = None  # rebuilt identically on the other side of a process boundary
-        return state
-
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
         from nasforge.estimate._loop import torch_threads
-        from nasforge.estimate._train import build_seeded, default_threads
-        from nasforge.hardware import count_flops, count_params
 
-        task = self._task()
+        task: DetectionTask = self._task()
         if len(task.x_val) == 0:
             raise ConfigError(f"{task.name} has no validation images to score detectors on")
-        fidelity = {"fraction": self.fraction, "resolution": task.input_shape[1], "width": self.width}
-        with torch_threads(self.threads or default_threads()):
-            model = build_seeded(arch, task.input_shape, task.num_classes, ctx.seed, width=self.width)
-            params, flops = count_params(model), count_flops(model, task.input_shape)
+        with torch_threads(self._threads()):
+            model = self._network(arch, task, ctx.seed)
+            counts = self._counts(model, task)
             steps = math.ceil(len(task.x_train) / self.batch_size)
             steps = steps if self.steps_per_epoch is None else min(steps, self.steps_per_epoch)
             spent = 0.0
@@ -272,12 +219,11 @@ class DetectionTrainEstimator(Estimator):
                     "val_map_50": round(float(scores["map_50"]), 6),
                     "val_map_75": round(float(scores["map_75"]), 6),
                     "train_loss": round(loss, 6),
-                    "params": params,
-                    "flops": flops,
+                    **counts,
                     "train_seconds": round(spent, 4),
                     "epochs": epoch,
                     "steps": epoch * steps,
-                    **fidelity,
+                    **self._fidelity(task),
                 }
                 ctx.report(epoch, last["val_map"], last)
 
@@ -298,32 +244,6 @@ class DetectionTrainEstimator(Estimator):
         return f"DetectionTrainEstimator({self.task.name if self.task else None}, epochs={self.epochs})"
 
 
-@dataclass
-class TrainedDetector:
-    """A trained detector with what is needed to use it; :meth:`save` writes a ``.nasforge`` file.
-
-    The fields are those of :class:`~nasforge.estimate.TrainedModel` (the same file writer serves
-    both), plus ``task = "detection"``, which the file records so that :func:`nasforge.load`
-    returns a :class:`~nasforge.detect.Detector`.
-    """
-
-    architecture: Architecture
-    module: torch.nn.Module
-    task_name: str
-    input_shape: tuple[int, int, int]
-    class_names: tuple[str, ...]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    metrics: Mapping[str, Any] = field(default_factory=dict)
-    task: str = "detection"
-
-    def save(self, path: str | Path, *, provenance: Mapping[str, Any] | None = None) -> Path:
-        """Write a ``.nasforge`` detector file (safetensors weights + JSON metadata, ``task: detection``)."""
-        from nasforge.deploy import save_model
-
-        return save_model(self, path, provenance=provenance)  # type: ignore[arg-type]
-
-
 def train_detector(
     arch: Architecture,
     task: DetectionTask,
@@ -335,16 +255,16 @@ def train_detector(
     weight_decay: float = 1e-4,
     threads: int | None = None,
     seed: int = 0,
-) -> TrainedDetector:
+) -> Detector:
     """Train ``arch`` on the task's whole training split; measure validation and test mAP (the one
-    place detection test data is used)."""
+    place detection test data is used). The result is the deployable :class:`~nasforge.detect.Detector`."""
     from nasforge.estimate._loop import torch_threads
-    from nasforge.estimate._train import build_seeded, default_threads
-    from nasforge.hardware import count_params
+    from nasforge.estimate._setup import default_threads
+    from nasforge.hardware import Profiler
 
     _check_task(task, "train_detector")
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        _check_positive_int(name, value)
+        check_count(name, value)
     start = time.perf_counter()
     metrics: dict[str, Any] = {}
     with torch_threads(threads or default_threads()):
@@ -368,19 +288,10 @@ def train_detector(
     metrics.update(
         {
             "train_loss": round(loss, 6),
-            "params": count_params(model),
+            "params": Profiler().count(model, ("params",))["params"],
             "epochs": epochs,
             "train_seconds": round(seconds, 3),
             "seconds": round(time.perf_counter() - start, 3),
         }
     )
-    return TrainedDetector(
-        architecture=arch,
-        module=model.eval(),
-        task_name=task.name,
-        input_shape=task.input_shape,
-        class_names=task.class_names,
-        mean=task.mean,
-        std=task.std,
-        metrics=metrics,
-    )
+    return Detector.trained_on(task, arch, model.eval(), metrics=metrics)

@@ -439,11 +439,12 @@ class SearchSpace:
         return None
 
     def count_params(self, arch: Architecture) -> int:
-        """Trainable parameters of ``arch``'s network for the bound task.
+        """Trainable parameters of ``arch``'s network for the bound task
+        (:meth:`Profiler.count <nasforge.hardware.Profiler.count>`).
 
-        Built on the CPU inside ``torch.random.fork_rng``, so torch's global generator is left as it
-        was. (The meta device would allocate nothing, but its first use imports ~2 s of torch
-        internals, and constraint checks run at the start of every search.)
+        Built on the CPU, leaving torch's global generator as it was. (The meta device would
+        allocate nothing, but its first use imports ~2 s of torch internals, and constraint checks
+        run at the start of every search.)
         """
         import torch  # on first use: the space is plain data
 

@@ -102,12 +102,10 @@ def test_sources_of_every_kind(saved, task, tmp_path):
 
 
 def test_boxes_are_mapped_back_to_the_original_size(saved, task):
-    from nasforge.deploy._model import _fit
-
     model = nf.load(saved)
     image = Image.fromarray(_pixels(task, 1)[0]).resize((128, 192), Image.NEAREST)  # 2x wide, 3x high
     big = model(image)[0]
-    resized = _fit(torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255, (3, 64, 64))
+    resized = model.pipeline.fit(torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255)
     small = model(resized)[0]  # what the network saw
     assert big.orig_shape == (192, 128) and small.orig_shape == (64, 64) and len(big) == len(small) > 0
     scale = torch.tensor([2.0, 3.0, 2.0, 3.0])

@@ -1,0 +1,146 @@
+"""Final training of a chosen architecture: :func:`train_final`, the one place test data is used."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from nasforge.estimate._model import Model
+from nasforge.estimate._setup import TrainBudget, build_seeded, default_threads, transfer_weights
+
+if TYPE_CHECKING:
+    import torch
+
+    from nasforge.data import Task
+    from nasforge.space import Architecture
+
+__all__ = ["TrainedModel", "train_final"]
+
+#: what training returned before it returned a :class:`~nasforge.estimate.Model`: the same type
+TrainedModel = Model
+
+
+def train_final(
+    arch: Architecture,
+    task: Task,
+    *,
+    epochs: int = 30,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    optimizer: str = "adam",
+    weight_decay: float = 5e-4,
+    schedule: str = "cosine",
+    label_smoothing: float = 0.0,
+    threads: int | None = None,
+    seed: int = 0,
+    augment: str = "none",
+    patience: int | None = None,
+    init: torch.nn.Module | None = None,
+    device: str = "auto",
+    amp: str = "auto",
+    on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
+    time_limit: float | None = None,
+) -> Model:
+    """Train ``arch`` on the task's full training split and measure validation and test accuracy.
+
+    This is the one place test data is used: on the final pick of a search. The result is the
+    deployable :class:`~nasforge.estimate.Model`: save it (``.save("m.nasforge")``), export it,
+    or call it on images.
+
+    Args:
+        augment: ``"none"``, ``"shift"`` or ``"shift+flip"`` (see :func:`nasforge.estimate._loop.fit`).
+        patience: early stopping on the validation accuracy (the best epoch's weights are kept).
+        init: start from this network's weights instead of a fresh initialisation (fine-tuning):
+            every tensor whose name and shape match is copied, the rest (a new classifier for
+            other classes, a first layer for other channels) stays freshly initialised; the names
+            copied go to the metrics as ``transferred``.
+        device: where to train (see :class:`TrainEstimator`); the trained module is returned on
+            the CPU, ready to save or export, and the metrics record where it was trained
+            (``device``, ``device_name``, ``amp``, ``torch_version``, ``cuda_version``).
+        amp: mixed precision: ``auto``, ``off``, ``bf16`` or ``fp16`` (see :class:`TrainEstimator`).
+        on_epoch: called after each epoch as ``on_epoch(epoch, epochs, metrics)`` (for progress;
+            ``metrics`` as in :attr:`~nasforge.estimate._loop.FitResult.history`, validation
+            metrics nan but for the last epoch unless ``patience`` is set).
+        time_limit: seconds of training at most (a search's time budget); when it cuts the
+            training, the last weights are kept and ``metrics["cut_by_time_limit"]`` is True.
+    """
+    from nasforge._device import check_device_and_amp, device_info, resolve_amp, resolve_device
+    from nasforge.estimate._loop import evaluate, fit, torch_threads
+    from nasforge.hardware import Profiler
+
+    where = resolve_device(check_device_and_amp(device, amp)[0])
+    mode = resolve_amp(amp, where)
+
+    budget = TrainBudget(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        weight_decay=weight_decay,
+        schedule=schedule,
+        label_smoothing=label_smoothing,
+        threads=threads,
+    )
+    start = time.perf_counter()
+    transferred: list[str] = []
+    with torch_threads(budget.threads or default_threads()):
+        model = build_seeded(arch, task.input_shape, task.num_classes, seed)
+        if init is not None:
+            transferred = transfer_weights(init, model)
+        on_device = task.to(where)
+        model.to(where)
+        result = fit(
+            model,
+            on_device.x_train,
+            on_device.y_train,
+            x_val=on_device.x_val,
+            y_val=on_device.y_val,
+            seed=seed,
+            evaluate_every_epoch=False,
+            augment=augment,
+            patience=patience if len(task.x_val) else None,
+            amp=mode,
+            on_epoch=None if on_epoch is None else lambda e, m: on_epoch(e, budget.epochs, m),
+            time_limit=time_limit,
+            **budget.fit_kwargs(),
+        )
+        test_accuracy, test_loss = evaluate(model, on_device.x_test, on_device.y_test, amp=mode)
+        model.cpu()
+        test_report = _test_report(model, task)
+    metrics = {
+        "val_accuracy": result.val_accuracy,
+        "test_accuracy": test_accuracy,
+        "test_loss": test_loss,
+        "train_loss": result.train_loss,
+        "params": Profiler().count(model, ("params",))["params"],
+        "epochs": result.epochs,
+        "train_seconds": round(result.seconds, 3),
+        "seconds": round(time.perf_counter() - start, 3),
+        **device_info(where, mode),
+    }
+    if test_report is not None:
+        metrics.update({f"test_{k}": test_report[k] for k in ("balanced_accuracy", "f1_macro", "auc")})
+    if patience is not None:
+        metrics["best_epoch"] = result.best_epoch
+    if time_limit is not None:
+        metrics["cut_by_time_limit"] = result.timed_out
+    if init is not None:
+        metrics["transferred"] = len(transferred)
+    return Model.trained_on(task, arch, model, metrics=metrics, test_report=test_report)
+
+
+def _test_report(model: torch.nn.Module, task: Task) -> dict[str, Any] | None:
+    """Every test metric of the final model (:func:`~nasforge.estimate._metrics.classification_metrics`)
+    and the training split's class counts; None without test images."""
+    import torch
+
+    from nasforge.estimate._metrics import classification_metrics, imbalance, predict_proba
+
+    if len(task.x_test) == 0:
+        return None
+    report = classification_metrics(task.y_test.numpy(), predict_proba(model, task.x_test), task.class_names)
+    counts = torch.bincount(task.y_train, minlength=len(task.class_names)).tolist()
+    report["train_class_counts"] = counts
+    report["train_imbalance"] = imbalance(counts)
+    return report
