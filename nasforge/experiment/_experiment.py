@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nasforge._interrupts import remember_interrupts
+from nasforge._seeds import derive_seed, strategy_seed, trial_seed
 from nasforge.errors import ConfigError, InfeasibleError, NasforgeError, StorageError, TrialFailed
 from nasforge.estimate._base import Estimator
 from nasforge.execute._base import Executor, TrialJob, run_job
@@ -46,23 +47,6 @@ log = logging.getLogger("nasforge")
 
 Callback = Callable[["Experiment", Trial], None]
 DB_FILE = "nasforge.db"
-
-
-def derive_seed(seed: int, *path: int) -> int:
-    """A 31-bit seed derived from ``seed`` and integers ``path`` (independent streams).
-
-    SplitMix64 mixing: cheap (a microsecond, it runs once per trial) and well spread.
-    """
-    x = seed & _MASK64
-    for p in path:
-        x = (x ^ ((p + 0x9E3779B97F4A7C15) & _MASK64)) & _MASK64
-        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
-        x ^= x >> 31
-    return x >> 33
-
-
-_MASK64 = (1 << 64) - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -325,7 +309,7 @@ class Experiment:
 
     def trial_seed(self, number: int) -> int:
         """The seed handed to the estimator for trial ``number``."""
-        return derive_seed(self.seed, 1, number)
+        return trial_seed(self.seed, number)
 
     # ------------------------------------------------------------------ ask / tell
     def _check_writable(self) -> None:
@@ -344,12 +328,7 @@ class Experiment:
         (all of them for a new strategy: a warm start).
         """
         if isinstance(strategy, str):
-            options.setdefault(
-                "seed",
-                derive_seed(self.seed, 2)
-                if self.worker_index == 0
-                else derive_seed(self.seed, 2, self.worker_index),
-            )
+            options.setdefault("seed", strategy_seed(self.seed, self.worker_index))
             strategy = STRATEGIES.create(strategy, **options)
         elif options:
             raise ConfigError("strategy options go with a strategy name, not an instance")

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from nasforge._seeds import derive_seed
 from nasforge.errors import ConfigError, SpaceError
 from nasforge.space._nb201 import NB201_OPS
 from nasforge.strategy._base import Strategy
@@ -212,7 +213,6 @@ class DifferentiableSearch(Strategy):
         from nasforge._device import resolve_device
         from nasforge.estimate._loop import torch_threads
         from nasforge.estimate._train import default_threads
-        from nasforge.experiment._experiment import derive_seed
 
         task = task or self._task
         if task is None:

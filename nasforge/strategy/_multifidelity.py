@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from nasforge._seeds import derive_seed
 from nasforge.errors import ConfigError
 from nasforge.experiment._trial import Trial, TrialState
 from nasforge.space import Architecture
@@ -24,8 +25,6 @@ __all__ = ["BOHB", "HyperbandSearch", "SuccessiveHalvingSearch"]
 
 
 def _scheduler_seed(seed: int | None) -> int:
-    from nasforge.experiment._experiment import derive_seed
-
     return derive_seed(0 if seed is None else int(seed), 7)
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nasforge._seeds import derive_seed
 from nasforge.errors import ConfigError
 from nasforge.registry import STRATEGIES
 from nasforge.strategy._base import Strategy
@@ -130,7 +131,6 @@ class SPOS(Strategy):
         """Train (or load) the supernet and search it; returns the ranking, best first."""
         from nasforge.estimate._supernet import SupernetEstimator
         from nasforge.experiment import Experiment, TrialState
-        from nasforge.experiment._experiment import derive_seed
 
         task = task or self._task
         if task is None:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nasforge._seeds import derive_seed
 from nasforge.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -258,8 +259,6 @@ class Hyperband(Scheduler):
         """The bracket trial ``trial`` belongs to (seeded, deterministic)."""
         b = self._assigned.get(trial)
         if b is None:
-            from nasforge.experiment._experiment import derive_seed
-
             weights = self.bracket_weights()
             u = derive_seed(self.seed, trial) % sum(weights)
             b = int(np.searchsorted(np.cumsum(weights), u, side="right"))

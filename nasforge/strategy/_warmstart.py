@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from nasforge._seeds import derive_seed
 from nasforge.errors import ConfigError, SpaceError
 from nasforge.experiment._trial import Trial
 from nasforge.registry import STRATEGIES
@@ -141,8 +142,6 @@ class ProxyWarmStart(Strategy):
         self._reset()
 
     def _make_inner(self) -> Strategy:
-        from nasforge.experiment._experiment import derive_seed
-
         seed = None if self.seed is None else derive_seed(int(self.seed), 11)
         inner = STRATEGIES.create(self.inner_name, **{"seed": seed, **self.inner_options})
         if not isinstance(inner, Strategy):
@@ -201,8 +200,6 @@ class ProxyWarmStart(Strategy):
         return {k: a for k, a in archs.items() if k not in self._told}
 
     def _fit_seed(self) -> int:
-        from nasforge.experiment._experiment import derive_seed
-
         if self.seed is None:
             return int(self.rng.integers(2**31))
         return derive_seed(int(self.seed), 12)
