@@ -2,6 +2,7 @@
 
 from nasforge.experiment._experiment import Evaluation, Experiment
 from nasforge.experiment._pareto import hypervolume, write_pareto
+from nasforge.experiment._rundir import RunDir
 from nasforge.experiment._storage import InMemoryStorage, OptunaStorage, Storage, StoredTrial, open_storage
 from nasforge.experiment._trial import Trial, TrialState
 
@@ -10,6 +11,7 @@ __all__ = [
     "Experiment",
     "InMemoryStorage",
     "OptunaStorage",
+    "RunDir",
     "Storage",
     "StoredTrial",
     "Trial",

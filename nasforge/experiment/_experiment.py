@@ -20,7 +20,7 @@ from nasforge._seeds import derive_seed, strategy_seed, trial_seed
 from nasforge.errors import ConfigError, InfeasibleError, NasforgeError, StorageError, TrialFailed
 from nasforge.estimate._base import Estimator
 from nasforge.execute._base import Executor, TrialJob, run_job
-from nasforge.experiment._rundir import write_run_files
+from nasforge.experiment._rundir import RunDir, write_run_files
 from nasforge.experiment._storage import Storage, StoredTrial, open_storage
 from nasforge.experiment._trial import SCREENED, Trial, TrialState
 from nasforge.experiment._workers import Heartbeat, new_worker_id
@@ -46,7 +46,6 @@ __all__ = ["Evaluation", "Experiment"]
 log = logging.getLogger("nasforge")
 
 Callback = Callable[["Experiment", Trial], None]
-DB_FILE = "nasforge.db"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +117,7 @@ class Experiment:
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if storage is None:
-                storage = f"sqlite:///{self.run_dir / DB_FILE}"
+                storage = RunDir(self.run_dir).database_url
         self.storage = open_storage(storage)
         self.storage.open(name, self.objective.directions)
         self.dedup = dedup
@@ -197,15 +196,8 @@ class Experiment:
                 it, trials left RUNNING are taken as interrupted (their process is gone).
         """
         path = Path(run_dir)
-        db = path / DB_FILE
-        url, where = f"sqlite:///{db}", str(db)
-        if not db.is_file():
-            shared = _shared_storage(path)  # a worker of a search on a shared database
-            if shared is None:
-                raise ConfigError(
-                    f"{path} is not a nasforge run directory (no {DB_FILE}); pass the run's folder"
-                )
-            url, where, name = shared[0], shared[0], name or shared[1]
+        url, where, stored_name = RunDir(path).storage()
+        name = name or stored_name
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -1083,26 +1075,6 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item):
         return value.item()
     return value
-
-
-def _shared_storage(run_dir: Path) -> tuple[str, str] | None:
-    """``(database URL, experiment name)`` from the config.yaml of a run whose trials live in a
-    shared database (``storage:``), or None."""
-    import yaml
-
-    config = run_dir / "config.yaml"
-    try:
-        data = yaml.safe_load(config.read_text()) if config.is_file() else None
-    except (OSError, yaml.YAMLError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("storage"), str):
-        return None
-    from nasforge.config import parse_config
-
-    try:
-        return data["storage"], parse_config(data, source=str(config)).run_name()
-    except ConfigError:
-        return None
 
 
 def _stored_directions(url: str, name: str) -> list[str]:

@@ -23,11 +23,12 @@ import numpy as np
 from nasforge._budget import epoch_seconds_from, expected_line, fit_epochs, split_time
 from nasforge._paths import ensure_writable_dir
 from nasforge._progress import format_duration
+from nasforge._seeds import derive_seed
 from nasforge.config import SearchConfig
 from nasforge.errors import ConfigError, InfeasibleError, SpaceError, TrialFailed
 from nasforge.estimate import Estimator, TrainedModel
-from nasforge.experiment._experiment import DB_FILE, Callback, Experiment, derive_seed, impossible_constraint
-from nasforge.experiment._rundir import atomic_write, write_run_files
+from nasforge.experiment._experiment import Callback, Experiment, impossible_constraint
+from nasforge.experiment._rundir import RunDir, atomic_write, write_run_files
 from nasforge.experiment._trial import Trial, TrialState
 from nasforge.experiment._workers import Heartbeat, searching, still_there
 from nasforge.objective import Objective
@@ -39,11 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SearchResult", "prepare_search", "resolve_run_dir", "run_search"]
 
-CONFIG_FILE = "config.yaml"
 #: ``on_epoch(stage, epoch, epochs, metrics)`` of :func:`run_search`
 EpochCallback = Callable[[str, int, int, Mapping[str, Any]], None]
-FINAL_FILE = "final.json"
-MODEL_FILE = "model.nasforge"
 
 
 @dataclass
@@ -92,9 +90,9 @@ def resolve_run_dir(config: SearchConfig, *, resume: bool, base: Path | None = N
         return Path(config.run_dir) if config.run_dir is not None else root / "runs" / config.run_name()
     if config.run_dir is not None:
         path = Path(config.run_dir)
-        if resume and not (path / DB_FILE).is_file():
-            raise ConfigError(f"nothing to resume: {path} holds no search ({DB_FILE} is missing)")
-        if not resume and (path / DB_FILE).is_file():
+        if resume and not RunDir(path).holds_search():
+            raise ConfigError(f"nothing to resume: {path} holds no search ({RunDir.DATABASE} is missing)")
+        if not resume and RunDir(path).holds_search():
             raise ConfigError(
                 f"{path} already holds a search; add --resume to continue it, or choose another --run-dir"
             )
@@ -105,7 +103,7 @@ def resolve_run_dir(config: SearchConfig, *, resume: bool, base: Path | None = N
     taken = sorted(
         (int(m.group(1) or 1), p)
         for p in (parent.iterdir() if parent.is_dir() else [])
-        if (m := pattern.match(p.name)) and (p / DB_FILE).is_file()
+        if (m := pattern.match(p.name)) and RunDir(p).holds_search()
     )
     if resume:
         if not taken:
@@ -313,8 +311,8 @@ def run_search(
     fresh = not resume and config.storage is None
     before = _entries(run_dir) if fresh else None
     exp = Experiment(config.run_name(), run_dir=run_dir, storage=config.storage, **prepared.experiment_kwargs)
-    if not resume or not (run_dir / CONFIG_FILE).exists():
-        atomic_write(run_dir / CONFIG_FILE, config.to_yaml())
+    if not resume or not RunDir(run_dir).config.exists():
+        atomic_write(RunDir(run_dir).config, config.to_yaml())
     exp.set_strategy(prepared.strategy_name, **prepared.strategy_options)  # restores a saved state
     if on_epoch is not None and hasattr(exp.strategy, "pending_epochs"):
 
@@ -462,7 +460,7 @@ def _train_final(
         time_limit=time_limit,
     )
     final.save(
-        run_dir / MODEL_FILE,
+        RunDir(run_dir).model,
         provenance={
             "source": "nasforge search",
             "run": run_dir.name,
@@ -484,11 +482,11 @@ def _train_final(
             "mean": list(final.mean),
             "std": list(final.std),
         },
-        "model": MODEL_FILE,
+        "model": RunDir.MODEL,
     }
     if budget is not None:
         payload["time_budget"] = spent = budget.record(final)
-    atomic_write(run_dir / FINAL_FILE, json.dumps(payload, indent=2) + "\n")
+    atomic_write(RunDir(run_dir).final, json.dumps(payload, indent=2) + "\n")
     return final, spent
 
 

@@ -125,9 +125,11 @@ class ProxyWarmStart(Strategy):
         if scorer is not None and warm_from is not None:
             raise ConfigError("give the warm start either scorer= or warm_from=, not both")
         if warm_from is not None:
-            if not (Path(warm_from) / "nasforge.db").is_file():
+            from nasforge.experiment._rundir import RunDir
+
+            if not RunDir(warm_from).holds_search():
                 raise ConfigError(
-                    f"warm_from {str(warm_from)!r} is not a nasforge run directory (no nasforge.db); "
+                    f"warm_from {str(warm_from)!r} is not a nasforge run directory (no {RunDir.DATABASE}); "
                     "give the run_dir of a previous search"
                 )
             check_predictor(predictor, None)
