@@ -21,7 +21,7 @@ from nasforge.errors import ConfigError, InfeasibleError, NasforgeError, Storage
 from nasforge.estimate._base import Estimator
 from nasforge.execute._base import Executor, TrialJob, run_job
 from nasforge.experiment._rundir import RunDir, write_run_files
-from nasforge.experiment._storage import Storage, StoredTrial, open_storage
+from nasforge.experiment._storage import Storage, open_storage
 from nasforge.experiment._trial import SCREENED, Trial, TrialState
 from nasforge.experiment._workers import Heartbeat, new_worker_id
 from nasforge.experiment._workers import register as register_worker
@@ -196,25 +196,7 @@ class Experiment:
                 it, trials left RUNNING are taken as interrupted (their process is gone).
         """
         path = Path(run_dir)
-        url, where, stored_name = RunDir(path).storage()
-        name = name or stored_name
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        try:
-            names = [s.study_name for s in optuna.study.get_all_study_summaries(url)]
-        except Exception as exc:
-            raise ConfigError(f"{where} is not a readable nasforge database: {exc}") from None
-        if name is None:
-            if len(names) != 1:
-                raise ConfigError(f"{where} holds experiments {names}; name one")
-            name = names[0]
-        elif name not in names:
-            raise ConfigError(f"{where} holds no experiment '{name}' (it holds {names})")
-        from nasforge.experiment._storage import OptunaStorage
-
-        storage = OptunaStorage(url)
-        storage.open(name, _stored_directions(url, name))
+        storage, name = RunDir(path).open_storage(name)
         if space is None:
             space = space_from_config(storage.get_meta("space"))
         objective = Objective(
@@ -222,22 +204,6 @@ class Experiment:
         )
         return cls(
             name, space=space, objectives=objective, storage=storage, run_dir=path, read_only=read_only
-        )
-
-    def _to_trial(self, rec: StoredTrial) -> Trial:
-        arch = self.space.make(rec.params, check_constraints=False)
-        return Trial(
-            number=rec.number,
-            architecture=arch,
-            state=rec.state,
-            metrics=rec.metrics,
-            values=rec.values,
-            feasible=rec.feasible,
-            error=rec.error,
-            started=rec.started,
-            finished=rec.finished,
-            intermediate=rec.intermediate,
-            interrupted=rec.interrupted,
         )
 
     def _live_others(self) -> set[str]:
@@ -248,10 +214,10 @@ class Experiment:
         return {w.id for w in list_workers(self.storage).values() if w.id != self.worker_id and w.alive(now)}
 
     def _load(self) -> None:
-        records = self.storage.load_trials()
+        records = self.storage.load_trials(self.space)
         live = self._live_others()
         for rec in records:
-            self._trials[rec.number] = self._to_trial(rec)
+            self._trials[rec.number] = rec
         for rec in records:
             if rec.state is not TrialState.RUNNING:
                 continue
@@ -424,7 +390,7 @@ class Experiment:
             return
         self._refreshed = time.monotonic()
         live = self._live_others()
-        for rec in self.storage.load_trials():
+        for rec in self.storage.load_trials(self.space):
             n = rec.number
             known = self._trials.get(n)
             if n in self._running or (
@@ -433,7 +399,7 @@ class Experiment:
                 if rec.state is TrialState.RUNNING and n not in self._running and rec.worker not in live:
                     self._take_over(n)
                 continue
-            trial = self._to_trial(rec)
+            trial = rec
             key = trial.architecture.key
             if known is None and not rec.interrupted:
                 self._keys[key] += 1
@@ -519,7 +485,7 @@ class Experiment:
             return self._record_screened(arch, *infeasible)
         started = time.time()
         number = self.storage.create_trial(arch, started, worker=self.worker_id)
-        trial = Trial(number, arch, TrialState.RUNNING, started=started)
+        trial = Trial(number, arch, TrialState.RUNNING, started=started, worker=self.worker_id)
         self._trials[number] = trial
         self._running.add(number)
         self._keys[arch.key] += 1
@@ -539,20 +505,13 @@ class Experiment:
     def _record_screened(self, arch: Architecture, metrics: Mapping[str, Any], reason: str) -> Trial:
         """Store a proposal screened out before evaluation as a finished FAIL trial, and tell it."""
         now = time.time()
-        rec = StoredTrial(
-            number=-1,
-            params=dict(arch.params),
-            state=TrialState.FAIL,
-            metrics={k: _plain(v) for k, v in metrics.items()},
-            error=reason,
-            started=now,
-            finished=now,
-        )
-        number = self.storage.record_trial(arch, rec, worker=self.worker_id)
-        done = Trial(
-            number, arch, TrialState.FAIL, metrics=rec.metrics, error=reason, started=now, finished=now
-        )
-        self._trials[number] = done
+        metrics = {k: _plain(v) for k, v in metrics.items()}
+        trial = Trial(
+            -1, arch, TrialState.FAIL, metrics, error=reason, started=now, finished=now, screened=True,
+            worker=self.worker_id,
+        )  # fmt: skip
+        done = dataclasses.replace(trial, number=self.storage.record_trial(trial))
+        self._trials[done.number] = done
         self._keys[arch.key] += 1  # proposed once: dedup does not propose it again
         return self._after_tell(done)
 
@@ -563,7 +522,7 @@ class Experiment:
         moment, the later trial yields, so no architecture is evaluated twice.
         """
         params = dict(arch.params)
-        for rec in self.storage.load_trials():
+        for rec in self.storage.load_trials(self.space):
             if rec.number < number and not rec.interrupted and dict(rec.params) == params:
                 return rec.number
         return None
@@ -637,33 +596,19 @@ class Experiment:
         error: str | None = None,
         interrupted: bool = False,
     ) -> Trial:
-        rec = StoredTrial(
-            number=trial.number,
-            params=dict(trial.architecture.params),
+        current = self._trials[trial.number]  # with the intermediate values reported meanwhile
+        done = dataclasses.replace(
+            current,
             state=state,
             metrics=dict(metrics or {}),
             values=values,
             feasible=feasible,
             error=error,
-            started=trial.started,
             finished=time.time(),
-            intermediate=dict(self._trials[trial.number].intermediate),
             interrupted=interrupted,
+            screened=current.screened and state is TrialState.FAIL and not interrupted,
         )
-        self.storage.finish_trial(trial.number, rec)  # committed before anyone hears of it
-        done = Trial(
-            number=rec.number,
-            architecture=trial.architecture,
-            state=state,
-            metrics=rec.metrics,
-            values=values,
-            feasible=feasible,
-            error=error,
-            started=rec.started,
-            finished=rec.finished,
-            intermediate=rec.intermediate,
-            interrupted=interrupted,
-        )
+        self.storage.finish_trial(done)  # committed before anyone hears of it
         self._trials[trial.number] = done
         self._running.discard(trial.number)
         self._others.discard(trial.number)
@@ -798,13 +743,12 @@ class Experiment:
         as RUNNING: one whose insert committed just before the signal, before this process
         registered it, or whose final write the signal cut (the Ctrl-C test found one left RUNNING
         once in a full-suite run). A resume evaluates them again."""
-        for rec in self.storage.load_trials():
+        for rec in self.storage.load_trials(self.space):
             # a trial whose row was inserted but not yet its worker attribute has none; on a
             # database of its own, that trial can only be this process's
             mine = rec.worker == self.worker_id or (rec.worker is None and not self.is_shared())
             if rec.state is TrialState.RUNNING and mine:
                 self.storage.finish_trial(
-                    rec.number,
                     dataclasses.replace(
                         rec, state=TrialState.FAIL, error=self._interrupt_reason(), interrupted=True,
                         finished=time.time(),
@@ -908,6 +852,9 @@ class Experiment:
         self._check_writable()
         infeasible = self._infeasible_before_training(trial.architecture, estimator)
         if infeasible is not None:
+            current = self._trials.get(trial.number)
+            if current is not None and not current.state.is_finished:  # told with the error: screened
+                self._trials[trial.number] = dataclasses.replace(current, screened=True)
             return Evaluation(infeasible[0], error=infeasible[1])
         self._sync_scheduler(estimator)
         number = trial.number
@@ -1075,10 +1022,3 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item):
         return value.item()
     return value
-
-
-def _stored_directions(url: str, name: str) -> list[str]:
-    import optuna
-
-    study = optuna.load_study(study_name=name, storage=url)
-    return [d.name.lower() for d in study.directions]

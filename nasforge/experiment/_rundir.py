@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nasforge.errors import ConfigError, StorageError
+from nasforge.experiment._storage import OptunaStorage
 
 if TYPE_CHECKING:
     from nasforge.experiment._experiment import Experiment
@@ -128,22 +129,40 @@ class RunDir:
         except ConfigError:
             return None
 
-    def storage(self) -> tuple[str, str, str | None]:
-        """Where this run's trials are: ``(database URL, where for messages, experiment name or
-        None)``: its own database, or the shared one its config names (a worker of a search on a
-        shared database, whose config also names the experiment).
+    def open_storage(self, name: str | None = None) -> tuple[OptunaStorage, str]:
+        """The storage of this run's trials, opened on experiment ``name``, and that name.
+
+        The trials are in the run's own database, or in the shared one its config names (a worker
+        of a search on a shared database, whose config also names the experiment).
+
+        Args:
+            name: the experiment; needed only when the database holds several.
 
         Raises:
-            ConfigError: the directory holds neither.
+            ConfigError: the directory holds no search, its database cannot be read, or holds no
+                experiment ``name``.
         """
         if self.holds_search():
-            return self.database_url, str(self.database), None
-        shared = self.shared_storage()
-        if shared is None:
+            url, where = self.database_url, str(self.database)
+        elif (shared := self.shared_storage()) is not None:
+            url, where, name = shared[0], shared[0], name or shared[1]
+        else:
             raise ConfigError(
                 f"{self.path} is not a nasforge run directory (no {self.DATABASE}); pass the run's folder"
             )
-        return shared[0], shared[0], shared[1]
+        storage = OptunaStorage(url)
+        try:
+            names = storage.names()
+        except StorageError as exc:
+            raise ConfigError(f"{where} is not a readable nasforge database: {exc}") from None
+        if name is None:
+            if len(names) != 1:
+                raise ConfigError(f"{where} holds experiments {names}; name one")
+            name = names[0]
+        elif name not in names:
+            raise ConfigError(f"{where} holds no experiment '{name}' (it holds {names})")
+        storage.open(name)  # with the directions it was created with
+        return storage, name
 
 
 def atomic_write(path: Path, text: str) -> None:
