@@ -27,8 +27,9 @@ from nasforge._seeds import derive_seed
 from nasforge.config import SearchConfig
 from nasforge.errors import ConfigError, InfeasibleError, SpaceError, TrialFailed
 from nasforge.estimate import Estimator, TrainedModel
-from nasforge.experiment._experiment import Callback, Experiment, impossible_constraint
+from nasforge.experiment._experiment import Callback, Experiment
 from nasforge.experiment._rundir import RunDir, atomic_write, write_run_files
+from nasforge.experiment._screening import impossible_constraint
 from nasforge.experiment._trial import Trial, TrialState
 from nasforge.experiment._workers import Heartbeat, searching, still_there
 from nasforge.objective import Objective
