@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from nasforge.errors import ConfigError, TrialFailed
 
 if TYPE_CHECKING:
-    from nasforge.experiment._trial import Trial
+    from nasforge.trial import Trial
 
 __all__ = ["MetricConstraint", "Objective"]
 

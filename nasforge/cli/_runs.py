@@ -34,10 +34,10 @@ def show(
 ) -> None:
     """Print the trials and the best architecture of a run."""
     with user_errors():
-        from nasforge.experiment import Experiment
+        from nasforge.experiment import Experiment, RunDir
 
         exp = Experiment.open(run, read_only=True)  # safe while the search is still running
-        final_path = run / "final.json"
+        final_path = RunDir(run).final
         final = json.loads(final_path.read_text()) if final_path.is_file() else None
         if as_json:
             rows = [{**t.summary(), "params": dict(t.architecture.params)} for t in exp.leaderboard(top)]

@@ -135,7 +135,7 @@ class SearchConfig(_Strict):
     time: float | None = None
     timeout: float | None = Field(None, gt=0)
     # proposals screened out by a constraint in a row before the search gives up
-    # (nasforge.experiment._experiment.MAX_SCREENED_IN_ROW)
+    # (nasforge.experiment._screening.MAX_SCREENED_IN_ROW)
     max_screened: int = Field(200, ge=1)
     executor: dict[str, Any] | None = None
     seed: int = 0

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 from nasforge.errors import ConfigError
 
 if TYPE_CHECKING:
-    from nasforge.deploy._model import Model
+    from nasforge.estimate._model import TrainedNetwork
 
 __all__ = ["calibration_images"]
 
 
 def calibration_images(
-    model: Model,
+    model: TrainedNetwork,
     dataset: str | None = None,
     data_dir: str | Path | None = None,
     *,
@@ -43,7 +43,7 @@ def calibration_images(
         ConfigError: no ``dataset`` and the model's training data is not a dataset name (an image
             folder or an .npz file cannot be found again from its name).
     """
-    from nasforge import datasets
+    from nasforge import data as datasets
     from nasforge.deploy._export import check_images
     from nasforge.registry import DATASETS
 

@@ -1,7 +1,7 @@
 """Loading a model to use it: ``nasforge.load(path or zoo name)(images)``.
 
 The model type is the one training returns (:class:`~nasforge.estimate.Model`, or a
-:class:`~nasforge.detect.Detector`), and the ``.nasforge`` file format is
+:class:`~nasforge.deploy.Detector`), and the ``.nasforge`` file format is
 :mod:`nasforge.estimate._model_file`; this module finds the file (a path or a zoo name) and puts
 the network on the device it should run on.
 
@@ -15,13 +15,17 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nasforge.data._pipeline import image_files
 from nasforge.errors import CheckpointError
 from nasforge.estimate._model import TrainedNetwork
 from nasforge.estimate._model_file import read_model
 
-__all__ = ["describe_sources", "load"]
+if TYPE_CHECKING:
+    from nasforge.estimate._detector import Detector
+
+__all__ = ["describe_sources", "load", "load_detector"]
 
 #: folders expanded into their image files (the name ``nasforge predict`` imports)
 describe_sources = image_files
@@ -39,7 +43,7 @@ def load(source: str | Path, *, device: str = "cpu") -> TrainedNetwork:
             predictions come back to the CPU.
 
     Returns:
-        a :class:`~nasforge.estimate.Model` (a classifier), or a :class:`~nasforge.detect.Detector`
+        a :class:`~nasforge.estimate.Model` (a classifier), or a :class:`~nasforge.deploy.Detector`
         for a detector file.
 
     Raises:
@@ -65,4 +69,22 @@ def load(source: str | Path, *, device: str = "cpu") -> TrainedNetwork:
     model = read_model(path)
     if where.type != "cpu":
         model.module.to(where)
+    return model
+
+
+def load_detector(source: str | Path) -> Detector:
+    """:func:`nasforge.load`, checking that the file holds a detector.
+
+    Raises:
+        CheckpointError: the file cannot be read, or holds a classification model.
+    """
+    from nasforge.estimate._detector import Detector  # torch, on first use
+
+    model = load(source)
+    if not isinstance(model, Detector):
+        raise CheckpointError(
+            f"{source} is a classification model ({len(model.class_names)} classes, task: classification), "
+            "not a detector: call it for class probabilities (model(images)[0].top1), or give a detector "
+            "file (train_detector(...).save)"
+        )
     return model

@@ -79,7 +79,7 @@ def resolve_source(
         ConfigError: neither or both of ``source`` and ``from_model``; no dataset known; a model
             file that cannot be written (checked before the data is loaded).
     """
-    from nasforge import datasets
+    from nasforge import data as datasets
     from nasforge.deploy._model import load
     from nasforge.deploy._train import architecture_from
 

@@ -40,16 +40,18 @@ def architecture_from(source: str | Path) -> tuple[Architecture, dict[str, Any]]
     """
     from nasforge.config import load_raw
     from nasforge.deploy._model import load
+    from nasforge.experiment._rundir import RunDir
     from nasforge.space import Architecture
 
     path = Path(source)
     data: dict[str, Any] = {}
     if path.is_dir():
-        arch_file = path / "best_architecture.json"
+        run = RunDir(path)
+        arch_file = run.best_architecture
         if not arch_file.is_file():
-            raise ConfigError(f"{path} has no best_architecture.json: is it a nasforge run directory?")
-        if (path / "config.yaml").is_file():
-            raw = load_raw(path / "config.yaml").get("data") or {}
+            raise ConfigError(f"{path} has no {RunDir.BEST_ARCHITECTURE}: is it a nasforge run directory?")
+        if run.config.is_file():
+            raw = load_raw(run.config).get("data") or {}
             if isinstance(raw, Mapping):
                 keys = ("name", "root", "options", "class_names")
                 data = {k: raw[k] for k in keys if raw.get(k) is not None}
@@ -111,7 +113,8 @@ def tune_training(
     import optuna
 
     from nasforge._device import check_device_and_amp, resolve_amp, resolve_device
-    from nasforge.estimate._loop import evaluate, fit, torch_threads
+    from nasforge._threads import torch_threads
+    from nasforge.estimate._loop import evaluate, fit
     from nasforge.estimate._setup import build_seeded, default_threads, transfer_weights
 
     if len(task.x_val) == 0:

@@ -35,7 +35,6 @@ from nasforge.detect._centernet import (
     tiny_backbone,
 )
 from nasforge.detect._map import coco_map
-from nasforge.detect._model import Detector, load_detector
 from nasforge.detect._results import Boxes, Results
 
 __all__ = [
@@ -43,7 +42,6 @@ __all__ = [
     "Boxes",
     "CenterNet",
     "CenterNetHead",
-    "Detector",
     "Results",
     "batched_nms",
     "box_area",
@@ -54,7 +52,6 @@ __all__ = [
     "coco_map",
     "cxcywh_to_xyxy",
     "decode_centernet",
-    "load_detector",
     "nms",
     "tiny_backbone",
     "xywh_to_xyxy",

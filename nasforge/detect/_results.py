@@ -1,6 +1,6 @@
 """Detection results with Ultralytics' names: ``results[0].boxes.xyxy``, ``.conf``, ``.cls``, ``.plot()``.
 
-A :class:`~nasforge.detect.Detector` call returns one :class:`Results` per image. Boxes are in
+A :class:`~nasforge.deploy.Detector` call returns one :class:`Results` per image. Boxes are in
 pixels of the **original** image (before the detector resized it). As in Ultralytics,
 ``xywh`` is centre x, centre y, width, height; the ``n`` variants are divided by the image width
 and height. One difference: :meth:`Results.plot` returns a PIL image (Ultralytics returns a BGR

@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from nasforge.detect._model import Detector
 from nasforge.errors import ConfigError, TrialFailed
 from nasforge.estimate._base import TrialContext
+from nasforge.estimate._detector import Detector
 from nasforge.estimate._setup import TrainingEstimator, build_seeded, check_count, check_optimizer_numbers
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DetectionTrainEstimator", "TrainedDetector", "evaluate_detector", "train_detector"]
 
-#: what detector training returned before it returned a :class:`~nasforge.detect.Detector`: the same type
+#: what detector training returned before it returned a :class:`~nasforge.deploy.Detector`: the same type
 TrainedDetector = Detector
 
 
@@ -196,7 +196,7 @@ class DetectionTrainEstimator(TrainingEstimator):
         return self.epochs
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
-        from nasforge.estimate._loop import torch_threads
+        from nasforge._threads import torch_threads
 
         task: DetectionTask = self._task()
         if len(task.x_val) == 0:
@@ -257,8 +257,8 @@ def train_detector(
     seed: int = 0,
 ) -> Detector:
     """Train ``arch`` on the task's whole training split; measure validation and test mAP (the one
-    place detection test data is used). The result is the deployable :class:`~nasforge.detect.Detector`."""
-    from nasforge.estimate._loop import torch_threads
+    place detection test data is used). The result is the deployable :class:`~nasforge.deploy.Detector`."""
+    from nasforge._threads import torch_threads
     from nasforge.estimate._setup import default_threads
     from nasforge.hardware import Profiler
 

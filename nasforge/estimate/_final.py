@@ -66,7 +66,8 @@ def train_final(
             training, the last weights are kept and ``metrics["cut_by_time_limit"]`` is True.
     """
     from nasforge._device import check_device_and_amp, device_info, resolve_amp, resolve_device
-    from nasforge.estimate._loop import evaluate, fit, torch_threads
+    from nasforge._threads import torch_threads
+    from nasforge.estimate._loop import evaluate, fit
     from nasforge.hardware import Profiler
 
     where = resolve_device(check_device_and_amp(device, amp)[0])

@@ -3,7 +3,7 @@
 :func:`nasforge.train_final` and :meth:`Trial.train` return a :class:`Model`; :meth:`Model.save`
 writes it as a ``.nasforge`` file and :func:`nasforge.load` reads it back as the same type; calling
 it classifies images with the preprocessing its training data went through. A detector
-(:class:`nasforge.detect.Detector`) is the other kind of :class:`TrainedNetwork`: the same fields,
+(:class:`nasforge.deploy.Detector`) is the other kind of :class:`TrainedNetwork`: the same fields,
 file and methods, a call that returns boxes.
 
 Example:
@@ -44,7 +44,7 @@ _Self = TypeVar("_Self", bound="TrainedNetwork")
 class TrainedNetwork(ABC):
     """A trained network with what is needed to use it: architecture, weights, preprocessing,
     class names, metrics and provenance. Subclasses implement :meth:`__call__`: what the network
-    says about images (:class:`Model`: class probabilities; :class:`~nasforge.detect.Detector`:
+    says about images (:class:`Model`: class probabilities; :class:`~nasforge.deploy.Detector`:
     boxes).
 
     Attributes:

@@ -5,7 +5,7 @@ everything else needed to use them:
 
 - ``format``: ``"nasforge-model/1"``;
 - ``task``: ``"classification"`` (also when absent) or ``"detection"``; a detection file reads as
-  a :class:`nasforge.detect.Detector`, whose call returns boxes;
+  a :class:`nasforge.deploy.Detector`, whose call returns boxes;
 - ``architecture``: :meth:`Architecture.to_dict` (the space's description and the params), from
   which the network is rebuilt;
 - ``input_shape`` (C, H, W), ``mean`` and ``std`` (per-channel normalisation of pixels in [0, 1]),
@@ -62,7 +62,7 @@ def save_model(
     import torch
     from safetensors.torch import save_file
 
-    import nasforge
+    from nasforge._version import __version__
 
     path = check_writable_file(path, what="model file")
     meta = {
@@ -76,7 +76,7 @@ def save_model(
         "metrics": _plain(dict(model.metrics)),
         "provenance": {
             "dataset": model.task_name,
-            "nasforge_version": nasforge.__version__,
+            "nasforge_version": __version__,
             "torch_version": torch.__version__.split("+")[0],
             "cuda_version": torch.version.cuda,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -106,7 +106,7 @@ def _plain(value: Any) -> Any:
 
 def read_model(path: Path) -> TrainedNetwork:
     """Read a ``.nasforge`` file: a :class:`~nasforge.estimate.Model`, or a
-    :class:`~nasforge.detect.Detector` for ``task: detection``; on the CPU, in eval mode.
+    :class:`~nasforge.deploy.Detector` for ``task: detection``; on the CPU, in eval mode.
 
     Raises:
         CheckpointError: the file is unreadable, of another format, has malformed metadata, or
@@ -158,7 +158,7 @@ def read_model(path: Path) -> TrainedNetwork:
         )
     kind: type[TrainedNetwork]
     if task == "detection":
-        from nasforge.detect._model import Detector
+        from nasforge.estimate._detector import Detector
 
         kind = Detector
     else:

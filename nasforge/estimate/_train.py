@@ -178,7 +178,7 @@ class TrainEstimator(TrainingEstimator):
         wanted = {n for n in names if is_latency_metric(n)}
         if self.profiler is None or not wanted:
             return {}
-        from nasforge.estimate._loop import torch_threads
+        from nasforge._threads import torch_threads
 
         task = self._task()
         with torch_threads(self._threads()):
@@ -188,7 +188,8 @@ class TrainEstimator(TrainingEstimator):
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
         from nasforge._device import device_info, resolve_amp, resolve_device
-        from nasforge.estimate._loop import fit, torch_threads
+        from nasforge._threads import torch_threads
+        from nasforge.estimate._loop import fit
 
         device = resolve_device(self.device)  # here, in the trial's process: its GPU
         amp = resolve_amp(self.amp, device)

@@ -10,14 +10,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nasforge.errors import ConfigError
+from nasforge.experiment._rundir import RunDir
 
 if TYPE_CHECKING:
     from nasforge.experiment._experiment import Experiment
 
-__all__ = ["PARETO_JSON", "PARETO_PNG", "hypervolume", "write_pareto"]
-
-PARETO_JSON = "pareto.json"
-PARETO_PNG = "pareto.png"
+__all__ = ["hypervolume", "write_pareto"]
 
 
 def hypervolume(
@@ -81,7 +79,7 @@ def write_pareto(
     Returns:
         The JSON file's path.
     """
-    target = Path(run_dir or exp.run_dir or ".")
+    target = RunDir(run_dir or exp.run_dir or ".")
     objective = exp.objective
     if len(objective.names) < 2:
         raise ConfigError("a Pareto front needs at least two objectives")
@@ -101,10 +99,10 @@ def write_pareto(
         "front": [{"trial": t.number, "values": list(t.values or ())} for t in front],
         "feasible_trials": len(done),
     }
-    target.mkdir(parents=True, exist_ok=True)
-    path = target / PARETO_JSON
+    target.path.mkdir(parents=True, exist_ok=True)
+    path = target.pareto_json
     path.write_text(json.dumps(payload, indent=1) + "\n")
-    _plot(exp, done, front, target / PARETO_PNG)
+    _plot(exp, done, front, target.pareto_png)
     return path
 
 

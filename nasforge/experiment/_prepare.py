@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge._seeds import derive_seed, strategy_seed
 from nasforge.config import SearchConfig
 from nasforge.errors import ConfigError, InfeasibleError, SpaceError
 from nasforge.estimate import Estimator
 from nasforge.execute import make_executor
 from nasforge.execute._base import Executor
-from nasforge.experiment._experiment import Experiment, derive_seed, impossible_constraint
+from nasforge.experiment._experiment import Experiment
+from nasforge.experiment._screening import impossible_constraint
 from nasforge.objective import Objective
 from nasforge.registry import ESTIMATORS, EXECUTORS, SCHEDULERS, STRATEGIES, check_options
 from nasforge.space import SearchSpace, space_from_config
@@ -55,13 +57,11 @@ class PreparedSearch:
         seeds one it creates by name (unless the options set a seed); a one-shot strategy reports
         each epoch of its supernet training to ``on_epoch(epoch, epochs, record)``."""
         options = dict(self.strategy_options)
-        if experiment.worker_index == 0:
-            options.setdefault("seed", derive_seed(experiment.seed, 2))
-        else:  # another worker of a shared database proposes other architectures
-            options.setdefault("seed", derive_seed(experiment.seed, 2, experiment.worker_index))
+        # another worker of a shared database gets its own seed, so it proposes other architectures
+        options.setdefault("seed", strategy_seed(experiment.seed, experiment.worker_index))
         strategy: Strategy = STRATEGIES.create(self.strategy_name, **options)
-        if on_epoch is not None and hasattr(strategy, "pending_epochs"):  # a one-shot strategy
-            strategy.on_epoch = on_epoch  # type: ignore[attr-defined]
+        if on_epoch is not None:  # heard only by a strategy that trains before proposing (one-shot)
+            strategy.on_epoch = on_epoch
         return strategy
 
 

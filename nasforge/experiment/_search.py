@@ -18,21 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from nasforge._paths import ensure_writable_dir
+from nasforge._seeds import derive_seed
 from nasforge.config import SearchConfig
 from nasforge.errors import ConfigError, InfeasibleError, NasforgeError
 from nasforge.estimate import TrainedModel
-from nasforge.experiment._experiment import DB_FILE, Callback, Experiment, derive_seed
+from nasforge.experiment._experiment import Callback, Experiment
 from nasforge.experiment._prepare import PreparedSearch, prepare_search
-from nasforge.experiment._rundir import atomic_write, write_run_files
+from nasforge.experiment._rundir import RunDir, atomic_write, write_run_files
 from nasforge.experiment._search_budget import TimeBudget, expectation
-from nasforge.experiment._trial import Trial
 from nasforge.experiment._workers import Heartbeat, searching, still_there
+from nasforge.trial import Trial
 
 __all__ = ["PreparedSearch", "SearchHooks", "SearchResult", "prepare_search", "resolve_run_dir", "run_search"]
-
-CONFIG_FILE = "config.yaml"
-FINAL_FILE = "final.json"
-MODEL_FILE = "model.nasforge"
 
 
 @dataclass
@@ -100,9 +97,9 @@ def resolve_run_dir(config: SearchConfig, *, resume: bool, base: Path | None = N
         return Path(config.run_dir) if config.run_dir is not None else root / "runs" / config.run_name()
     if config.run_dir is not None:
         path = Path(config.run_dir)
-        if resume and not (path / DB_FILE).is_file():
-            raise ConfigError(f"nothing to resume: {path} holds no search ({DB_FILE} is missing)")
-        if not resume and (path / DB_FILE).is_file():
+        if resume and not RunDir(path).holds_search():
+            raise ConfigError(f"nothing to resume: {path} holds no search ({RunDir.DATABASE} is missing)")
+        if not resume and RunDir(path).holds_search():
             raise ConfigError(
                 f"{path} already holds a search; add --resume to continue it, or choose another --run-dir"
             )
@@ -113,7 +110,7 @@ def resolve_run_dir(config: SearchConfig, *, resume: bool, base: Path | None = N
     taken = sorted(
         (int(m.group(1) or 1), p)
         for p in (parent.iterdir() if parent.is_dir() else [])
-        if (m := pattern.match(p.name)) and (p / DB_FILE).is_file()
+        if (m := pattern.match(p.name)) and RunDir(p).holds_search()
     )
     if resume:
         if not taken:
@@ -214,11 +211,11 @@ def run_search(
         if before is not None:
             before.remove_new()
         raise
-    if not resume or not (run_dir / CONFIG_FILE).exists():
-        atomic_write(run_dir / CONFIG_FILE, config.to_yaml())
+    if not resume or not RunDir(run_dir).config.exists():
+        atomic_write(RunDir(run_dir).config, config.to_yaml())
     if hooks is not None:
         hooks.on_start(exp, run_dir, resume)
-        pending = getattr(strategy, "pending_epochs", None)
+        pending = strategy.pending_epochs
         if pending:  # a one-shot strategy trains its supernet before the first trial
             hooks.on_stage("supernet", pending)
     say = hooks.on_plan if hooks is not None else (lambda line: None)
@@ -354,7 +351,7 @@ def _train_final(
         time_limit=time_limit,
     )
     final.save(
-        run_dir / MODEL_FILE,
+        RunDir(run_dir).model,
         provenance={
             "source": "nasforge search",
             "run": run_dir.name,
@@ -376,9 +373,9 @@ def _train_final(
             "mean": list(final.mean),
             "std": list(final.std),
         },
-        "model": MODEL_FILE,
+        "model": RunDir.MODEL,
     }
     if budget is not None:
         payload["time_budget"] = spent = budget.record(final)
-    atomic_write(run_dir / FINAL_FILE, json.dumps(payload, indent=2) + "\n")
+    atomic_write(RunDir(run_dir).final, json.dumps(payload, indent=2) + "\n")
     return final, spent

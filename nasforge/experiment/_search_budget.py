@@ -16,7 +16,7 @@ from nasforge.errors import TrialFailed
 from nasforge.estimate import TrainedModel
 from nasforge.experiment._experiment import Callback, Experiment
 from nasforge.experiment._prepare import PreparedSearch
-from nasforge.experiment._trial import Trial, TrialState
+from nasforge.trial import Trial, TrialState
 
 __all__ = ["TimeBudget", "expectation"]
 

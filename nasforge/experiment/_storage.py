@@ -14,39 +14,28 @@ import math
 import sys
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from nasforge._interrupts import held
 from nasforge.errors import StorageError
-from nasforge.experiment._trial import TrialState
-from nasforge.space import Architecture, Choice, IntRange
+from nasforge.space import Architecture, Choice, IntRange, SearchSpace
+from nasforge.trial import SCREENED, Trial, TrialState
 
 __all__ = ["InMemoryStorage", "OptunaStorage", "Storage", "StoredTrial", "open_storage"]
 
-
-@dataclass(frozen=True)
-class StoredTrial:
-    """A trial as storage holds it: plain data, no space object."""
-
-    number: int
-    params: Mapping[str, Any]
-    state: TrialState
-    metrics: Mapping[str, float] = field(default_factory=dict)
-    values: tuple[float, ...] | None = None
-    feasible: bool = True
-    error: str | None = None
-    started: float | None = None
-    finished: float | None = None
-    intermediate: Mapping[int, float] = field(default_factory=dict)
-    interrupted: bool = False
-    worker: str | None = None
+#: the records a storage writes and reads are :class:`Trial` objects (the name of earlier versions)
+StoredTrial = Trial
 
 
 class Storage(ABC):
-    """Trial storage for one experiment. :meth:`open` is called first, once.
+    """Trial storage for one experiment. :meth:`open` is called first, once (:meth:`names` may
+    come before it).
+
+    The storage writes and reads :class:`Trial` records; it keeps an architecture as its
+    parameters and rebuilds it in the space :meth:`load_trials` is given.
 
     Attributes:
         persistent: whether the trials outlive the process (then the strategy state is saved
@@ -56,19 +45,25 @@ class Storage(ABC):
     persistent: bool = True
 
     @abstractmethod
-    def open(self, name: str, directions: Sequence[str]) -> None:
-        """Create the experiment ``name`` or attach to an existing one with the same directions."""
+    def open(self, name: str, directions: Sequence[str] | None = None) -> None:
+        """Create the experiment ``name`` or attach to an existing one with the same directions;
+        with ``directions`` None, attach to an existing one whatever its directions (a
+        :class:`StorageError` if there is none)."""
+
+    @abstractmethod
+    def names(self) -> list[str]:
+        """The names of the experiments this storage holds."""
 
     @abstractmethod
     def create_trial(self, arch: Architecture, started: float, worker: str | None = None) -> int:
         """Record a RUNNING trial of ``arch`` evaluated by ``worker``; return its number."""
 
-    def record_trial(self, arch: Architecture, record: StoredTrial, worker: str | None = None) -> int:
+    def record_trial(self, trial: Trial) -> int:
         """Record a trial that is finished already (a proposal screened out before evaluation) and
-        return its number. This default creates it, then finishes it; a database does it in one
-        transaction."""
-        number = self.create_trial(arch, record.started or time.time(), worker=worker)
-        self.finish_trial(number, replace(record, number=number, worker=worker))
+        return its number (``trial.number`` is ignored). This default creates it, then finishes
+        it; a database does it in one transaction."""
+        number = self.create_trial(trial.architecture, trial.started or time.time(), worker=trial.worker)
+        self.finish_trial(replace(trial, number=number))
         return number
 
     @abstractmethod
@@ -76,12 +71,12 @@ class Storage(ABC):
         """Record an intermediate value of a running trial."""
 
     @abstractmethod
-    def finish_trial(self, number: int, record: StoredTrial) -> None:
-        """Write the final state, metrics and values of trial ``number``."""
+    def finish_trial(self, trial: Trial) -> None:
+        """Write the final state, metrics, values and flags of trial ``trial.number``."""
 
     @abstractmethod
-    def load_trials(self) -> list[StoredTrial]:
-        """All trials, by number."""
+    def load_trials(self, space: SearchSpace) -> list[Trial]:
+        """All trials, by number, their architectures made in ``space``."""
 
     @abstractmethod
     def get_meta(self, key: str) -> Any:
@@ -119,27 +114,38 @@ class InMemoryStorage(Storage):
     persistent = False
 
     def __init__(self) -> None:
-        self._trials: list[StoredTrial] = []
+        self._trials: list[Trial] = []
         self._meta: dict[str, Any] = {}
+        self._name: str | None = None
 
-    def open(self, name: str, directions: Sequence[str]) -> None:
-        self._meta.setdefault("directions", list(directions))
+    def open(self, name: str, directions: Sequence[str] | None = None) -> None:
+        if directions is None and self._name != name:
+            raise StorageError(f"there is no experiment '{name}' in memory")
+        self._name = name
+        if directions is not None:
+            self._meta.setdefault("directions", list(directions))
+
+    def names(self) -> list[str]:
+        return [] if self._name is None else [self._name]
 
     def create_trial(self, arch: Architecture, started: float, worker: str | None = None) -> int:
         number = len(self._trials)
-        self._trials.append(
-            StoredTrial(number, dict(arch.params), TrialState.RUNNING, started=started, worker=worker)
-        )
+        self._trials.append(Trial(number, arch, TrialState.RUNNING, started=started, worker=worker))
         return number
 
     def report(self, number: int, step: int, value: float) -> None:
         rec = self._trials[number]
         self._trials[number] = replace(rec, intermediate={**rec.intermediate, step: value})
 
-    def finish_trial(self, number: int, record: StoredTrial) -> None:
-        self._trials[number] = record
+    def finish_trial(self, trial: Trial) -> None:
+        self._trials[trial.number] = trial
 
-    def load_trials(self) -> list[StoredTrial]:
+    def load_trials(self, space: SearchSpace) -> list[Trial]:
+        for i, t in enumerate(self._trials):
+            if t.architecture.space is not space:  # the experiment's space was bound since
+                self._trials[i] = replace(
+                    t, architecture=space.make(t.architecture.params, check_constraints=False)
+                )
         return list(self._trials)
 
     def get_meta(self, key: str) -> Any:
@@ -180,6 +186,25 @@ class OptunaStorage(Storage):
         self._storage: Any = None
         self._study_id: int | None = None
         self._trial_ids: dict[int, int] = {}
+        self._archs: dict[int, Architecture] = {}  # a trial's parameters never change: made once
+
+    def _connect(self) -> None:
+        """Create the Optuna storage object (the tables, for a new database)."""
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        for attempt in range(5):  # workers starting together race to create the tables
+            try:
+                with self._errors("open the database"):
+                    self._storage = optuna.storages.RDBStorage(self.url)
+                return
+            except StorageError as exc:
+                racing = any(
+                    text in str(exc) for text in ("already exists", "UNIQUE constraint", "duplicate key")
+                )
+                if attempt == 4 or not (racing or _is_lock(exc.__cause__)):
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     def describe(self) -> str:
         return self.url
@@ -217,33 +242,30 @@ class OptunaStorage(Storage):
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 
-    def open(self, name: str, directions: Sequence[str]) -> None:
+    def names(self) -> list[str]:
+        if self._storage is None:
+            self._connect()
+        with self._errors("list the experiments"):
+            return [s.study_name for s in self._storage.get_all_studies()]
+
+    def open(self, name: str, directions: Sequence[str] | None = None) -> None:
         import optuna
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        for attempt in range(5):  # workers starting together race to create the tables
-            try:
-                with self._errors("open the database"):
-                    self._storage = optuna.storages.RDBStorage(self.url)
-                break
-            except StorageError as exc:
-                racing = any(
-                    text in str(exc) for text in ("already exists", "UNIQUE constraint", "duplicate key")
-                )
-                if attempt == 4 or not (racing or _is_lock(exc.__cause__)):
-                    raise
-                time.sleep(0.2 * (attempt + 1))
+        if self._storage is None:
+            self._connect()
         with self._errors("open the database"):
             try:
                 self._study_id = self._storage.get_study_id_from_name(name)
             except KeyError:
+                if directions is None:
+                    raise StorageError(f"storage {self.url}: there is no experiment '{name}'") from None
                 dirs = [optuna.study.StudyDirection[d.upper()] for d in directions]
                 try:
                     self._study_id = self._storage.create_new_study(dirs, study_name=name)
                 except optuna.exceptions.DuplicatedStudyError:  # another worker created it just now
                     self._study_id = self._storage.get_study_id_from_name(name)
             stored = [d.name.lower() for d in self._storage.get_study_directions(self._study_id)]
-        if stored != [d.lower() for d in directions]:
+        if directions is not None and stored != [d.lower() for d in directions]:
             raise StorageError(
                 f"experiment '{name}' in {self.url} optimises {stored}, not {list(directions)}; "
                 "use another experiment name or the original objectives"
@@ -260,12 +282,10 @@ class OptunaStorage(Storage):
     def create_trial(self, arch: Architecture, started: float, worker: str | None = None) -> int:
         return self._create(arch, started, worker, None)
 
-    def record_trial(self, arch: Architecture, record: StoredTrial, worker: str | None = None) -> int:
-        return self._create(arch, record.started or time.time(), worker, record)
+    def record_trial(self, trial: Trial) -> int:
+        return self._create(trial.architecture, trial.started or time.time(), trial.worker, trial)
 
-    def _create(
-        self, arch: Architecture, started: float, worker: str | None, record: StoredTrial | None
-    ) -> int:
+    def _create(self, arch: Architecture, started: float, worker: str | None, record: Trial | None) -> int:
         """A new trial, RUNNING, or finished as ``record`` says (one transaction either way)."""
         import optuna
         from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
@@ -305,6 +325,7 @@ class OptunaStorage(Storage):
         )
         number = int(self._call("create a trial", lambda: self._storage.get_trial_number_from_id(trial_id)))
         self._trial_ids[number] = trial_id
+        self._archs[number] = arch
         return number
 
     def report(self, number: int, step: int, value: float) -> None:
@@ -313,22 +334,22 @@ class OptunaStorage(Storage):
             lambda: self._storage.set_trial_intermediate_value(self._trial_ids[number], step, float(value)),
         )
 
-    def finish_trial(self, number: int, record: StoredTrial) -> None:
+    def finish_trial(self, trial: Trial) -> None:
         import optuna
 
-        trial_id = self._trial_ids[number]
-        for k, v in _finished_attrs(record).items():
+        trial_id = self._trial_ids[trial.number]
+        for k, v in _finished_attrs(trial).items():
             self._call(
                 "record a finished trial",
                 lambda k=k, v=v: self._storage.set_trial_user_attr(trial_id, _PREFIX + k, v),  # type: ignore[misc]
             )
-        state = optuna.trial.TrialState[record.state.value]
-        values = list(record.values) if record.values else None
+        state = optuna.trial.TrialState[trial.state.value]
+        values = list(trial.values) if trial.values else None
         self._call(
             "record a finished trial", lambda: self._storage.set_trial_state_values(trial_id, state, values)
         )
 
-    def load_trials(self) -> list[StoredTrial]:
+    def load_trials(self, space: SearchSpace) -> list[Trial]:
         frozen = self._call(
             "read trials", lambda: self._storage.get_all_trials(self._study(), deepcopy=False)
         )
@@ -340,19 +361,28 @@ class OptunaStorage(Storage):
                 k: (float(v) if v in _NON_FINITE else v)  # other strings (device names) stay
                 for k, v in (ua.get(_PREFIX + "metrics") or {}).items()
             }
+            state = TrialState(ft.state.name)
+            error = ua.get(_PREFIX + "error")
+            screened = ua.get(_PREFIX + "screened")
+            if screened is None:  # written before the flag was: the error's prefix tells
+                screened = state is TrialState.FAIL and (error or "").startswith(SCREENED)
+            arch = self._archs.get(ft.number)
+            if arch is None or arch.space is not space:
+                arch = self._archs[ft.number] = space.make(dict(ft.params), check_constraints=False)
             out.append(
-                StoredTrial(
+                Trial(
                     number=ft.number,
-                    params=dict(ft.params),
-                    state=TrialState(ft.state.name),
+                    architecture=arch,
+                    state=state,
                     metrics=metrics,
                     values=tuple(ft.values) if ft.values is not None else None,
                     feasible=bool(ua.get(_PREFIX + "feasible", True)),
-                    error=ua.get(_PREFIX + "error"),
+                    error=error,
                     started=_timestamp(ft.datetime_start),
                     finished=ua.get(_PREFIX + "finished") or _timestamp(ft.datetime_complete),
                     intermediate=dict(ft.intermediate_values),
                     interrupted=bool(ua.get(_PREFIX + "interrupted", False)),
+                    screened=bool(screened),
                     worker=ua.get(_PREFIX + "worker"),
                 )
             )
@@ -400,7 +430,7 @@ class OptunaStorage(Storage):
         return self.get_meta(key)
 
 
-def _finished_attrs(record: StoredTrial) -> dict[str, Any]:
+def _finished_attrs(record: Trial) -> dict[str, Any]:
     """The user attributes (without prefix) that record a finished trial; non-finite metrics as text."""
     metrics = {
         k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in record.metrics.items()
@@ -410,6 +440,8 @@ def _finished_attrs(record: StoredTrial) -> dict[str, Any]:
         attrs["error"] = record.error
     if record.interrupted:
         attrs["interrupted"] = True
+    if record.state is TrialState.FAIL:  # absent: a run written before the flag (see load_trials)
+        attrs["screened"] = record.screened
     return attrs
 
 

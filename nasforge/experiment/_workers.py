@@ -1,4 +1,5 @@
-"""Several search processes (workers) on one database: who is alive, who owns a running trial.
+"""Several search processes (workers) on one database: who is alive, who owns a running trial,
+and (:class:`Coordinator`) how an experiment takes in what the others do.
 
 Each writing experiment registers itself as a worker in the storage (``worker.<id>``: host, pid,
 index, last heartbeat, active) when it is created, keeps its heartbeat fresh from a background
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import secrets
 import socket
@@ -22,11 +24,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nasforge.errors import StorageError
+from nasforge.trial import Trial, TrialState
 
 if TYPE_CHECKING:
+    from nasforge.experiment._experiment import Experiment
     from nasforge.experiment._storage import Storage
 
-__all__ = ["Heartbeat", "WorkerInfo", "new_worker_id", "register", "searching", "still_there", "workers"]
+__all__ = [
+    "Coordinator",
+    "Heartbeat",
+    "WorkerInfo",
+    "new_worker_id",
+    "register",
+    "searching",
+    "still_there",
+    "workers",
+]
 
 #: seconds between heartbeats of a running worker
 BEAT = 10.0
@@ -176,3 +189,151 @@ class Heartbeat:
         while not self._stop.wait(self.interval):
             with contextlib.suppress(StorageError):  # a missed beat is retried at the next one
                 _write(self.storage, self.worker_id, self.index)
+
+
+class Coordinator:
+    """An experiment's part in a search that other workers share: it registers the experiment as
+    a worker, keeps its heartbeat while it runs, and takes in what the others did.
+
+    Trials other workers run join the experiment's record (their architectures are not proposed
+    again), trials they finish are told to its strategy and scheduler, and RUNNING trials of
+    workers that are gone are marked interrupted and queued for a retry. While an experiment is
+    the only worker of its database, looking costs nothing but one read every 2 s.
+
+    Args:
+        exp: the experiment.
+        join: register as a worker in the storage (a writing experiment on a persistent
+            storage); otherwise the experiment is worker 0 and registers nothing.
+    """
+
+    def __init__(self, exp: Experiment, *, join: bool) -> None:
+        self.exp = exp
+        self.worker_id = new_worker_id()
+        self.index = register(exp.storage, self.worker_id) if join else 0
+        self._shared_checked = -math.inf  # monotonic time of the last look for other workers
+        self._shared = False
+        self._refreshed = -math.inf
+
+    def heartbeat(self) -> contextlib.AbstractContextManager[Any]:
+        """The context of a search loop: the worker's heartbeat on a persistent storage."""
+        storage = self.exp.storage
+        if not storage.persistent:
+            return contextlib.nullcontext()
+        return Heartbeat(storage, self.worker_id, self.index)
+
+    def load(self) -> None:
+        """Take in the stored trials when the experiment opens: a RUNNING trial of another live
+        worker is that worker's; one of a process that is gone is marked interrupted (unless the
+        experiment is read-only) and its architecture queued for a retry."""
+        exp, ledger = self.exp, self.exp._ledger
+        trials = exp.storage.load_trials(exp.space)
+        live = self.live_others()
+        for t in trials:
+            ledger.put(t)
+        for t in trials:
+            if t.state is not TrialState.RUNNING:
+                continue
+            if t.worker is not None and t.worker in live:  # another worker is evaluating it
+                ledger.others.add(t.number)
+            elif not exp.read_only:  # its process is gone
+                ledger.finish(
+                    t.number,
+                    TrialState.FAIL,
+                    error="interrupted: the search process stopped while this trial was running",
+                    interrupted=True,
+                )
+        queued: set[str] = set()
+        for t in exp.trials:
+            key = t.architecture.key
+            if t.interrupted and key not in ledger.keys and key not in queued:
+                ledger.retry.append(t.architecture)
+                queued.add(key)
+
+    def live_others(self) -> set[str]:
+        """Ids of the other workers of this database that may still be running trials."""
+        if not self.exp.storage.persistent:
+            return set()
+        now = time.time()
+        return {w.id for w in workers(self.exp.storage).values() if w.id != self.worker_id and w.alive(now)}
+
+    def is_shared(self) -> bool:
+        """Whether other live workers search this database too (looked up at most every 2 s)."""
+        if not self.exp.storage.persistent:
+            return False
+        now = time.monotonic()
+        if now - self._shared_checked > 2.0:
+            self._shared = bool(self.live_others()) or bool(self.exp._ledger.others)
+            self._shared_checked = now
+        return self._shared
+
+    def refresh(self, *, max_age: float = 0.2, force: bool = False) -> None:
+        """Take in what other workers did since the last look (see :meth:`Experiment.refresh`)."""
+        if not force and (not self.is_shared() or time.monotonic() - self._refreshed < max_age):
+            return
+        self._refreshed = time.monotonic()
+        exp, ledger = self.exp, self.exp._ledger
+        live = self.live_others()
+        for trial in exp.storage.load_trials(exp.space):
+            n = trial.number
+            known = ledger.get(n)
+            if n in ledger.running or (
+                known is not None and known.state is trial.state and known.interrupted == trial.interrupted
+            ):
+                if trial.state is TrialState.RUNNING and n not in ledger.running and trial.worker not in live:
+                    self.take_over(n)
+                continue
+            ledger.put(trial)
+            if trial.state is TrialState.RUNNING:
+                ledger.others.add(n)
+                if trial.worker not in live:
+                    self.take_over(n)
+                continue
+            if trial.interrupted:
+                if exp.dedup and trial.architecture.key not in ledger.keys:
+                    ledger.retry.append(trial.architecture)
+                continue
+            exp._components.heard(trial)
+
+    def take_over(self, number: int) -> None:
+        """A RUNNING trial of a worker that is gone: mark it interrupted and queue it for a retry."""
+        trial = self.exp._ledger[number]
+        try:
+            self.exp._ledger.finish(
+                number,
+                TrialState.FAIL,
+                error="interrupted: the worker evaluating this trial stopped",
+                interrupted=True,
+            )
+        except StorageError:  # another worker marked it first
+            return
+        if trial.architecture.key not in self.exp._ledger.keys:
+            self.exp._ledger.retry.append(trial.architecture)
+
+    def yields(self, trial: Trial) -> bool:
+        """Whether a trial just started must give way to a lower-numbered trial of the same
+        architecture that another worker created meanwhile; if so it is finished as not evaluated.
+
+        Workers check after creating a trial: of two that picked the same architecture at the same
+        moment, the later trial yields, so no architecture is evaluated twice.
+        """
+        if not self.is_shared():
+            return False
+        params = dict(trial.params)
+        first = next(
+            (
+                t.number
+                for t in self.exp.storage.load_trials(self.exp.space)
+                if t.number < trial.number and not t.interrupted and dict(t.params) == params
+            ),
+            None,
+        )
+        if first is None:
+            return False
+        self.exp._ledger.finish(
+            trial.number,
+            TrialState.FAIL,
+            error=f"not evaluated: trial {first} of another worker evaluates this architecture",
+            interrupted=True,
+        )
+        self.exp._ledger.keys[trial.architecture.key] += 1  # it is taken, by the other trial
+        return True

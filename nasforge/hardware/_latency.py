@@ -99,7 +99,7 @@ def measure_latency(
     Raises:
         ConfigError: a bad count, or a model that is neither a module nor an existing file.
     """
-    from nasforge.strategy._util import check_int
+    from nasforge._checks import check_int
 
     check_int("batch_size", batch_size, 1)
     check_int("threads", threads, 1)
@@ -139,7 +139,7 @@ def _time_torch(
     import torch
 
     from nasforge._device import synchronize
-    from nasforge.estimate._loop import torch_threads
+    from nasforge._threads import torch_threads
 
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from nasforge.experiment._rundir import RunDir
 from nasforge.report._plots import figure, save
 
 __all__ = ["CONFUSION_PNG", "final_section", "plot_confusion"]
@@ -65,14 +66,14 @@ def final_section(
         plot: the page's embedder of a PNG (records it as written).
         kv: the page's key-value table maker.
     """
-    path = run_dir / "final.json" if run_dir is not None else None
+    path = RunDir(run_dir).final if run_dir is not None else None
     if path is None or not path.is_file():
         return None
     try:
         final = json.loads(path.read_text())
         metrics = final["final_metrics"]
     except (OSError, ValueError, KeyError, TypeError):
-        return '<p class="note">final.json could not be read.</p>'
+        return f'<p class="note">{RunDir.FINAL} could not be read.</p>'
     pairs = [
         ("trial", escape(str(final.get("trial", "")))),
         ("test accuracy", _f(metrics.get("test_accuracy"))),

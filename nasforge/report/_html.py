@@ -16,8 +16,7 @@ from nasforge._paths import ensure_writable_dir
 from nasforge._version import __version__
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.experiment import Experiment, OptunaStorage, Trial, TrialState, write_pareto
-from nasforge.experiment._pareto import PARETO_JSON, PARETO_PNG
-from nasforge.experiment._rundir import atomic_write
+from nasforge.experiment._rundir import RunDir, atomic_write
 from nasforge.report._diagrams import draw_architecture
 from nasforge.report._final import final_section
 from nasforge.report._format import (
@@ -39,7 +38,7 @@ from nasforge.report._plots import plot_importance, plot_trajectory
 
 __all__ = ["REPORT_DIR", "write_report"]
 
-REPORT_DIR = "report"
+REPORT_DIR = RunDir.REPORT
 INDEX = "index.html"
 TRAJECTORY_PNG = "trajectory.png"
 IMPORTANCE_PNG = "importance.png"
@@ -48,8 +47,8 @@ N_DIAGRAMS = 3
 _OUTPUTS = (
     TRAJECTORY_PNG,
     IMPORTANCE_PNG,
-    PARETO_PNG,
-    PARETO_JSON,
+    RunDir.PARETO_PNG,
+    RunDir.PARETO_JSON,
     "confusion.png",
     *(f"arch_{i}.png" for i in range(1, 4)),
 )
@@ -152,7 +151,7 @@ class _Page:
     def _config(self) -> dict[str, Any]:
         """The run's ``config.yaml`` (written by ``nasforge search``), or {}."""
         run_dir = self.exp.run_dir
-        path = run_dir / "config.yaml" if run_dir is not None else None
+        path = RunDir(run_dir).config if run_dir is not None else None
         if path is None or not path.is_file():
             return {}
         try:
@@ -302,8 +301,8 @@ class _Page:
         if not front:
             return note("No feasible trial has completed yet, so there is no front.")
         write_pareto(self.exp, self.out)
-        self.written |= {PARETO_JSON, PARETO_PNG}
-        data = json.loads((self.out / PARETO_JSON).read_text())
+        self.written |= {RunDir.PARETO_JSON, RunDir.PARETO_PNG}
+        data = json.loads(RunDir(self.out).pareto_json.read_text())
         names = self.objective.names
         reference = ", ".join(f"{esc(n)} {num(v)}" for n, v in zip(names, data["reference"], strict=True))
         rows = [[str(t.number), *(num(v) for v in t.values or ()), arch_cell(t)] for t in front]
@@ -314,7 +313,7 @@ class _Page:
         )
         return "\n".join(
             [
-                self._plot(self.out / PARETO_PNG, "Pareto front"),
+                self._plot(RunDir(self.out).pareto_png, "Pareto front"),
                 note(caption),
                 table(["trial", *(esc(n) for n in names), "architecture"], rows, ident="pareto-table"),
             ]

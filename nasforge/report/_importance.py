@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nasforge.experiment._trial import Trial
 from nasforge.objective import Objective
 from nasforge.space import SearchSpace
+from nasforge.trial import Trial
 
 __all__ = ["MIN_TRIALS", "Importance", "param_importance"]
 

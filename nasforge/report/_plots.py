@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nasforge.experiment._trial import Trial, TrialState
 from nasforge.objective import Objective
+from nasforge.trial import Trial, TrialState
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -12,11 +12,11 @@ from nasforge._checks import check_int
 from nasforge.errors import ConfigError, SpaceError
 from nasforge.estimate._mlp import MLPEnsemble
 from nasforge.estimate._predictors import encode_architectures
-from nasforge.experiment._trial import Trial, TrialState
 from nasforge.space import Architecture
 from nasforge.strategy._base import Strategy
 from nasforge.strategy._predictor import check_predictor, fit_predictor, predict_dist
 from nasforge.strategy._util import sample_unseen
+from nasforge.trial import Trial, TrialState
 
 if TYPE_CHECKING:
     from nasforge.estimate import Predictor

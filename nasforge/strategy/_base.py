@@ -36,10 +36,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from nasforge.data import Task
-    from nasforge.experiment._trial import Trial
     from nasforge.objective import Objective
     from nasforge.space import Architecture, SearchSpace
     from nasforge.strategy._schedulers import Scheduler
+    from nasforge.trial import Trial
 
 __all__ = ["EpochHook", "Strategy"]
 

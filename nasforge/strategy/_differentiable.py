@@ -38,6 +38,7 @@ import numpy as np
 
 from nasforge._checks import check_int
 from nasforge._device import check_device_name, resolve_device
+from nasforge._seeds import derive_seed
 from nasforge._threads import torch_threads
 from nasforge.errors import ConfigError, SpaceError
 from nasforge.estimate._train import default_threads
@@ -214,8 +215,6 @@ class DifferentiableSearch(Strategy):
         """Train the supernet and the architecture logits on ``task`` (default: the experiment's)."""
         import torch  # on first use: `import nasforge` stays light
         from torch import nn
-
-        from nasforge.experiment._experiment import derive_seed  # experiment imports strategy
 
         task = task or self._task
         if task is None:

@@ -7,10 +7,10 @@ from typing import Any
 
 from nasforge._checks import check_int
 from nasforge.errors import ConfigError
-from nasforge.experiment._trial import Trial, TrialState
 from nasforge.space import Architecture
 from nasforge.strategy._base import Strategy
 from nasforge.strategy._util import score_from_json, score_to_json
+from nasforge.trial import Trial, TrialState
 
 __all__ = ["RegularizedEvolution"]
 

@@ -13,19 +13,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nasforge._checks import check_int
+from nasforge._seeds import derive_seed
 from nasforge.errors import ConfigError
-from nasforge.experiment._trial import Trial, TrialState
 from nasforge.space import Architecture
 from nasforge.strategy._bananas import Bananas
 from nasforge.strategy._random import RandomSearch
 from nasforge.strategy._schedulers import Hyperband, SuccessiveHalving
+from nasforge.trial import Trial, TrialState
 
 __all__ = ["BOHB", "HyperbandSearch", "SuccessiveHalvingSearch"]
 
 
 def _scheduler_seed(seed: int | None) -> int:
-    from nasforge.experiment._experiment import derive_seed  # experiment imports strategy
-
     return derive_seed(0 if seed is None else int(seed), 7)
 
 

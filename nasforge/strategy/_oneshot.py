@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from nasforge._checks import check_int
 from nasforge._device import check_device_name, resolve_device
+from nasforge._seeds import derive_seed
 from nasforge.errors import ConfigError
 from nasforge.estimate._supernet import SupernetEstimator
 from nasforge.registry import STRATEGIES, check_options
@@ -126,7 +127,6 @@ class SPOS(Strategy):
         """Train (or load) the supernet and search it; returns the ranking, best first."""
         # the inner search is an Experiment, and experiment imports strategy: imported here
         from nasforge.experiment import Experiment, TrialState
-        from nasforge.experiment._experiment import derive_seed  # experiment imports strategy
 
         task = task or self._task
         if task is None:

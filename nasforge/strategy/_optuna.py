@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from nasforge._checks import check_int
 from nasforge.errors import ConfigError, SpaceError
-from nasforge.experiment._trial import Trial
 from nasforge.space import Architecture, IntRange
 from nasforge.strategy._base import Strategy
 from nasforge.strategy._util import sample_unseen
+from nasforge.trial import Trial
 
 if TYPE_CHECKING:
     import optuna

@@ -10,10 +10,10 @@ import numpy as np
 
 from nasforge._checks import check_int
 from nasforge.errors import ConfigError, SpaceError
-from nasforge.experiment._trial import Trial, TrialState
 from nasforge.space import Architecture, Dimension
 from nasforge.strategy._base import Strategy
 from nasforge.strategy._util import sample_unseen
+from nasforge.trial import Trial, TrialState
 
 __all__ = ["Reinforce"]
 

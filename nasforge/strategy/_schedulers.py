@@ -27,12 +27,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nasforge._seeds import derive_seed
 from nasforge.errors import ConfigError
-from nasforge.experiment._trial import TrialState
+from nasforge.trial import TrialState
 
 if TYPE_CHECKING:
-    from nasforge.experiment._trial import Trial
     from nasforge.objective import Objective
+    from nasforge.trial import Trial
 
 __all__ = ["Hyperband", "LearningCurveStopping", "MedianStopping", "Scheduler", "SuccessiveHalving"]
 
@@ -260,8 +261,6 @@ class Hyperband(Scheduler):
         """The bracket trial ``trial`` belongs to (seeded, deterministic)."""
         b = self._assigned.get(trial)
         if b is None:
-            from nasforge.experiment._experiment import derive_seed  # experiment imports strategy
-
             weights = self.bracket_weights()
             u = derive_seed(self.seed, trial) % sum(weights)
             b = int(np.searchsorted(np.cumsum(weights), u, side="right"))

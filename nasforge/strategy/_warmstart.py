@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from nasforge._checks import check_int
+from nasforge._seeds import derive_seed
 from nasforge.errors import ConfigError, SpaceError
-from nasforge.experiment._trial import Trial, TrialState
 from nasforge.registry import STRATEGIES
 from nasforge.space import Architecture
 from nasforge.strategy._base import Strategy
 from nasforge.strategy._predictor import check_predictor, fit_predictor
 from nasforge.strategy._util import sample_unseen
+from nasforge.trial import Trial, TrialState
 
 if TYPE_CHECKING:
     from nasforge.data import Task
@@ -133,9 +134,11 @@ class ProxyWarmStart(Strategy):
         if scorer is not None and warm_from is not None:
             raise ConfigError("give the warm start either scorer= or warm_from=, not both")
         if warm_from is not None:
-            if not (Path(warm_from) / "nasforge.db").is_file():
+            from nasforge.experiment._rundir import RunDir
+
+            if not RunDir(warm_from).holds_search():
                 raise ConfigError(
-                    f"warm_from {str(warm_from)!r} is not a nasforge run directory (no nasforge.db); "
+                    f"warm_from {str(warm_from)!r} is not a nasforge run directory (no {RunDir.DATABASE}); "
                     "give the run_dir of a previous search"
                 )
             check_predictor(predictor, None)
@@ -150,8 +153,6 @@ class ProxyWarmStart(Strategy):
         self._reset()
 
     def _make_inner(self) -> Strategy:
-        from nasforge.experiment._experiment import derive_seed  # experiment imports strategy
-
         seed = None if self.seed is None else derive_seed(int(self.seed), 11)
         inner = STRATEGIES.create(self.inner_name, **{"seed": seed, **self.inner_options})
         if not isinstance(inner, Strategy):
@@ -208,8 +209,6 @@ class ProxyWarmStart(Strategy):
         return {k: a for k, a in archs.items() if k not in self._told}
 
     def _fit_seed(self) -> int:
-        from nasforge.experiment._experiment import derive_seed  # experiment imports strategy
-
         if self.seed is None:
             return int(self.rng.integers(2**31))
         return derive_seed(int(self.seed), 12)

@@ -13,7 +13,8 @@ from safetensors.torch import load_file, save_file
 
 import nasforge as nf
 from nasforge.data import load_detection
-from nasforge.detect import Detector, Results, load_detector
+from nasforge.deploy import Detector, load_detector
+from nasforge.detect import Results
 from nasforge.errors import CheckpointError, ConfigError, DataError
 from nasforge.estimate import train_detector
 from nasforge.nn import RepVGGBlock

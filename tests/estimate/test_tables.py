@@ -257,7 +257,7 @@ def test_a_search_with_nothing_feasible_stops_with_an_error():
     _need(LATENCY_CSV)
     from nasforge.errors import InfeasibleError
     from nasforge.experiment import Experiment
-    from nasforge.experiment._experiment import MAX_SCREENED_IN_ROW
+    from nasforge.experiment._screening import MAX_SCREENED_IN_ROW
 
     table = _CountingTable(BENCH, latency_device="pixel3")
     exp = Experiment(

@@ -244,8 +244,7 @@ class _CountingTrainer(nf.TrainEstimator):
 
 
 def test_latency_is_measured_before_training_when_a_constraint_names_it(task, monkeypatch):
-    from nasforge.experiment import Experiment
-    from nasforge.experiment import _experiment as experiment_module
+    from nasforge.experiment import Experiment, _screening
 
     hw = {"runtimes": ["onnx", "int8"], "repeats": 3, "warmup": 0, "calibration": 32}
     est = _CountingTrainer(task, epochs=1, threads=1, hardware=hw)
@@ -257,7 +256,7 @@ def test_latency_is_measured_before_training_when_a_constraint_names_it(task, mo
     assert nf.TrainEstimator(task, epochs=1).cheap_metrics(arch, {"latency_ms"}) == {}  # no hardware
 
     # a latency no network meets: nothing is trained, and the search stops on its own with an error
-    monkeypatch.setattr(experiment_module, "MAX_SCREENED_IN_ROW", 4)
+    monkeypatch.setattr(_screening, "MAX_SCREENED_IN_ROW", 4)
     exp = Experiment(
         "fast", space=space, objectives=["val_accuracy"], constraints=["latency_ms <= 1e-9"], seed=0
     )

@@ -17,6 +17,7 @@ import pytest
 from nasforge.config import SearchConfig, parse_config
 from nasforge.experiment import Experiment, OptunaStorage
 from nasforge.experiment._search import run_search
+from nasforge.space import space_from_config
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -42,7 +43,9 @@ def _leaderboard(run: Path) -> dict[int, str]:
 def _stored(url: str) -> dict[int, str]:
     storage = OptunaStorage(url)
     storage.open("shared", ["maximize"])
-    return {t.number: t.state.value for t in storage.load_trials()}
+    return {
+        t.number: t.state.value for t in storage.load_trials(space_from_config(storage.get_meta("space")))
+    }
 
 
 def test_a_worker_started_after_the_final_training_does_not_repeat_it(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from nasforge.config import SearchConfig
 from nasforge.errors import ConfigError, InfeasibleError
 from nasforge.estimate import Estimator, TrialContext
 from nasforge.experiment import Experiment
-from nasforge.experiment._experiment import MAX_SCREENED_IN_ROW
+from nasforge.experiment._screening import MAX_SCREENED_IN_ROW
 from nasforge.hardware import count_flops, count_params
 from nasforge.registry import SPACES
 from nasforge.testing import ToyEstimator, toy_space
@@ -172,11 +172,11 @@ def test_cli_impossible_constraint_is_one_line_exit_2_and_leaves_no_run(
 
 
 def test_the_message_names_each_constraint_when_none_alone_rules_everything_out() -> None:
-    from nasforge.experiment._experiment import _ScreenedStreak
+    from nasforge.experiment._screening import ScreenedStreak
     from nasforge.objective import MetricConstraint
 
     size, cost = MetricConstraint.parse("params <= 1000"), MetricConstraint.parse("flops <= 5")
-    streak = _ScreenedStreak([size, cost])
+    streak = ScreenedStreak([size, cost])
     streak.add({"params": 2000, "flops": 1})
     streak.add({"params": 10, "flops": 50})
     assert streak.message(before_any=True).startswith(

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from nasforge.detect._results import Results
-from nasforge.errors import CheckpointError, ConfigError, DataError
+from nasforge.errors import ConfigError, DataError
 from nasforge.estimate._model import TrainedNetwork
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Detector", "load_detector"]
+__all__ = ["Detector"]
 
 
 @dataclass(repr=False)
@@ -143,24 +143,6 @@ class Detector(TrainedNetwork):
     def _score(self) -> str:
         score = self.metrics.get("test_map", self.metrics.get("val_map"))
         return f", mAP {score:.4f}" if isinstance(score, float) else ""
-
-
-def load_detector(source: str | Path) -> Detector:
-    """:func:`nasforge.load`, checking that the file holds a detector.
-
-    Raises:
-        CheckpointError: the file cannot be read, or holds a classification model.
-    """
-    from nasforge.deploy import load
-
-    model = load(source)
-    if not isinstance(model, Detector):
-        raise CheckpointError(
-            f"{source} is a classification model ({len(model.class_names)} classes, task: classification), "
-            "not a detector: call it for class probabilities (model(images)[0].top1), or give a detector "
-            "file (train_detector(...).save)"
-        )
-    return model
 
 
 def _read_sources(source: Any) -> tuple[list[torch.Tensor], list[str]]:

@@ -1,4 +1,8 @@
-"""Trial records: one evaluation of one architecture, immutable once finished."""
+"""Trial records: one evaluation of one architecture, immutable once finished.
+
+:class:`Trial` is the one record type: the experiment hands it to strategies, schedulers and
+callbacks, and the storage writes and reads it (:class:`~nasforge.experiment.Storage`).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from nasforge.space import Architecture
 
 __all__ = ["SCREENED", "Trial", "TrialState"]
 
-#: how the error of a trial screened out before evaluation begins (a constraint on a cheap metric)
+#: how the error of a trial screened out before evaluation begins (a constraint on a cheap metric);
+#: runs written before :attr:`Trial.screened` was stored are recognised by it
 SCREENED = "infeasible before training"
 
 
@@ -46,6 +51,11 @@ class Trial:
         intermediate: values reported during evaluation (step -> value).
         interrupted: True for a FAIL trial whose process died or was stopped; its architecture is
             evaluated again on resume.
+        screened: True for a FAIL trial that was never evaluated: a constraint on a cheap metric
+            (``params``, ``flops``, a table's latency) ruled it out first. It does not count toward
+            ``n_trials``. (A RUNNING trial :meth:`Experiment.evaluate` ruled out carries it until
+            it is told.)
+        worker: the id of the search process (worker) that ran it, when the storage knows it.
     """
 
     number: int
@@ -59,6 +69,8 @@ class Trial:
     finished: float | None = None
     intermediate: Mapping[int, float] = field(default_factory=dict)
     interrupted: bool = False
+    screened: bool = False
+    worker: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", MappingProxyType(dict(self.metrics)))
@@ -72,10 +84,9 @@ class Trial:
         return self.finished - self.started
 
     @property
-    def screened(self) -> bool:
-        """True for a FAIL trial that was never evaluated: a constraint on a cheap metric (``params``,
-        ``flops``, a table's latency) ruled it out first. It does not count toward ``n_trials``."""
-        return self.state is TrialState.FAIL and (self.error or "").startswith(SCREENED)
+    def params(self) -> Mapping[str, Any]:
+        """The architecture's parameters (what the storage keeps of it)."""
+        return self.architecture.params
 
     @property
     def status(self) -> str:
