@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,12 +25,14 @@ def profile_model(
     download: bool = False,
     device: str = "cpu",
 ) -> ModelProfile:
-    """Measure a ``.nasforge`` model (or a zoo model) on this machine.
+    """Measure a ``.nasforge`` model (or a zoo model) on this machine with the
+    :class:`~nasforge.hardware.Profiler`.
 
     Parameters, FLOPs and peak activation memory of its network, and the latency of PyTorch eager
     and ONNX Runtime fp32 (and INT8 with ``int8``, calibrated on 256 images of ``dataset``, default
-    the model's: :func:`~nasforge.deploy._calibrate.calibration_images`) at each batch size; see
-    :func:`nasforge.hardware.profile_module` for the rest.
+    the model's: :func:`~nasforge.deploy._calibrate.calibration_images`) at each batch size, with
+    ``threads`` threads, ``warmup`` untimed then ``repeats`` timed calls; with a GPU ``device``,
+    PyTorch eager on it as well, in its own row.
 
     Example:
         >>> profile_model("digits-s", repeats=2, warmup=0).params  # doctest: +SKIP
@@ -40,25 +41,31 @@ def profile_model(
     from nasforge._device import resolve_device
     from nasforge.deploy._calibrate import calibration_images
     from nasforge.deploy._model import load
-    from nasforge.hardware import profile_module
+    from nasforge.hardware import ModelProfile, Profiler
 
-    resolve_device(device)  # before the model is read
+    where = resolve_device(device)  # before the model is read
     loaded = load(model)
-    with tempfile.TemporaryDirectory() as tmp:
-        exported = {"onnx_fp32": Path(tmp) / "m.onnx"}
-        loaded.export(exported["onnx_fp32"], format="onnx")
-        if int8:
-            calib = calibration_images(loaded, dataset, data_dir, download=download, n=256)
-            exported["onnx_int8"] = Path(tmp) / "m.int8.onnx"
-            loaded.export(exported["onnx_int8"], format="int8", calibration=calib["calibration"])
-        return profile_module(
-            loaded.module,
-            loaded.input_shape,
-            exported=exported,
-            batches=batches,
-            threads=threads,
-            repeats=repeats,
-            warmup=warmup,
-            device=device,
-            name=str(model),
-        )
+    calibration = None
+    if int8:
+        calibration = calibration_images(loaded, dataset, data_dir, download=download, n=256)["calibration"]
+    profiler = Profiler(
+        runtimes=("torch", "onnx", "int8") if int8 else ("torch", "onnx"),
+        threads=threads,
+        repeats=repeats,
+        warmup=warmup,
+    )
+    found = profiler.profile(
+        loaded, batches=batches, calibration=calibration, device=where if where.type != "cpu" else None
+    )
+    return ModelProfile(
+        model=str(model),
+        input_shape=tuple(found["input_shape"]),
+        params=found["params"],
+        flops=found["flops"],
+        peak_activation_bytes=found["peak_activation_bytes"],
+        threads=threads,
+        repeats=repeats,
+        warmup=warmup,
+        latency=found["latency"],
+        gpu=found.get("gpu"),
+    )

@@ -35,7 +35,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nasforge._device import autocast, grad_scaler, resolve_amp, resolve_device
-from nasforge._threads import torch_threads as torch_threads  # old home, until callers move (test_layering)
 from nasforge.errors import ConfigError, DataError, TrialFailed
 
 __all__ = ["AUGMENTATIONS", "OPTIMIZERS", "SCHEDULES", "FitResult", "evaluate", "fit"]

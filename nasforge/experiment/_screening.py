@@ -32,7 +32,7 @@ __all__ = [
 log = logging.getLogger("nasforge")
 
 #: metrics computed from the built network alone, so their constraints are checked before training
-CHEAP_METRICS = frozenset({"params", "flops"})
+CHEAP_METRICS = frozenset({"params", "flops"})  # the Profiler's SCREEN_COUNTS (hardware loads torch)
 #: default of ``run(max_screened=...)``: a strategy that proposes this many screened-out
 #: architectures in a row has nothing feasible left. A screened chain CNN costs its count on the
 #: meta device plus one trial record in SQLite (measured 0.1-0.3 s each on 2 busy cores, most of it
@@ -55,31 +55,12 @@ def infeasible_before_training(
     Returns:
         ``(metrics, reason)`` for an infeasible architecture, else None.
     """
-    names = {c.metric for c in objective.constraints}
-    if not names:
+    if not objective.constraints:
         return None
-    metrics: dict[str, Any] = {}
-    try:
-        metrics.update(estimator.cheap_metrics(arch, frozenset(names)))
-    except Exception:  # the estimator cannot tell: the constraints are checked on its results
-        log.debug("cheap_metrics failed for %s", arch.key, exc_info=True)
-    wanted = (names & CHEAP_METRICS) - metrics.keys()
-    if wanted and space.input_shape is not None and space.num_classes is not None:
-        import torch
+    from nasforge.hardware import Profiler  # torch, when there are constraints
 
-        from nasforge.hardware import count_flops, count_params
-
-        width = estimator.width
-        try:
-            with torch.random.fork_rng(devices=[]):
-                model = arch.build(device="meta", width=width)
-            if "params" in wanted:
-                metrics["params"] = count_params(model)
-            if "flops" in wanted:
-                metrics["flops"] = count_flops(model, tuple(space.input_shape))
-        except Exception:  # a space that cannot build on meta: the constraint is checked after training
-            log.debug("cannot build %s on the meta device", arch.key, exc_info=True)
-    violated = [str(c) for c in objective.constraints if c.metric in metrics and not c.holds(metrics)]
+    profiler = Profiler(width=estimator.width, lookup=estimator.cheap_metrics)  # counts on "meta"
+    metrics, violated = profiler.screen(arch, objective.constraints)
     if not violated:
         return None
     found = ", ".join(f"{k} = {v:,}" for k, v in metrics.items())

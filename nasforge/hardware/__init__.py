@@ -19,8 +19,7 @@ from __future__ import annotations
 from nasforge.hardware._count import count_flops, count_params
 from nasforge.hardware._latency import BACKENDS, LatencyReport, measure_latency, peak_activation_bytes
 from nasforge.hardware._predict import LatencyTable
-from nasforge.hardware._profile import ModelProfile, profile_module
-from nasforge.hardware._profiler import Profiler
+from nasforge.hardware._profiler import ModelProfile, Profiler
 
 __all__ = [
     "BACKENDS",
@@ -32,5 +31,4 @@ __all__ = [
     "count_params",
     "measure_latency",
     "peak_activation_bytes",
-    "profile_module",
 ]

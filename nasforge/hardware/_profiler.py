@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from nasforge.objective import MetricConstraint
     from nasforge.space import Architecture
 
-__all__ = ["COUNTS", "LATENCY_RUNTIMES", "SCREEN_COUNTS", "Profiler", "is_latency_metric"]
+__all__ = ["COUNTS", "LATENCY_RUNTIMES", "SCREEN_COUNTS", "ModelProfile", "Profiler", "is_latency_metric"]
 
 log = logging.getLogger(__name__)
 
@@ -388,3 +389,47 @@ class Profiler:
             f"Profiler(runtimes={self.runtimes}, batch={self.batch}, threads={self.threads}, "
             f"width={self.width}, device={self.device!r})"
         )
+
+
+@dataclass
+class ModelProfile:
+    """What :meth:`Profiler.profile` measured of a saved model, as ``nasforge profile`` prints it.
+
+    Attributes:
+        model: what was profiled (a file or zoo name, for the record).
+        input_shape: (C, H, W) of one input.
+        params: parameters; flops: FLOPs of one input; peak_activation_bytes: the largest
+            activation memory alive at once (batch 1, float32).
+        threads: intra-op threads of the timings.
+        latency: one row per runtime and batch size: ``runtime`` (``torch_eager``, ``onnx_fp32``,
+            ``onnx_int8``, or ``torch_eager_cuda`` / ``torch_eager_mps``)
+            and the fields of :meth:`LatencyReport.to_dict`.
+        gpu: the GPU's :func:`nasforge._device.device_info` when a GPU row was timed, else None.
+        repeats / warmup: timed and untimed calls per measurement.
+    """
+
+    model: str
+    input_shape: tuple[int, ...]
+    params: int
+    flops: int
+    peak_activation_bytes: int
+    threads: int
+    repeats: int
+    warmup: int
+    latency: list[dict[str, Any]] = field(default_factory=list)
+    gpu: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``nasforge profile --json``."""
+        out: dict[str, Any] = {
+            "model": self.model,
+            "input_shape": list(self.input_shape),
+            "params": self.params,
+            "flops": self.flops,
+            "peak_activation_bytes": self.peak_activation_bytes,
+            "threads": self.threads,
+            "latency": self.latency,
+        }
+        if self.gpu is not None:
+            out["gpu"] = self.gpu
+        return out

@@ -8,7 +8,6 @@ from collections.abc import Collection
 
 import numpy as np
 
-from nasforge._checks import check_int as check_int  # old home, until callers move (test_layering)
 from nasforge.errors import SpaceError
 from nasforge.space import Architecture, SearchSpace
 

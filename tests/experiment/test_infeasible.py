@@ -184,3 +184,10 @@ def test_the_message_names_each_constraint_when_none_alone_rules_everything_out(
         "flops <= 5 (violated by 1, smallest flops seen 50): the last 2 proposals in a row violated one "
         "of them each before any trial was trained"
     )
+
+
+def test_the_screening_counts_what_the_profiler_counts() -> None:
+    from nasforge.experiment._screening import CHEAP_METRICS
+    from nasforge.hardware._profiler import SCREEN_COUNTS
+
+    assert CHEAP_METRICS == SCREEN_COUNTS  # written twice only so that the experiment loads no torch
