@@ -72,7 +72,8 @@ class Storage(ABC):
 
     @abstractmethod
     def finish_trial(self, trial: Trial) -> None:
-        """Write the final state, metrics, values and flags of trial ``trial.number``."""
+        """Write the final state, metrics, values and flags of trial ``trial.number``; the
+        intermediate values :meth:`report` recorded stay (the trial's own are added to them)."""
 
     @abstractmethod
     def load_trials(self, space: SearchSpace) -> list[Trial]:
@@ -138,7 +139,8 @@ class InMemoryStorage(Storage):
         self._trials[number] = replace(rec, intermediate={**rec.intermediate, step: value})
 
     def finish_trial(self, trial: Trial) -> None:
-        self._trials[trial.number] = trial
+        reported = self._trials[trial.number].intermediate
+        self._trials[trial.number] = replace(trial, intermediate={**reported, **trial.intermediate})
 
     def load_trials(self, space: SearchSpace) -> list[Trial]:
         for i, t in enumerate(self._trials):

@@ -1,6 +1,7 @@
 """Reusable test suites and toy problems (for nasforge's tests and for third-party components)."""
 
 from nasforge.testing._space import SpaceConformance
+from nasforge.testing._storage import StorageConformance
 from nasforge.testing._strategy import StrategyConformance
 from nasforge.testing._toy import (
     AdditiveEstimator,
@@ -18,6 +19,7 @@ __all__ = [
     "AdditiveEstimator",
     "NumericSumRanker",
     "SpaceConformance",
+    "StorageConformance",
     "StrategyConformance",
     "ToyEstimator",
     "additive_space",
