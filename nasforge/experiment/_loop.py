@@ -89,7 +89,7 @@ def run(
         estimator = ESTIMATORS.create(estimator)
     if not isinstance(estimator, Estimator):
         raise ConfigError(f"run() needs an Estimator, got {type(estimator).__name__}")
-    task = getattr(estimator, "task", None)
+    task = estimator.task
     if task is not None and (exp.space.input_shape, exp.space.num_classes) != (
         task.input_shape,
         task.num_classes,
