@@ -1,5 +1,6 @@
 """Reusable test suites and toy problems (for nasforge's tests and for third-party components)."""
 
+from nasforge.testing._estimator import EstimatorConformance
 from nasforge.testing._space import SpaceConformance
 from nasforge.testing._storage import StorageConformance
 from nasforge.testing._strategy import StrategyConformance
@@ -17,6 +18,7 @@ from nasforge.testing._toy import (
 
 __all__ = [
     "AdditiveEstimator",
+    "EstimatorConformance",
     "NumericSumRanker",
     "SpaceConformance",
     "StorageConformance",
