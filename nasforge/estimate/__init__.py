@@ -20,6 +20,7 @@ from nasforge.estimate._ensemble import (
     rank_vote,
     ranks,
 )
+from nasforge.estimate._final import TrainedModel, train_final
 from nasforge.estimate._predictors import (
     PREDICTORS,
     Predictor,
@@ -28,7 +29,7 @@ from nasforge.estimate._predictors import (
     make_predictor,
 )
 from nasforge.estimate._supernet import SupernetEstimator
-from nasforge.estimate._train import TrainedModel, TrainEstimator, train_final
+from nasforge.estimate._train import TrainEstimator
 
 if TYPE_CHECKING:
     from nasforge.estimate._detection import DetectionTrainEstimator, TrainedDetector, train_detector

@@ -278,7 +278,7 @@ class SupernetEstimator(Estimator):
         from torch import nn
 
         from nasforge._threads import torch_threads
-        from nasforge.estimate._train import default_threads
+        from nasforge.estimate._setup import default_threads
 
         task = self.task
         assert task is not None
@@ -383,7 +383,7 @@ class SupernetEstimator(Estimator):
         from nasforge._device import device_info
         from nasforge._threads import torch_threads
         from nasforge.estimate._loop import evaluate
-        from nasforge.estimate._train import default_threads
+        from nasforge.estimate._setup import default_threads
         from nasforge.nn._supernet import recalibrate_bn
         from nasforge.space._nb201 import nb201_ops
 

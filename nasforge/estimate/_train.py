@@ -12,14 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from nasforge.errors import ConfigError
 from nasforge.estimate._base import TrialContext
-from nasforge.estimate._final import TrainedModel, train_final
 from nasforge.estimate._model import Model
 from nasforge.estimate._setup import (
     TrainBudget,
     TrainingEstimator,
-    build_seeded,
     default_threads,
-    transfer_weights,
 )
 
 if TYPE_CHECKING:
@@ -28,17 +25,7 @@ if TYPE_CHECKING:
     from nasforge.data import Task
     from nasforge.space import Architecture
 
-# build_seeded, default_threads, transfer_weights, TrainBudget, TrainedModel and train_final are
-# imported from here by older code; their homes are _setup and _final
-__all__ = [
-    "TrainBudget",
-    "TrainEstimator",
-    "TrainedModel",
-    "build_seeded",
-    "default_threads",
-    "train_final",
-    "transfer_weights",
-]
+__all__ = ["TrainEstimator"]
 
 
 class TrainEstimator(TrainingEstimator):

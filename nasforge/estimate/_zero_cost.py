@@ -16,7 +16,7 @@ from nasforge.errors import ConfigError
 from nasforge.estimate._base import Estimator, TrialContext
 from nasforge.estimate._ensemble import resolve_proxies
 from nasforge.estimate._proxies import check_names, compute_proxies
-from nasforge.estimate._train import build_seeded, default_threads
+from nasforge.estimate._setup import build_seeded, default_threads
 
 if TYPE_CHECKING:
     from nasforge.space import Architecture

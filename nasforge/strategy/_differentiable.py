@@ -41,7 +41,7 @@ from nasforge._device import check_device_name, resolve_device
 from nasforge._seeds import derive_seed
 from nasforge._threads import torch_threads
 from nasforge.errors import ConfigError, SpaceError
-from nasforge.estimate._train import default_threads
+from nasforge.estimate._setup import default_threads
 from nasforge.space._nb201 import NB201_OPS, NB201Space
 from nasforge.strategy._base import Strategy
 

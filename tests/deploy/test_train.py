@@ -13,7 +13,7 @@ import nasforge as nf
 from nasforge.cli import app
 from nasforge.deploy._train import architecture_from
 from nasforge.errors import ConfigError
-from nasforge.estimate._train import transfer_weights
+from nasforge.estimate._setup import transfer_weights
 from nasforge.testing import make_image_folder
 
 runner = CliRunner()
