@@ -66,8 +66,10 @@ Choices where the reference leaves room (documented because they change the numb
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
@@ -196,6 +198,17 @@ def _block_trainability(f_in: Tensor, f_out: Tensor, generator: torch.Generator)
     return -s - 1.0 / (s + 1e-6) + 2.0
 
 
+@contextlib.contextmanager
+def _hooked(modules: Iterable[nn.Module], hook: Callable[..., None]) -> Iterator[None]:
+    """``hook`` on the forward pass of each of ``modules`` while the block runs, then removed."""
+    handles = [m.register_forward_hook(hook) for m in modules]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def _az_nas(model: nn.Module, inputs: Tensor, seed: int) -> dict[str, float]:
     net = _working_copy(model)
     features: list[Tensor] = []
@@ -204,13 +217,8 @@ def _az_nas(model: nn.Module, inputs: Tensor, seed: int) -> dict[str, float]:
         if isinstance(out, Tensor) and out.ndim >= 2:
             features.append(out)
 
-    handles = [b.register_forward_hook(keep) for b in feature_blocks(net)]
-    try:
-        x = inputs.detach().to(device=_device(net), dtype=_float_dtype(net))
-        net(x)
-    finally:
-        for h in handles:
-            h.remove()
+    with _hooked(feature_blocks(net), keep):
+        net(inputs.detach().to(device=_device(net), dtype=_float_dtype(net)))
     entropies = [_spectral_entropy(f) for f in features]
     expressivity = sum(entropies) if entropies else math.nan
     steps = [b - a for a, b in itertools.pairwise(entropies)]
@@ -258,13 +266,8 @@ def _meco_forward(net: nn.Module, x: Tensor, seed: int, wanted: set[str]) -> dic
             idx = torch.randperm(n, generator=generator)[:k]
             found["meco_opt"].append(_min_corr_eig(fea[idx]) * n / k)
 
-    handles = [m.register_forward_hook(hook) for m in net.modules()]
-    try:
-        with torch.no_grad():
-            net(x)
-    finally:
-        for h in handles:
-            h.remove()
+    with _hooked(net.modules(), hook), torch.no_grad():
+        net(x)
     return found
 
 
@@ -320,13 +323,8 @@ def _swap(model: nn.Module, inputs: Tensor) -> float:
             on = (out.detach().reshape(n, -1) > 0).to(torch.int64)
             codes.append(torch.unique(weights @ on))  # each unit's pattern over the samples
 
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, _ACTIVATIONS)]
-    try:
-        with torch.no_grad():
-            net(x)
-    finally:
-        for h in handles:
-            h.remove()
+    with _hooked((m for m in net.modules() if isinstance(m, _ACTIVATIONS)), hook), torch.no_grad():
+        net(x)
     if not codes:
         return 0.0
     return float(torch.unique(torch.cat(codes)).numel())

@@ -153,4 +153,5 @@ class StorageConformance:
                 reopen_storage(storage).open("exp", ["minimize"])
 
     def test_describe_says_where(self, make_storage: Factory) -> None:
-        assert isinstance(_opened(make_storage).describe(), str) and _opened(make_storage).describe()
+        where = _opened(make_storage).describe()
+        assert isinstance(where, str) and where
