@@ -26,8 +26,9 @@ What fails and what warns:
 - **INT8**: quantisation is approximate by nature, so its loss is reported and judged by the
   user: a box match below 90 % or an mAP drop above 0.05 gives an :class:`ExportQualityWarning` (its text
   is also :attr:`DetectionExportReport.warning`); ``max_map_drop=`` (``nasforge export
-  --max-map-drop``) turns a larger mAP drop into an error and removes the file, for a pipeline
-  that must not ship a degraded model.
+  --max-map-drop``) turns a larger mAP drop into an error that writes nothing (the file is
+  written beside the target and moved there once checked), for a pipeline that must not ship a
+  degraded model.
 """
 
 from __future__ import annotations
@@ -68,8 +69,9 @@ FP32_TOLERANCE = 1e-4
 INT8_MIN_MATCH = 0.9
 #: ... or above this mAP drop
 INT8_MAX_MAP_DROP = 0.05
-#: decoding of the box check: the thresholds of :func:`~nasforge.detect.decode_centernet`
-CHECK_DECODE = {"score_threshold": 0.05, "iou_threshold": 0.6, "max_dets": 100}
+#: decoding of the box check: the boxes a user sees, at the defaults of a detector's call
+#: (``conf=0.25``, ``iou=0.7``); low-score peaks would swamp the share with noise
+CHECK_DECODE = {"score_threshold": 0.25, "iou_threshold": 0.7, "max_dets": 300}
 #: decoding for mAP: the thresholds the detection estimators score with
 MAP_DECODE = {"score_threshold": 0.01, "iou_threshold": 0.6, "max_dets": 100}
 
@@ -88,7 +90,8 @@ class DetectionExportReport:
         max_abs_diff: largest absolute difference of the three output maps (heatmap logits, sizes
             and offsets in cells) on the check images.
         box_match: matched boxes (same class, IoU >= 0.5, one to one) over the larger of the two
-            box counts, decoded at score >= 0.05; 1.0 when neither model finds a box.
+            box counts, decoded as a detector's call does by default (score >= 0.25, NMS IoU 0.7);
+            1.0 when neither model finds a box.
         box_max_diff: largest absolute coordinate difference of matched boxes, in input pixels.
         n_checked: check images.
         n_boxes: ``{"pytorch": ..., "exported": ...}`` boxes decoded on them.
@@ -255,16 +258,31 @@ def export_detector(
         isinstance(max_map_drop, bool) or not isinstance(max_map_drop, int | float) or max_map_drop < 0
     ):
         raise ConfigError(f"max_map_drop must be a number >= 0, got {max_map_drop!r}")
-    check_writable_file(path, what="export file")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # torch's TorchScript-based ONNX exporter
-        report = _export(model, Path(path), format, calibration, eval_images, eval_targets, opset, seed)
-    drop = report.map_drop
-    if format == "int8" and max_map_drop is not None and drop is not None and drop > max_map_drop:
-        report.path.unlink(missing_ok=True)
+    final = check_writable_file(path, what="export file")
+    # written beside the target and moved there once checked: a rejected INT8 export leaves an
+    # earlier file of that name as it was
+    partial = final.with_name(f".{final.name}.partial.onnx")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch's TorchScript-based ONNX exporter
+            report = _export(model, partial, format, calibration, eval_images, eval_targets, opset, seed)
+        drop = report.map_drop
+        if format == "int8" and max_map_drop is not None and drop is not None and drop > max_map_drop:
+            raise ConfigError(
+                f"the INT8 export of {model!r} loses {drop:.4f} mAP (> max_map_drop {max_map_drop}); "
+                f"nothing was written to {final}. Calibrate on more or more representative images, or "
+                "ship fp32 ONNX"
+            )
+        partial.replace(final)
+        report.path = final
+    finally:
+        partial.unlink(missing_ok=True)
+    if (
+        format == "onnx" and report.max_abs_diff > FP32_TOLERANCE
+    ):  # as for a classifier: written, and distrusted
         raise ConfigError(
-            f"the INT8 export of {model!r} loses {drop:.4f} mAP (> max_map_drop {max_map_drop}); "
-            f"{report.path} was removed. Calibrate on more or more representative images, or ship fp32 ONNX"
+            f"the onnx export of {model!r} differs from PyTorch by up to {report.max_abs_diff:.2e} in its "
+            f"output maps (> {FP32_TOLERANCE}); {final} was written but should not be trusted"
         )
     if report.warning:
         warnings.warn(report.warning, ExportQualityWarning, stacklevel=3)
@@ -346,11 +364,6 @@ def _export(
             scores[who] = {"map": round(float(found["map"]), 6), "map_50": round(float(found["map_50"]), 6)}
         report.map = scores
     report.seconds = round(time.perf_counter() - start, 3)
-    if format == "onnx" and diff > FP32_TOLERANCE:
-        raise ConfigError(
-            f"the onnx export of {model!r} differs from PyTorch by up to {diff:.2e} in its output maps "
-            f"(> {FP32_TOLERANCE}); the file was written but should not be trusted"
-        )
     if format == "int8":
         doubts = []
         if report.box_match < INT8_MIN_MATCH:

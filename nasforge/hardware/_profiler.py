@@ -21,6 +21,7 @@ included.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -321,6 +322,7 @@ class Profiler:
         """What :func:`measure_latency` times for ``runtime`` (the module, or an exported file in
         ``tmp``), and the export's report (None for ``torch``)."""
         from nasforge.hardware._export import export
+        from nasforge.hardware._export_det import ExportQualityWarning
 
         if runtime == "torch":
             return model.module, None
@@ -330,7 +332,9 @@ class Profiler:
         if calibration is None:
             raise ConfigError("INT8 latency needs calibration images (pixels of training images)")
         path = tmp / "m.int8.onnx"
-        return path, export(model, path, format="int8", calibration=calibration, **evaluation)
+        with warnings.catch_warnings():  # timing: the quality goes to the metrics, not to a warning
+            warnings.simplefilter("ignore", ExportQualityWarning)
+            return path, export(model, path, format="int8", calibration=calibration, **evaluation)
 
     def profile(
         self,
