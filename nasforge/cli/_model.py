@@ -344,6 +344,9 @@ def profile(
 ) -> None:
     """Measure a model on this machine: parameters, FLOPs, peak activation memory and latency.
 
+    A detector is measured on its network's forward pass (the exported heatmap, size and offset
+    maps; decoding and NMS are not timed).
+
     Latency is timed for PyTorch eager and ONNX Runtime fp32 (and INT8 with --int8), at each
     --batch, with --threads threads: --warmup untimed calls, then --repeats timed calls; the median
     is the figure, p10 / p90 and the coefficient of variation show the spread.

@@ -15,6 +15,9 @@ Each export checks itself at once (:class:`ExportReport`): the exported model is
 absolute difference of the logits and the share of equal top-1 classes are reported; for fp32
 ONNX a difference above ``1e-4`` is an error. INT8 is approximate by nature: its report gives the
 top-1 agreement, and the accuracy of both models when labelled images are given.
+
+A detector exports its fused network's output maps and is checked on decoded boxes and mAP
+(:mod:`nasforge.hardware._export_det`).
 """
 
 from __future__ import annotations
