@@ -152,28 +152,25 @@ class DetectionExportReport:
         return text
 
 
-class _Maps:
-    """Builds the exported module: pixels in, the three maps out as a tuple (ONNX has no dicts)."""
+def _maps_network(model: Exportable) -> torch.nn.Module:
+    """The exported module: a fused copy of the network behind the normalisation, pixels in, the
+    three maps out as a tuple (ONNX graphs have no dict outputs)."""
+    from torch import nn
 
-    @staticmethod
-    def network(model: Exportable) -> torch.nn.Module:
-        from torch import nn
+    from nasforge.nn import reparameterize
 
-        from nasforge.nn import reparameterize
+    pixel_net = model.pipeline.network(reparameterize(copy.deepcopy(model.module).eval()))
 
-        fused = reparameterize(copy.deepcopy(model.module).eval())
-        pixel_net = model.pipeline.network(fused)
+    class MapsNetwork(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = pixel_net
 
-        class MapsNetwork(nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.net = pixel_net
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            out = self.net(x)
+            return tuple(out[name] for name in OUTPUTS)
 
-            def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-                out = self.net(x)
-                return tuple(out[name] for name in OUTPUTS)
-
-        return MapsNetwork().eval()
+    return MapsNetwork().eval()
 
 
 def decode_maps(
@@ -329,7 +326,7 @@ def _export(
     expected = [raw[name].numpy() for name in OUTPUTS]
     fp32 = path if format == "onnx" else path.with_name(path.stem + ".fp32.onnx")
     meta = {"nasforge.stride": str(stride), "nasforge.outputs": json.dumps(list(OUTPUTS))}
-    _export_onnx(_Maps.network(model), model, batch[:1], fp32, opset, OUTPUTS, meta)
+    _export_onnx(_maps_network(model), model, batch[:1], fp32, opset, OUTPUTS, meta)
     if format == "int8":
         try:
             _quantize(fp32, path, calib)
