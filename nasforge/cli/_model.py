@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -267,15 +268,30 @@ def export(
     calibration: Annotated[
         int, typer.Option("--calibration", min=1, help="Calibration images (int8).")
     ] = 512,
+    max_map_drop: Annotated[
+        float | None,
+        typer.Option(
+            "--max-map-drop",
+            min=0.0,
+            help="Detectors, int8: fail (exit 2, file removed) when the INT8 model's test mAP is lower "
+            "than PyTorch's by more than this (default: report it, warn above 0.05).",
+        ),
+    ] = None,
 ) -> None:
     """Export a model for deployment (ONNX, INT8 ONNX, TorchScript), checked against PyTorch.
 
     The check reports the largest logit difference and the top-1 agreement, and with a dataset
     the accuracy of both models. The exported graph takes raw pixels (N, C, H, W) in [0, 1]; the
     normalisation is inside it.
+
+    A detector (onnx or int8) exports its fused network's heatmap, size and offset maps; decoding
+    stays in Python (nasforge.deploy.OnnxDetector runs the file). Its check compares the decoded
+    boxes (share matched at IoU>=0.5, largest coordinate difference) and with test data both
+    models' mAP; INT8 calibrates on the detector's dataset, or --dataset yolo|coco|... --data-dir,
+    or unlabelled images with --dataset folder --data-dir DIR.
     """
     with user_errors():
-        from nasforge.deploy import FORMATS, calibration_images, load
+        from nasforge.deploy import FORMATS, ExportQualityWarning, calibration_images, load
         from nasforge.deploy import export as do_export
 
         if fmt not in FORMATS:
@@ -287,8 +303,12 @@ def export(
         options: dict[str, Any] = {}
         if dataset is not None or fmt == "int8":  # INT8 calibrates on the model's data by default
             options = calibration_images(loaded, dataset, data_dir, download=download, n=calibration)
-        report = do_export(loaded, target, format=fmt, **options)
-        out.print(str(report), highlight=False, soft_wrap=True)
+        if max_map_drop is not None:
+            options["max_map_drop"] = max_map_drop
+        with warnings.catch_warnings():  # the report says it on its last line
+            warnings.simplefilter("ignore", ExportQualityWarning)
+            report = do_export(loaded, target, format=fmt, **options)
+        out.print(escape(str(report)), highlight=False, soft_wrap=True)
 
 
 def profile(
@@ -323,6 +343,9 @@ def profile(
     ] = "cpu",
 ) -> None:
     """Measure a model on this machine: parameters, FLOPs, peak activation memory and latency.
+
+    A detector is measured on its network's forward pass (the exported heatmap, size and offset
+    maps; decoding and NMS are not timed).
 
     Latency is timed for PyTorch eager and ONNX Runtime fp32 (and INT8 with --int8), at each
     --batch, with --threads threads: --warmup untimed calls, then --repeats timed calls; the median

@@ -66,6 +66,12 @@ def load(source: str | Path, *, device: str = "cpu") -> TrainedNetwork:
                 f"or a zoo name ({names})"
             )
         path = zoo_path
+    if path.suffix.lower() == ".onnx":
+        raise CheckpointError(
+            f"{source} is an ONNX export; nasforge.load reads .nasforge files. Run an exported detector "
+            "with nasforge.deploy.OnnxDetector(path), a classifier with onnxruntime.InferenceSession "
+            "(input 'pixels': raw pixels (N, C, H, W) in [0, 1])"
+        )
     model = read_model(path)
     if where.type != "cpu":
         model.module.to(where)

@@ -1,8 +1,9 @@
 """Object detection (issue 23): box operations, COCO mAP, an anchor-free head, loaded detectors and results.
 
 Searchable through the ``detector`` space and the ``train_det`` estimator; a trained detector is
-saved as a ``.nasforge`` file that :func:`nasforge.load` returns as a :class:`Detector`. Not yet
-wired into the CLI or ONNX export; see ``docs/detection.md``. Detection data
+saved as a ``.nasforge`` file that :func:`nasforge.load` returns as a :class:`Detector`, exported
+to ONNX by :func:`nasforge.deploy.export` and run from it by :class:`nasforge.deploy.OnnxDetector`;
+see ``docs/detection.md``. Detection data
 lives in :mod:`nasforge.data` (:class:`~nasforge.data.DetectionTask`, :func:`~nasforge.data.load_detection`).
 
 Example:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
 from nasforge.errors import ConfigError, TrialFailed
@@ -154,6 +155,13 @@ class DetectionTrainEstimator(TrainingEstimator):
         lr: peak learning rate of the one-cycle schedule (AdamW).
         weight_decay: AdamW weight decay.
         threads: torch threads while training; default every core this process may use.
+        hardware: measure each trained network on this machine too, as
+            :class:`~nasforge.TrainEstimator`'s ``hardware`` (the options of
+            :class:`~nasforge.hardware.Profiler`): adds ``latency_<runtime>_ms`` (the network's
+            forward pass, decoding excluded), ``latency_ms`` and with ``int8`` also ``int8_val_map``,
+            ``int8_map_drop`` and ``int8_speedup``, so ``-latency_ms`` objectives and
+            ``latency_ms <= X`` constraints work for detectors (checked before training by
+            :meth:`cheap_metrics`).
 
     Example:
         >>> from nasforge.data import load_detection
@@ -174,7 +182,10 @@ class DetectionTrainEstimator(TrainingEstimator):
         lr: float = 3e-3,
         weight_decay: float = 1e-4,
         threads: int | None = None,
+        hardware: Mapping[str, Any] | None = None,
     ) -> None:
+        from nasforge.hardware import Profiler
+
         _check_task(task, "DetectionTrainEstimator")
         check_count("epochs", epochs)
         check_count("steps_per_epoch", steps_per_epoch, allow_none=True)
@@ -189,11 +200,32 @@ class DetectionTrainEstimator(TrainingEstimator):
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
         self.threads = threads
+        self.hardware = None if hardware is None else dict(hardware)
+        self.profiler = None if hardware is None else Profiler.from_options(hardware)
 
     @property
     def max_step(self) -> int:  # type: ignore[override]
         """The full budget in reported steps: the training epochs."""
         return self.epochs
+
+    def cheap_metrics(self, arch: Architecture, names: AbstractSet[str]) -> dict[str, float]:
+        """With ``hardware``: the latency metrics among ``names``, measured on the untrained network
+        (speed depends on the shape, not the weights; as :meth:`TrainEstimator.cheap_metrics
+        <nasforge.TrainEstimator.cheap_metrics>`)."""
+        from nasforge.hardware._profiler import is_latency_metric
+
+        wanted = {n for n in names if is_latency_metric(n)}
+        if self.profiler is None or not wanted:
+            return {}
+        from nasforge._threads import torch_threads
+
+        task = self._task()
+        with torch_threads(self._threads()):
+            module = self._network(arch, task, 0)
+        measured = self.profiler.measure(
+            Detector.trained_on(task, arch, module), task, seed=0, accuracy=False
+        )
+        return {k: float(v) for k, v in measured.items() if k in wanted}
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
         from nasforge._threads import torch_threads
@@ -237,6 +269,10 @@ class DetectionTrainEstimator(TrainingEstimator):
                 weight_decay=self.weight_decay,
                 seed=ctx.seed,
                 on_epoch=on_epoch,
+            )
+        if self.profiler is not None:  # the trained network, on the CPU
+            last.update(
+                self.profiler.measure(Detector.trained_on(task, arch, model.eval()), task, seed=ctx.seed)
             )
         return last
 

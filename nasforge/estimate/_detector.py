@@ -10,6 +10,7 @@ Its call returns boxes, mapped back to each original image's pixels.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -23,7 +24,9 @@ from nasforge.estimate._model import TrainedNetwork
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Detector"]
+    from nasforge.data._pipeline import ImagePipeline
+
+__all__ = ["Detector", "detect_images"]
 
 
 @dataclass(repr=False)
@@ -76,60 +79,29 @@ class Detector(TrainedNetwork):
         """
         import torch
 
-        if not (isinstance(conf, int | float) and 0 <= conf <= 1) or isinstance(conf, bool):
-            raise ConfigError(f"conf must be in [0, 1], got {conf=}")
-        if not (isinstance(iou, int | float) and 0 < iou <= 1) or isinstance(iou, bool):
-            raise ConfigError(f"iou must be in (0, 1], got {iou=}")
-        if isinstance(max_det, bool) or not isinstance(max_det, int) or max_det < 1:
-            raise ConfigError(f"max_det must be an integer >= 1, got {max_det=}")
-        start = time.perf_counter()
-        originals, sources = _read_sources(source)
-        batch = self._preprocess(originals)
-        t_pre = time.perf_counter()
         self.module.eval()
-        outputs: list[dict[str, torch.Tensor]] = []
-        t_inf = 0.0
-        for i in range(0, len(batch), batch_size):
-            t0 = time.perf_counter()
+
+        def forward(pixels: torch.Tensor) -> dict[str, torch.Tensor]:
             with torch.no_grad():
-                raw = self.module(batch[i : i + batch_size])
-            t_inf += time.perf_counter() - t0
-            outputs.extend(self._decode(raw, conf, iou, max_det))
-        t_post = time.perf_counter() - t_pre - t_inf
-        n = len(originals)
-        speed = {
-            "preprocess": 1000 * (t_pre - start) / n,
-            "inference": 1000 * t_inf / n,
-            "postprocess": 1000 * t_post / n,
-        }
-        _, h, w = self.input_shape
-        results = []
-        for image, where, det in zip(originals, sources, outputs, strict=True):
-            oh, ow = int(image.shape[1]), int(image.shape[2])
-            scale = torch.tensor([ow / w, oh / h, ow / w, oh / h])
-            boxes = det["boxes"].float().cpu() * scale
-            data = torch.cat(
-                (boxes, det["scores"].float().cpu()[:, None], det["labels"].float().cpu()[:, None]), 1
-            )
-            results.append(Results(_to_hwc_uint8(image), where, self.names, data, speed))
-        return results
+                out: dict[str, torch.Tensor] = self.module(self._on_device(self.pipeline.normalize(pixels)))
+            return out
 
-    def _preprocess(self, originals: list[torch.Tensor]) -> torch.Tensor:
-        import torch
-
-        pipeline = self.pipeline
-        return self._on_device(pipeline.normalize(torch.stack([pipeline.fit(t) for t in originals])))
-
-    def _decode(
-        self, raw: dict[str, torch.Tensor], conf: float, iou: float, max_det: int
-    ) -> list[dict[str, Any]]:
-        from nasforge.detect._centernet import decode_centernet
-
-        _, h, w = self.input_shape
-        stride = int(getattr(self.module, "stride", 1))
-        return decode_centernet(
-            raw, stride, (h, w), max_dets=max_det, score_threshold=conf, iou_threshold=iou
+        return detect_images(
+            forward,
+            self.pipeline,
+            self.names,
+            self.stride,
+            source,
+            conf=conf,
+            iou=iou,
+            max_det=max_det,
+            batch_size=batch_size,
         )
+
+    @property
+    def stride(self) -> int:
+        """Input pixels per cell of the network's output maps."""
+        return int(getattr(self.module, "stride", 1))
 
     def fuse(self) -> Detector:
         """Fold every RepVGG block's branches into one conv (:func:`nasforge.nn.reparameterize`), in
@@ -143,6 +115,70 @@ class Detector(TrainedNetwork):
     def _score(self) -> str:
         score = self.metrics.get("test_map", self.metrics.get("val_map"))
         return f", mAP {score:.4f}" if isinstance(score, float) else ""
+
+
+def detect_images(
+    forward: Callable[[torch.Tensor], Mapping[str, Any]],
+    pipeline: ImagePipeline,
+    names: dict[int, str],
+    stride: int,
+    source: Any,
+    *,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    max_det: int = 300,
+    batch_size: int = 32,
+) -> list[Results]:
+    """What a detector's call does, whatever runs its network: read and resize ``source`` with
+    ``pipeline`` (no normalisation), ``forward`` each batch of pixels in [0, 1] to the output maps
+    (``heatmap``, ``size``, ``offset``; tensors or arrays), decode them
+    (:func:`~nasforge.detect.decode_centernet`) and map the boxes back to each original image.
+
+    :class:`Detector` runs its PyTorch module, :class:`~nasforge.deploy.OnnxDetector` an exported
+    ONNX file.
+    """
+    import torch
+
+    from nasforge.detect._centernet import decode_centernet
+
+    if not (isinstance(conf, int | float) and 0 <= conf <= 1) or isinstance(conf, bool):
+        raise ConfigError(f"conf must be in [0, 1], got {conf=}")
+    if not (isinstance(iou, int | float) and 0 < iou <= 1) or isinstance(iou, bool):
+        raise ConfigError(f"iou must be in (0, 1], got {iou=}")
+    if isinstance(max_det, bool) or not isinstance(max_det, int) or max_det < 1:
+        raise ConfigError(f"max_det must be an integer >= 1, got {max_det=}")
+    start = time.perf_counter()
+    originals, sources = _read_sources(source)
+    batch = torch.stack([pipeline.fit(t) for t in originals])
+    t_pre = time.perf_counter()
+    _, h, w = pipeline.input_shape
+    outputs: list[dict[str, Any]] = []
+    t_inf = 0.0
+    for i in range(0, len(batch), batch_size):
+        t0 = time.perf_counter()
+        raw = forward(batch[i : i + batch_size])
+        t_inf += time.perf_counter() - t0
+        maps = {k: torch.as_tensor(v).cpu() for k, v in raw.items()}
+        outputs.extend(
+            decode_centernet(maps, stride, (h, w), max_dets=max_det, score_threshold=conf, iou_threshold=iou)
+        )
+    t_post = time.perf_counter() - t_pre - t_inf
+    n = len(originals)
+    speed = {
+        "preprocess": 1000 * (t_pre - start) / n,
+        "inference": 1000 * t_inf / n,
+        "postprocess": 1000 * t_post / n,
+    }
+    results = []
+    for image, where, det in zip(originals, sources, outputs, strict=True):
+        oh, ow = int(image.shape[1]), int(image.shape[2])
+        scale = torch.tensor([ow / w, oh / h, ow / w, oh / h])
+        boxes = det["boxes"].float().cpu() * scale
+        data = torch.cat(
+            (boxes, det["scores"].float().cpu()[:, None], det["labels"].float().cpu()[:, None]), 1
+        )
+        results.append(Results(_to_hwc_uint8(image), where, names, data, speed))
+    return results
 
 
 def _read_sources(source: Any) -> tuple[list[torch.Tensor], list[str]]:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from nasforge.data._task import ImageSplits
     from nasforge.hardware._export import ExportReport
+    from nasforge.hardware._export_det import DetectionExportReport
     from nasforge.space import Architecture
 
 __all__ = ["Model", "Prediction", "Predictions", "TrainedNetwork"]
@@ -151,8 +152,11 @@ class TrainedNetwork(ABC):
         save_file(state, str(path), metadata={"architecture_key": self.architecture.key})
         return path
 
-    def export(self, path: str | Path, format: str = "onnx", **options: Any) -> ExportReport:
-        """Export to ONNX, INT8 ONNX or TorchScript and check it: :func:`nasforge.deploy.export`."""
+    def export(
+        self, path: str | Path, format: str = "onnx", **options: Any
+    ) -> ExportReport | DetectionExportReport:
+        """Export to ONNX, INT8 ONNX or TorchScript (a detector: ONNX or INT8 ONNX) and check it:
+        :func:`nasforge.deploy.export`."""
         from nasforge.hardware._export import export
 
         return export(self, path, format=format, **options)

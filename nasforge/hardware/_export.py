@@ -15,6 +15,9 @@ Each export checks itself at once (:class:`ExportReport`): the exported model is
 absolute difference of the logits and the share of equal top-1 classes are reported; for fp32
 ONNX a difference above ``1e-4`` is an error. INT8 is approximate by nature: its report gives the
 top-1 agreement, and the accuracy of both models when labelled images are given.
+
+A detector exports its fused network's output maps and is checked on decoded boxes and mAP
+(:mod:`nasforge.hardware._export_det`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
     import torch
 
     from nasforge.data._pipeline import ImagePipeline
+    from nasforge.hardware._export_det import DetectionExportReport
     from nasforge.space import Architecture
 
 __all__ = ["FORMATS", "ExportReport", "Exportable", "export"]
@@ -112,9 +116,11 @@ def export(
     calibration: Any = None,
     eval_images: Any = None,
     eval_labels: Any = None,
+    eval_targets: Any = None,
+    max_map_drop: float | None = None,
     opset: int = 17,
     seed: int = 0,
-) -> ExportReport:
+) -> ExportReport | DetectionExportReport:
     """Export ``model`` to ``path`` and check the result against PyTorch.
 
     Args:
@@ -129,18 +135,44 @@ def export(
             seeded random images.
         eval_labels: class indices of ``eval_images``; when given, both models' accuracy on them is
             reported (use held-out images, not the calibration ones, for an honest figure).
+        eval_targets: a detector's ground truth of ``eval_images``, one ``{"boxes": (K, 4) xyxy in
+            input pixels, "labels": (K,)}`` per image; when given, both models' COCO mAP is reported.
+        max_map_drop: a detector's INT8 export fails (:class:`~nasforge.errors.ConfigError`, file
+            removed) when its mAP on ``eval_targets`` is lower than PyTorch's by more than this;
+            default: a warning only (see :mod:`nasforge.hardware._export_det`).
         opset: ONNX opset version.
         seed: seeds the random check batch.
+
+    Returns:
+        an :class:`ExportReport`, or for a detector (``model.task == "detection"``) a
+        :class:`~nasforge.hardware._export_det.DetectionExportReport`: a detector exports its fused
+        network's raw output maps (heatmap, size, offset), decoded in Python.
 
     Raises:
         ConfigError: unknown format, INT8 without calibration images, a ``path`` that cannot be
             written, or an fp32 export that does not match PyTorch within 1e-4.
     """
-    if model.task != "classification":
-        raise ConfigError(
-            f"{model!r} is a detector; exporting detectors is not wired yet (the fused CenterNet "
-            "exports to ONNX with torch.onnx.export, decoding stays in Python; see docs/detection.md)"
+    if model.task == "detection":
+        from nasforge.hardware._export_det import export_detector
+
+        if eval_labels is not None:
+            raise ConfigError(
+                "a detector's check images are labelled with boxes: pass eval_targets=[{'boxes': ..., "
+                "'labels': ...}, ...] (one per image), not eval_labels"
+            )
+        return export_detector(
+            model,
+            path,
+            format=format,
+            calibration=calibration,
+            eval_images=eval_images,
+            eval_targets=eval_targets,
+            max_map_drop=max_map_drop,
+            opset=opset,
+            seed=seed,
         )
+    if eval_targets is not None or max_map_drop is not None:
+        raise ConfigError("eval_targets and max_map_drop are for detectors; a classifier takes eval_labels")
     if format not in FORMATS:
         raise ConfigError(f"unknown export format {format!r}; valid formats: {', '.join(FORMATS)}")
     if format == "int8" and calibration is None:
@@ -209,7 +241,13 @@ def _export(
 
 
 def _export_onnx(
-    net: torch.nn.Module, model: Exportable, example: torch.Tensor, path: Path, opset: int
+    net: torch.nn.Module,
+    model: Exportable,
+    example: torch.Tensor,
+    path: Path,
+    opset: int,
+    outputs: tuple[str, ...] = ("logits",),
+    extra_meta: dict[str, str] | None = None,
 ) -> None:
     import torch
 
@@ -223,8 +261,8 @@ def _export_onnx(
             (example,),
             str(path),
             input_names=["pixels"],
-            output_names=["logits"],
-            dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}},
+            output_names=list(outputs),
+            dynamic_axes={"pixels": {0: "batch"}, **{name: {0: "batch"} for name in outputs}},
             opset_version=opset,
             dynamo=False,
         )
@@ -236,6 +274,8 @@ def _export_onnx(
         "nasforge.mean": json.dumps(list(model.pipeline.mean)),
         "nasforge.std": json.dumps(list(model.pipeline.std)),
         "nasforge.architecture": json.dumps(model.architecture.to_dict()),
+        "nasforge.task": model.task,
+        **(extra_meta or {}),
     }
     for k, v in meta.items():
         entry = proto.metadata_props.add()
@@ -244,13 +284,19 @@ def _export_onnx(
 
 
 def _run_onnx(path: Path, batch: torch.Tensor) -> np.ndarray:
+    out: np.ndarray = _run_onnx_all(path, batch)[0]
+    return out
+
+
+def _run_onnx_all(path: Path, batch: torch.Tensor) -> list[np.ndarray]:
+    """Every output of the ONNX file at ``path`` on ``batch`` (CPU, ONNX Runtime's default threads)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    out: np.ndarray = session.run(None, {"pixels": batch.numpy().astype(np.float32)})[0]
-    return out
+    outputs: list[np.ndarray] = session.run(None, {"pixels": batch.numpy().astype(np.float32)})
+    return outputs
 
 
 def _quantize(fp32: Path, out: Path, batch: torch.Tensor) -> None:

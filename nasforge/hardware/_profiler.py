@@ -21,6 +21,7 @@ included.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -32,8 +33,9 @@ from nasforge.errors import ConfigError
 if TYPE_CHECKING:
     import torch
 
-    from nasforge.data import Task
-    from nasforge.hardware._export import Exportable
+    from nasforge.data import DetectionTask, Task
+    from nasforge.hardware._export import Exportable, ExportReport
+    from nasforge.hardware._export_det import DetectionExportReport
     from nasforge.objective import MetricConstraint
     from nasforge.space import Architecture
 
@@ -251,7 +253,12 @@ class Profiler:
 
     # ----------------------------------------------------------------------------------- latency
     def measure(
-        self, model: Exportable, task: Task | None = None, *, seed: int = 0, accuracy: bool = True
+        self,
+        model: Exportable,
+        task: Task | DetectionTask | None = None,
+        *,
+        seed: int = 0,
+        accuracy: bool = True,
     ) -> dict[str, float]:
         """Time ``model`` in each of :attr:`runtimes`, on the CPU.
 
@@ -267,7 +274,8 @@ class Profiler:
         Returns:
             ``latency_<runtime>_ms`` (median) per runtime, ``latency_ms`` (the last runtime's);
             with ``int8`` and ``accuracy``, ``int8_val_accuracy`` and ``int8_accuracy_drop``
-            (the PyTorch model's accuracy on the same images minus it); with ``onnx`` and
+            (the PyTorch model's accuracy on the same images minus it; for a detector and its
+            :class:`~nasforge.data.DetectionTask`, ``int8_val_map`` and ``int8_map_drop``); with ``onnx`` and
             ``int8``, ``int8_speedup`` (fp32 / INT8 ONNX latency).
 
         Raises:
@@ -289,15 +297,10 @@ class Profiler:
                         )
                     calibration = task.calibration_images(self.calibration, seed)
                     if accuracy:
-                        evaluation = {
-                            "eval_images": task.pipeline.denormalize(task.x_val[: self.eval_images]),
-                            "eval_labels": task.y_val[: self.eval_images].numpy(),
-                        }
+                        evaluation = _evaluation(task, self.eval_images)
                 target, report = self._target(model, runtime, Path(tmp), calibration, evaluation)
                 if report is not None and evaluation:
-                    fp32 = report.accuracy.get("pytorch", float("nan"))  # the images of the export check
-                    out["int8_val_accuracy"] = report.accuracy.get("exported", float("nan"))
-                    out["int8_accuracy_drop"] = round(fp32 - out["int8_val_accuracy"], 6)
+                    out.update(_int8_quality(report))
                 rep = measure_latency(target, model.pipeline.input_shape, **self._timing(self.batch))
                 out[f"latency_{runtime}_ms"] = round(rep.median_ms, 5)
                 out["latency_ms"] = out[f"latency_{runtime}_ms"]
@@ -319,6 +322,7 @@ class Profiler:
         """What :func:`measure_latency` times for ``runtime`` (the module, or an exported file in
         ``tmp``), and the export's report (None for ``torch``)."""
         from nasforge.hardware._export import export
+        from nasforge.hardware._export_det import ExportQualityWarning
 
         if runtime == "torch":
             return model.module, None
@@ -328,7 +332,9 @@ class Profiler:
         if calibration is None:
             raise ConfigError("INT8 latency needs calibration images (pixels of training images)")
         path = tmp / "m.int8.onnx"
-        return path, export(model, path, format="int8", calibration=calibration, **evaluation)
+        with warnings.catch_warnings():  # timing: the quality goes to the metrics, not to a warning
+            warnings.simplefilter("ignore", ExportQualityWarning)
+            return path, export(model, path, format="int8", calibration=calibration, **evaluation)
 
     def profile(
         self,
@@ -389,6 +395,35 @@ class Profiler:
             f"Profiler(runtimes={self.runtimes}, batch={self.batch}, threads={self.threads}, "
             f"width={self.width}, device={self.device!r})"
         )
+
+
+def _evaluation(task: Task | DetectionTask, n: int) -> dict[str, Any]:
+    """The export check's labelled images: the first ``n`` validation images of ``task`` with their
+    labels, or for a detection task their boxes."""
+    from nasforge.data import DetectionTask
+
+    images = task.pipeline.denormalize(task.x_val[:n])
+    if isinstance(task, DetectionTask):
+        targets = [
+            {"boxes": b, "labels": y} for b, y in zip(task.boxes_val[:n], task.labels_val[:n], strict=True)
+        ]
+        return {"eval_images": images, "eval_targets": targets}
+    return {"eval_images": images, "eval_labels": task.y_val[:n].numpy()}
+
+
+def _int8_quality(report: ExportReport | DetectionExportReport) -> dict[str, float]:
+    """What an INT8 export's check says of its quality, as trial metrics."""
+    from nasforge.hardware._export_det import DetectionExportReport
+
+    nan = float("nan")
+    if isinstance(report, DetectionExportReport):
+        if not report.map:
+            return {}
+        got = report.map["exported"]["map"]
+        return {"int8_val_map": got, "int8_map_drop": round(report.map["pytorch"]["map"] - got, 6)}
+    fp32 = report.accuracy.get("pytorch", nan)  # the images of the export check
+    got = report.accuracy.get("exported", nan)
+    return {"int8_val_accuracy": got, "int8_accuracy_drop": round(fp32 - got, 6)}
 
 
 @dataclass

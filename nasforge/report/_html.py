@@ -17,6 +17,7 @@ from nasforge._version import __version__
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.experiment import Experiment, OptunaStorage, Trial, TrialState, write_pareto
 from nasforge.experiment._rundir import RunDir, atomic_write
+from nasforge.report._detection import DETECTION_PNGS, detection_section, is_detection_run
 from nasforge.report._diagrams import draw_architecture
 from nasforge.report._final import final_section
 from nasforge.report._format import (
@@ -51,8 +52,11 @@ _OUTPUTS = (
     RunDir.PARETO_JSON,
     "confusion.png",
     *(f"arch_{i}.png" for i in range(1, 4)),
+    *DETECTION_PNGS,
 )
 _EXTRA_METRICS = ("params", "flops", "latency_ms", "train_seconds", "sim_seconds", "epochs")
+#: a detection run's leaderboard shows its other mAP figures first
+_DETECTION_METRICS = ("val_map", "val_map_50", "val_map_75")
 
 
 def write_report(run: Experiment | str | Path, out_dir: str | Path | None = None, *, top: int = 10) -> Path:
@@ -121,6 +125,7 @@ class _Page:
         self.objective = exp.objective
         self.primary = exp.objective.names[0]
         self.written: set[str] = set()
+        self.detection = is_detection_run(exp)
 
     def render(self) -> str:
         sections = [
@@ -128,9 +133,13 @@ class _Page:
             ("leaderboard", "Leaderboard", self.leaderboard()),
             ("trajectory", "Search trajectory", self.trajectory()),
         ]
-        final = final_section(self.exp.run_dir, self.out, self._plot, kv)
-        if final is not None:
-            sections.append(("final", "Final model (test split)", final))
+        if self.detection:  # mAP and boxes; accuracy and a confusion matrix mean nothing here
+            detected = detection_section(self.exp, self.out, self._plot, kv, self._config())
+            sections.append(("final", "Final detector (test split)", detected))
+        else:
+            final = final_section(self.exp.run_dir, self.out, self._plot, kv)
+            if final is not None:
+                sections.append(("final", "Final model (test split)", final))
         if len(self.objective.names) >= 2:
             sections.append(("pareto", "Pareto front", self.pareto()))
         sections += [
@@ -243,7 +252,8 @@ class _Page:
 
     def _extra_metrics(self, trials: Sequence[Trial]) -> list[str]:
         names = set(self.objective.names)
-        return [m for m in _EXTRA_METRICS if m not in names and any(m in t.metrics for t in trials)][:4]
+        extra = (_DETECTION_METRICS if self.detection else ()) + _EXTRA_METRICS
+        return [m for m in extra if m not in names and any(m in t.metrics for t in trials)][:4]
 
     def leaderboard(self) -> str:
         ranked = self.exp.leaderboard(self.top)
