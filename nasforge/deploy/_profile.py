@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nasforge.errors import ConfigError
+
 if TYPE_CHECKING:
     from nasforge.hardware import ModelProfile
 
@@ -32,7 +34,11 @@ def profile_model(
     and ONNX Runtime fp32 (and INT8 with ``int8``, calibrated on 256 images of ``dataset``, default
     the model's: :func:`~nasforge.deploy._calibrate.calibration_images`) at each batch size, with
     ``threads`` threads, ``warmup`` untimed then ``repeats`` timed calls; with a GPU ``device``,
-    PyTorch eager on it as well, in its own row.
+    PyTorch eager on it as well, in its own row. A detector is timed in PyTorch eager only (its
+    network: the CenterNet maps, without decoding and NMS) until detectors export to ONNX.
+
+    Raises:
+        ConfigError: ``int8`` with a detector.
 
     Example:
         >>> profile_model("digits-s", repeats=2, warmup=0).params  # doctest: +SKIP
@@ -45,11 +51,17 @@ def profile_model(
 
     where = resolve_device(device)  # before the model is read
     loaded = load(model)
+    detector = loaded.task == "detection"
+    if detector and int8:
+        raise ConfigError(
+            f"--int8 needs an INT8 ONNX export, which detectors do not have yet; profile {model} without "
+            "--int8 (PyTorch eager latency, parameters, FLOPs)"
+        )
     calibration = None
     if int8:
         calibration = calibration_images(loaded, dataset, data_dir, download=download, n=256)["calibration"]
     profiler = Profiler(
-        runtimes=("torch", "onnx", "int8") if int8 else ("torch", "onnx"),
+        runtimes=("torch",) if detector else ("torch", "onnx", "int8") if int8 else ("torch", "onnx"),
         threads=threads,
         repeats=repeats,
         warmup=warmup,

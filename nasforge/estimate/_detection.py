@@ -301,6 +301,7 @@ def train_detector(
     metrics: dict[str, Any] = {}
     with torch_threads(threads or default_threads()):
         model = build_seeded(arch, task.input_shape, task.num_classes, seed)
+
         def report(epoch: int, loss: float, seconds: float) -> None:
             if on_epoch is not None:
                 on_epoch(epoch, epochs, {"train_loss": loss, "seconds": seconds})

@@ -207,9 +207,7 @@ def check_task_kinds(config: SearchConfig) -> None:
     for objective in config.objectives:
         if objective.lstrip("+-") in wrong:
             right = "val_map (or val_map_50, val_map_75)" if detection else "val_accuracy"
-            raise ConfigError(
-                f"objective {objective} is not measured on {kind} data ({name}); use {right}"
-            )
+            raise ConfigError(f"objective {objective} is not measured on {kind} data ({name}); use {right}")
 
 
 def _detection_names() -> list[str]:
