@@ -196,7 +196,8 @@ def read_url_image(url: str, *, timeout: float = URL_TIMEOUT_S, max_bytes: int =
             length = response.headers.get("Content-Length")
             if length is not None and length.isdigit() and int(length) > max_bytes:
                 raise DataError(
-                    f"cannot read image {url}: {int(length):,} bytes, more than the {max_bytes:,} allowed"
+                    f"cannot read image {url}: {int(length):,} bytes, "
+                    f"more than the {max_bytes:,} bytes allowed"
                 )
             data = response.read(max_bytes + 1)
     except urllib.error.HTTPError as exc:

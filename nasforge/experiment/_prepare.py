@@ -200,7 +200,7 @@ def check_task_kinds(config: SearchConfig) -> None:
     odd = sorted({"optimizer", "schedule"} & config.final.model_fields_set) if detection else []
     if odd:
         raise ConfigError(
-            f"final: {' and '.join(odd)} apply to classification; a detector's final training uses AdamW "
+            f"final: {' and '.join(odd)}: classification only; a detector's final training uses AdamW "
             "with a one-cycle learning rate (set epochs, lr, batch_size, weight_decay)"
         )
     wrong = _CLASSIFICATION_METRICS if detection else _DETECTION_METRICS
