@@ -177,8 +177,9 @@ def train(
         m = done.model.metrics
         moved = f", {m['transferred']} weight tensors from {from_model}" if from_model is not None else ""
         kept = f" ({src.kept.name} exists and was kept)" if src.kept is not None else ""
+        scores = final_scores(m, bold=False, val="validation")
         out.print(
-            f"trained {m['epochs']} epochs on {src.task.name}{moved}: {final_scores(m, bold=False)}, "
+            f"trained {m['epochs']} epochs on {src.task.name}{moved}: {scores}, "
             f"{m['params']:,} parameters -> {escape(str(src.out_path))}{escape(kept)}",
             highlight=False,
             soft_wrap=True,
