@@ -243,9 +243,10 @@ def predict(
         Path | None,
         typer.Option(
             "--save-dir",
-            help="Write one file per image here: for a detector the image with its boxes drawn "
-            "(<name>.png) and its boxes (<name>.json); for a classifier its top classes "
-            "(<name>.json). Created if missing; existing files of those names are replaced.",
+            help="Write one file per image here, named after the image (img.png gives img.png / "
+            "img.json; a second image of that name img-2): for a detector the image with its boxes "
+            "drawn (.png) and its boxes (.json); for a classifier its top classes (.json). Created if "
+            "missing; existing files of those names are replaced.",
         ),
     ] = None,
     conf: Annotated[

@@ -215,7 +215,8 @@ def search(
             "--metric",
             help="Validation metric that picks the best trial: accuracy (default), balanced_accuracy, "
             "auc or f1_macro (becomes the first objective, val_<metric>; with the train estimator). "
-            "balanced_accuracy or auc suit imbalanced classes.",
+            "balanced_accuracy or auc suit imbalanced classes. Classification only: detectors are "
+            "ranked by val_map (a config's objectives: [val_map_50] picks mAP@.5).",
         ),
     ] = None,
     fraction: Annotated[
