@@ -17,15 +17,17 @@ from rich.table import Table
 from nasforge._paths import check_writable_file
 from nasforge.cli._app import DEVICE_HELP, out, user_errors
 from nasforge.cli._progress import Reporter
-from nasforge.cli._tables import describe_arch, epoch_text, fitted_table, fmt, print_test_report
+from nasforge.cli._tables import describe_arch, epoch_text, final_scores, fitted_table, fmt, print_test_report
 from nasforge.deploy._source import TrainHooks
 from nasforge.errors import ConfigError
-from nasforge.estimate import train_final
+from nasforge.estimate import train_detector, train_final
 
 __all__ = ["export", "predict", "profile", "train", "zoo"]
 
-#: ``nasforge train``'s defaults are :func:`nasforge.estimate.train_final`'s
+#: ``nasforge train``'s defaults are :func:`nasforge.estimate.train_final`'s, and for a detector
+#: :func:`nasforge.estimate.train_detector`'s
 _TRAIN = {name: p.default for name, p in inspect.signature(train_final).parameters.items()}
+_DETECT = {name: p.default for name, p in inspect.signature(train_detector).parameters.items()}
 
 
 def train(
@@ -56,12 +58,39 @@ def train(
         int, typer.Option("--epochs", min=1, help="Training epochs (the most, with --tune).")
     ] = _TRAIN["epochs"],
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (cosine schedule).")] = _TRAIN["lr"],
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = _TRAIN["batch_size"],
-    weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0)] = _TRAIN["weight_decay"],
-    optimizer: Annotated[str, typer.Option("--optimizer", help="adam, adamw or sgd.")] = _TRAIN["optimizer"],
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help=f"Images per step [default: {_TRAIN['batch_size']}; "
+            f"{_DETECT['batch_size']} for a detector].",
+        ),
+    ] = None,
+    weight_decay: Annotated[
+        float | None,
+        typer.Option(
+            "--weight-decay",
+            min=0.0,
+            help=f"[default: {_TRAIN['weight_decay']}; {_DETECT['weight_decay']} for a detector (AdamW)].",
+        ),
+    ] = None,
+    optimizer: Annotated[
+        str | None,
+        typer.Option(
+            "--optimizer",
+            help=f"adam, adamw or sgd [default: {_TRAIN['optimizer']}; a detector always trains with AdamW "
+            "and a one-cycle learning rate].",
+        ),
+    ] = None,
     augment: Annotated[
-        str, typer.Option("--augment", help="none, shift, or shift+flip (natural images only).")
-    ] = _TRAIN["augment"],
+        str | None,
+        typer.Option(
+            "--augment",
+            help=f"none, shift, or shift+flip (natural images only; not for detectors) "
+            f"[default: {_TRAIN['augment']}].",
+        ),
+    ] = None,
     patience: Annotated[
         int | None,
         typer.Option(
@@ -108,7 +137,10 @@ def train(
 
     Give a run directory (its best architecture and dataset), an architecture JSON, or a model;
     with --from, the model's weights are the starting point (transfer learning: new classes or
-    input channels get fresh layers, every matching layer keeps its weights).
+    input channels get fresh layers, every matching layer keeps its weights). A detection run or
+    detector file trains a detector on its detection dataset (train_detector: AdamW, one-cycle
+    learning rate, on the CPU; --tune, --patience, --augment, --optimizer and --from are for
+    classifiers).
     """
     with user_errors():
         from nasforge._device import check_device_and_amp
@@ -146,14 +178,14 @@ def train(
         m = done.model.metrics
         moved = f", {m['transferred']} weight tensors from {from_model}" if from_model is not None else ""
         kept = f" ({src.kept.name} exists and was kept)" if src.kept is not None else ""
+        scores = final_scores(m, bold=False, val="validation")
         out.print(
-            f"trained {m['epochs']} epochs on {src.task.name}{moved}: "
-            f"validation accuracy {m['val_accuracy']:.4f}, test accuracy {m['test_accuracy']:.4f}, "
-            f"{m['params']:,} parameters -> {src.out_path}{kept}",
+            f"trained {m['epochs']} epochs on {src.task.name}{moved}: {scores}, "
+            f"{m['params']:,} parameters -> {escape(str(src.out_path))}{escape(kept)}",
             highlight=False,
             soft_wrap=True,
         )
-        print_test_report(done.model.test_report)
+        print_test_report(getattr(done.model, "test_report", None))  # a detector has none
 
 
 class _TrainProgress(TrainHooks):
@@ -187,55 +219,191 @@ def predict(
     model: Annotated[
         Path,
         typer.Argument(
-            help="A .nasforge model file (a search writes <run_dir>/model.nasforge) or a zoo model "
-            "name (nasforge zoo lists them)."
+            help="A .nasforge model file, classifier or detector (a search writes <run_dir>/model.nasforge), "
+            "or a zoo model name (nasforge zoo lists them)."
         ),
     ],
-    images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, ...) or folders of them.")],
-    top: Annotated[int, typer.Option("--top", min=1, help="Classes shown per image.")] = 3,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the predictions as JSON.")] = False,
+    images: Annotated[
+        list[str],
+        typer.Argument(
+            help="Image files (PNG, JPEG, ...), folders of them, or http(s):// URLs (downloaded into memory)."
+        ),
+    ],
+    top: Annotated[
+        int | None, typer.Option("--top", min=1, help="Classes shown per image (classifiers) [default: 3].")
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print JSON instead: a classifier's top classes, or a detector's boxes per image "
+            "(Results.to_json: name, class, confidence, box x1 y1 x2 y2 in the image's pixels).",
+        ),
+    ] = False,
+    save_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-dir",
+            help="Write one file per image here, named after the image (img.png gives img.png / "
+            "img.json; a second image of that name img-2): for a detector the image with its boxes "
+            "drawn (.png) and its boxes (.json); for a classifier its top classes (.json). Created if "
+            "missing; existing files of those names are replaced.",
+        ),
+    ] = None,
+    conf: Annotated[
+        float | None,
+        typer.Option("--conf", min=0.0, max=1.0, help="Detectors: minimum box confidence [default: 0.25]."),
+    ] = None,
+    iou: Annotated[
+        float | None,
+        typer.Option(
+            "--iou",
+            min=0.0,
+            max=1.0,
+            help="Detectors: IoU threshold of the non-maximum suppression [default: 0.7].",
+        ),
+    ] = None,
+    max_det: Annotated[
+        int | None,
+        typer.Option("--max-det", min=1, help="Detectors: at most this many boxes per image [default: 300]."),
+    ] = None,
     device: Annotated[
         str, typer.Option("--device", help="Where the model runs: cpu (default), auto, cuda, cuda:N, mps.")
     ] = "cpu",
 ) -> None:
-    """Classify images with a saved model: each image's most probable classes.
+    """Classify images with a saved model (each image's most probable classes), or find objects
+    with a detector (each image's boxes).
 
     Images are converted to the model's channels, resized to its input size and normalised as its
     training data was. An image far from that size (a 1-pixel side, smaller than the input, or
-    more than 2x larger on a side) gets a warning: the prediction may be meaningless.
+    more than 2x larger on a side) gets a warning: the prediction may be meaningless. A
+    detector's boxes are mapped back to each original image's pixels.
     """
     with user_errors():
+        from nasforge._paths import ensure_writable_dir
         from nasforge.deploy import load
         from nasforge.deploy._model import describe_sources
         from nasforge.errors import DataError
 
+        if save_dir is not None:  # before any work: a full disk is not found after the predictions
+            ensure_writable_dir(save_dir, what="--save-dir directory", hint="give another --save-dir")
         loaded = load(model, device=device)
-        files = describe_sources([str(p) for p in images])
+        files = describe_sources(images)
         if not files:
-            raise DataError(f"no image files (PNG, JPEG, ...) in {', '.join(map(str, images))}")
-        if getattr(loaded, "task", "classification") != "classification":  # boxes: not wired here yet
-            raise ConfigError(
-                f"{model} is a detector; `nasforge predict` classifies. From Python, "
-                f"nasforge.load({str(model)!r})(images)[0].boxes gives its boxes"
-            )
+            raise DataError(f"no image files (PNG, JPEG, ...) in {', '.join(images)}")
+        detector = loaded.task == "detection"
+        if detector and top is not None:
+            raise ConfigError(f"--top ranks classes; {model} is a detector (use --max-det for boxes)")
+        if not detector:
+            given = [
+                f"--{k}" for k, v in (("conf", conf), ("iou", iou), ("max-det", max_det)) if v is not None
+            ]
+            if given:
+                raise ConfigError(f"{', '.join(given)}: detectors only; {model} is a classifier (use --top)")
+        if detector:
+            _predict_boxes(loaded, model, files, as_json, save_dir, conf=conf, iou=iou, max_det=max_det)
+            return
+        k = top if top is not None else 3
         preds = loaded(files)
+        if save_dir is not None:
+            for name, p in zip(_output_names(files), preds, strict=True):
+                _write(save_dir / f"{name}.json", json.dumps(p.to_dict(k), indent=2) + "\n")
         if as_json:
-            payload = {"model": str(model), "predictions": [p.to_dict(top) for p in preds]}
+            payload = {"model": str(model), "predictions": [p.to_dict(k) for p in preds]}
             out.print_json(json.dumps(payload))
             return
         table = Table(title=f"{model.name}: {len(loaded.class_names)} classes, input {loaded.input_shape}")
         table.add_column("image", overflow="fold")
         table.add_column("class")
         table.add_column("prob", justify="right")
-        if top > 1:
+        if k > 1:
             table.add_column("next")
         for p in preds:
-            ranked = p.top(top)
+            ranked = p.top(k)
             row = [escape(p.source), escape(ranked[0][0]), f"{ranked[0][1]:.1%}"]
-            if top > 1:
+            if k > 1:
                 row.append(escape(", ".join(f"{n} {q:.1%}" for n, q in ranked[1:])))
             table.add_row(*row)
         out.print(table)
+        if save_dir is not None:
+            out.print(f"{len(preds)} JSON files in {escape(str(save_dir))}", highlight=False)
+
+
+def _predict_boxes(
+    detector: Any,
+    model: Path,
+    files: list[Path | str],
+    as_json: bool,
+    save_dir: Path | None,
+    **thresholds: Any,
+) -> None:
+    """``nasforge predict`` with a detector: a line per image (or JSON), and with ``save_dir``
+    each image drawn with its boxes and its boxes as JSON."""
+    options = {k: v for k, v in thresholds.items() if v is not None}
+    results = detector(files, **options)
+    if save_dir is not None:
+        for name, r in zip(_output_names(files), results, strict=True):
+            r.save(save_dir / f"{name}.png")
+            _write(save_dir / f"{name}.json", r.to_json() + "\n")
+    if as_json:
+        payload = {
+            "model": str(model),
+            "results": [
+                {"source": r.path, "orig_shape": list(r.orig_shape), "boxes": json.loads(r.to_json())}
+                for r in results
+            ],
+        }
+        out.print_json(json.dumps(payload))
+        return
+    c, h, w = detector.input_shape
+    out.print(
+        f"{escape(model.name)}: detector of {len(detector.class_names)} classes "
+        f"({', '.join(detector.class_names)}), input {c}x{h}x{w}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for r in results:
+        found = r.verbose().rstrip(", ")
+        out.print(
+            f"{escape(r.path)} {r.orig_shape[0]}x{r.orig_shape[1]}: {escape(found)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        for box in r.summary(decimals=1):
+            b = box["box"]
+            out.print(
+                f"  {escape(box['name'])} {box['confidence']:.2f} at "
+                f"({b['x1']:g}, {b['y1']:g}, {b['x2']:g}, {b['y2']:g})",
+                highlight=False,
+                soft_wrap=True,
+            )
+    if save_dir is not None:
+        out.print(
+            f"{len(results)} annotated images and JSON files in {escape(str(save_dir))}", highlight=False
+        )
+
+
+def _output_names(files: list[Path | str]) -> list[str]:
+    """One file stem per image for ``--save-dir``: the image's own (a URL's last path part), made
+    unique with ``-2``, ``-3``, ... when two images share a name."""
+    from urllib.parse import urlparse
+
+    from nasforge.data._pipeline import is_url
+
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for f in files:
+        stem = Path(urlparse(str(f)).path).stem if is_url(f) else Path(f).stem
+        stem = stem or "image"
+        seen[stem] = seen.get(stem, 0) + 1
+        names.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    return names
+
+
+def _write(path: Path, text: str) -> None:
+    """Write one output file, its directory created (checked writable before the work)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
 
 
 def export(
@@ -349,7 +517,8 @@ def profile(
 
     Latency is timed for PyTorch eager and ONNX Runtime fp32 (and INT8 with --int8), at each
     --batch, with --threads threads: --warmup untimed calls, then --repeats timed calls; the median
-    is the figure, p10 / p90 and the coefficient of variation show the spread.
+    is the figure, p10 / p90 and the coefficient of variation show the spread. A detector file is
+    timed in PyTorch eager only (its network, without box decoding) until detectors export to ONNX.
     """
     with user_errors():
         from nasforge.deploy import profile_model

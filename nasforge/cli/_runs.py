@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from nasforge.cli._app import out, user_errors
-from nasforge.cli._tables import describe_arch, leaderboard_table, print_test_report
+from nasforge.cli._tables import describe_arch, final_scores, leaderboard_table, print_test_report
 
 __all__ = ["report", "show"]
 
@@ -63,11 +63,8 @@ def show(
             out.print(f"best: trial {best.number}, {describe_arch(best.architecture)}", highlight=False)
         if final is not None:
             m = final["final_metrics"]
-            out.print(
-                f"final training: test accuracy {m['test_accuracy']:.4f}, val accuracy "
-                f"{m['val_accuracy']:.4f}, {m['params']:,} parameters",
-                highlight=False,
-            )
+            params = f", {m['params']:,} parameters" if isinstance(m.get("params"), int) else ""
+            out.print(f"final training: {final_scores(m)}{params}", highlight=False)
             print_test_report(final.get("test_report"))
         if failures:
             for t in exp.trials:

@@ -13,9 +13,17 @@ from rich.markup import escape
 
 from nasforge.cli._app import err, names_help, out, user_errors
 from nasforge.cli._progress import Reporter
-from nasforge.cli._tables import best_text, describe_arch, epoch_text, leaderboard_table, print_test_report
+from nasforge.cli._tables import (
+    best_text,
+    describe_arch,
+    epoch_text,
+    final_scores,
+    leaderboard_table,
+    print_test_report,
+)
+from nasforge.data import DETECTION_DATASETS
 from nasforge.experiment._search import SearchHooks
-from nasforge.registry import DATASETS, EXECUTORS, SCHEDULERS, STRATEGIES
+from nasforge.registry import DATASETS, ESTIMATORS, EXECUTORS, SCHEDULERS, SPACES, STRATEGIES
 
 __all__ = ["search"]
 
@@ -36,7 +44,15 @@ def search(
     ] = None,
     dataset: Annotated[
         str | None,
-        typer.Option("--dataset", "-d", help=f"Dataset name: {names_help(DATASETS, _DATASET_NOTES)}."),
+        typer.Option(
+            "--dataset",
+            "-d",
+            help=f"Dataset name: {names_help(DATASETS, _DATASET_NOTES)}; for object detection: "
+            f"{', '.join(DETECTION_DATASETS)} (yolo: a YOLO folder in --data-dir; coco: the JSON file as "
+            "--data-dir; mnist-det / fashion-det: the MNIST / Fashion-MNIST IDX files in --data-dir). "
+            "A detection dataset defaults to --space detector, --estimator train_det and the objective "
+            "val_map.",
+        ),
     ] = None,
     data_dir: Annotated[
         Path | None,
@@ -45,6 +61,23 @@ def search(
     download: Annotated[
         bool | None,
         typer.Option("--download/--no-download", help="Download missing dataset files into --data-dir."),
+    ] = None,
+    space: Annotated[
+        str | None,
+        typer.Option(
+            "--space",
+            help=f"Search space (default chain_cnn; detector for detection data): {names_help(SPACES)} "
+            "(space options go in the config file's space: mapping).",
+        ),
+    ] = None,
+    estimator: Annotated[
+        str | None,
+        typer.Option(
+            "--estimator",
+            "-e",
+            help=f"How a trial is scored (default train; train_det for detection data): "
+            f"{names_help(ESTIMATORS)} (estimator options go in the config file's estimator: mapping).",
+        ),
     ] = None,
     strategy: Annotated[
         str | None,
@@ -182,7 +215,8 @@ def search(
             "--metric",
             help="Validation metric that picks the best trial: accuracy (default), balanced_accuracy, "
             "auc or f1_macro (becomes the first objective, val_<metric>; with the train estimator). "
-            "balanced_accuracy or auc suit imbalanced classes.",
+            "balanced_accuracy or auc suit imbalanced classes. Classification only: detectors are "
+            "ranked by val_map (a config's objectives: [val_map_50] picks mAP@.5).",
         ),
     ] = None,
     fraction: Annotated[
@@ -270,6 +304,8 @@ def search(
             dataset=dataset,
             data_dir=data_dir,
             download=download,
+            space=space,
+            estimator=estimator,
             strategy=strategy,
             scheduler=scheduler,
             trials=trials,
@@ -386,11 +422,10 @@ def _print_result(result: Any) -> None:
             f"[bold green]best architecture[/] (trial {best.number}"
             + (", cut by the time budget" if best.state.value == "PRUNED" else "")
             + f"): {describe_arch(best.architecture)}\n"
-            f"final training: {m['epochs']} epochs{cut}, val accuracy {m['val_accuracy']:.4f}, "
-            f"[bold]test accuracy {m['test_accuracy']:.4f}[/], {m['params']:,} parameters",
+            f"final training: {m['epochs']} epochs{cut}, {final_scores(m)}, {m['params']:,} parameters",
             highlight=False,
         )
-        print_test_report(result.final.test_report)
+        print_test_report(getattr(result.final, "test_report", None))  # a detector has none
     elif result.final_note is not None:  # a worker of a shared database: another one trains it
         out.print(result.final_note, highlight=False)
     if result.time_budget is not None:

@@ -118,6 +118,34 @@ def epoch_text(record: Mapping[str, Any]) -> str:
     return text + (f", val accuracy {val:.4f}" if math.isfinite(val) else "")
 
 
+def final_scores(metrics: Mapping[str, Any], *, bold: bool = True, val: str = "val") -> str:
+    """A final training's validation and test scores in words (rich markup; the test one in bold):
+    accuracy for a classifier, COCO mAP and mAP@.5 for a detector (its metrics hold ``*_map``);
+    ``val`` is the validation split's word."""
+    b, nb = ("[bold]", "[/]") if bold else ("", "")
+
+    def number(key: str) -> float | None:
+        value = metrics.get(key)
+        return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+    if any(k.endswith("_map") for k in metrics):
+        parts = []
+        for split, wrap in (("val", ("", "")), ("test", (b, nb))):
+            score, at50 = number(f"{split}_map"), number(f"{split}_map_50")
+            if score is not None:
+                tail = f" / mAP50 {at50:.4f}" if at50 is not None else ""
+                word = val if split == "val" else split
+                parts.append(f"{wrap[0]}{word} mAP {score:.4f}{tail}{wrap[1]}")
+        return ", ".join(parts) or "no mAP measured (no validation or test images)"
+    parts = []
+    for split, wrap in (("val", ("", "")), ("test", (b, nb))):
+        acc = number(f"{split}_accuracy")
+        if acc is not None:
+            word = val if split == "val" else split
+            parts.append(f"{wrap[0]}{word} accuracy {acc:.4f}{wrap[1]}")
+    return ", ".join(parts)
+
+
 def best_text(exp: Any, primary: str) -> str:
     best = exp.best()
     return f"best {primary} {best.metrics[primary]:.4f}" if best is not None else ""

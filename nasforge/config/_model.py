@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from nasforge.errors import ConfigError
 
 __all__ = [
+    "DETECTION_BUDGET",
+    "DETECTION_DEFAULTS",
     "LARGE_BUDGET",
     "SECTION_DEFAULTS",
     "SMALL_BUDGET",
@@ -62,6 +64,17 @@ LARGE_BUDGET: dict[str, dict[str, Any]] = {
     "final": {"epochs": 8, "batch_size": 128, "lr": 0.005},
 }
 LARGE_DATASETS = ("mnist", "fashion-mnist", "fashion_mnist", "fmnist")
+# Detection data (nasforge.data.DETECTION_DATASETS): the budget of benchmarks/detect_search.py,
+# 4 epochs of 8 steps per trial (~5 s on shapes-det) and 20 epochs for the pick (~60 s).
+DETECTION_BUDGET: dict[str, dict[str, Any]] = {
+    "estimator": {"name": "train_det", "epochs": 4, "steps_per_epoch": 8, "batch_size": 32, "lr": 0.003},
+    "final": {"epochs": 20, "batch_size": 32, "lr": 0.003},
+}
+#: what a detection dataset changes besides the budget when the config does not set it
+DETECTION_DEFAULTS: dict[str, Any] = {
+    "space": {"name": "detector", "max_params": 100_000},
+    "objectives": ["val_map"],
+}
 
 
 class FinalConfig(_Strict):
@@ -97,16 +110,36 @@ class FinalConfig(_Strict):
         return value
 
 
+def budget_for(dataset: Any) -> dict[str, dict[str, Any]]:
+    """The default ``estimator`` / ``final`` sections for the dataset named ``dataset``:
+    :data:`DETECTION_BUDGET`, :data:`LARGE_BUDGET` or :data:`SMALL_BUDGET`."""
+    from nasforge.data import is_detection_dataset
+
+    if is_detection_dataset(dataset):
+        return DETECTION_BUDGET
+    return LARGE_BUDGET if dataset in LARGE_DATASETS else SMALL_BUDGET
+
+
 def fill_defaults(data: dict[str, Any]) -> dict[str, Any]:
     """Fill the ``estimator`` / ``final`` sections from the budget for the configured dataset.
 
     A missing section gets the whole budget; a ``final`` section, or an ``estimator`` section
     without a ``name``, gets the options it does not set (``estimator: {epochs: 5}`` is the default
-    ``train`` estimator with 5 epochs).
+    ``train`` estimator with 5 epochs). A detection dataset (``shapes-det``, ...) also makes the
+    ``detector`` space (``max_params: 100000``) and the objective ``val_map`` the defaults
+    (:data:`DETECTION_DEFAULTS`); a ``space`` section without a ``name`` is then that space.
     """
     dataset = data.get("data")
     name = dataset.get("name") if isinstance(dataset, Mapping) else dataset
-    budget = LARGE_BUDGET if name in LARGE_DATASETS else SMALL_BUDGET
+    budget = budget_for(name)
+    if budget is DETECTION_BUDGET:
+        space = data.get("space")
+        if space is None:
+            data["space"] = dict(DETECTION_DEFAULTS["space"])
+        elif isinstance(space, Mapping) and "name" not in space:
+            data["space"] = {**DETECTION_DEFAULTS["space"], **space}
+        if data.get("objectives") is None:
+            data["objectives"] = list(DETECTION_DEFAULTS["objectives"])
     for section in ("estimator", "final"):
         value = data.get(section)
         if value is None:

@@ -12,7 +12,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from nasforge.config._model import SECTION_DEFAULTS, SearchConfig, fill_defaults, load_raw, parse_config
+from nasforge.config._model import (
+    SECTION_DEFAULTS,
+    SearchConfig,
+    budget_for,
+    fill_defaults,
+    load_raw,
+    parse_config,
+)
+from nasforge.data import is_detection_dataset
 from nasforge.errors import ConfigError
 
 __all__ = [
@@ -32,6 +40,8 @@ def apply_overrides(
     dataset: str | None = None,
     data_dir: str | Path | None = None,
     download: bool | None = None,
+    space: str | None = None,
+    estimator: str | None = None,
     strategy: str | None = None,
     scheduler: str | None = None,
     trials: int | None = None,
@@ -62,8 +72,10 @@ def apply_overrides(
 ) -> dict[str, Any]:
     """Merge command-line options into a raw config mapping (as :func:`load_raw` reads it).
 
-    Each option replaces the config's setting; ``strategy`` / ``scheduler`` keep the section's
-    options when the section names no component (they go to the one named), ``epochs``,
+    Each option replaces the config's setting; ``space`` / ``strategy`` / ``scheduler`` keep the
+    section's options when the section names no component (they go to the one named);
+    ``estimator`` naming the dataset's default estimator (``train``, or ``train_det`` for a
+    detection dataset) brings that budget's options, another name its own defaults; ``epochs``,
     ``fraction`` and ``batch_size`` go to the estimator (``batch_size`` also to ``final:`` unless
     the config's ``final:`` sets its own), the executor options pick ``process`` or ``ray`` when
     no executor is named (see :func:`merge_executor_options`), and ``track`` / ``tracking_uri``
@@ -74,7 +86,8 @@ def apply_overrides(
         ``data``, changed in place, with the budgets of the (possibly overridden) dataset filled in.
 
     Raises:
-        ConfigError: for an unreadable ``time``, ``metric`` or ``class_names``.
+        ConfigError: for an unreadable ``time``, ``metric`` or ``class_names``; ``metric`` with a
+            detection dataset (detectors are ranked by ``val_map``).
     """
     yaml_final = data.get("final")
     final_batch_set = isinstance(yaml_final, Mapping) and "batch_size" in yaml_final
@@ -88,7 +101,18 @@ def apply_overrides(
         data["data"]["download"] = download
     data["data"].setdefault("name", "digits")
     fill_defaults(data)  # budgets follow the (possibly overridden) dataset
-    for key, given in (("strategy", strategy), ("scheduler", scheduler)):
+    if metric is not None and is_detection_dataset(data["data"]["name"]):
+        raise ConfigError(
+            f"--metric {metric} is a classification metric, but {data['data']['name']} is a detection "
+            "dataset: detectors are ranked by val_map (COCO mAP@[.5:.95]); for mAP@.5 set "
+            "objectives: [val_map_50] in a config file"
+        )
+    if estimator is not None:
+        current = data.get("estimator")
+        if estimator != (current.get("name") if isinstance(current, Mapping) else current):
+            budget = budget_for(data["data"]["name"])["estimator"]
+            data["estimator"] = dict(budget) if budget["name"] == estimator else {"name": estimator}
+    for key, given in (("space", space), ("strategy", strategy), ("scheduler", scheduler)):
         current = data.get(key)
         if given is None or given == (current.get("name") if isinstance(current, Mapping) else current):
             continue

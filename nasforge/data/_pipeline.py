@@ -46,19 +46,27 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "MAX_URL_BYTES",
+    "URL_TIMEOUT_S",
     "ImagePipeline",
     "ImageSizeWarning",
     "as_images",
     "convert_channels",
     "denormalize",
     "image_files",
+    "is_url",
     "normalize",
     "read_image",
+    "read_url_image",
     "resize",
     "scale_pixels",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+#: seconds an ``http(s)://`` image source may take to answer (each read, not the whole download)
+URL_TIMEOUT_S = 15.0
+#: the largest image download accepted, in bytes (a bigger file is refused, not truncated)
+MAX_URL_BYTES = 32 * 1024 * 1024
 
 
 class ImageSizeWarning(UserWarning):
@@ -155,6 +163,58 @@ def read_image(path: str | Path) -> Any:
         raise DataError(f"cannot read image {path}: {exc}") from None
 
 
+def is_url(source: Any) -> bool:
+    """Whether ``source`` is an ``http://`` or ``https://`` URL string (an image to download)."""
+    return isinstance(source, str) and source.lower().startswith(("http://", "https://"))
+
+
+def read_url_image(url: str, *, timeout: float = URL_TIMEOUT_S, max_bytes: int = MAX_URL_BYTES) -> Any:
+    """Download the image at an ``http(s)://`` ``url`` (urllib, into memory) and read it with Pillow.
+
+    Nothing is written to disk and no code runs: the bytes go to Pillow's decoders only.
+
+    Args:
+        url: the image's address.
+        timeout: seconds to wait for the server at each step (connect, each read).
+        max_bytes: refuse a larger download (by its Content-Length, or once that much arrived).
+
+    Raises:
+        DataError: the URL is unreachable or answers with an HTTP error, the download is larger than
+            ``max_bytes``, or the content is not an image Pillow can read; the message names the URL.
+    """
+    import io
+    import urllib.error  # loads http.client and ssl: only when an image is downloaded
+    import urllib.request
+
+    from PIL import Image, UnidentifiedImageError
+
+    if not is_url(url):
+        raise DataError(f"not an http(s) URL: {url!r}")
+    request = urllib.request.Request(url, headers={"User-Agent": "nasforge"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            if length is not None and length.isdigit() and int(length) > max_bytes:
+                raise DataError(
+                    f"cannot read image {url}: {int(length):,} bytes, "
+                    f"more than the {max_bytes:,} bytes allowed"
+                )
+            data = response.read(max_bytes + 1)
+    except urllib.error.HTTPError as exc:
+        raise DataError(f"cannot read image {url}: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:  # refused, DNS, timeout, bad URL
+        reason = getattr(exc, "reason", None) or exc
+        raise DataError(f"cannot read image {url}: {reason}") from None
+    if len(data) > max_bytes:
+        raise DataError(f"cannot read image {url}: more than the {max_bytes:,} bytes allowed")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            return img.copy()
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DataError(f"cannot read image {url}: not an image ({exc})") from None
+
+
 def _from_pil(img: Any) -> torch.Tensor:
     import torch
 
@@ -168,7 +228,8 @@ def _from_pil(img: Any) -> torch.Tensor:
 def as_images(item: Any, index: int = 0) -> list[torch.Tensor]:
     """One input -> float ``(C, H, W)`` tensors in [0, 1] (several for a batched array or tensor).
 
-    An input is an image file path, a PIL image, a numpy array in the numpy / PIL layout
+    An input is an image file path, an ``http(s)://`` URL (:func:`read_url_image`), a PIL image,
+    a numpy array in the numpy / PIL layout
     (``(H, W)``, ``(H, W, C)`` with C = 1, 3 or 4, a batch ``(N, H, W)`` / ``(N, H, W, C)``) or a
     tensor in torch's (``(H, W)``, ``(C, H, W)``, ``(N, C, H, W)``). ``index`` names it in errors.
 
@@ -177,6 +238,8 @@ def as_images(item: Any, index: int = 0) -> list[torch.Tensor]:
     """
     import torch
 
+    if is_url(item):
+        return [_from_pil(read_url_image(item))]
     if isinstance(item, str | Path):
         return [_from_pil(read_image(item))]
     try:
@@ -215,10 +278,15 @@ def as_images(item: Any, index: int = 0) -> list[torch.Tensor]:
     )
 
 
-def image_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand folders into their image files (sorted by name); keep files as given."""
-    out: list[Path] = []
-    for p in map(Path, paths):
+def image_files(paths: Iterable[str | Path]) -> list[Path | str]:
+    """Expand folders into their image files (sorted by name); keep files and ``http(s)://`` URLs
+    (as strings: a ``Path`` would fold their ``//``) as given."""
+    out: list[Path | str] = []
+    for given in paths:
+        if is_url(given):
+            out.append(str(given))
+            continue
+        p = Path(given)
         if p.is_dir():
             out.extend(sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES))
         else:

@@ -8,7 +8,7 @@ import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # torch is imported on first use, so that `import nasforge` s
 __all__ = ["Task", "stratified_split"]
 
 _SPLITS = ("train", "val", "test")
+_Splits = TypeVar("_Splits", bound="ImageSplits")
 
 
 class ImageSplits:
@@ -100,6 +101,30 @@ class ImageSplits:
 
         order = torch.randperm(len(self.x_train), generator=torch.Generator().manual_seed(seed))
         return self.pipeline.denormalize(self.x_train[order[:n]])
+
+    def with_class_names(self: _Splits, names: Sequence[str]) -> _Splits:
+        """Return this record (a Task or a DetectionTask) with its classes named ``names`` (label
+        ``i`` is ``names[i]``).
+
+        For data whose files carry no names (an ``.npz`` without ``class_names``): the names go
+        into the trained model and its predictions.
+
+        Raises:
+            ConfigError: if there is not exactly one non-empty, distinct name per class.
+        """
+        names = [str(n).strip() for n in names]
+        n = self.num_classes
+        if len(names) != n:
+            raise ConfigError(
+                f"class names: got {len(names)} ({', '.join(names)[:80]}) for the {n} classes of "
+                f"{self.name}; give one name per class, in label order (0..{n - 1})"
+            )
+        if not all(names):
+            raise ConfigError(f"class names must not be empty, got {names!r}")
+        repeated = sorted({x for x in names if names.count(x) > 1})
+        if repeated:
+            raise ConfigError(f"class names must differ, got {', '.join(repeated)} more than once")
+        return dataclasses.replace(self, class_names=tuple(names))  # type: ignore[type-var]
 
     def _resized_images(self, size: tuple[int, int]) -> dict[str, Any]:
         """Every split's images resized to ``size`` (:func:`~nasforge.data._pipeline.resize`)."""
@@ -240,29 +265,6 @@ class Task(ImageSplits):
         x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
         index = torch.from_numpy(subset_indices(y.numpy(), fraction, seed))
         return dataclasses.replace(self, **{f"x_{split}": x[index], f"y_{split}": y[index]})
-
-    def with_class_names(self, names: Sequence[str]) -> Task:
-        """Return this Task with its classes named ``names`` (label ``i`` is ``names[i]``).
-
-        For data whose files carry no names (an ``.npz`` without ``class_names``): the names go
-        into the trained model and its predictions.
-
-        Raises:
-            ConfigError: if there is not exactly one non-empty, distinct name per class.
-        """
-        names = [str(n).strip() for n in names]
-        n = self.num_classes
-        if len(names) != n:
-            raise ConfigError(
-                f"class names: got {len(names)} ({', '.join(names)[:80]}) for the {n} classes of "
-                f"{self.name}; give one name per class, in label order (0..{n - 1})"
-            )
-        if not all(names):
-            raise ConfigError(f"class names must not be empty, got {names!r}")
-        repeated = sorted({x for x in names if names.count(x) > 1})
-        if repeated:
-            raise ConfigError(f"class names must differ, got {', '.join(repeated)} more than once")
-        return dataclasses.replace(self, class_names=tuple(names))
 
     def with_resolution(self, size: int) -> Task:
         """Return a Task whose images (every split) are resized to ``size`` x ``size``.

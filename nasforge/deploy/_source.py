@@ -20,9 +20,9 @@ if TYPE_CHECKING:
 
     import torch
 
-    from nasforge.data import Task
+    from nasforge.data import DetectionTask, Task
     from nasforge.deploy._train import TuneResult
-    from nasforge.estimate import TrainedModel
+    from nasforge.estimate._model import TrainedNetwork
     from nasforge.space import Architecture
 
 __all__ = ["TrainHooks", "TrainOutcome", "TrainSource", "resolve_source", "train_from_source"]
@@ -43,7 +43,7 @@ class TrainSource:
     """
 
     architecture: Architecture
-    task: Task
+    task: Task | DetectionTask
     out_path: Path
     kept: Path | None = None
     init: torch.nn.Module | None = None
@@ -75,9 +75,13 @@ def resolve_source(
             new model gets the next free name).
         seed: seeds the data's splits.
 
+    A detection dataset (``shapes-det``, ...; a detection run's) loads a
+    :class:`~nasforge.data.DetectionTask`, for a detector architecture.
+
     Raises:
         ConfigError: neither or both of ``source`` and ``from_model``; no dataset known; a model
-            file that cannot be written (checked before the data is loaded).
+            file that cannot be written; a detector architecture with classification data or the
+            reverse; ``from_model`` a detector (all checked before the data is loaded).
     """
     from nasforge import data as datasets
     from nasforge.deploy._model import load
@@ -88,6 +92,11 @@ def resolve_source(
     init = None
     if from_model is not None:
         base = load(from_model)
+        if base.task != "classification":
+            raise ConfigError(
+                f"--from {from_model} is a detector; fine-tuning detectors is not supported yet: train "
+                "its architecture from scratch with `nasforge train MODEL --dataset NAME`"
+            )
         arch, hint = base.architecture, {"name": base.provenance.get("dataset")}
         init = base.module
     else:
@@ -96,6 +105,13 @@ def resolve_source(
     name = dataset or hint.get("name")
     if not name:
         raise ConfigError("which dataset? give --dataset NAME (and --data-dir DIR for files)")
+    kind = "detection" if datasets.is_detection_dataset(str(name)) else "classification"
+    kinds = getattr(arch.space, "task_kinds", ("classification",))
+    if kind not in kinds:
+        raise ConfigError(
+            f"the architecture is a {' / '.join(kinds)} network (space {arch.space.name}), but {name} is a "
+            f"{kind} dataset; give a {' / '.join(kinds)} dataset with --dataset"
+        )
     beside = _out_dir(source, from_model)
     if out is not None:
         check_writable_file(out, what="model file", hint="give another --out")
@@ -103,7 +119,7 @@ def resolve_source(
         ensure_writable_dir(beside, what="directory for the model", hint="give --out PATH")
     root = data_dir if data_dir is not None else (hint.get("root") if dataset is None else None)
     options = dict(hint.get("options") or {}) if dataset is None else {}
-    task = datasets.load(str(name), root, seed=seed, download=download, **options)
+    task = datasets.load_task(str(name), root, seed=seed, download=download, **options)
     names = list(class_names) if class_names is not None else None
     if names is None and dataset is None:
         names = hint.get("class_names")  # a run's data: class_names
@@ -167,7 +183,7 @@ class TrainOutcome:
     """
 
     source: TrainSource
-    model: TrainedModel
+    model: TrainedNetwork
     settings: dict[str, Any]
     tuned: TuneResult | None = None
 
@@ -201,10 +217,28 @@ def train_from_source(
     (at most ``epochs``) first. The model is saved at ``source.out_path`` with its settings, seed
     and, when fine-tuned, the model it started from in its provenance.
     """
+    from nasforge.data import DetectionTask
     from nasforge.deploy._train import tune_training
     from nasforge.estimate import train_final
 
     hooks = hooks or TrainHooks()
+    if isinstance(source.task, DetectionTask):
+        given = {"optimizer": optimizer, "augment": augment, "patience": patience, "tune": tune or None}
+        odd = [f"--{k}" for k, v in given.items() if v is not None]
+        if odd:
+            raise ConfigError(
+                f"{', '.join(odd)}: classification only; a detector trains with AdamW and a one-cycle "
+                "learning rate (set --epochs, --lr, --batch-size, --weight-decay)"
+            )
+        return _train_detector_from_source(
+            source,
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            weight_decay=weight_decay,
+            seed=seed,
+            hooks=hooks,
+        )
     settings: dict[str, Any] = {
         "lr": lr if lr is not None else _train_final_default("lr"),
         "weight_decay": weight_decay if weight_decay is not None else _train_final_default("weight_decay"),
@@ -253,3 +287,43 @@ def train_from_source(
         provenance["fine_tuned_from"] = str(source.fine_tuned_from)
     trained.save(source.out_path, provenance=provenance)
     return TrainOutcome(source=source, model=trained, settings=settings, tuned=tuned)
+
+
+def _train_detector_from_source(
+    source: TrainSource,
+    *,
+    epochs: int | None,
+    lr: float | None,
+    batch_size: int | None,
+    weight_decay: float | None,
+    seed: int,
+    hooks: TrainHooks,
+) -> TrainOutcome:
+    """:func:`train_from_source` for a detection task: :func:`~nasforge.estimate.train_detector`
+    with its defaults for the settings left at None; on the CPU (detector training has no device
+    option yet)."""
+    from nasforge.data import DetectionTask
+    from nasforge.estimate import train_detector
+
+    assert isinstance(source.task, DetectionTask)  # the caller dispatched on it
+    defaults = {n: p.default for n, p in inspect.signature(train_detector).parameters.items()}
+    settings: dict[str, Any] = {
+        "lr": lr if lr is not None else defaults["lr"],
+        "weight_decay": weight_decay if weight_decay is not None else defaults["weight_decay"],
+        "batch_size": batch_size if batch_size is not None else defaults["batch_size"],
+        "epochs": epochs if epochs is not None else defaults["epochs"],
+    }
+    hooks.on_train_start(int(settings["epochs"]))
+    trained = train_detector(
+        source.architecture,
+        source.task,
+        epochs=int(settings["epochs"]),
+        lr=float(settings["lr"]),
+        batch_size=int(settings["batch_size"]),
+        weight_decay=float(settings["weight_decay"]),
+        seed=seed,
+        on_epoch=hooks.on_epoch,
+    )
+    settings["optimizer"] = "adamw"
+    trained.save(source.out_path, provenance={"source": "nasforge train", "seed": seed, "settings": settings})
+    return TrainOutcome(source=source, model=trained, settings=settings)

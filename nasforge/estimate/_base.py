@@ -79,6 +79,9 @@ class Estimator(ABC):
     #: the width multiplier of the networks it evaluates (channels times ``width``; < 1 is a cheaper,
     #: lower-fidelity network): the constraint screening counts ``params`` and ``flops`` at it
     width: float = 1.0
+    #: the kinds of task it can estimate on, ``"classification"`` and / or ``"detection"``: a search
+    #: checks them against its data before loading anything
+    task_kinds: tuple[str, ...] = ("classification",)
 
     def cheap_metrics(self, arch: Architecture, names: AbstractSet[str]) -> dict[str, float]:
         """Those of ``names`` this estimator knows without evaluating ``arch`` (a table lookup, a

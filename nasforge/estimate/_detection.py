@@ -88,8 +88,10 @@ def _fit_detector(
     weight_decay: float,
     seed: int,
     on_epoch: Callable[[int, float, float], None] | None = None,
-) -> tuple[float, float]:
-    """Train in place, calling ``on_epoch(epoch, mean_loss, seconds)``; return (last loss, seconds)."""
+    time_limit: float | None = None,
+) -> tuple[float, float, int]:
+    """Train in place, calling ``on_epoch(epoch, mean_loss, seconds)``; return (last loss, seconds,
+    epochs done): fewer than ``epochs`` when the training time passed ``time_limit`` seconds."""
     import torch
 
     n = len(task.x_train)
@@ -100,8 +102,11 @@ def _fit_detector(
     generator = torch.Generator().manual_seed(seed)
     total = 0.0
     loss_value = float("nan")
+    done = 0
     model.train()
     for epoch in range(1, epochs + 1):
+        if time_limit is not None and total >= time_limit:
+            break
         start = time.perf_counter()
         order = torch.randperm(n, generator=generator)
         losses = []
@@ -122,10 +127,11 @@ def _fit_detector(
         loss_value = sum(losses) / len(losses)
         seconds = time.perf_counter() - start
         total += seconds
+        done = epoch
         if on_epoch is not None:
             on_epoch(epoch, loss_value, seconds)
     model.eval()
-    return loss_value, total
+    return loss_value, total, done
 
 
 class DetectionTrainEstimator(TrainingEstimator):
@@ -167,6 +173,8 @@ class DetectionTrainEstimator(TrainingEstimator):
         >>> from nasforge.data import load_detection
         >>> est = DetectionTrainEstimator(load_detection("shapes-det", n_train=16, n_val=8), epochs=1)
     """
+
+    task_kinds = ("detection",)
 
     def __init__(
         self,
@@ -291,9 +299,33 @@ def train_detector(
     weight_decay: float = 1e-4,
     threads: int | None = None,
     seed: int = 0,
+    on_epoch: Callable[[int, int, dict[str, Any]], None] | None = None,
+    time_limit: float | None = None,
 ) -> Detector:
     """Train ``arch`` on the task's whole training split; measure validation and test mAP (the one
-    place detection test data is used). The result is the deployable :class:`~nasforge.deploy.Detector`."""
+    place detection test data is used). The result is the deployable :class:`~nasforge.deploy.Detector`.
+
+    Args:
+        arch: the architecture (of the ``detector`` space).
+        task: the :class:`~nasforge.data.DetectionTask`.
+        epochs: training epochs (AdamW, one-cycle learning rate over all of them).
+        steps_per_epoch: at most this many mini-batches per epoch (None: one pass over the data).
+        batch_size: images per step.
+        lr: peak learning rate.
+        weight_decay: AdamW weight decay.
+        threads: torch threads; default every core this process may use.
+        seed: seeds the network's initial weights and the batch order.
+        on_epoch: called after each epoch as ``on_epoch(epoch, epochs, {"train_loss", "seconds"})``
+            (a progress bar; the CLI's final training).
+        time_limit: seconds of training at most (a search's time budget): no epoch starts after
+            them; the weights so far are kept, ``metrics["epochs"]`` says how many ran and
+            ``metrics["cut_by_time_limit"]`` whether the limit cut the training.
+
+    Returns:
+        the Detector; its ``metrics``: ``val_map``, ``val_map_50``, ``test_map``, ``test_map_50``
+        (for the splits that have images), ``train_loss``, ``params``, ``epochs``,
+        ``train_seconds``, ``seconds``.
+    """
     from nasforge._threads import torch_threads
     from nasforge.estimate._setup import default_threads
     from nasforge.hardware import Profiler
@@ -305,7 +337,12 @@ def train_detector(
     metrics: dict[str, Any] = {}
     with torch_threads(threads or default_threads()):
         model = build_seeded(arch, task.input_shape, task.num_classes, seed)
-        loss, seconds = _fit_detector(
+
+        def report(epoch: int, loss: float, seconds: float) -> None:
+            if on_epoch is not None:
+                on_epoch(epoch, epochs, {"train_loss": loss, "seconds": seconds})
+
+        loss, seconds, done = _fit_detector(
             model,
             task,
             epochs=epochs,
@@ -314,6 +351,8 @@ def train_detector(
             lr=lr,
             weight_decay=weight_decay,
             seed=seed,
+            on_epoch=report,
+            time_limit=time_limit,
         )
         for split in ("val", "test"):
             x, boxes, labels = task.split(split)
@@ -325,9 +364,11 @@ def train_detector(
         {
             "train_loss": round(loss, 6),
             "params": Profiler().count(model, ("params",))["params"],
-            "epochs": epochs,
+            "epochs": done,
             "train_seconds": round(seconds, 3),
             "seconds": round(time.perf_counter() - start, 3),
         }
     )
+    if time_limit is not None:
+        metrics["cut_by_time_limit"] = done < epochs
     return Detector.trained_on(task, arch, model.eval(), metrics=metrics)

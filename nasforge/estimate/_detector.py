@@ -35,7 +35,8 @@ class Detector(TrainedNetwork):
 
     :func:`~nasforge.estimate.train_detector` returns one, :func:`nasforge.load` reads one from a
     detector file. A call takes one source or a list: image paths, folders (their images, sorted),
-    PIL images, numpy arrays ``(H, W)`` / ``(H, W, C)`` / ``(N, H, W, C)`` and tensors
+    ``http(s)://`` URLs (downloaded into memory), PIL images, numpy arrays ``(H, W)`` /
+    ``(H, W, C)`` / ``(N, H, W, C)`` and tensors
     ``(C, H, W)`` / ``(N, C, H, W)``, with pixels as uint8 or floats in [0, 1]. Each image is
     resized (bilinear, antialiased, no letterbox, as the training data was) to the network's input
     size.
@@ -183,12 +184,14 @@ def detect_images(
 
 def _read_sources(source: Any) -> tuple[list[torch.Tensor], list[str]]:
     """Any supported source -> original images as float (C, H, W) in [0, 1], and their names."""
-    from nasforge.data._pipeline import as_images, image_files
+    from nasforge.data._pipeline import as_images, image_files, is_url
 
     items = list(source) if isinstance(source, list | tuple) else [source]
     expanded: list[Any] = []
     for item in items:
-        if isinstance(item, str | Path):
+        if is_url(item):  # downloaded by as_images
+            expanded.append(item)
+        elif isinstance(item, str | Path):
             if not Path(item).exists():
                 raise DataError(f"no image file or folder {item}")
             files = image_files([item])

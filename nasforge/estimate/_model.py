@@ -252,7 +252,8 @@ class Model(TrainedNetwork):
     """A trained classifier with its preprocessing: call it on images.
 
     :func:`nasforge.train_final` returns one, :func:`nasforge.load` reads one from a file. Calling
-    it takes one image or a list: file paths (PNG, JPEG, ...), PIL images, numpy arrays or torch
+    it takes one image or a list: file paths (PNG, JPEG, ...), ``http(s)://`` URLs (downloaded into
+    memory; an unreachable one is a :class:`~nasforge.errors.DataError`), PIL images, numpy arrays or torch
     tensors, with pixels as ``uint8`` 0..255 or floats in [0, 1]. numpy arrays follow the numpy /
     PIL layout: ``(H, W)``, ``(H, W, C)`` with C = 1, 3 or 4, or a batch ``(N, H, W)`` /
     ``(N, H, W, C)``; tensors follow torch's: ``(H, W)``, ``(C, H, W)`` or ``(N, C, H, W)``. Each

@@ -74,6 +74,8 @@ class ZeroCostEstimator(Estimator):
         (['amp', 'cuda_version', 'device', 'device_name'], 'cpu')
     """
 
+    task_kinds = ("classification", "detection")
+
     def __init__(
         self,
         task: Task | None = None,

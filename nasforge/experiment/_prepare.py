@@ -17,7 +17,7 @@ from nasforge.execute._base import Executor
 from nasforge.experiment._experiment import Experiment
 from nasforge.experiment._screening import impossible_constraint
 from nasforge.objective import Objective
-from nasforge.registry import ESTIMATORS, EXECUTORS, SCHEDULERS, STRATEGIES, check_options
+from nasforge.registry import ESTIMATORS, EXECUTORS, SCHEDULERS, SPACES, STRATEGIES, check_options
 from nasforge.space import SearchSpace, space_from_config
 from nasforge.strategy._base import Strategy
 from nasforge.strategy._schedulers import Scheduler
@@ -25,7 +25,7 @@ from nasforge.strategy._schedulers import Scheduler
 if TYPE_CHECKING:
     from nasforge.track import Tracker
 
-__all__ = ["PreparedSearch", "prepare_search"]
+__all__ = ["PreparedSearch", "check_task_kinds", "prepare_search"]
 
 #: ``on_epoch(epoch, epochs, record)`` of a one-shot strategy's supernet training
 SupernetEpoch = Callable[[int, int, dict[str, Any]], None]
@@ -67,9 +67,15 @@ class PreparedSearch:
 
 def prepare_search(config: SearchConfig) -> PreparedSearch:
     """Load the data and build every component once (the strategy: see
-    :meth:`PreparedSearch.build_strategy`); raises before any trial runs or any file is written."""
-    from nasforge.data import load
+    :meth:`PreparedSearch.build_strategy`); raises before any trial runs or any file is written.
 
+    A detection dataset (:data:`nasforge.data.DETECTION_DATASETS`) loads a
+    :class:`~nasforge.data.DetectionTask`; a space or estimator for the other kind of task is a
+    :class:`~nasforge.errors.ConfigError` before the data is loaded.
+    """
+    from nasforge.data import load_task
+
+    check_task_kinds(config)
     exec_section = dict(config.executor or {})
     on_ray = exec_section.get("name") is not None and EXECUTORS.canonical_name(exec_section["name"]) == "ray"
     if not on_ray:  # a Ray driver may have no GPU where its workers do: they resolve the name
@@ -77,7 +83,7 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
 
         check_device_and_amp(config.device, config.amp)
     data = config.data
-    task = load(
+    task = load_task(
         data.name, data.root, fraction=data.fraction, seed=data.seed, download=data.download, **data.options
     )
     if data.class_names is not None:
@@ -153,6 +159,61 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
         executor_options=exec_options,
         trackers=trackers,
     )
+
+
+_CLASSIFICATION_METRICS = ("val_accuracy", "val_balanced_accuracy", "val_auc", "val_f1_macro")
+_DETECTION_METRICS = ("val_map", "val_map_50", "val_map_75")
+
+
+def check_task_kinds(config: SearchConfig) -> None:
+    """Raise a one-line ConfigError when the space, the estimator or an objective is for another
+    kind of task (classification, detection) than the config's dataset; nothing is loaded."""
+    from nasforge.data import is_detection_dataset
+
+    name = config.data.name
+    detection = is_detection_dataset(name)
+    kind = "detection" if detection else "classification"
+    fix = (
+        "for detection data use --space detector --estimator train_det (space: {name: detector}, "
+        "estimator: {name: train_det} in a config), or leave both out to get them"
+        if detection
+        else "the detector space and the train_det estimator need a detection dataset ("
+        + ", ".join(sorted(_detection_names()))
+        + "); classification data searches e.g. --space chain_cnn --estimator train"
+    )
+    space_name = config.space.get("name")
+    if isinstance(space_name, str) and space_name != "custom":
+        kinds = getattr(SPACES.get(space_name), "task_kinds", ("classification",))
+        if kind not in kinds:
+            raise ConfigError(
+                f"space '{space_name}' builds {' / '.join(kinds)} networks, but {name} is a {kind} "
+                f"dataset; {fix}"
+            )
+    est_name = config.estimator.get("name")
+    if isinstance(est_name, str):
+        kinds = getattr(ESTIMATORS.get(est_name), "task_kinds", ("classification",))
+        if kind not in kinds:
+            raise ConfigError(
+                f"estimator '{est_name}' estimates {' / '.join(kinds)} networks, but {name} is a {kind} "
+                f"dataset; {fix}"
+            )
+    odd = sorted({"optimizer", "schedule"} & config.final.model_fields_set) if detection else []
+    if odd:
+        raise ConfigError(
+            f"final: {' and '.join(odd)}: classification only; a detector's final training uses AdamW "
+            "with a one-cycle learning rate (set epochs, lr, batch_size, weight_decay)"
+        )
+    wrong = _CLASSIFICATION_METRICS if detection else _DETECTION_METRICS
+    for objective in config.objectives:
+        if objective.lstrip("+-") in wrong:
+            right = "val_map (or val_map_50, val_map_75)" if detection else "val_accuracy"
+            raise ConfigError(f"objective {objective} is not measured on {kind} data ({name}); use {right}")
+
+
+def _detection_names() -> list[str]:
+    from nasforge.data import DETECTION_DATASETS
+
+    return list(DETECTION_DATASETS)
 
 
 def _where(cls: Any, options: dict[str, Any], config: SearchConfig) -> None:

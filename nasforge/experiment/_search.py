@@ -20,8 +20,9 @@ from typing import Any
 from nasforge._paths import ensure_writable_dir
 from nasforge._seeds import derive_seed
 from nasforge.config import SearchConfig
+from nasforge.data import DetectionTask
 from nasforge.errors import ConfigError, InfeasibleError, NasforgeError
-from nasforge.estimate import TrainedModel
+from nasforge.estimate._model import TrainedNetwork
 from nasforge.experiment._experiment import Callback, Experiment
 from nasforge.experiment._prepare import PreparedSearch, prepare_search
 from nasforge.experiment._rundir import RunDir, atomic_write, write_run_files
@@ -38,7 +39,7 @@ class SearchResult:
 
     experiment: Experiment
     run_dir: Path
-    final: TrainedModel | None
+    final: TrainedNetwork | None
     resumed: bool
     time_budget: dict[str, Any] | None = None  # with a time budget: the plan and what was spent
     best: Trial | None = None  # the trial trained last: exp.best(), or under a time budget that cut
@@ -327,7 +328,7 @@ def _train_final(
     time_limit: float | None,
     budget: TimeBudget | None,
     hooks: SearchHooks | None,
-) -> tuple[TrainedModel, dict[str, Any] | None]:
+) -> tuple[TrainedNetwork, dict[str, Any] | None]:
     """Train ``best`` with the config's final budget; write model.nasforge and final.json.
 
     Returns the model and, under a time budget, what was spent (also in final.json)."""
@@ -336,20 +337,18 @@ def _train_final(
     if hooks is not None:
         hooks.on_final_start(exp, epochs)
     f = config.final
-    final = best.train(
-        prepared.task,
-        epochs=epochs,
-        batch_size=f.batch_size,
-        lr=f.lr,
-        optimizer=f.optimizer,
-        weight_decay=f.weight_decay,
-        schedule=f.schedule,
-        seed=derive_seed(exp.seed, 3),
-        device=config.device,
-        amp=config.amp,
-        on_epoch=None if hooks is None else lambda e, n, m: hooks.on_epoch("final", e, n, m),
-        time_limit=time_limit,
-    )
+    options: dict[str, Any] = {
+        "epochs": epochs,
+        "batch_size": f.batch_size,
+        "lr": f.lr,
+        "weight_decay": f.weight_decay,
+        "seed": derive_seed(exp.seed, 3),
+        "on_epoch": None if hooks is None else lambda e, n, m: hooks.on_epoch("final", e, n, m),
+        "time_limit": time_limit,
+    }
+    if not isinstance(prepared.task, DetectionTask):  # detectors: AdamW, one-cycle, on the CPU
+        options.update(optimizer=f.optimizer, schedule=f.schedule, device=config.device, amp=config.amp)
+    final = best.train(prepared.task, **options)  # train_detector for a DetectionTask
     final.save(
         RunDir(run_dir).model,
         provenance={
@@ -364,7 +363,8 @@ def _train_final(
         "architecture": best.architecture.to_dict(),
         "search_metrics": dict(best.metrics),
         "final_metrics": dict(final.metrics),
-        "test_report": final.test_report,
+        "test_report": getattr(final, "test_report", None),  # a detector has none: its mAP is in metrics
+        "task_kind": final.task,
         "final_training": f.model_dump(),
         "task": {
             "name": final.task_name,

@@ -13,7 +13,7 @@ from nasforge._budget import epoch_seconds_from, expected_line, fit_epochs, spli
 from nasforge._progress import format_duration
 from nasforge.config import SearchConfig
 from nasforge.errors import TrialFailed
-from nasforge.estimate import TrainedModel
+from nasforge.estimate._model import TrainedNetwork
 from nasforge.experiment._experiment import Callback, Experiment
 from nasforge.experiment._prepare import PreparedSearch
 from nasforge.trial import Trial, TrialState
@@ -155,7 +155,7 @@ class TimeBudget:
             )
         return self.final_epochs, self.time_limit
 
-    def record(self, final: TrainedModel | None) -> dict[str, Any]:
+    def record(self, final: TrainedNetwork | None) -> dict[str, Any]:
         """What final.json keeps: the budget, the plan and what was spent."""
         out: dict[str, Any] = {
             "total_s": round(self.total, 3),

@@ -160,6 +160,9 @@ class SearchSpace:
     #: a ``max_params`` option of the space (its :class:`~nasforge.space.MaxParams` constraint), which
     #: :meth:`to_dict` records once as the option rather than also as a constraint; None: no such option
     max_params: int | None = None
+    #: the kinds of task its networks solve: ``"classification"`` (a class per image) and / or
+    #: ``"detection"`` (boxes); a search checks it against its data before loading anything
+    task_kinds: tuple[str, ...] = ("classification",)
 
     def __init__(
         self,

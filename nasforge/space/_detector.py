@@ -90,6 +90,7 @@ class DetectorSpace(SearchSpace):
     """
 
     name = "detector"
+    task_kinds = ("detection",)
 
     def __init__(
         self,

@@ -110,6 +110,8 @@ def test_public_api() -> None:
         "DetectionTask",
         "DETECTION_DATASETS",
         "load_detection",
+        "load_task",
+        "is_detection_dataset",
     }
 
 

@@ -156,13 +156,3 @@ def test_the_wrong_kind_of_model_is_a_clear_error(saved, tmp_path):
     save_file(load_file(str(saved)), str(edited), metadata={"nasforge": json.dumps(meta)})
     with pytest.raises(CheckpointError, match="neither"):
         nf.load(edited)
-
-
-def test_cli_predict_refuses_a_detector_in_one_line(saved, task, tmp_path):
-    from typer.testing import CliRunner
-
-    from nasforge.cli import app
-
-    Image.fromarray(_pixels(task, 1)[0]).save(tmp_path / "a.png")
-    result = CliRunner().invoke(app, ["predict", str(saved), str(tmp_path / "a.png")])
-    assert result.exit_code == 2 and "is a detector" in result.output and "Traceback" not in result.output
