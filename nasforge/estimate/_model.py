@@ -173,8 +173,7 @@ class TrainedNetwork(ABC):
 
     def __repr__(self) -> str:
         c, h, w = self.input_shape
-        describe = getattr(self.architecture.space, "describe", None)
-        arch = describe(self.architecture) if callable(describe) else self.architecture.key
+        arch = self.architecture.space.describe(self.architecture)
         where = f" from {self.path}" if self.path else ""
         return (
             f"{type(self).__name__}({arch}; {c}x{h}x{w} -> {len(self.class_names)} classes"

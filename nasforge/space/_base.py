@@ -137,9 +137,10 @@ class SearchSpace:
     """A space of architectures: named dimensions, an activity rule and constraints.
 
     Subclasses set :attr:`name`, build their dimensions, and may override :meth:`is_active`
-    (conditional dimensions), :meth:`options` (their constructor settings, for :meth:`to_dict`) and
-    :meth:`build` (turn an architecture into an ``nn.Module``; by default the builder registered
-    under :attr:`name` in :data:`nasforge.registry.BUILDERS`).
+    (conditional dimensions), :meth:`options` (their constructor settings, for :meth:`to_dict`),
+    :meth:`describe` (an architecture in one line) and :meth:`build` (turn an architecture into an
+    ``nn.Module``; by default the builder registered under :attr:`name` in
+    :data:`nasforge.registry.BUILDERS`).
 
     Args:
         dimensions: ordered mapping of name to dimension. A dimension's activity may depend only
@@ -201,7 +202,7 @@ class SearchSpace:
         if self.input_shape is not None and self.num_classes is not None:
             out["input_shape"] = list(self.input_shape)
             out["num_classes"] = self.num_classes
-        cons = [c.to_dict() if hasattr(c, "to_dict") else None for c in self.constraints]
+        cons = [c.to_dict() if isinstance(c, Constraint) else None for c in self.constraints]
         max_params = self.max_params
         if max_params is not None:  # a space's max_params option: recorded once, not also as a constraint
             out["max_params"] = max_params
@@ -219,6 +220,16 @@ class SearchSpace:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self._dims)} dimensions)"
+
+    def describe(self, arch: Architecture) -> str:
+        """``arch`` in one short line, for tables, logs, trackers and reports.
+
+        Default: its parameters as ``name=value`` pairs (cut at 160 characters). The built-in
+        spaces override it with their compact form (ChainCNN: ``conv3x16-relu > maxpool3``;
+        NB201: the cell string).
+        """
+        text = ", ".join(f"{k}={v}" for k, v in arch.params.items())
+        return text if len(text) <= 160 else text[:157] + "..."
 
     # ----------------------------------------------------------------- points
     def canonical(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -474,7 +485,9 @@ class SearchSpace:
 
 
 def _describe(c: Any) -> str:
-    return c.describe() if hasattr(c, "describe") else getattr(c, "__name__", repr(c))
+    """A constraint in words: its :meth:`Constraint.describe`; a plain callable (any function or
+    callable object a user passed) by its ``__name__`` when it has one."""
+    return c.describe() if isinstance(c, Constraint) else getattr(c, "__name__", repr(c))
 
 
 def dimensions_from_dict(data: Mapping[str, Any]) -> dict[str, Dimension]:

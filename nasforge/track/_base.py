@@ -125,14 +125,9 @@ def finite_metrics(metrics: Mapping[K, Any]) -> dict[K, float]:
 
 
 def describe(exp: Experiment, trial: Trial) -> str:
-    """The space's short text for the trial's architecture (``conv3x16-relu > maxpool``), else its key."""
-    method = getattr(exp.space, "describe", None)  # built-in spaces have one; SearchSpace does not
-    if callable(method):
-        try:
-            return str(method(trial.architecture))
-        except TypeError:  # a describe() of the space itself, not of an architecture
-            pass
-    return trial.architecture.key
+    """The space's short text for the trial's architecture (``conv3x16-relu > maxpool``,
+    :meth:`SearchSpace.describe <nasforge.space.SearchSpace.describe>`)."""
+    return exp.space.describe(trial.architecture)
 
 
 def error_line(trial: Trial) -> str | None:
