@@ -388,14 +388,58 @@ class SearchSpace:
             if self.is_feasible(arch):
                 yield arch
 
-    def encode(self, arch: Architecture) -> np.ndarray:
-        """One-hot encoding: one block per dimension with an extra slot for 'inactive'."""
+    @property
+    def encodings(self) -> tuple[str, ...]:
+        """The kinds :meth:`encode` takes: ``"onehot"`` always; ``"path"`` and ``"adjacency"`` when
+        the subclass implements :meth:`path_encoding` / :meth:`adjacency_encoding` (NB201 does)."""
+        kinds = ["onehot"]
+        if type(self).path_encoding is not SearchSpace.path_encoding:
+            kinds.append("path")
+        if type(self).adjacency_encoding is not SearchSpace.adjacency_encoding:
+            kinds.append("adjacency")
+        return tuple(kinds)
+
+    def encode(self, arch: Architecture, kind: str = "onehot") -> np.ndarray:
+        """``arch`` as a float32 vector (what surrogate predictors and importance plots read).
+
+        Args:
+            arch: a point of this space.
+            kind: one of :attr:`encodings`: ``"onehot"`` (every space: one block per dimension
+                with an extra slot for 'inactive'), ``"path"`` (:meth:`path_encoding`) or
+                ``"adjacency"`` (:meth:`adjacency_encoding`).
+
+        Raises:
+            SpaceError: a kind the space does not offer (the message lists the ones it does).
+        """
+        if kind == "path":
+            return self.path_encoding(arch)
+        if kind == "adjacency":
+            return self.adjacency_encoding(arch)
+        if kind != "onehot":
+            raise self._no_encoding(kind)
         blocks = []
         for name, dim in self._dims.items():
             block = np.zeros(dim.size + 1, dtype=np.float32)
             block[dim.index(arch.params[name]) if name in arch.params else dim.size] = 1.0
             blocks.append(block)
         return np.concatenate(blocks)
+
+    def path_encoding(self, arch: Architecture) -> np.ndarray:
+        """Optional: the BANANAS path encoding of ``arch`` (which input-to-output paths of
+        operations a cell has), for cell spaces; implementing it adds ``"path"`` to
+        :attr:`encodings`. The default raises SpaceError."""
+        raise self._no_encoding("path")
+
+    def adjacency_encoding(self, arch: Architecture) -> np.ndarray:
+        """Optional: ``arch`` as a node adjacency matrix with an operation one-hot per entry,
+        flattened, for cell spaces; implementing it adds ``"adjacency"`` to :attr:`encodings`. The
+        default raises SpaceError."""
+        raise self._no_encoding("adjacency")
+
+    def _no_encoding(self, kind: str) -> SpaceError:
+        return SpaceError(
+            f"space '{self.name}' has no {kind!r} encoding; it offers: {', '.join(self.encodings)}"
+        )
 
     # ----------------------------------------------------------------- networks
     @property
