@@ -79,6 +79,9 @@ class Estimator(ABC):
     #: the width multiplier of the networks it evaluates (channels times ``width``; < 1 is a cheaper,
     #: lower-fidelity network): the constraint screening counts ``params`` and ``flops`` at it
     width: float = 1.0
+    #: the zero-cost proxies whose scores :meth:`evaluate` returns (:class:`ZeroCostEstimator`), so a
+    #: caller can check proxy names before scoring; None: not a proxy estimator
+    proxies: tuple[str, ...] | None = None
 
     def cheap_metrics(self, arch: Architecture, names: AbstractSet[str]) -> dict[str, float]:
         """Those of ``names`` this estimator knows without evaluating ``arch`` (a table lookup, a

@@ -126,6 +126,8 @@ class Detector(TrainedNetwork):
         from nasforge.detect._centernet import decode_centernet
 
         _, h, w = self.input_shape
+        # the network's output stride where it says (CenterNet does); the module comes from any
+        # registered builder, so this stays a probe with the stride-1 default
         stride = int(getattr(self.module, "stride", 1))
         return decode_centernet(
             raw, stride, (h, w), max_dets=max_det, score_threshold=conf, iou_threshold=iou

@@ -150,7 +150,9 @@ def read_model(path: Path) -> TrainedNetwork:
         )
     module.eval()
     task = fields.pop("task")
-    if (task == "detection") != callable(getattr(module, "predict", None)):  # a detector decodes boxes
+    # A duck-typed probe of the built module, on purpose: any registered builder (a user's too) made
+    # it, and a network that decodes boxes has a predict method; the file's "task" must agree.
+    if (task == "detection") != callable(getattr(module, "predict", None)):
         raise CheckpointError(
             f"{path}: its metadata says task {task!r}, but its architecture "
             f"({arch.space.name}) builds a {'classifier' if task == 'detection' else 'detector'}; "

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import torch
 
     from nasforge.data import Task
-    from nasforge.space import Architecture
+    from nasforge.space import Architecture, SearchSpace
 
 __all__ = ["SUPERNET_FILE", "SupernetEstimator", "train_steps"]
 
@@ -205,10 +205,10 @@ class SupernetEstimator(Estimator):
         }
 
     # ---------------------------------------------------------------------------- training
-    def prepare(self, space: Any, run_dir: Path | None = None) -> Any:
+    def prepare(self, space: SearchSpace, run_dir: Path | None = None) -> Any:
         """The trained supernet for ``space``: loaded from its file if one with the same settings
         exists, else trained now (and saved)."""
-        name = getattr(space, "name", None)
+        name = space.name
         if name not in ("nb201", "chain_cnn"):
             raise ConfigError(
                 "the supernet estimator works on the nb201 and chain_cnn spaces; "

@@ -74,6 +74,9 @@ class ZeroCostEstimator(Estimator):
         (['amp', 'cuda_version', 'device', 'device_name'], 'cpu')
     """
 
+    #: the proxies it computes, in order (always set)
+    proxies: tuple[str, ...]
+
     def __init__(
         self,
         task: Task | None = None,

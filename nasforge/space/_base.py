@@ -441,6 +441,24 @@ class SearchSpace:
             f"space '{self.name}' has no {kind!r} encoding; it offers: {', '.join(self.encodings)}"
         )
 
+    # ----------------------------------------------------------------- text form
+    @property
+    def has_arch_str(self) -> bool:
+        """Whether the space writes architectures as short strings of its own (the subclass
+        implements :meth:`from_arch_str`: NB201's cell strings, NAS-Bench-Macro's digits)."""
+        return type(self).from_arch_str is not SearchSpace.from_arch_str
+
+    def from_arch_str(self, text: str) -> Architecture:
+        """Optional: the architecture that the space's own string form ``text`` names (see
+        :attr:`has_arch_str`). The default raises SpaceError.
+
+        Raises:
+            SpaceError: ``text`` names no architecture of the space, or the space has no string form.
+        """
+        raise SpaceError(
+            f"space '{self.name}' has no string form of an architecture; give its parameters instead"
+        )
+
     # ----------------------------------------------------------------- networks
     @property
     def has_builder(self) -> bool:
