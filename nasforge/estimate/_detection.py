@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from nasforge._defaults import DEFAULT_FINAL_EPOCHS
 from nasforge.errors import ConfigError, TrialFailed
 from nasforge.estimate._base import TrialContext
 from nasforge.estimate._detector import Detector
@@ -248,7 +249,7 @@ def train_detector(
     arch: Architecture,
     task: DetectionTask,
     *,
-    epochs: int = 30,
+    epochs: int = DEFAULT_FINAL_EPOCHS,
     steps_per_epoch: int | None = None,
     batch_size: int = 32,
     lr: float = 3e-3,

@@ -6,6 +6,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from nasforge._defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_FINAL_EPOCHS,
+    DEFAULT_LR,
+    DEFAULT_OPTIMIZER,
+    DEFAULT_SCHEDULE,
+    DEFAULT_WEIGHT_DECAY,
+)
 from nasforge.estimate._model import Model
 from nasforge.estimate._setup import TrainBudget, build_seeded, default_threads, transfer_weights
 
@@ -25,12 +33,12 @@ def train_final(
     arch: Architecture,
     task: Task,
     *,
-    epochs: int = 30,
-    batch_size: int = 64,
-    lr: float = 3e-3,
-    optimizer: str = "adam",
-    weight_decay: float = 5e-4,
-    schedule: str = "cosine",
+    epochs: int = DEFAULT_FINAL_EPOCHS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    lr: float = DEFAULT_LR,
+    optimizer: str = DEFAULT_OPTIMIZER,
+    weight_decay: float = DEFAULT_WEIGHT_DECAY,
+    schedule: str = DEFAULT_SCHEDULE,
     label_smoothing: float = 0.0,
     threads: int | None = None,
     seed: int = 0,

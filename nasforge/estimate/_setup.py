@@ -12,6 +12,14 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from nasforge._defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_LR,
+    DEFAULT_OPTIMIZER,
+    DEFAULT_SCHEDULE,
+    DEFAULT_TRIAL_EPOCHS,
+    DEFAULT_WEIGHT_DECAY,
+)
 from nasforge.errors import ConfigError
 from nasforge.estimate._base import Estimator
 
@@ -73,12 +81,12 @@ def check_optimizer_numbers(lr: Any, weight_decay: Any) -> None:
 class TrainBudget:
     """Training settings shared by search trials and final training (validated)."""
 
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 3e-3
-    optimizer: str = "adam"
-    weight_decay: float = 5e-4
-    schedule: str = "cosine"
+    epochs: int = DEFAULT_TRIAL_EPOCHS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    lr: float = DEFAULT_LR
+    optimizer: str = DEFAULT_OPTIMIZER
+    weight_decay: float = DEFAULT_WEIGHT_DECAY
+    schedule: str = DEFAULT_SCHEDULE
     label_smoothing: float = 0.0
     threads: int | None = None
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge._defaults import DEFAULT_SUPERNET_EPOCHS
 from nasforge.errors import CheckpointError, ConfigError
 from nasforge.estimate._base import Estimator, TrialContext
 
@@ -115,7 +116,7 @@ class SupernetEstimator(Estimator):
         self,
         task: Task,
         *,
-        epochs: int = 10,
+        epochs: int = DEFAULT_SUPERNET_EPOCHS,
         fraction: float = 1.0,
         batch_size: int = 64,
         lr: float = 0.05,

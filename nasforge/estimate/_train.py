@@ -10,6 +10,14 @@ from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
+from nasforge._defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_LR,
+    DEFAULT_OPTIMIZER,
+    DEFAULT_SCHEDULE,
+    DEFAULT_TRIAL_EPOCHS,
+    DEFAULT_WEIGHT_DECAY,
+)
 from nasforge.errors import ConfigError
 from nasforge.estimate._base import TrialContext
 from nasforge.estimate._model import Model
@@ -97,16 +105,16 @@ class TrainEstimator(TrainingEstimator):
         self,
         task: Task,
         *,
-        epochs: int = 10,
+        epochs: int = DEFAULT_TRIAL_EPOCHS,
         fraction: float = 1.0,
         val_fraction: float = 1.0,
         resolution: int | None = None,
         width: float = 1.0,
-        batch_size: int = 64,
-        lr: float = 3e-3,
-        optimizer: str = "adam",
-        weight_decay: float = 5e-4,
-        schedule: str = "cosine",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        lr: float = DEFAULT_LR,
+        optimizer: str = DEFAULT_OPTIMIZER,
+        weight_decay: float = DEFAULT_WEIGHT_DECAY,
+        schedule: str = DEFAULT_SCHEDULE,
         label_smoothing: float = 0.0,
         threads: int | None = None,
         hardware: Mapping[str, Any] | None = None,
