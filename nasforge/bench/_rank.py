@@ -39,6 +39,8 @@ from nasforge.estimate import (
 )
 from nasforge.registry import ESTIMATORS, SPACES
 
+# Matplotlib and scipy are imported where a plot or a statistic needs them, so that `import
+# nasforge` stays light.
 if TYPE_CHECKING:
     from nasforge.space import Architecture, SearchSpace
 

@@ -22,6 +22,8 @@ from nasforge.data._detection import DetectionTask, Split, make_detection_task
 from nasforge.data._idx import FASHION_MNIST, MNIST, IdxDataset, read_arrays
 from nasforge.errors import ConfigError, DataError
 
+# Pillow is imported where a digit is resized, so that `import nasforge` stays light.
+
 __all__ = ["SHAPE_CLASSES", "load_fashion_det", "load_mnist_det", "load_shapes_det"]
 
 SHAPE_CLASSES = ("circle", "square", "triangle")

@@ -21,15 +21,22 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from nasforge._defaults import DEFAULT_FINAL_EPOCHS
+from nasforge._threads import torch_threads
+from nasforge.data import DetectionTask, Task
 from nasforge.errors import ConfigError, TrialFailed
 from nasforge.estimate._base import TrialContext
 from nasforge.estimate._detector import Detector
-from nasforge.estimate._setup import TrainingEstimator, build_seeded, check_count, check_optimizer_numbers
+from nasforge.estimate._setup import (
+    TrainingEstimator,
+    build_seeded,
+    check_count,
+    check_optimizer_numbers,
+    default_threads,
+)
 
 if TYPE_CHECKING:
     import torch
 
-    from nasforge.data import DetectionTask
     from nasforge.space import Architecture
 
 __all__ = ["DetectionTrainEstimator", "TrainedDetector", "evaluate_detector", "train_detector"]
@@ -39,8 +46,6 @@ TrainedDetector = Detector
 
 
 def _check_task(task: Any, who: str) -> None:
-    from nasforge.data import DetectionTask, Task
-
     if not isinstance(task, DetectionTask):
         hint = (
             "; a classification Task trains with TrainEstimator ('train')"
@@ -197,8 +202,6 @@ class DetectionTrainEstimator(TrainingEstimator):
         return self.epochs
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
-        from nasforge._threads import torch_threads
-
         task: DetectionTask = self._task()
         if len(task.x_val) == 0:
             raise ConfigError(f"{task.name} has no validation images to score detectors on")
@@ -259,8 +262,6 @@ def train_detector(
 ) -> Detector:
     """Train ``arch`` on the task's whole training split; measure validation and test mAP (the one
     place detection test data is used). The result is the deployable :class:`~nasforge.deploy.Detector`."""
-    from nasforge._threads import torch_threads
-    from nasforge.estimate._setup import default_threads
     from nasforge.hardware import Profiler
 
     _check_task(task, "train_detector")

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import numpy as np
 
 from nasforge.data._pipeline import ImagePipeline
+from nasforge.estimate._model_file import save_model
 
 if TYPE_CHECKING:
     import torch
@@ -136,8 +137,6 @@ class TrainedNetwork(ABC):
         Raises:
             ConfigError: ``path`` cannot be written (a directory, below a file, read-only).
         """
-        from nasforge.estimate._model_file import save_model
-
         kept = {k: v for k, v in self.provenance.items() if k not in ("dataset", "created")}
         return save_model(self, path, provenance={**kept, **dict(provenance or {})})
 

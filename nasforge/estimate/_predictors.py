@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -39,8 +40,9 @@ import numpy as np
 from nasforge.errors import ConfigError, SpaceError
 from nasforge.estimate._base import Estimator, TrialContext
 from nasforge.estimate._mlp import MLPEnsemble
+from nasforge.registry import check_options, suggest
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # scikit-learn is imported when a model is fitted, so that `import nasforge` stays light
     from nasforge.space import Architecture
 
 __all__ = [
@@ -320,8 +322,6 @@ class GaussianProcessPredictor(Predictor):
         self.restarts = restarts
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
-        import warnings
-
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
@@ -350,8 +350,6 @@ PREDICTORS: dict[str, type[Predictor]] = {
 
 def make_predictor(name: str, **options: Any) -> Predictor:
     """Create a predictor by name: ``gbm``, ``rf``, ``mlp``, ``gp`` or ``mean`` (the baseline)."""
-    from nasforge.registry import check_options, suggest
-
     cls = PREDICTORS.get(name)
     if cls is None:
         raise ConfigError(

@@ -20,8 +20,10 @@ from nasforge._defaults import (
     DEFAULT_TRIAL_EPOCHS,
     DEFAULT_WEIGHT_DECAY,
 )
+from nasforge._threads import available_cpus
 from nasforge.errors import ConfigError
 from nasforge.estimate._base import Estimator
+from nasforge.space._base import check_width
 
 if TYPE_CHECKING:
     import torch
@@ -45,8 +47,6 @@ def default_threads() -> int:
     """The torch thread count nasforge uses unless told otherwise: ``NASFORGE_THREADS`` if set (the
     process and ray executors set it to each trial's share of the cores), else the cores this
     process may use (its CPU affinity, capped by a container's CPU quota)."""
-    from nasforge._threads import available_cpus
-
     env = os.environ.get("NASFORGE_THREADS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)
@@ -168,8 +168,6 @@ class TrainingEstimator(Estimator):
     threads: int | None = None
 
     def _set_fidelity(self, fraction: Any, val_fraction: Any, resolution: Any, width: Any) -> None:
-        from nasforge.space._base import check_width
-
         check_share("fraction", fraction)
         check_share("val_fraction", val_fraction)
         if resolution is not None and (

@@ -35,10 +35,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge._checks import check_int
 from nasforge._defaults import DEFAULT_SUPERNET_EPOCHS
+from nasforge._device import check_device_name, device_info, resolve_device
+from nasforge._threads import torch_threads
 from nasforge.errors import CheckpointError, ConfigError
 from nasforge.estimate._base import Estimator, TrialContext
+from nasforge.estimate._setup import default_threads
+from nasforge.space._nb201 import nb201_ops
 
+# torch, safetensors, the training loop and the nn / hardware layers (all of which import torch) are
+# imported on first use, so that `import nasforge` stays light.
 if TYPE_CHECKING:
     import torch
 
@@ -133,9 +140,6 @@ class SupernetEstimator(Estimator):
         seed: int = 0,
         device: str = "auto",
     ) -> None:
-        from nasforge._checks import check_int
-        from nasforge._device import check_device_name, resolve_device
-
         for label, value, low in (
             ("epochs", epochs, 1),
             ("batch_size", batch_size, 1),
@@ -238,8 +242,6 @@ class SupernetEstimator(Estimator):
     _on_device: Any = None  # the task on the device, moved once
 
     def _device(self) -> torch.device:
-        from nasforge._device import resolve_device
-
         return resolve_device(self.device)
 
     def _task_on(self, task: Task) -> Task:
@@ -277,9 +279,6 @@ class SupernetEstimator(Estimator):
     def _train(self, settings: dict[str, Any]) -> Any:
         import torch
         from torch import nn
-
-        from nasforge._threads import torch_threads
-        from nasforge.estimate._setup import default_threads
 
         task = self.task
         assert task is not None
@@ -381,12 +380,8 @@ class SupernetEstimator(Estimator):
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
         import torch
 
-        from nasforge._device import device_info
-        from nasforge._threads import torch_threads
         from nasforge.estimate._loop import evaluate
-        from nasforge.estimate._setup import default_threads
         from nasforge.nn._supernet import recalibrate_bn
-        from nasforge.space._nb201 import nb201_ops
 
         net = self.prepare(arch.space, ctx.run_dir)
         assert self.task is not None

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from nasforge.errors import ConfigError
+from nasforge.registry import TRACKERS
 
 if TYPE_CHECKING:
     from nasforge.experiment import Experiment, Trial
@@ -149,7 +150,5 @@ def make_tracker(name: str, /, **options: Any) -> Tracker:
         >>> from nasforge.track import make_tracker
         >>> tb = make_tracker("tensorboard", log_dir="runs/tb")  # doctest: +SKIP
     """
-    from nasforge.registry import TRACKERS
-
     tracker: Tracker = TRACKERS.create(TRACKERS.canonical_name(name), **options)
     return tracker
