@@ -39,8 +39,10 @@ from nasforge.estimate import (
 )
 from nasforge.registry import ESTIMATORS, SPACES
 
+# Matplotlib and scipy are imported where a plot or a statistic needs them, so that `import
+# nasforge` stays light.
 if TYPE_CHECKING:
-    from nasforge.space import Architecture
+    from nasforge.space import Architecture, SearchSpace
 
 __all__ = ["RankResult", "rank_correlations", "rank_estimator", "read_cells"]
 
@@ -183,7 +185,7 @@ def _sample_distinct(space: Any, n: int, seed: int) -> list[Architecture]:
     return list(seen.values())
 
 
-def read_cells(path: str | Path, space: Any) -> list[Architecture]:
+def read_cells(path: str | Path, space: SearchSpace) -> list[Architecture]:
     """The architectures listed in a text file, one per line, as points of ``space``.
 
     A line is either a JSON object of the architecture's parameters (``{"edge0": "nor_conv_3x3",
@@ -200,8 +202,9 @@ def read_cells(path: str | Path, space: Any) -> list[Architecture]:
         lines = file.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the cells file {str(file)!r}: {exc}") from None
-    from_string = getattr(space, "from_arch_str", None)
-    form = "a JSON object of parameters" + (" or an NB201 cell string |op~0|+..." if from_string else "")
+    form = "a JSON object of parameters"
+    if space.has_arch_str:
+        form += " or an NB201 cell string |op~0|+..."
     archs: list[Architecture] = []
     for number, raw in enumerate(lines, 1):
         line = raw.strip()
@@ -213,8 +216,8 @@ def read_cells(path: str | Path, space: Any) -> list[Architecture]:
                 if not isinstance(params, dict):
                     raise ValueError("not a JSON object")
                 archs.append(space.make(params))
-            elif callable(from_string):
-                archs.append(from_string(line))
+            elif space.has_arch_str:
+                archs.append(space.from_arch_str(line))
             else:
                 raise ValueError("not a JSON object")
         except (ValueError, SpaceError, TypeError) as exc:
@@ -337,8 +340,8 @@ def rank_estimator(
     else:
         raise ConfigError(f"estimator must be a registered name or an Estimator, got {estimator!r}")
 
-    declared = getattr(est, "proxies", None)  # a ZeroCostEstimator says what it will return
-    if ensembles and isinstance(declared, tuple):
+    declared = est.proxies  # a ZeroCostEstimator says what it will return
+    if ensembles and declared is not None:
         for ensemble in ensembles:  # fail before scoring, not after
             _check_members(ensemble, parse_ensemble(ensemble)[0], declared, "does not compute (it computes")
     truth: list[float] = []

@@ -21,6 +21,7 @@ from nasforge.data._idx import download
 from nasforge.data._idxfile import read_idx
 from nasforge.data._task import Task, stratified_split
 from nasforge.errors import UnknownComponentError
+from nasforge.registry import DATASETS, check_options
 
 __all__ = [
     "DETECTION_DATASETS",
@@ -64,8 +65,6 @@ def load(
         ConfigError: if an option is not accepted by the loader, or a value is out of range.
         DataError: if the data is missing or corrupt.
     """
-    from nasforge.registry import DATASETS, check_options
-
     loader = DATASETS.get(name)
     check_options("dataset", DATASETS.canonical_name(name), loader, options)
     return loader(root, fraction=fraction, seed=seed, download=download, **options)
@@ -124,6 +123,4 @@ def load_task(
 
 def available() -> list[str]:
     """The registered dataset names (aliases excluded), sorted."""
-    from nasforge.registry import DATASETS
-
     return DATASETS.names()

@@ -33,12 +33,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from nasforge.data._detection import DetectionTask, Split, make_detection_task
 from nasforge.data._own import DataNotice, _mode, _read_images, _stack
 from nasforge.data._pipeline import IMAGE_SUFFIXES
 from nasforge.data._task import check_fraction
 from nasforge.errors import ConfigError, DataError
+
+# Pillow is imported where an image is read, so that `import nasforge` stays light.
 
 __all__ = ["load_coco_json", "load_yolo_folder"]
 
@@ -126,8 +129,6 @@ def _finish(
 def _yolo_names(root: Path) -> list[str]:
     yaml_path = next((p for p in (root / "data.yaml", root / "dataset.yaml") if p.is_file()), None)
     if yaml_path is not None:
-        import yaml
-
         try:
             data = yaml.safe_load(yaml_path.read_text())
         except (yaml.YAMLError, OSError, UnicodeDecodeError) as exc:

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from nasforge.data._detection import DetectionTask, Split, make_detection_task
-from nasforge.data._idx import FASHION_MNIST, MNIST, IdxDataset, find_files
-from nasforge.data._idxfile import read_idx
+from nasforge.data._idx import FASHION_MNIST, MNIST, IdxDataset, read_arrays
 from nasforge.errors import ConfigError, DataError
+
+# Pillow is imported where a digit is resized, so that `import nasforge` stays light.
 
 __all__ = ["SHAPE_CLASSES", "load_fashion_det", "load_mnist_det", "load_shapes_det"]
 
@@ -190,20 +191,6 @@ def load_shapes_det(
 # -------------------------------------------------------------------------------- mnist / fashion-det
 
 
-def _read_source(
-    spec: IdxDataset, root: str | Path | None, download: bool
-) -> tuple[Path, tuple[np.ndarray, ...]]:
-    directory, paths = find_files(spec, root, download)
-    arrays = tuple(read_idx(paths[f.name]) for f in spec.files)
-    for images, labels in (arrays[:2], arrays[2:]):
-        if images.ndim != 3 or images.dtype != np.uint8 or labels.shape != (len(images),):
-            raise DataError(
-                f"{spec.name} in {directory}: expected uint8 images (N, H, W) and one label per image, got "
-                f"{images.dtype} {images.shape} and {labels.dtype} {labels.shape}"
-            )
-    return directory, arrays
-
-
 def _pasted_patch(
     images: np.ndarray, labels: np.ndarray, pool: np.ndarray, min_size: int, max_size: int
 ) -> Patch:
@@ -253,7 +240,7 @@ def _pasted_loader(spec: IdxDataset, name: str, doc: str) -> Callable[..., Detec
         if not isinstance(val_fraction, float | int) or not 0 < val_fraction < 1:
             raise ConfigError(f"val_fraction must be a number in (0, 1), got val_fraction={val_fraction!r}")
         rngs = _split_rngs(seed)
-        directory, (train_images, train_labels, test_images, test_labels) = _read_source(spec, root, download)
+        directory, (train_images, train_labels, test_images, test_labels) = read_arrays(spec, root, download)
         # Validation canvases draw from source images that training canvases never use.
         order = np.random.default_rng(rngs[1].integers(0, 2**63 - 1)).permutation(len(train_images))
         n_val_pool = max(1, round(val_fraction * len(order)))

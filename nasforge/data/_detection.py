@@ -10,6 +10,7 @@ Not yet wired into the search loop or the CLI (see ``docs/detection.md``).
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 from nasforge.data._pipeline import normalize
 from nasforge.data._task import ImageSplits, check_fraction
 from nasforge.errors import ConfigError, DataError, UnknownComponentError
-from nasforge.registry import suggest
+from nasforge.registry import check_options, suggest
 
 if TYPE_CHECKING:  # torch is imported on first use, so that `import nasforge` stays light
     import torch
@@ -354,10 +355,6 @@ def load_detection(name: str, root: str | Path | None = None, **options: Any) ->
         ConfigError: if an option is unknown or out of range, or a label file is malformed.
         DataError: if the data is missing or inconsistent.
     """
-    import importlib
-
-    from nasforge.registry import check_options
-
     target = DETECTION_DATASETS.get(name) if isinstance(name, str) else None
     if target is None:
         valid = sorted(DETECTION_DATASETS)

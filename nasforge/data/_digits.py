@@ -11,6 +11,7 @@ from nasforge.data._pipeline import normalize
 from nasforge.data._task import Task, check_fraction, stratified_split
 from nasforge.errors import ConfigError
 
+# scikit-learn's loader and torch are imported on first use, so that `import nasforge` stays light.
 if TYPE_CHECKING:
     import torch
 

@@ -35,6 +35,8 @@ from nasforge.data._pipeline import IMAGE_SUFFIXES, normalize, resize
 from nasforge.data._task import Task, check_fraction, stratified_split
 from nasforge.errors import ConfigError, DataError
 
+# torch and Pillow are imported on first use, so that `import nasforge` stays light.
+
 __all__ = ["load_image_folder", "load_npz"]
 
 

@@ -38,6 +38,8 @@ import numpy as np
 
 from nasforge.errors import DataError
 
+# torch, Pillow and PixelNetwork (an nn.Module) are imported on first use, so that `import nasforge`
+# stays light.
 if TYPE_CHECKING:
     import torch
     from torch import nn

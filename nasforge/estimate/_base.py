@@ -83,6 +83,10 @@ class Estimator(ABC):
     #: checks them against its data before loading anything
     task_kinds: tuple[str, ...] = ("classification",)
 
+    #: the zero-cost proxies whose scores :meth:`evaluate` returns (:class:`ZeroCostEstimator`), so a
+    #: caller can check proxy names before scoring; None: not a proxy estimator
+    proxies: tuple[str, ...] | None = None
+
     def cheap_metrics(self, arch: Architecture, names: AbstractSet[str]) -> dict[str, float]:
         """Those of ``names`` this estimator knows without evaluating ``arch`` (a table lookup, a
         latency measured on the untrained network).

@@ -21,15 +21,23 @@ from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
+from nasforge._defaults import DEFAULT_FINAL_EPOCHS
+from nasforge._threads import torch_threads
+from nasforge.data import DetectionTask, Task
 from nasforge.errors import ConfigError, TrialFailed
 from nasforge.estimate._base import TrialContext
 from nasforge.estimate._detector import Detector
-from nasforge.estimate._setup import TrainingEstimator, build_seeded, check_count, check_optimizer_numbers
+from nasforge.estimate._setup import (
+    TrainingEstimator,
+    build_seeded,
+    check_count,
+    check_optimizer_numbers,
+    default_threads,
+)
 
 if TYPE_CHECKING:
     import torch
 
-    from nasforge.data import DetectionTask
     from nasforge.space import Architecture
 
 __all__ = ["DetectionTrainEstimator", "TrainedDetector", "evaluate_detector", "train_detector"]
@@ -39,8 +47,6 @@ TrainedDetector = Detector
 
 
 def _check_task(task: Any, who: str) -> None:
-    from nasforge.data import DetectionTask, Task
-
     if not isinstance(task, DetectionTask):
         hint = (
             "; a classification Task trains with TrainEstimator ('train')"
@@ -236,8 +242,6 @@ class DetectionTrainEstimator(TrainingEstimator):
         return {k: float(v) for k, v in measured.items() if k in wanted}
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
-        from nasforge._threads import torch_threads
-
         task: DetectionTask = self._task()
         if len(task.x_val) == 0:
             raise ConfigError(f"{task.name} has no validation images to score detectors on")
@@ -292,7 +296,7 @@ def train_detector(
     arch: Architecture,
     task: DetectionTask,
     *,
-    epochs: int = 30,
+    epochs: int = DEFAULT_FINAL_EPOCHS,
     steps_per_epoch: int | None = None,
     batch_size: int = 32,
     lr: float = 3e-3,
@@ -326,8 +330,6 @@ def train_detector(
         (for the splits that have images), ``train_loss``, ``params``, ``epochs``,
         ``train_seconds``, ``seconds``.
     """
-    from nasforge._threads import torch_threads
-    from nasforge.estimate._setup import default_threads
     from nasforge.hardware import Profiler
 
     _check_task(task, "train_detector")

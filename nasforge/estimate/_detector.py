@@ -17,10 +17,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from nasforge.data._pipeline import as_images, image_files, is_url
 from nasforge.detect._results import Results
 from nasforge.errors import ConfigError, DataError
 from nasforge.estimate._model import TrainedNetwork
 
+# torch and the nn / detect modules (which import torch) are imported on first use, so that `import
+# nasforge` stays light.
 if TYPE_CHECKING:
     import torch
 
@@ -184,7 +187,6 @@ def detect_images(
 
 def _read_sources(source: Any) -> tuple[list[torch.Tensor], list[str]]:
     """Any supported source -> original images as float (C, H, W) in [0, 1], and their names."""
-    from nasforge.data._pipeline import as_images, image_files, is_url
 
     items = list(source) if isinstance(source, list | tuple) else [source]
     expanded: list[Any] = []

@@ -27,6 +27,7 @@ from types import MappingProxyType
 import numpy as np
 
 from nasforge.errors import ConfigError, DataError, UnknownComponentError
+from nasforge.registry import suggest
 
 __all__ = [
     "AGGREGATIONS",
@@ -168,8 +169,6 @@ def parse_ensemble(spec: str) -> tuple[tuple[str, ...], str]:
     Raises:
         ConfigError: an unknown name or aggregation, or no proxies after the colon.
     """
-    from nasforge.registry import suggest
-
     if not isinstance(spec, str) or not spec.strip():
         raise ConfigError(f"an ensemble is a name or 'AGGREGATION:proxy+proxy', got {spec!r}")
     how, sep, members = spec.strip().partition(":")

@@ -127,6 +127,8 @@ def mae_det(
     That reading suits chains (chain CNN, MBConv, the detector backbones) better than cells with
     parallel paths, where it adds up every path.
     """
+    # A duck-typed probe, on purpose: proxies score any nn.Module (a user's own network too), which
+    # declares nothing; the detector space's network is recognised by what its backbone is.
     features = getattr(model, "backbone", None)
     if isinstance(features, DetectorFeatures):
         return mae_det_score(features.plan, features.in_channels)

@@ -6,9 +6,22 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from nasforge._defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_FINAL_EPOCHS,
+    DEFAULT_LR,
+    DEFAULT_OPTIMIZER,
+    DEFAULT_SCHEDULE,
+    DEFAULT_WEIGHT_DECAY,
+)
+from nasforge._device import check_device_and_amp, device_info, resolve_amp, resolve_device
+from nasforge._threads import torch_threads
+from nasforge.estimate._metrics import classification_metrics, imbalance, predict_proba
 from nasforge.estimate._model import Model
 from nasforge.estimate._setup import TrainBudget, build_seeded, default_threads, transfer_weights
 
+# torch, the training loop and the hardware layer (which import torch) are imported on first use, so
+# that `import nasforge` stays light.
 if TYPE_CHECKING:
     import torch
 
@@ -25,12 +38,12 @@ def train_final(
     arch: Architecture,
     task: Task,
     *,
-    epochs: int = 30,
-    batch_size: int = 64,
-    lr: float = 3e-3,
-    optimizer: str = "adam",
-    weight_decay: float = 5e-4,
-    schedule: str = "cosine",
+    epochs: int = DEFAULT_FINAL_EPOCHS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    lr: float = DEFAULT_LR,
+    optimizer: str = DEFAULT_OPTIMIZER,
+    weight_decay: float = DEFAULT_WEIGHT_DECAY,
+    schedule: str = DEFAULT_SCHEDULE,
     label_smoothing: float = 0.0,
     threads: int | None = None,
     seed: int = 0,
@@ -65,8 +78,6 @@ def train_final(
         time_limit: seconds of training at most (a search's time budget); when it cuts the
             training, the last weights are kept and ``metrics["cut_by_time_limit"]`` is True.
     """
-    from nasforge._device import check_device_and_amp, device_info, resolve_amp, resolve_device
-    from nasforge._threads import torch_threads
     from nasforge.estimate._loop import evaluate, fit
     from nasforge.hardware import Profiler
 
@@ -135,8 +146,6 @@ def _test_report(model: torch.nn.Module, task: Task) -> dict[str, Any] | None:
     """Every test metric of the final model (:func:`~nasforge.estimate._metrics.classification_metrics`)
     and the training split's class counts; None without test images."""
     import torch
-
-    from nasforge.estimate._metrics import classification_metrics, imbalance, predict_proba
 
     if len(task.x_test) == 0:
         return None

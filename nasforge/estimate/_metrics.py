@@ -16,7 +16,7 @@ import numpy as np
 
 from nasforge.errors import ConfigError, DataError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch is imported on first use, so that `import nasforge` stays light
     from torch import Tensor, nn
 
 __all__ = [

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import numpy as np
 
 from nasforge.data._pipeline import ImagePipeline
+from nasforge.estimate._model_file import save_model
 
 if TYPE_CHECKING:
     import torch
@@ -137,8 +138,6 @@ class TrainedNetwork(ABC):
         Raises:
             ConfigError: ``path`` cannot be written (a directory, below a file, read-only).
         """
-        from nasforge.estimate._model_file import save_model
-
         kept = {k: v for k, v in self.provenance.items() if k not in ("dataset", "created")}
         return save_model(self, path, provenance={**kept, **dict(provenance or {})})
 
@@ -177,8 +176,7 @@ class TrainedNetwork(ABC):
 
     def __repr__(self) -> str:
         c, h, w = self.input_shape
-        describe = getattr(self.architecture.space, "describe", None)
-        arch = describe(self.architecture) if callable(describe) else self.architecture.key
+        arch = self.architecture.space.describe(self.architecture)
         where = f" from {self.path}" if self.path else ""
         return (
             f"{type(self).__name__}({arch}; {c}x{h}x{w} -> {len(self.class_names)} classes"

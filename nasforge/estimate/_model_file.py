@@ -30,9 +30,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nasforge._paths import check_writable_file
+from nasforge._version import __version__
 from nasforge.errors import CheckpointError
+from nasforge.space import Architecture
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch and safetensors are imported on first use, so that `import nasforge` stays light
     from nasforge.estimate._model import TrainedNetwork
 
 __all__ = ["FORMAT", "read_model", "save_model"]
@@ -61,8 +63,6 @@ def save_model(
     """
     import torch
     from safetensors.torch import save_file
-
-    from nasforge._version import __version__
 
     path = check_writable_file(path, what="model file")
     meta = {
@@ -150,14 +150,16 @@ def read_model(path: Path) -> TrainedNetwork:
         )
     module.eval()
     task = fields.pop("task")
-    if (task == "detection") != callable(getattr(module, "predict", None)):  # a detector decodes boxes
+    # A duck-typed probe of the built module, on purpose: any registered builder (a user's too) made
+    # it, and a network that decodes boxes has a predict method; the file's "task" must agree.
+    if (task == "detection") != callable(getattr(module, "predict", None)):
         raise CheckpointError(
             f"{path}: its metadata says task {task!r}, but its architecture "
             f"({arch.space.name}) builds a {'classifier' if task == 'detection' else 'detector'}; "
             "the file is damaged or its metadata was edited"
         )
     kind: type[TrainedNetwork]
-    if task == "detection":
+    if task == "detection":  # here, not at the top: _model and _detector import this module
         from nasforge.estimate._detector import Detector
 
         kind = Detector
@@ -170,8 +172,6 @@ def read_model(path: Path) -> TrainedNetwork:
 
 def _fields(path: Path, text: str) -> dict[str, Any]:
     """The metadata of ``path`` as model fields (and ``task``), checked."""
-    from nasforge.space import Architecture
-
     try:
         meta = json.loads(text)
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:

@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge._benchdir import bench_file
 from nasforge.errors import ConfigError, DataError, SpaceError, TrialFailed
 from nasforge.estimate._base import Estimator, TrialContext
+from nasforge.space._darts import CONFIGSPACE_PREFIX
 
 if TYPE_CHECKING:
     from nasforge.space import Architecture
@@ -110,8 +112,6 @@ class NB301Surrogate(Estimator):
 
     @staticmethod
     def _locate(root: str | Path | None) -> Path:
-        from nasforge._benchdir import bench_file
-
         model = bench_file(root, SUBDIR, MODEL_FILE)
         if not (model.parent / ENCODING_FILE).is_file():
             raise DataError(
@@ -132,7 +132,6 @@ class NB301Surrogate(Estimator):
                 ort = importlib.import_module("onnxruntime")
             except ImportError as exc:
                 raise ImportError(_INSTALL_HINT) from exc
-            from nasforge.space._darts import CONFIGSPACE_PREFIX
 
             try:
                 encoding = json.loads((self.directory / ENCODING_FILE).read_text())

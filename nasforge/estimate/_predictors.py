@@ -5,11 +5,13 @@ Every predictor has the scikit-learn shape ``fit(archs, y)`` / ``predict(archs)`
 
 - ``"onehot"``: :meth:`~nasforge.space.SearchSpace.encode`, one block per dimension (for a cell
   space with fixed edges such as NB201, one op one-hot per edge);
-- ``"path"``: the space's ``path_encoding`` (NB201: which of the input-to-output paths exist,
-  by their op sequence; the BANANAS paper's best encoding);
-- ``"adjacency"``: the space's ``adjacency_encoding`` (NB201: the 4 x 4 node adjacency with an
+- ``"path"``: ``space.encode(arch, "path")`` where the space offers it (NB201: which of the
+  input-to-output paths exist, by their op sequence; the BANANAS paper's best encoding);
+- ``"adjacency"``: ``space.encode(arch, "adjacency")`` (NB201: the 4 x 4 node adjacency with an
   op one-hot per entry, flattened);
 - ``"auto"`` (default): path where the space has it, else one-hot.
+
+What a space offers is listed in its :attr:`~nasforge.space.SearchSpace.encodings`.
 
 Extra per-architecture features (zero-cost proxy scores, FLOPs) can be appended with
 ``features=``: an array with one row per architecture, given to ``fit`` and ``predict`` alike.
@@ -28,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -37,8 +40,9 @@ import numpy as np
 from nasforge.errors import ConfigError, SpaceError
 from nasforge.estimate._base import Estimator, TrialContext
 from nasforge.estimate._mlp import MLPEnsemble
+from nasforge.registry import check_options, suggest
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # scikit-learn is imported when a model is fitted, so that `import nasforge` stays light
     from nasforge.space import Architecture
 
 __all__ = [
@@ -70,16 +74,16 @@ def encode_architectures(archs: Sequence[Architecture], encoding: str = "auto") 
         raise ConfigError("no architectures to encode")
     space = archs[0].space
     if encoding == "auto":
-        encoding = "path" if hasattr(space, "path_encoding") else "onehot"
-    if encoding == "onehot":
+        encoding = "path" if "path" in space.encodings else "onehot"
+    if encoding not in space.encodings:
+        raise ConfigError(
+            f"space '{space.name}' has no {encoding} encoding (it offers: {', '.join(space.encodings)}); "
+            "use encoding='onehot' (or 'auto')"
+        )
+    if encoding == "onehot":  # the one-argument call a space written before the kinds overrides
         rows = [space.encode(a) for a in archs]
     else:
-        fn = getattr(space, f"{encoding}_encoding", None)
-        if fn is None:
-            raise ConfigError(
-                f"space '{space.name}' has no {encoding} encoding; use encoding='onehot' (or 'auto')"
-            )
-        rows = [fn(a) for a in archs]
+        rows = [space.encode(a, encoding) for a in archs]
     return np.asarray(np.stack(rows), dtype=np.float32)
 
 
@@ -318,8 +322,6 @@ class GaussianProcessPredictor(Predictor):
         self.restarts = restarts
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
-        import warnings
-
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
@@ -348,8 +350,6 @@ PREDICTORS: dict[str, type[Predictor]] = {
 
 def make_predictor(name: str, **options: Any) -> Predictor:
     """Create a predictor by name: ``gbm``, ``rf``, ``mlp``, ``gp`` or ``mean`` (the baseline)."""
-    from nasforge.registry import check_options, suggest
-
     cls = PREDICTORS.get(name)
     if cls is None:
         raise ConfigError(

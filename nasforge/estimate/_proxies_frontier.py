@@ -148,6 +148,8 @@ def feature_blocks(net: nn.Module) -> list[nn.Module]:
         if isinstance(child, (nn.Sequential, nn.ModuleList)) and (trunk is None or len(child) > len(trunk)):
             trunk = child
     blocks: list[nn.Module] = []
+    # A duck-typed probe, on purpose: ``net`` is any nn.Module (a user's own network too), and a
+    # ``stem`` submodule, where there is one, is the first block of features.
     stem = getattr(net, "stem", None)
     if isinstance(stem, nn.Module) and stem is not trunk:
         blocks.append(stem)

@@ -12,8 +12,18 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from nasforge._defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_LR,
+    DEFAULT_OPTIMIZER,
+    DEFAULT_SCHEDULE,
+    DEFAULT_TRIAL_EPOCHS,
+    DEFAULT_WEIGHT_DECAY,
+)
+from nasforge._threads import available_cpus
 from nasforge.errors import ConfigError
 from nasforge.estimate._base import Estimator
+from nasforge.space._base import check_width
 
 if TYPE_CHECKING:
     import torch
@@ -37,8 +47,6 @@ def default_threads() -> int:
     """The torch thread count nasforge uses unless told otherwise: ``NASFORGE_THREADS`` if set (the
     process and ray executors set it to each trial's share of the cores), else the cores this
     process may use (its CPU affinity, capped by a container's CPU quota)."""
-    from nasforge._threads import available_cpus
-
     env = os.environ.get("NASFORGE_THREADS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)
@@ -73,12 +81,12 @@ def check_optimizer_numbers(lr: Any, weight_decay: Any) -> None:
 class TrainBudget:
     """Training settings shared by search trials and final training (validated)."""
 
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 3e-3
-    optimizer: str = "adam"
-    weight_decay: float = 5e-4
-    schedule: str = "cosine"
+    epochs: int = DEFAULT_TRIAL_EPOCHS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    lr: float = DEFAULT_LR
+    optimizer: str = DEFAULT_OPTIMIZER
+    weight_decay: float = DEFAULT_WEIGHT_DECAY
+    schedule: str = DEFAULT_SCHEDULE
     label_smoothing: float = 0.0
     threads: int | None = None
 
@@ -160,8 +168,6 @@ class TrainingEstimator(Estimator):
     threads: int | None = None
 
     def _set_fidelity(self, fraction: Any, val_fraction: Any, resolution: Any, width: Any) -> None:
-        from nasforge.space._base import check_width
-
         check_share("fraction", fraction)
         check_share("val_fraction", val_fraction)
         if resolution is not None and (

@@ -35,14 +35,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge._checks import check_int
+from nasforge._defaults import DEFAULT_SUPERNET_EPOCHS
+from nasforge._device import check_device_name, device_info, resolve_device
+from nasforge._threads import torch_threads
 from nasforge.errors import CheckpointError, ConfigError
 from nasforge.estimate._base import Estimator, TrialContext
+from nasforge.estimate._setup import default_threads
+from nasforge.space._nb201 import nb201_ops
 
+# torch, safetensors, the training loop and the nn / hardware layers (all of which import torch) are
+# imported on first use, so that `import nasforge` stays light.
 if TYPE_CHECKING:
     import torch
 
     from nasforge.data import Task
-    from nasforge.space import Architecture
+    from nasforge.space import Architecture, SearchSpace
 
 __all__ = ["SUPERNET_FILE", "SupernetEstimator", "train_steps"]
 
@@ -115,7 +123,7 @@ class SupernetEstimator(Estimator):
         self,
         task: Task,
         *,
-        epochs: int = 10,
+        epochs: int = DEFAULT_SUPERNET_EPOCHS,
         fraction: float = 1.0,
         batch_size: int = 64,
         lr: float = 0.05,
@@ -132,9 +140,6 @@ class SupernetEstimator(Estimator):
         seed: int = 0,
         device: str = "auto",
     ) -> None:
-        from nasforge._checks import check_int
-        from nasforge._device import check_device_name, resolve_device
-
         for label, value, low in (
             ("epochs", epochs, 1),
             ("batch_size", batch_size, 1),
@@ -205,10 +210,10 @@ class SupernetEstimator(Estimator):
         }
 
     # ---------------------------------------------------------------------------- training
-    def prepare(self, space: Any, run_dir: Path | None = None) -> Any:
+    def prepare(self, space: SearchSpace, run_dir: Path | None = None) -> Any:
         """The trained supernet for ``space``: loaded from its file if one with the same settings
         exists, else trained now (and saved)."""
-        name = getattr(space, "name", None)
+        name = space.name
         if name not in ("nb201", "chain_cnn"):
             raise ConfigError(
                 "the supernet estimator works on the nb201 and chain_cnn spaces; "
@@ -237,8 +242,6 @@ class SupernetEstimator(Estimator):
     _on_device: Any = None  # the task on the device, moved once
 
     def _device(self) -> torch.device:
-        from nasforge._device import resolve_device
-
         return resolve_device(self.device)
 
     def _task_on(self, task: Task) -> Task:
@@ -276,9 +279,6 @@ class SupernetEstimator(Estimator):
     def _train(self, settings: dict[str, Any]) -> Any:
         import torch
         from torch import nn
-
-        from nasforge._threads import torch_threads
-        from nasforge.estimate._setup import default_threads
 
         task = self.task
         assert task is not None
@@ -380,12 +380,8 @@ class SupernetEstimator(Estimator):
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
         import torch
 
-        from nasforge._device import device_info
-        from nasforge._threads import torch_threads
         from nasforge.estimate._loop import evaluate
-        from nasforge.estimate._setup import default_threads
         from nasforge.nn._supernet import recalibrate_bn
-        from nasforge.space._nb201 import nb201_ops
 
         net = self.prepare(arch.space, ctx.run_dir)
         assert self.task is not None

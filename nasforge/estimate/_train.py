@@ -10,8 +10,20 @@ from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
+from nasforge._defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_LR,
+    DEFAULT_OPTIMIZER,
+    DEFAULT_SCHEDULE,
+    DEFAULT_TRIAL_EPOCHS,
+    DEFAULT_WEIGHT_DECAY,
+)
+from nasforge._device import check_device_and_amp, device_info, resolve_amp, resolve_device
+from nasforge._threads import torch_threads
+from nasforge.data import Task
 from nasforge.errors import ConfigError
 from nasforge.estimate._base import TrialContext
+from nasforge.estimate._metrics import classification_metrics, predict_proba
 from nasforge.estimate._model import Model
 from nasforge.estimate._setup import (
     TrainBudget,
@@ -22,7 +34,6 @@ from nasforge.estimate._setup import (
 if TYPE_CHECKING:
     import torch
 
-    from nasforge.data import Task
     from nasforge.space import Architecture
 
 __all__ = ["TrainEstimator"]
@@ -97,24 +108,22 @@ class TrainEstimator(TrainingEstimator):
         self,
         task: Task,
         *,
-        epochs: int = 10,
+        epochs: int = DEFAULT_TRIAL_EPOCHS,
         fraction: float = 1.0,
         val_fraction: float = 1.0,
         resolution: int | None = None,
         width: float = 1.0,
-        batch_size: int = 64,
-        lr: float = 3e-3,
-        optimizer: str = "adam",
-        weight_decay: float = 5e-4,
-        schedule: str = "cosine",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        lr: float = DEFAULT_LR,
+        optimizer: str = DEFAULT_OPTIMIZER,
+        weight_decay: float = DEFAULT_WEIGHT_DECAY,
+        schedule: str = DEFAULT_SCHEDULE,
         label_smoothing: float = 0.0,
         threads: int | None = None,
         hardware: Mapping[str, Any] | None = None,
         device: str = "auto",
         amp: str = "auto",
     ) -> None:
-        from nasforge._device import check_device_and_amp
-        from nasforge.data import Task
         from nasforge.hardware import Profiler
 
         if not isinstance(task, Task):
@@ -165,7 +174,6 @@ class TrainEstimator(TrainingEstimator):
         wanted = {n for n in names if is_latency_metric(n)}
         if self.profiler is None or not wanted:
             return {}
-        from nasforge._threads import torch_threads
 
         task = self._task()
         with torch_threads(self._threads()):
@@ -174,8 +182,6 @@ class TrainEstimator(TrainingEstimator):
         return {k: float(v) for k, v in measured.items() if k in wanted}
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> dict[str, Any]:
-        from nasforge._device import device_info, resolve_amp, resolve_device
-        from nasforge._threads import torch_threads
         from nasforge.estimate._loop import fit
 
         device = resolve_device(self.device)  # here, in the trial's process: its GPU
@@ -238,8 +244,6 @@ class TrainEstimator(TrainingEstimator):
 def _val_metrics(model: torch.nn.Module, task: Task) -> dict[str, float]:
     """``val_balanced_accuracy``, ``val_f1_macro`` and ``val_auc`` of a trained trial (one more
     forward pass over the validation split), so a search can select by them (``--metric``)."""
-    from nasforge.estimate._metrics import classification_metrics, predict_proba
-
     if len(task.x_val) == 0:
         return {}
     report = classification_metrics(task.y_val.cpu().numpy(), predict_proba(model, task.x_val))

@@ -75,6 +75,8 @@ class ZeroCostEstimator(Estimator):
     """
 
     task_kinds = ("classification", "detection")
+    #: the proxies it computes, in order (always set)
+    proxies: tuple[str, ...]
 
     def __init__(
         self,

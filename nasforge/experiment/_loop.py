@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from nasforge._interrupts import remember_interrupts
 from nasforge.errors import ConfigError, InfeasibleError
 from nasforge.estimate._base import Estimator
+from nasforge.execute import make_executor
 from nasforge.execute._base import Executor, TrialJob, run_job
 from nasforge.experiment import _screening
 from nasforge.experiment._screening import (
@@ -108,8 +109,6 @@ def run(
     impossible = impossible_constraint(exp.space, exp.objective, estimator)
     if impossible is not None:
         raise InfeasibleError(impossible)
-
-    from nasforge.execute import make_executor
 
     runner = make_executor(executor, **(executor_options or {}))
     loop = SearchLoop(

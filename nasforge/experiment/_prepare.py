@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge._device import check_amp, check_device_and_amp, check_device_name, resolve_device
 from nasforge._seeds import derive_seed, strategy_seed
 from nasforge.config import SearchConfig
+from nasforge.data import load_task
 from nasforge.errors import ConfigError, InfeasibleError, SpaceError
 from nasforge.estimate import Estimator
 from nasforge.execute import make_executor
@@ -73,14 +76,10 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
     :class:`~nasforge.data.DetectionTask`; a space or estimator for the other kind of task is a
     :class:`~nasforge.errors.ConfigError` before the data is loaded.
     """
-    from nasforge.data import load_task
-
     check_task_kinds(config)
     exec_section = dict(config.executor or {})
     on_ray = exec_section.get("name") is not None and EXECUTORS.canonical_name(exec_section["name"]) == "ray"
     if not on_ray:  # a Ray driver may have no GPU where its workers do: they resolve the name
-        from nasforge._device import check_device_and_amp
-
         check_device_and_amp(config.device, config.amp)
     data = config.data
     task = load_task(
@@ -101,8 +100,6 @@ def prepare_search(config: SearchConfig) -> PreparedSearch:
     _where(est_cls, est_options, config)
     check_options("estimator", est_name, est_cls, {"task": task, **est_options})
     if on_ray:  # the driver may have no GPU: the name is checked here, resolved on each worker
-        from nasforge._device import check_amp, check_device_name
-
         wanted: dict[str, Any] = {k: est_options.pop(k) for k in ("device", "amp") if k in est_options}
         estimator = est_cls(task=task, **est_options)
         if "device" in wanted:
@@ -219,8 +216,6 @@ def _detection_names() -> list[str]:
 def _where(cls: Any, options: dict[str, Any], config: SearchConfig) -> None:
     """Give a component that trains (an estimator, a one-shot strategy) the config's ``device`` and
     ``amp`` unless its own options set them."""
-    import inspect
-
     try:
         params = inspect.signature(cls).parameters
     except (TypeError, ValueError):
@@ -233,7 +228,5 @@ def _where(cls: Any, options: dict[str, Any], config: SearchConfig) -> None:
 def _trials_rotate_gpus(est_options: dict[str, Any]) -> bool:
     """Whether trials with these estimator options want the process executor's GPU rotation:
     ``auto`` or ``cuda`` (not a fixed ``cuda:N``) that means a CUDA GPU here."""
-    from nasforge._device import check_device_name, resolve_device
-
     name = check_device_name(est_options.get("device", "auto"))
     return name in ("auto", "cuda") and resolve_device(name).type == "cuda"

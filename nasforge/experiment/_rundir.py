@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from nasforge.errors import ConfigError, StorageError
 from nasforge.experiment._storage import OptunaStorage
 
@@ -108,8 +110,6 @@ class RunDir:
 
     def read_config(self) -> dict[str, Any] | None:
         """The raw mapping of :attr:`config`, or None when it is missing or not a YAML mapping."""
-        import yaml
-
         try:
             data = yaml.safe_load(self.config.read_text()) if self.config.is_file() else None
         except (OSError, yaml.YAMLError):

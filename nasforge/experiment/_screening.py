@@ -14,6 +14,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from nasforge.errors import NasforgeError
 from nasforge.estimate._base import Estimator
 from nasforge.objective import MetricConstraint, Objective
@@ -85,8 +87,6 @@ def impossible_constraint(space: SearchSpace, objective: Objective, estimator: E
         if floor is None or c.holds({c.metric: floor}):
             continue
         if type(estimator).cheap_metrics is not Estimator.cheap_metrics:
-            import numpy as np
-
             try:  # an estimator of its own may count the metric another way
                 probe = space.sample(np.random.default_rng(0))
                 if c.metric in estimator.cheap_metrics(probe, frozenset({c.metric})):

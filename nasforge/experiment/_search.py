@@ -12,6 +12,7 @@ import functools
 import itertools
 import json
 import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from nasforge.data import DetectionTask
 from nasforge.errors import ConfigError, InfeasibleError, NasforgeError
 from nasforge.estimate._model import TrainedNetwork
 from nasforge.experiment._experiment import Callback, Experiment
+from nasforge.experiment._pareto import write_pareto
 from nasforge.experiment._prepare import PreparedSearch, prepare_search
 from nasforge.experiment._rundir import RunDir, atomic_write, write_run_files
 from nasforge.experiment._search_budget import TimeBudget, expectation
@@ -147,8 +149,6 @@ class _Before:
         its strategy could not be built): its database holds nothing worth keeping, and keeping it
         would only make the next attempt a ``-2`` run.
         """
-        import shutil
-
         if self.entries is None:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             for parent in self.missing:
@@ -254,8 +254,6 @@ def run_search(
         if last:
             write_run_files(exp)
     if last and len(exp.objective.names) > 1:
-        from nasforge.experiment._pareto import write_pareto
-
         write_pareto(exp, run_dir)
     spent: dict[str, Any] | None = None  # with a time budget: what final.json and the result record
     best = exp.best()

@@ -24,6 +24,8 @@ from nasforge.errors import StorageError
 from nasforge.space import Architecture, Choice, IntRange, SearchSpace
 from nasforge.trial import SCREENED, Trial, TrialState
 
+# Optuna and SQLAlchemy are imported when a database storage is opened, so that `import nasforge` stays light.
+
 __all__ = ["InMemoryStorage", "OptunaStorage", "Storage", "StoredTrial", "open_storage"]
 
 #: the records a storage writes and reads are :class:`Trial` objects (the name of earlier versions)

@@ -137,9 +137,10 @@ class SearchSpace:
     """A space of architectures: named dimensions, an activity rule and constraints.
 
     Subclasses set :attr:`name`, build their dimensions, and may override :meth:`is_active`
-    (conditional dimensions), :meth:`options` (their constructor settings, for :meth:`to_dict`) and
-    :meth:`build` (turn an architecture into an ``nn.Module``; by default the builder registered
-    under :attr:`name` in :data:`nasforge.registry.BUILDERS`).
+    (conditional dimensions), :meth:`options` (their constructor settings, for :meth:`to_dict`),
+    :meth:`describe` (an architecture in one line) and :meth:`build` (turn an architecture into an
+    ``nn.Module``; by default the builder registered under :attr:`name` in
+    :data:`nasforge.registry.BUILDERS`).
 
     Args:
         dimensions: ordered mapping of name to dimension. A dimension's activity may depend only
@@ -204,7 +205,7 @@ class SearchSpace:
         if self.input_shape is not None and self.num_classes is not None:
             out["input_shape"] = list(self.input_shape)
             out["num_classes"] = self.num_classes
-        cons = [c.to_dict() if hasattr(c, "to_dict") else None for c in self.constraints]
+        cons = [c.to_dict() if isinstance(c, Constraint) else None for c in self.constraints]
         max_params = self.max_params
         if max_params is not None:  # a space's max_params option: recorded once, not also as a constraint
             out["max_params"] = max_params
@@ -222,6 +223,16 @@ class SearchSpace:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self._dims)} dimensions)"
+
+    def describe(self, arch: Architecture) -> str:
+        """``arch`` in one short line, for tables, logs, trackers and reports.
+
+        Default: its parameters as ``name=value`` pairs (cut at 160 characters). The built-in
+        spaces override it with their compact form (ChainCNN: ``conv3x16-relu > maxpool3``;
+        NB201: the cell string).
+        """
+        text = ", ".join(f"{k}={v}" for k, v in arch.params.items())
+        return text if len(text) <= 160 else text[:157] + "..."
 
     # ----------------------------------------------------------------- points
     def canonical(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -380,14 +391,76 @@ class SearchSpace:
             if self.is_feasible(arch):
                 yield arch
 
-    def encode(self, arch: Architecture) -> np.ndarray:
-        """One-hot encoding: one block per dimension with an extra slot for 'inactive'."""
+    @property
+    def encodings(self) -> tuple[str, ...]:
+        """The kinds :meth:`encode` takes: ``"onehot"`` always; ``"path"`` and ``"adjacency"`` when
+        the subclass implements :meth:`path_encoding` / :meth:`adjacency_encoding` (NB201 does)."""
+        kinds = ["onehot"]
+        if type(self).path_encoding is not SearchSpace.path_encoding:
+            kinds.append("path")
+        if type(self).adjacency_encoding is not SearchSpace.adjacency_encoding:
+            kinds.append("adjacency")
+        return tuple(kinds)
+
+    def encode(self, arch: Architecture, kind: str = "onehot") -> np.ndarray:
+        """``arch`` as a float32 vector (what surrogate predictors and importance plots read).
+
+        Args:
+            arch: a point of this space.
+            kind: one of :attr:`encodings`: ``"onehot"`` (every space: one block per dimension
+                with an extra slot for 'inactive'), ``"path"`` (:meth:`path_encoding`) or
+                ``"adjacency"`` (:meth:`adjacency_encoding`).
+
+        Raises:
+            SpaceError: a kind the space does not offer (the message lists the ones it does).
+        """
+        if kind == "path":
+            return self.path_encoding(arch)
+        if kind == "adjacency":
+            return self.adjacency_encoding(arch)
+        if kind != "onehot":
+            raise self._no_encoding(kind)
         blocks = []
         for name, dim in self._dims.items():
             block = np.zeros(dim.size + 1, dtype=np.float32)
             block[dim.index(arch.params[name]) if name in arch.params else dim.size] = 1.0
             blocks.append(block)
         return np.concatenate(blocks)
+
+    def path_encoding(self, arch: Architecture) -> np.ndarray:
+        """Optional: the BANANAS path encoding of ``arch`` (which input-to-output paths of
+        operations a cell has), for cell spaces; implementing it adds ``"path"`` to
+        :attr:`encodings`. The default raises SpaceError."""
+        raise self._no_encoding("path")
+
+    def adjacency_encoding(self, arch: Architecture) -> np.ndarray:
+        """Optional: ``arch`` as a node adjacency matrix with an operation one-hot per entry,
+        flattened, for cell spaces; implementing it adds ``"adjacency"`` to :attr:`encodings`. The
+        default raises SpaceError."""
+        raise self._no_encoding("adjacency")
+
+    def _no_encoding(self, kind: str) -> SpaceError:
+        return SpaceError(
+            f"space '{self.name}' has no {kind!r} encoding; it offers: {', '.join(self.encodings)}"
+        )
+
+    # ----------------------------------------------------------------- text form
+    @property
+    def has_arch_str(self) -> bool:
+        """Whether the space writes architectures as short strings of its own (the subclass
+        implements :meth:`from_arch_str`: NB201's cell strings, NAS-Bench-Macro's digits)."""
+        return type(self).from_arch_str is not SearchSpace.from_arch_str
+
+    def from_arch_str(self, text: str) -> Architecture:
+        """Optional: the architecture that the space's own string form ``text`` names (see
+        :attr:`has_arch_str`). The default raises SpaceError.
+
+        Raises:
+            SpaceError: ``text`` names no architecture of the space, or the space has no string form.
+        """
+        raise SpaceError(
+            f"space '{self.name}' has no string form of an architecture; give its parameters instead"
+        )
 
     # ----------------------------------------------------------------- networks
     @property
@@ -477,7 +550,9 @@ class SearchSpace:
 
 
 def _describe(c: Any) -> str:
-    return c.describe() if hasattr(c, "describe") else getattr(c, "__name__", repr(c))
+    """A constraint in words: its :meth:`Constraint.describe`; a plain callable (any function or
+    callable object a user passed) by its ``__name__`` when it has one."""
+    return c.describe() if isinstance(c, Constraint) else getattr(c, "__name__", repr(c))
 
 
 def dimensions_from_dict(data: Mapping[str, Any]) -> dict[str, Dimension]:

@@ -38,8 +38,8 @@ class Bananas(Strategy):
     queues the best ``batch``. Acquisitions: ``"its"`` (independent Thompson sampling, the paper's
     choice: one draw from ``N(mean, std)`` per candidate), ``"ucb"`` (``mean + std``), ``"mean"``.
 
-    Encoding: ``space.path_encoding(arch)`` when the space has it (the paper's best encoding, for
-    cell spaces), else the one-hot ``space.encode(arch)``. The ensemble is refitted when at least
+    Encoding: ``space.encode(arch, "path")`` when the space offers it (the paper's best encoding,
+    for cell spaces), else the one-hot ``space.encode(arch)``. The ensemble is refitted when at least
     ``refit_every`` new results arrived since the last fit. Failed and infeasible trials are left
     out of the training set.
 

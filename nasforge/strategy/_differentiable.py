@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from nasforge._checks import check_int
+from nasforge._defaults import DEFAULT_SUPERNET_EPOCHS
 from nasforge._device import check_device_name, resolve_device
 from nasforge._seeds import derive_seed
 from nasforge._threads import torch_threads
@@ -96,7 +97,7 @@ class DifferentiableSearch(Strategy):
     def __init__(
         self,
         *,
-        epochs: int = 10,
+        epochs: int = DEFAULT_SUPERNET_EPOCHS,
         fraction: float = 0.5,
         batch_size: int = 64,
         lr: float = 0.025,
@@ -393,7 +394,7 @@ class GDAS(DifferentiableSearch):
         *,
         tau_max: float = 10.0,
         tau_min: float = 0.1,
-        epochs: int = 10,
+        epochs: int = DEFAULT_SUPERNET_EPOCHS,
         fraction: float = 0.5,
         batch_size: int = 64,
         lr: float = 0.025,

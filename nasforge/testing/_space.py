@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
+from nasforge.errors import SpaceError
 from nasforge.space import Architecture, SearchSpace, space_from_config
 
 __all__ = ["SpaceConformance"]
@@ -75,6 +77,21 @@ class SpaceConformance:
         by_key = {a.key: c for a, c in zip(archs, codes, strict=True)}
         assert len({c.tobytes() for c in by_key.values()}) == len(by_key)
         np.testing.assert_array_equal(space.encode(archs[0]), codes[0])
+
+    def test_every_offered_encoding_has_a_fixed_length(self, space: SearchSpace) -> None:
+        archs = self._samples(space, 5)
+        assert "onehot" in space.encodings
+        for kind in space.encodings:
+            codes = [space.encode(a, kind) for a in archs]
+            assert len({c.shape for c in codes}) == 1 and codes[0].ndim == 1, kind
+            assert all(np.isfinite(c).all() for c in codes), kind
+        with pytest.raises(SpaceError, match="it offers: onehot"):
+            space.encode(archs[0], "no-such-encoding")
+
+    def test_describe_is_one_line(self, space: SearchSpace) -> None:
+        for arch in self._samples(space, 8):
+            text = space.describe(arch)
+            assert isinstance(text, str) and text and "\n" not in text
 
     def test_json_round_trip(self, space: SearchSpace) -> None:
         again = space_from_config(json.loads(json.dumps(space.to_dict())))

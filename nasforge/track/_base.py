@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from nasforge.errors import ConfigError
+from nasforge.registry import TRACKERS
 
 if TYPE_CHECKING:
     from nasforge.experiment import Experiment, Trial
@@ -125,14 +126,9 @@ def finite_metrics(metrics: Mapping[K, Any]) -> dict[K, float]:
 
 
 def describe(exp: Experiment, trial: Trial) -> str:
-    """The space's short text for the trial's architecture (``conv3x16-relu > maxpool``), else its key."""
-    method = getattr(exp.space, "describe", None)  # built-in spaces have one; SearchSpace does not
-    if callable(method):
-        try:
-            return str(method(trial.architecture))
-        except TypeError:  # a describe() of the space itself, not of an architecture
-            pass
-    return trial.architecture.key
+    """The space's short text for the trial's architecture (``conv3x16-relu > maxpool``,
+    :meth:`SearchSpace.describe <nasforge.space.SearchSpace.describe>`)."""
+    return exp.space.describe(trial.architecture)
 
 
 def error_line(trial: Trial) -> str | None:
@@ -154,7 +150,5 @@ def make_tracker(name: str, /, **options: Any) -> Tracker:
         >>> from nasforge.track import make_tracker
         >>> tb = make_tracker("tensorboard", log_dir="runs/tb")  # doctest: +SKIP
     """
-    from nasforge.registry import TRACKERS
-
     tracker: Tracker = TRACKERS.create(TRACKERS.canonical_name(name), **options)
     return tracker

@@ -1,8 +1,15 @@
-"""Every built-in storage passes the storage conformance suite."""
+"""Every built-in storage passes the storage conformance suite.
+
+The PostgreSQL case runs when ``NASFORGE_TEST_POSTGRES_URL`` names a server and a database on it
+from which the test may create and drop databases, e.g.
+``postgresql+psycopg2://postgres@127.0.0.1:5432/postgres``; without it, it is skipped.
+"""
 
 from __future__ import annotations
 
 import itertools
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +33,41 @@ class TestSQLite(StorageConformance):
 
     @pytest.fixture
     def reopen_storage(self):  # type: ignore[no-untyped-def]
+        def reopen(storage: Storage) -> Storage:  # another process opening the same database
+            assert isinstance(storage, OptunaStorage)
+            return OptunaStorage(storage.url)
+
+        return reopen
+
+
+POSTGRES_URL = os.environ.get("NASFORGE_TEST_POSTGRES_URL", "")
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="NASFORGE_TEST_POSTGRES_URL names no PostgreSQL server")
+class TestPostgreSQL(StorageConformance):
+    @pytest.fixture
+    def make_storage(self) -> Iterator[Callable[[], Storage]]:
+        import sqlalchemy
+
+        admin = sqlalchemy.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        made: list[str] = []
+
+        def make() -> Storage:  # a new, empty database for every storage
+            name = f"nasforge_conformance_{os.getpid()}_{next(_ids)}"
+            with admin.connect() as conn:
+                conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+            made.append(name)
+            url = sqlalchemy.engine.make_url(POSTGRES_URL).set(database=name)
+            return OptunaStorage(url.render_as_string(hide_password=False))
+
+        yield make
+        with admin.connect() as conn:
+            for name in made:  # FORCE: the storages' connection pools may still hold connections
+                conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    @pytest.fixture
+    def reopen_storage(self) -> Callable[[Storage], Storage]:
         def reopen(storage: Storage) -> Storage:  # another process opening the same database
             assert isinstance(storage, OptunaStorage)
             return OptunaStorage(storage.url)
