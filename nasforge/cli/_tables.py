@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from nasforge.cli._app import out
+
+if TYPE_CHECKING:
+    from nasforge.space import Architecture
 
 
 def fmt(value: Any) -> str:
@@ -151,7 +154,6 @@ def best_text(exp: Any, primary: str) -> str:
     return f"best {primary} {best.metrics[primary]:.4f}" if best is not None else ""
 
 
-def describe_arch(arch: Any) -> str:
-    """An architecture in words (its space's ``describe``), or its key."""
-    describe = getattr(arch.space, "describe", None)
-    return str(describe(arch)) if callable(describe) else str(arch.key)
+def describe_arch(arch: Architecture) -> str:
+    """An architecture in words: its space's :meth:`~nasforge.space.SearchSpace.describe`."""
+    return arch.space.describe(arch)

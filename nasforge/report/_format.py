@@ -71,12 +71,8 @@ def when(timestamp: float | None) -> str:
 
 
 def describe_arch(arch: Architecture) -> str:
-    """The space's short text for ``arch``, else its parameters (cut at 160 characters)."""
-    describe = getattr(arch.space, "describe", None)
-    if callable(describe):
-        return str(describe(arch))
-    text = ", ".join(f"{k}={v}" for k, v in arch.params.items())
-    return text if len(text) <= 160 else text[:157] + "..."
+    """The space's short text for ``arch``: :meth:`nasforge.space.SearchSpace.describe`."""
+    return arch.space.describe(arch)
 
 
 def error_line(error: str | None) -> str:
