@@ -390,9 +390,12 @@ def _final_race(
     candidates = race_candidates(exp, f.race)
     note = None
     if len(candidates) < f.race:
-        note = f"final race of {f.race}: only {len(candidates)} distinct completed trial" + (
-            "s, racing them all" if len(candidates) > 1 else ", no race: the best trains alone"
-        )
+        n = len(candidates)
+        if n > 1:
+            note = f"final race of {f.race}: only {n} distinct completed trials, racing them all"
+        else:
+            found = "only 1 distinct completed trial" if n else "no completed trial"
+            note = f"final race of {f.race}: {found}, no race: the best trains alone"
         if hooks is not None:
             hooks.on_note(note)
     if len(candidates) < 2:

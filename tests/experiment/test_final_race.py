@@ -234,6 +234,16 @@ def test_without_a_race_a_small_validation_set_is_only_said(tmp_path: Path) -> N
     assert final["trial"] == result.experiment.best().number  # today's pick
 
 
+def test_a_race_with_one_completed_trial_is_no_race_and_says_so(tmp_path: Path) -> None:
+    said = _Said()
+    result = run_search(_config(tmp_path, trials=1, final={"epochs": 1, "race": 2}), hooks=said)
+    assert (
+        said.notes[-1] == "final race of 2: only 1 distinct completed trial, no race: the best trains alone"
+    )
+    assert result.race is None and said.races == [] and said.final_starts == [1]
+    assert "race" not in _final(result) and _final(result)["trial"] == 0
+
+
 def test_the_time_budget_plans_the_race_and_gives_it_its_share(tmp_path: Path) -> None:
     assert (
         race_cost(parse_config({"final": {"race": 3}}).final, load("digits"), 3, cross_validate=False) == 45
