@@ -198,7 +198,7 @@ def test_profile_a_detector(run: Path) -> None:
     assert result.exit_code == 0, result.output
     profile = json.loads(result.output)
     assert profile["params"] == nf.load(model).metrics["params"] and profile["flops"] > 0
-    assert [row["runtime"] for row in profile["latency"]][0] == "torch_eager"
+    assert profile["latency"][0]["runtime"] == "torch_eager"  # the first row
 
 
 def test_yaml_detection_search_picks_the_detection_defaults(
