@@ -471,10 +471,12 @@ def _print_result(result: Any) -> None:
 
         tb = result.time_budget
         search_s = tb["search_s"] or 0.0
+        race_s = tb.get("race_s") or 0.0
+        raced = f"{format_duration(race_s)} final race, " if race_s else ""
         out.print(
             f"time budget {format_duration(tb['total_s'])}: spent {format_duration(tb['spent_s'])} "
-            f"({format_duration(search_s)} search, {len(exp.trials)} trials; "
-            f"{format_duration(tb['spent_s'] - search_s)} final training and files)",
+            f"({format_duration(search_s)} search, {len(exp.trials)} trials; {raced}"
+            f"{format_duration(tb['spent_s'] - search_s - race_s)} final training and files)",
             highlight=False,
         )
     out.print(
