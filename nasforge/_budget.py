@@ -12,6 +12,11 @@ The rule (``nasforge search --time``, ``time:`` in a config):
    :data:`MAX_FINAL_SHARE` of the budget; the search gets the rest. Trials that ran several at
    once shared the cores, so their epochs look slower than the final training's will be: the
    estimate errs on the safe side.
+   A final race (``final: {race: K}``) adds its cost, in epochs of the final training
+   (``race_epochs``: candidates x epochs x the share of the data each one trains on, folds
+   included; see :func:`nasforge.experiment._race.race_cost`), to the final training's, before the
+   same bounds: race and final training together get that share, and 25% becomes
+   ``25% x (final + race epochs) / final epochs`` (at most 50%) until a trial was measured.
 3. When the search's share is spent, no trial starts and the running ones stop at their next
    epoch (PRUNED). The final training gets whatever is left of the budget as a time limit; if
    its configured epochs do not fit at the best trial's measured speed, it runs as many as fit
@@ -105,6 +110,8 @@ class TimePlan:
         trial_seconds: measured seconds per trial; None until then.
         concurrency: trials at once.
         elapsed: seconds spent when the plan was made (the trial count it expects is for the rest).
+        race_epochs: what a final race costs, in epochs of the final training (0: no race); its
+            share of ``final`` is ``race_epochs / (race_epochs + final_epochs)``.
     """
 
     total: float
@@ -116,6 +123,13 @@ class TimePlan:
     trial_seconds: float | None = None
     concurrency: int = 1
     elapsed: float = 0.0
+    race_epochs: float = 0.0
+
+    @property
+    def race(self) -> float:
+        """Seconds of ``final`` planned for the final race."""
+        work = self.race_epochs + self.configured_epochs
+        return self.final * self.race_epochs / work if work > 0 else 0.0
 
     @property
     def measured(self) -> bool:
@@ -131,18 +145,23 @@ class TimePlan:
         if self.configured_epochs == 0:
             return head + ", no final training"
         tail = f", {format_duration(self.final)} of final training"
+        race = ""
+        if self.race_epochs > 0:
+            tail = f", {format_duration(self.final)} of final race and training"
+            race = f"race ~{format_duration(self.race)}, worth ~{self.race_epochs:.0f} final epochs; "
         if self.epoch_seconds is None:
-            pct = round(100 * DEFAULT_FINAL_SHARE)
+            pct = round(100 * (self.final / self.total if race else DEFAULT_FINAL_SHARE))
             why = (
                 "the trials measure no training epochs"
                 if self.trial_seconds
                 else "until the first trial shows what an epoch costs"
             )
-            return head + tail + f" ({pct}%: {why})"
+            return head + tail + f" ({race}{pct}%: {why})"
         each = f"at ~{format_duration(self.epoch_seconds)} each"
         if self.final_epochs < self.configured_epochs:
-            return head + tail + f" ({self.final_epochs} of the {self.configured_epochs} epochs fit, {each})"
-        return head + tail + f" ({self.final_epochs} epochs {each})"
+            fit = f"{self.final_epochs} of the {self.configured_epochs} epochs fit, {each}"
+            return head + tail + f" ({race}{fit})"
+        return head + tail + f" ({race}{self.final_epochs} epochs {each})"
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -157,25 +176,32 @@ def split_time(
     trial_seconds: float | None = None,
     concurrency: int = 1,
     elapsed: float = 0.0,
+    race_epochs: float = 0.0,
 ) -> TimePlan:
-    """Split ``total`` seconds between search and final training (module docstring, steps 1-2)."""
+    """Split ``total`` seconds between search and final training (module docstring, steps 1-2);
+    ``race_epochs`` is a final race's cost in final-training epochs (0: no race)."""
+    race_epochs = max(0.0, race_epochs) if final_epochs > 0 else 0.0
+    work = final_epochs + race_epochs
     if final_epochs <= 0:
         final = 0.0
     elif epoch_seconds is None or not math.isfinite(epoch_seconds):
-        final, epoch_seconds = DEFAULT_FINAL_SHARE * total, None
+        share = min(DEFAULT_FINAL_SHARE * work / final_epochs, MAX_FINAL_SHARE)
+        final, epoch_seconds = share * total, None
     else:
-        need = SAFETY * final_epochs * epoch_seconds
+        need = SAFETY * work * epoch_seconds
         final = min(max(need, MIN_FINAL_SHARE * total), MAX_FINAL_SHARE * total)
+    training = final * final_epochs / work if work > 0 else 0.0  # the race takes the rest
     return TimePlan(
         total=float(total),
         search=float(total) - final,
         final=final,
-        final_epochs=fit_epochs(final, final_epochs, epoch_seconds),
+        final_epochs=fit_epochs(training, final_epochs, epoch_seconds),
         configured_epochs=final_epochs,
         epoch_seconds=epoch_seconds,
         trial_seconds=trial_seconds,
         concurrency=concurrency,
         elapsed=elapsed,
+        race_epochs=race_epochs,
     )
 
 
@@ -219,8 +245,10 @@ def expected_line(
     concurrency: int,
     final_epochs: int,
     epoch_seconds: float | None,
+    race_epochs: float = 0.0,
 ) -> str:
-    """A search bounded by its trial count: how long the rest should take, in one line."""
+    """A search bounded by its trial count: how long the rest should take, in one line
+    (``race_epochs``: a final race's cost in final epochs, :func:`split_time`)."""
     search = trials_left * trial_seconds / max(1, concurrency)
     line = (
         f"expected: about {format_duration(search)} for {trials_left} more trials "
@@ -229,9 +257,11 @@ def expected_line(
         else "expected: no more trials"
     )
     if final_epochs and epoch_seconds is not None:
-        final = final_epochs * epoch_seconds
+        final = (final_epochs + race_epochs) * epoch_seconds
+        what = "final race and training" if race_epochs > 0 else "final training"
+        race = f"a race worth ~{race_epochs:.0f} epochs, then " if race_epochs > 0 else ""
         line += (
-            f", then {format_duration(final)} of final training ({final_epochs} epochs at "
+            f", then {format_duration(final)} of {what} ({race}{final_epochs} epochs at "
             f"~{format_duration(epoch_seconds)} each)"
         )
         if trials_left:

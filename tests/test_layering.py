@@ -11,7 +11,8 @@ Layers, lowest first (``docs/architecture.md`` draws the same table):
   5   execute                 ``execute``
   6   experiment/strategy     ``experiment``, ``strategy``, ``track``, ``config``
   7   deploy/report/bench     ``deploy``, ``report``, ``bench``, ``testing``
-  8   cli                     ``cli`` and the package itself (``nasforge/__init__.py``, the facade)
+  8   cli                     ``cli``, the package itself (``nasforge/__init__.py``, the facade) and
+                              ``nasforge/__main__.py`` (``python -m nasforge``)
 ====  ======================  ==============================================================
 
 Rules:
@@ -58,7 +59,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("execute", frozenset({"execute"})),
     ("experiment/strategy", frozenset({"experiment", "strategy", "track", "config"})),
     ("deploy/report/bench", frozenset({"deploy", "report", "bench", "testing"})),
-    ("cli", frozenset({"cli", "nasforge"})),  # "nasforge": the package's own __init__
+    # "nasforge": the package's own __init__; "__main__": python -m nasforge, the command line
+    ("cli", frozenset({"cli", "nasforge", "__main__"})),
 )
 
 #: helper name -> (the module it left, its low-level home)
@@ -182,7 +184,7 @@ def unit(module: str) -> str:
 
 def layer(module: str) -> int | None:
     name = unit(module)
-    if name.startswith("_"):
+    if name.startswith("_") and name != "__main__":
         return 0
     for level, (_, members) in enumerate(LAYERS):
         if name in members:

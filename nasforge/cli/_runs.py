@@ -9,7 +9,13 @@ from typing import Annotated, Any
 import typer
 
 from nasforge.cli._app import out, user_errors
-from nasforge.cli._tables import describe_arch, final_scores, leaderboard_table, print_test_report
+from nasforge.cli._tables import (
+    describe_arch,
+    final_scores,
+    leaderboard_table,
+    print_test_report,
+    race_table,
+)
 
 __all__ = ["report", "show"]
 
@@ -61,6 +67,8 @@ def show(
         best = exp.best()
         if best is not None:
             out.print(f"best: trial {best.number}, {describe_arch(best.architecture)}", highlight=False)
+        if final is not None and final.get("race"):
+            out.print(race_table(final["race"], exp, out.width))
         if final is not None:
             m = final["final_metrics"]
             params = f", {m['params']:,} parameters" if isinstance(m.get("params"), int) else ""

@@ -20,8 +20,10 @@ from nasforge.cli._tables import (
     final_scores,
     leaderboard_table,
     print_test_report,
+    race_table,
 )
 from nasforge.data import DETECTION_DATASETS
+from nasforge.experiment._race import race_metric
 from nasforge.experiment._search import SearchHooks
 from nasforge.registry import DATASETS, ESTIMATORS, EXECUTORS, SCHEDULERS, SPACES, STRATEGIES
 
@@ -251,6 +253,19 @@ def search(
         int | None,
         typer.Option("--final-epochs", min=0, help="Epochs of the final training of the best (0: skip)."),
     ] = None,
+    race: Annotated[
+        int | None,
+        typer.Option(
+            "--race",
+            metavar="K",
+            help="Final race: train the top K distinct trials with the final recipe for a quarter of "
+            "the final epochs (final: race_epochs) and send the best by --metric on validation to the "
+            "final training; a search's short trials on a few hundred validation images often rank "
+            "a lucky network first. With a small validation set (under 1,000 images or under 50 in a "
+            "class) the race scores by 3-fold cross-validation on train+val (final: race_folds). "
+            "Default 1: the best trial alone. --time gives the race its share.",
+        ),
+    ] = None,
     name: Annotated[
         str | None, typer.Option("--name", help="Run name (default: <dataset>-<strategy>).")
     ] = None,
@@ -328,6 +343,7 @@ def search(
             batch_size=batch_size,
             class_names=class_names,
             final_epochs=final_epochs,
+            race=race,
             name=name,
             run_dir=run_dir,
             storage=storage,
@@ -356,6 +372,7 @@ class _SearchProgress(SearchHooks):
         self.cfg = cfg
         self.progress = progress
         self.primary = cfg.objectives[0].lstrip("-+")
+        self.race_metric = race_metric(cfg.objectives)
         self.screened = 0
         self.experiment: Any = None
 
@@ -402,6 +419,22 @@ class _SearchProgress(SearchHooks):
             done = self.experiment.finished_count()
             self.progress.stage("trials", "trials", self.cfg.trials, done=done, unit="trial")
 
+    def on_note(self, line: str) -> None:
+        self.progress.note(f"[yellow]{escape(line)}[/]")
+
+    def on_race_start(self, candidates: Any, epochs: int, how: str) -> None:
+        numbers = ", ".join(str(t.number) for t in candidates)
+        self.progress.note(
+            f"final race: trials {numbers}, {epochs} epochs each, scored by "
+            + ("the validation split" if how == "holdout" else how + " on train+val")
+            + " ..."
+        )
+        self.progress.stage("race", "final race candidates", len(candidates), unit="candidate")
+
+    def on_race_candidate(self, done: int, total: int, entry: Mapping[str, Any]) -> None:
+        scores = ", ".join(f"{k} {v:.4f}" for k, v in entry["race"].items() if k == self.race_metric)
+        self.progress.update("race", done, f"trial {entry['trial']}: {scores}")
+
     def on_final_start(self, experiment: Any, epochs: int) -> None:
         self.progress.note(f"training the best architecture for {epochs} epochs ...")
         self.progress.stage("final", "final training epochs", epochs, unit="epoch")
@@ -415,12 +448,17 @@ def _print_result(result: Any) -> None:
     if best is None:
         out.print("[red]no trial completed[/]; see the failures above and in leaderboard.csv")
         raise typer.Exit(1)
+    if result.race is not None:
+        out.print(race_table(result.race.to_dict(), exp, out.width))
     if result.final is not None:
         m = result.final.metrics
         cut = " (cut by the time budget)" if m.get("cut_by_time_limit") else ""
+        if result.race is not None and result.race.run is not None:
+            cut += " (its race training: race_epochs equal the final epochs)"
         out.print(
             f"[bold green]best architecture[/] (trial {best.number}"
             + (", cut by the time budget" if best.state.value == "PRUNED" else "")
+            + (", the race winner" if result.race is not None else "")
             + f"): {describe_arch(best.architecture)}\n"
             f"final training: {m['epochs']} epochs{cut}, {final_scores(m)}, {m['params']:,} parameters",
             highlight=False,
@@ -433,10 +471,12 @@ def _print_result(result: Any) -> None:
 
         tb = result.time_budget
         search_s = tb["search_s"] or 0.0
+        race_s = tb.get("race_s") or 0.0
+        raced = f"{format_duration(race_s)} final race, " if race_s else ""
         out.print(
             f"time budget {format_duration(tb['total_s'])}: spent {format_duration(tb['spent_s'])} "
-            f"({format_duration(search_s)} search, {len(exp.trials)} trials; "
-            f"{format_duration(tb['spent_s'] - search_s)} final training and files)",
+            f"({format_duration(search_s)} search, {len(exp.trials)} trials; {raced}"
+            f"{format_duration(tb['spent_s'] - search_s - race_s)} final training and files)",
             highlight=False,
         )
     out.print(

@@ -157,3 +157,55 @@ def best_text(exp: Any, primary: str) -> str:
 def describe_arch(arch: Architecture) -> str:
     """An architecture in words: its space's :meth:`~nasforge.space.SearchSpace.describe`."""
     return arch.space.describe(arch)
+
+
+def race_table(race: Mapping[str, Any], exp: Any, width: int) -> Table:
+    """A final race (final.json's ``race``) as a table: each candidate's search rank, trial, search
+    value, race metric (mean ± spread over folds with cross-validation), epochs, seconds and
+    architecture; the winner marked, a candidate cut by the time budget too."""
+    import statistics
+
+    metric = str(race.get("metric", "val_accuracy"))
+    by_number = {t.number: t for t in exp.trials}
+    entries = list(race.get("candidates", []))
+    search_name = next((k for e in entries for k in e.get("search", {})), None)
+    columns = [
+        ("", 0),
+        ("rank", 1),
+        ("trial", 0),
+        *([(f"search {search_name}", 0)] if search_name else []),
+        (f"race {metric}", 0),
+        ("epochs", 2),
+        ("seconds", 3),
+        ("architecture", 0),
+    ]
+    rows = []
+    for e in entries:
+        value = fmt(e.get("race", {}).get(metric, ""))
+        folds = [f.get(metric) for f in e.get("folds", []) if isinstance(f.get(metric), (int, float))]
+        if len(folds) > 1:
+            value += f" ± {statistics.stdev(folds):.4f}"
+        trial = by_number.get(e.get("trial"))
+        arch = describe_arch(trial.architecture) if trial is not None else str(e.get("architecture", ""))
+        rows.append(
+            [
+                "★" if e.get("winner") else "",
+                str(e.get("rank", "")),
+                str(e.get("trial", "")),
+                *([fmt(e.get("search", {}).get(search_name, ""))] if search_name else []),
+                value,
+                str(e.get("epochs", "")) + (" (cut)" if e.get("cut") else ""),
+                fmt_metric("seconds", e.get("seconds", "")),
+                arch,
+            ]
+        )
+    epochs = race.get("epochs")
+    scored = (
+        f"by {race.get('folds')}-fold cross-validation on train+val"
+        if race.get("how") == "cross-validation"
+        else "on the validation split"
+    )
+    title = (
+        f"Final race: top {len(entries)} trials, {epochs} epoch{'s' * (epochs != 1)} each, scored {scored}"
+    )
+    return fitted_table(title, columns, rows, width, left=1)

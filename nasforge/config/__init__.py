@@ -30,7 +30,10 @@ options overriding its defaults (``estimator: {epochs: 5}``), and ``final`` like
                                # estimator's own device: option wins for the trials
     amp: auto                  # mixed precision: auto (bf16 on a CUDA GPU that supports it, else
                                # off), off, bf16, fp16 (GPU only, with loss scaling)
-    final: {epochs: 60, lr: 0.01, batch_size: 32}  # training of the best; epochs 0 skips it
+    final: {epochs: 60, lr: 0.01, batch_size: 32,  # training of the best; epochs 0 skips it
+            race: 1, race_epochs: null, race_folds: 3}  # race: K > 1 trains the top K for
+                               # race_epochs (null: a quarter of epochs) and sends the best on;
+                               # race_folds: its cross-validation on a small validation split
     run_dir: null              # default runs/<name>
     storage: null              # a database URL shared by several workers (postgresql://user@host/db,
                                # sqlite:///shared.db); default: nasforge.db in the run directory

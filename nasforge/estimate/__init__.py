@@ -20,7 +20,7 @@ from nasforge.estimate._ensemble import (
     rank_vote,
     ranks,
 )
-from nasforge.estimate._final import TrainedModel, train_final
+from nasforge.estimate._final import FinalRun, TrainedModel, fit_final, train_final
 from nasforge.estimate._predictors import (
     PREDICTORS,
     Predictor,
@@ -51,6 +51,7 @@ __all__ = [
     "PROXIES",
     "DetectionTrainEstimator",
     "Estimator",
+    "FinalRun",
     "NB201Table",
     "Predictor",
     "PredictorEstimator",
@@ -66,6 +67,7 @@ __all__ = [
     "aggregate",
     "compute_proxies",
     "encode_architectures",
+    "fit_final",
     "log_rank_vote",
     "make_predictor",
     "parse_ensemble",

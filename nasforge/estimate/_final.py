@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nasforge._defaults import (
@@ -26,9 +27,10 @@ if TYPE_CHECKING:
     import torch
 
     from nasforge.data import Task
+    from nasforge.estimate._loop import FitResult
     from nasforge.space import Architecture
 
-__all__ = ["TrainedModel", "train_final"]
+__all__ = ["FinalRun", "TrainedModel", "fit_final", "train_final"]
 
 #: what training returned before it returned a :class:`~nasforge.estimate.Model`: the same type
 TrainedModel = Model
@@ -78,8 +80,121 @@ def train_final(
         time_limit: seconds of training at most (a search's time budget); when it cuts the
             training, the last weights are kept and ``metrics["cut_by_time_limit"]`` is True.
     """
-    from nasforge.estimate._loop import evaluate, fit
-    from nasforge.hardware import Profiler
+    return fit_final(
+        arch,
+        task,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        weight_decay=weight_decay,
+        schedule=schedule,
+        label_smoothing=label_smoothing,
+        threads=threads,
+        seed=seed,
+        augment=augment,
+        patience=patience,
+        init=init,
+        device=device,
+        amp=amp,
+        on_epoch=on_epoch,
+        time_limit=time_limit,
+    ).tested()
+
+
+@dataclass(frozen=True, eq=False)
+class FinalRun:
+    """A network trained by :func:`fit_final` and not yet tested: what a final race compares.
+
+    :meth:`validation` scores it on the task's validation split; :meth:`tested` scores it once on
+    the test split and returns the :class:`~nasforge.estimate.Model` that :func:`train_final` returns.
+    """
+
+    arch: Architecture
+    task: Task
+    module: torch.nn.Module  # on the CPU, in eval mode
+    result: FitResult
+    device: torch.device
+    amp: str
+    threads: int
+    train_seconds: float  # wall time of building and training, before any scoring
+    patience: int | None
+    time_limit: float | None
+    transferred: int | None
+
+    def validation(self) -> dict[str, float]:
+        """``val_accuracy`` (:func:`~nasforge.estimate._loop.fit`'s) and ``val_balanced_accuracy``,
+        ``val_f1_macro``, ``val_auc``; an empty dict without validation images."""
+        from nasforge.estimate._metrics import validation_metrics
+
+        if len(self.task.x_val) == 0:
+            return {}
+        with torch_threads(self.threads):
+            return {"val_accuracy": self.result.val_accuracy, **validation_metrics(self.module, self.task)}
+
+    def tested(self) -> Model:
+        """The model, tested once on the test split: metrics, test report and where it trained."""
+        from nasforge.estimate._loop import evaluate
+        from nasforge.hardware import Profiler
+
+        start = time.perf_counter()
+        task, model, result = self.task, self.module, self.result
+        with torch_threads(self.threads):
+            on_device = task.to(self.device)
+            model.to(self.device)
+            test_accuracy, test_loss = evaluate(model, on_device.x_test, on_device.y_test, amp=self.amp)
+            model.cpu()
+            test_report = _test_report(model, task)
+        metrics = {
+            "val_accuracy": result.val_accuracy,
+            "test_accuracy": test_accuracy,
+            "test_loss": test_loss,
+            "train_loss": result.train_loss,
+            "params": Profiler().count(model, ("params",))["params"],
+            "epochs": result.epochs,
+            "train_seconds": round(result.seconds, 3),
+            "seconds": round(self.train_seconds + time.perf_counter() - start, 3),
+            **device_info(self.device, self.amp),
+        }
+        if test_report is not None:
+            metrics.update({f"test_{k}": test_report[k] for k in ("balanced_accuracy", "f1_macro", "auc")})
+        if self.patience is not None:
+            metrics["best_epoch"] = result.best_epoch
+        if self.time_limit is not None:
+            metrics["cut_by_time_limit"] = result.timed_out
+        if self.transferred is not None:
+            metrics["transferred"] = self.transferred
+        return Model.trained_on(task, self.arch, model, metrics=metrics, test_report=test_report)
+
+
+def fit_final(
+    arch: Architecture,
+    task: Task,
+    *,
+    epochs: int = DEFAULT_FINAL_EPOCHS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    lr: float = DEFAULT_LR,
+    optimizer: str = DEFAULT_OPTIMIZER,
+    weight_decay: float = DEFAULT_WEIGHT_DECAY,
+    schedule: str = DEFAULT_SCHEDULE,
+    label_smoothing: float = 0.0,
+    threads: int | None = None,
+    seed: int = 0,
+    augment: str = "none",
+    patience: int | None = None,
+    init: torch.nn.Module | None = None,
+    device: str = "auto",
+    amp: str = "auto",
+    on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
+    time_limit: float | None = None,
+) -> FinalRun:
+    """The training half of :func:`train_final` (same arguments): train ``arch`` on the task's
+    training split, validate it, and leave the test split alone.
+
+    A final race (:mod:`nasforge.experiment._race`) trains each candidate with it, compares
+    :meth:`FinalRun.validation`, and tests only the one that goes on (:meth:`FinalRun.tested`).
+    """
+    from nasforge.estimate._loop import fit
 
     where = resolve_device(check_device_and_amp(device, amp)[0])
     mode = resolve_amp(amp, where)
@@ -96,7 +211,8 @@ def train_final(
     )
     start = time.perf_counter()
     transferred: list[str] = []
-    with torch_threads(budget.threads or default_threads()):
+    n_threads = budget.threads or default_threads()
+    with torch_threads(n_threads):
         model = build_seeded(arch, task.input_shape, task.num_classes, seed)
         if init is not None:
             transferred = transfer_weights(init, model)
@@ -117,29 +233,20 @@ def train_final(
             time_limit=time_limit,
             **budget.fit_kwargs(),
         )
-        test_accuracy, test_loss = evaluate(model, on_device.x_test, on_device.y_test, amp=mode)
         model.cpu()
-        test_report = _test_report(model, task)
-    metrics = {
-        "val_accuracy": result.val_accuracy,
-        "test_accuracy": test_accuracy,
-        "test_loss": test_loss,
-        "train_loss": result.train_loss,
-        "params": Profiler().count(model, ("params",))["params"],
-        "epochs": result.epochs,
-        "train_seconds": round(result.seconds, 3),
-        "seconds": round(time.perf_counter() - start, 3),
-        **device_info(where, mode),
-    }
-    if test_report is not None:
-        metrics.update({f"test_{k}": test_report[k] for k in ("balanced_accuracy", "f1_macro", "auc")})
-    if patience is not None:
-        metrics["best_epoch"] = result.best_epoch
-    if time_limit is not None:
-        metrics["cut_by_time_limit"] = result.timed_out
-    if init is not None:
-        metrics["transferred"] = len(transferred)
-    return Model.trained_on(task, arch, model, metrics=metrics, test_report=test_report)
+    return FinalRun(
+        arch=arch,
+        task=task,
+        module=model,
+        result=result,
+        device=where,
+        amp=mode,
+        threads=n_threads,
+        train_seconds=time.perf_counter() - start,
+        patience=patience,
+        time_limit=time_limit,
+        transferred=None if init is None else len(transferred),
+    )
 
 
 def _test_report(model: torch.nn.Module, task: Task) -> dict[str, Any] | None:

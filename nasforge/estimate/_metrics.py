@@ -19,6 +19,8 @@ from nasforge.errors import ConfigError, DataError
 if TYPE_CHECKING:  # torch is imported on first use, so that `import nasforge` stays light
     from torch import Tensor, nn
 
+    from nasforge.data import Task
+
 __all__ = [
     "SELECTION_METRICS",
     "classification_metrics",
@@ -26,6 +28,7 @@ __all__ = [
     "predict_proba",
     "roc_auc",
     "summary_lines",
+    "validation_metrics",
 ]
 
 #: Metrics a search or a final race may select by (all: higher is better).
@@ -50,6 +53,16 @@ def predict_proba(model: nn.Module, x: Tensor, *, batch_size: int = 1024) -> np.
     if not parts:
         return np.zeros((0, 0))
     return np.concatenate(parts)
+
+
+def validation_metrics(model: nn.Module, task: Task) -> dict[str, float]:
+    """``val_balanced_accuracy``, ``val_f1_macro`` and ``val_auc`` of a trained network on the task's
+    validation split (one forward pass; model and task on the same device); empty without
+    validation images. A search selects by them (``--metric``), and so does a final race."""
+    if len(task.x_val) == 0:
+        return {}
+    report = classification_metrics(task.y_val.cpu().numpy(), predict_proba(model, task.x_val))
+    return {f"val_{k}": report[k] for k in ("balanced_accuracy", "f1_macro", "auc")}
 
 
 def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:

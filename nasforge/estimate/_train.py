@@ -23,7 +23,7 @@ from nasforge._threads import torch_threads
 from nasforge.data import Task
 from nasforge.errors import ConfigError
 from nasforge.estimate._base import TrialContext
-from nasforge.estimate._metrics import classification_metrics, predict_proba
+from nasforge.estimate._metrics import validation_metrics
 from nasforge.estimate._model import Model
 from nasforge.estimate._setup import (
     TrainBudget,
@@ -32,8 +32,6 @@ from nasforge.estimate._setup import (
 )
 
 if TYPE_CHECKING:
-    import torch
-
     from nasforge.space import Architecture
 
 __all__ = ["TrainEstimator"]
@@ -220,7 +218,7 @@ class TrainEstimator(TrainingEstimator):
             )
             # inside the thread limit: a forked trial that starts a larger OpenMP pool than its
             # parent used can hang (docs/scale-out.md, Threads)
-            val_metrics = _val_metrics(model, task)
+            val_metrics = validation_metrics(model, task)
         metrics = {
             "val_accuracy": result.val_accuracy,
             "val_loss": result.val_loss,
@@ -239,12 +237,3 @@ class TrainEstimator(TrainingEstimator):
                 self.profiler.measure(Model.trained_on(task, arch, model.cpu()), task, seed=ctx.seed)
             )
         return metrics
-
-
-def _val_metrics(model: torch.nn.Module, task: Task) -> dict[str, float]:
-    """``val_balanced_accuracy``, ``val_f1_macro`` and ``val_auc`` of a trained trial (one more
-    forward pass over the validation split), so a search can select by them (``--metric``)."""
-    if len(task.x_val) == 0:
-        return {}
-    report = classification_metrics(task.y_val.cpu().numpy(), predict_proba(model, task.x_val))
-    return {f"val_{k}": report[k] for k in ("balanced_accuracy", "f1_macro", "auc")}

@@ -13,7 +13,7 @@ import itertools
 import json
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,17 @@ from nasforge.estimate._model import TrainedNetwork
 from nasforge.experiment._experiment import Callback, Experiment
 from nasforge.experiment._pareto import write_pareto
 from nasforge.experiment._prepare import PreparedSearch, prepare_search
+from nasforge.experiment._race import (
+    RaceResult,
+    ValidationCheck,
+    check_validation,
+    race_candidates,
+    race_cost,
+    race_metric,
+    race_scale,
+    reuses_winner,
+    run_race,
+)
 from nasforge.experiment._rundir import RunDir, atomic_write, write_run_files
 from nasforge.experiment._search_budget import TimeBudget, expectation
 from nasforge.experiment._workers import Heartbeat, searching, still_there
@@ -48,6 +59,11 @@ class SearchResult:
     # every trial, the best of the cut ones
     #: why this worker of a shared database did not train the best (another one does), else None
     final_note: str | None = None
+    #: the final race (``final.race`` > 1), else None
+    race: RaceResult | None = None
+    #: the validation split's size and whether it is small
+    #: (:func:`~nasforge.experiment._race.check_validation`); None for detection data
+    validation: ValidationCheck | None = None
 
 
 class SearchHooks:
@@ -57,9 +73,22 @@ class SearchHooks:
     The calls come in this order: :meth:`on_start` once the experiment is open and its strategy
     attached, :meth:`on_stage` when a strategy trains something before its first proposal,
     :meth:`on_plan` whenever the expected duration is known or changes, :meth:`on_trial` after
-    each finished trial, :meth:`on_epoch` during the long trainings outside the trials, and
-    :meth:`on_final_start` before the final training.
+    each finished trial, :meth:`on_epoch` during the long trainings outside the trials,
+    :meth:`on_race_start` and :meth:`on_race_candidate` during a final race, and
+    :meth:`on_final_start` before the final training. :meth:`on_note` may come at any point after
+    :meth:`on_start`.
     """
+
+    def on_note(self, line: str) -> None:
+        """A remark the user should see, one line: a small validation split (after :meth:`on_start`),
+        a race with fewer candidates than asked for."""
+
+    def on_race_start(self, candidates: Sequence[Trial], epochs: int, how: str) -> None:
+        """A final race starts: ``candidates`` (best search rank first) train ``epochs`` each,
+        scored ``how`` (``"holdout"``: on the validation split, or ``"3-fold cross-validation"``)."""
+
+    def on_race_candidate(self, done: int, total: int, entry: Mapping[str, Any]) -> None:
+        """The ``done``-th of ``total`` race candidates is scored (``entry`` as in final.json's race)."""
 
     def on_start(self, experiment: Experiment, run_dir: Path, resumed: bool) -> None:
         """The experiment is open (``resumed``: it holds an earlier run's trials)."""
@@ -193,6 +222,13 @@ def run_search(
     run_dir = resolve_run_dir(config, resume=resume, base=base)
     ensure_writable_dir(run_dir, what="run directory", hint="choose another --run-dir (run_dir: in a config)")
     prepared = prepare_search(config)
+    validation = None if isinstance(prepared.task, DetectionTask) else check_validation(prepared.task)
+    cross_validate = validation is not None and validation.small and config.final.race > 1
+    cost = 0.0  # what the final race adds to the final training, in its epochs
+    if config.final.race > 1 and config.final.epochs > 0:
+        cost = race_cost(config.final, prepared.task, config.final.race, cross_validate=cross_validate)
+    if budget is not None and cost:
+        budget.expect_race(cost)
     # a new run that fails before training anything leaves nothing behind (see _Before.remove_new)
     fresh = not resume and config.storage is None
     before = _Before.look(run_dir) if fresh else None
@@ -216,13 +252,15 @@ def run_search(
         atomic_write(RunDir(run_dir).config, config.to_yaml())
     if hooks is not None:
         hooks.on_start(exp, run_dir, resume)
+        if validation is not None and validation.small:
+            hooks.on_note(validation.line(race=config.final.race, folds=config.final.race_folds))
         pending = strategy.pending_epochs
         if pending:  # a one-shot strategy trains its supernet before the first trial
             hooks.on_stage("supernet", pending)
     say = hooks.on_plan if hooks is not None else (lambda line: None)
     callbacks: tuple[Callback, ...] = (hooks.on_trial,) if hooks is not None else ()
     if budget is None and config.trials is not None and hooks is not None:
-        callbacks = (*callbacks, expectation(config, prepared, say))
+        callbacks = (*callbacks, expectation(config, prepared, say, race_cost=cost))
     with contextlib.ExitStack() as tracking:  # trackers are closed when the loop ends, however it ends
         for tracker in prepared.trackers:
             tracking.enter_context(tracker)
@@ -265,15 +303,21 @@ def run_search(
     turn = True
     if best is not None and config.final.epochs > 0 and shared:
         turn, note = _final_turn(exp, run_dir, last)
-    if budget is not None and best is not None and epochs > 0 and turn:
-        epochs, time_limit = budget.final(best, prepared, say)
+    race: RaceResult | None = None
     if best is not None and config.final.epochs > 0 and turn:
         # on a shared database, the heartbeat shows other workers that the claimer is alive
         alive = (
             Heartbeat(exp.storage, exp.worker_id, exp.worker_index) if shared else contextlib.nullcontext()
         )
         with alive:
-            final, spent = _train_final(exp, best, prepared, run_dir, epochs, time_limit, budget, hooks)
+            if config.final.race > 1:
+                race = _final_race(exp, prepared, budget, hooks, say, cross_validate=cross_validate)
+                best = best if race is None else race.winner
+            if budget is not None and (race is None or race.run is None):
+                epochs, time_limit = budget.final(best, prepared, say)
+            final, spent = _train_final(
+                exp, best, prepared, run_dir, epochs, time_limit, budget, hooks, race, validation
+            )
             if shared:
                 me = {"worker": exp.worker_id, "run_dir": str(run_dir)}
                 exp.storage.set_meta(f"final.{len(exp.trials)}.done", me)
@@ -285,6 +329,8 @@ def run_search(
         best=best,
         time_budget=spent if spent is not None or budget is None else budget.record(final),
         final_note=note,
+        race=race,
+        validation=validation,
     )
 
 
@@ -317,6 +363,72 @@ def _final_turn(exp: Experiment, run_dir: Path, last: bool) -> tuple[bool, str |
     raise AssertionError("unreachable")  # itertools.count never ends
 
 
+def _recipe(prepared: PreparedSearch) -> dict[str, Any]:
+    """The final training's options but for epochs, seed, progress and time limit (race and final)."""
+    config = prepared.config
+    f = config.final
+    options: dict[str, Any] = {"batch_size": f.batch_size, "lr": f.lr, "weight_decay": f.weight_decay}
+    if not isinstance(prepared.task, DetectionTask):  # detectors: AdamW, one-cycle, on the CPU
+        options.update(optimizer=f.optimizer, schedule=f.schedule, device=config.device, amp=config.amp)
+    return options
+
+
+def _final_race(
+    exp: Experiment,
+    prepared: PreparedSearch,
+    budget: TimeBudget | None,
+    hooks: SearchHooks | None,
+    say: Callable[[str], None],
+    *,
+    cross_validate: bool,
+) -> RaceResult | None:
+    """Race the top ``final.race`` trials (:mod:`nasforge.experiment._race`); None when fewer
+    than two completed (said in a note)."""
+    f = prepared.config.final
+    candidates = race_candidates(exp, f.race)
+    note = None
+    if len(candidates) < f.race:
+        n = len(candidates)
+        if n > 1:
+            note = f"final race of {f.race}: only {n} distinct completed trials, racing them all"
+        else:
+            found = "only 1 distinct completed trial" if n else "no completed trial"
+            note = f"final race of {f.race}: {found}, no race: the best trains alone"
+        if hooks is not None:
+            hooks.on_note(note)
+    if len(candidates) < 2:
+        return None
+    epochs = f.race_length()
+    reuse = reuses_winner(f, cross_validate=cross_validate)
+    time_limit = None
+    if budget is not None:
+        scale = race_scale(f, prepared.task, cross_validate=cross_validate)
+        final_after = 0 if reuse else f.epochs
+        epochs, time_limit = budget.race(
+            candidates, prepared, say, epochs=epochs, scale=scale, final_after=final_after
+        )
+    how = f"{f.race_folds}-fold cross-validation" if cross_validate else "holdout"
+    if hooks is not None:
+        hooks.on_race_start(candidates, epochs, how)
+    result = run_race(
+        candidates,
+        prepared.task,
+        metric=race_metric(prepared.config.objectives),
+        epochs=epochs,
+        recipe=_recipe(prepared),
+        seed=derive_seed(exp.seed, 3),  # the final training's seed: the winner's run can be the final one
+        folds=f.race_folds if cross_validate else None,
+        time_limit=time_limit,
+        keep_winner=reuse,
+        objective=exp.objective.names[0],
+        note=note,
+        on_candidate=None if hooks is None else hooks.on_race_candidate,
+    )
+    if budget is not None:
+        budget.race_done()
+    return result
+
+
 def _train_final(
     exp: Experiment,
     best: Trial,
@@ -326,27 +438,33 @@ def _train_final(
     time_limit: float | None,
     budget: TimeBudget | None,
     hooks: SearchHooks | None,
+    race: RaceResult | None = None,
+    validation: ValidationCheck | None = None,
 ) -> tuple[TrainedNetwork, dict[str, Any] | None]:
-    """Train ``best`` with the config's final budget; write model.nasforge and final.json.
+    """Train ``best`` with the config's final budget (or take the race winner's training when it
+    is the final one); write model.nasforge and final.json.
 
     Returns the model and, under a time budget, what was spent (also in final.json)."""
     config = prepared.config
     spent: dict[str, Any] | None = None
-    if hooks is not None:
-        hooks.on_final_start(exp, epochs)
     f = config.final
-    options: dict[str, Any] = {
-        "epochs": epochs,
-        "batch_size": f.batch_size,
-        "lr": f.lr,
-        "weight_decay": f.weight_decay,
-        "seed": derive_seed(exp.seed, 3),
-        "on_epoch": None if hooks is None else lambda e, n, m: hooks.on_epoch("final", e, n, m),
-        "time_limit": time_limit,
-    }
-    if not isinstance(prepared.task, DetectionTask):  # detectors: AdamW, one-cycle, on the CPU
-        options.update(optimizer=f.optimizer, schedule=f.schedule, device=config.device, amp=config.amp)
-    final = best.train(prepared.task, **options)  # train_detector for a DetectionTask
+    final: TrainedNetwork
+    if race is not None and race.run is not None:  # trained once, in the race
+        final = race.run.tested()
+        if budget is not None:
+            budget.final_epochs = int(final.metrics["epochs"])
+            budget.time_limit = race.time_limit
+    else:
+        if hooks is not None:
+            hooks.on_final_start(exp, epochs)
+        options: dict[str, Any] = {
+            "epochs": epochs,
+            "seed": derive_seed(exp.seed, 3),
+            "on_epoch": None if hooks is None else lambda e, n, m: hooks.on_epoch("final", e, n, m),
+            "time_limit": time_limit,
+            **_recipe(prepared),
+        }
+        final = best.train(prepared.task, **options)  # train_detector for a DetectionTask
     final.save(
         RunDir(run_dir).model,
         provenance={
@@ -373,6 +491,10 @@ def _train_final(
         },
         "model": RunDir.MODEL,
     }
+    if validation is not None:
+        payload["validation"] = validation.to_dict(race=f.race, folds=f.race_folds)
+    if race is not None:
+        payload["race"] = race.to_dict()
     if budget is not None:
         payload["time_budget"] = spent = budget.record(final)
     atomic_write(RunDir(run_dir).final, json.dumps(payload, indent=2) + "\n")

@@ -35,8 +35,11 @@ def _measured(exp: Experiment) -> list[Trial]:
     ]
 
 
-def expectation(config: SearchConfig, prepared: PreparedSearch, say: Callable[[str], None]) -> Callback:
-    """A callback that says, after the first measured trial, how long the rest should take."""
+def expectation(
+    config: SearchConfig, prepared: PreparedSearch, say: Callable[[str], None], *, race_cost: float = 0.0
+) -> Callback:
+    """A callback that says, after the first measured trial, how long the rest should take
+    (``race_cost``: a final race's, in final epochs)."""
     said: list[bool] = []
 
     def callback(exp: Experiment, trial: Trial) -> None:
@@ -55,6 +58,7 @@ def expectation(config: SearchConfig, prepared: PreparedSearch, say: Callable[[s
                 concurrency=_concurrency(config),
                 final_epochs=config.final.epochs,
                 epoch_seconds=epoch_s,
+                race_epochs=race_cost,
             )
         )
 
@@ -74,6 +78,23 @@ class TimeBudget:
         self.search_spent: float | None = None
         self.final_epochs = config.final.epochs
         self.time_limit: float | None = None
+        self.race_cost = 0.0  # a final race's cost in final epochs (expect_race)
+        self.race_epochs: int | None = None  # what race() gave each candidate
+        self.race_time_limit: float | None = None
+        self.race_started: float | None = None
+        self.race_spent: float | None = None
+
+    def expect_race(self, cost: float) -> None:
+        """Plan for a final race costing ``cost`` epochs of the final training
+        (:func:`nasforge.experiment._race.race_cost`); before the search, so the plan says it."""
+        self.race_cost = cost
+        if not self.plan.measured:
+            self.plan = split_time(
+                self.total,
+                final_epochs=self.config.final.epochs,
+                concurrency=self.concurrency,
+                race_epochs=cost,
+            )
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -93,6 +114,7 @@ class TimeBudget:
             ),
             trial_seconds=statistics.median(durations),
             concurrency=self.concurrency,
+            race_epochs=self.race_cost,
         )
         return True
 
@@ -139,6 +161,45 @@ class TimeBudget:
                 )
         return exp.objective.best(scored)
 
+    def race(
+        self,
+        candidates: list[Trial],
+        prepared: PreparedSearch,
+        say: Callable[[str], None],
+        *,
+        epochs: int,
+        scale: float,
+        final_after: int,
+    ) -> tuple[int, float]:
+        """Epochs and time limit of each race candidate.
+
+        The race gets the share of what is left that its work (``candidates x epochs x scale``,
+        ``scale`` being a candidate's data per epoch against the final training's, folds included)
+        is of the work still to do (``final_after``: the final training's epochs, 0 when the
+        winner's race training is the final model); the candidates share it equally and all train
+        as many epochs as fit at their measured speed, so they stay comparable.
+        """
+        self.race_started = self.elapsed()
+        left = self.total - self.race_started
+        work = len(candidates) * epochs * scale
+        share = left * work / (work + final_after)
+        per = share / len(candidates)
+        resolution = prepared.task.input_shape[1]
+        epoch_s = epoch_seconds_from([t.metrics for t in candidates], resolution=resolution)
+        epoch_s = epoch_s or self.plan.epoch_seconds
+        self.race_epochs = fit_epochs(per, epochs, None if epoch_s is None else epoch_s * scale)
+        self.race_time_limit = max(per, 0.01 * self.total / len(candidates))
+        if self.race_epochs < epochs:
+            say(
+                f"final race: {self.race_epochs} of the {epochs} epochs per candidate fit in the "
+                f"{format_duration(share)} it gets of the {format_duration(left)} left"
+            )
+        return self.race_epochs, self.race_time_limit
+
+    def race_done(self) -> None:
+        if self.race_started is not None:
+            self.race_spent = self.elapsed() - self.race_started
+
     def final(self, best: Trial, prepared: PreparedSearch, say: Callable[[str], None]) -> tuple[int, float]:
         """Epochs and time limit of the final training: the rest of the budget, at the best trial's speed."""
         left = self.total - self.elapsed()
@@ -165,6 +226,12 @@ class TimeBudget:
             "final_time_limit_s": None if self.time_limit is None else round(self.time_limit, 3),
             "spent_s": round(self.elapsed(), 3),
         }
+        if self.race_epochs is not None:
+            out["race_epochs"] = self.race_epochs
+            out["race_time_limit_s"] = (
+                None if self.race_time_limit is None else round(self.race_time_limit, 3)
+            )
+            out["race_s"] = None if self.race_spent is None else round(self.race_spent, 3)
         if final is not None:
             out["final_s"] = final.metrics.get("seconds")
             out["final_cut"] = bool(final.metrics.get("cut_by_time_limit", False))
