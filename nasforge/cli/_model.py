@@ -17,7 +17,7 @@ from rich.table import Table
 from nasforge._paths import check_writable_file
 from nasforge.cli._app import DEVICE_HELP, out, user_errors
 from nasforge.cli._progress import Reporter
-from nasforge.cli._tables import describe_arch, epoch_text, final_scores, fitted_table, fmt, print_test_report
+from nasforge.cli._tables import epoch_text, final_scores, fitted_table, fmt, print_test_report
 from nasforge.deploy._source import TrainHooks
 from nasforge.errors import ConfigError
 from nasforge.estimate import train_detector, train_final
@@ -575,26 +575,9 @@ def zoo(
     `nasforge train --from fashion-mnist-s --dataset mnist`, or `nasforge.load("fashion-mnist-s")`.
     """
     with user_errors():
-        from nasforge import zoo as zoo_module
-        from nasforge.deploy import load
+        from nasforge.deploy import zoo_summaries
 
-        rows = []
-        for entry in zoo_module.entries():
-            model = load(entry.path)
-            c, h, w = model.input_shape
-            rows.append(
-                {
-                    "name": entry.name,
-                    "description": entry.description,
-                    "dataset": entry.dataset,
-                    "input": f"{c}x{h}x{w}",
-                    "classes": len(model.class_names),
-                    "params": model.metrics.get("params"),
-                    "size_kb": round(entry.path.stat().st_size / 1024, 1),
-                    "test_accuracy": model.metrics.get("test_accuracy"),
-                    "architecture": describe_arch(model.architecture),
-                }
-            )
+        rows = zoo_summaries()
         if as_json:
             out.print_json(json.dumps(rows))
             return

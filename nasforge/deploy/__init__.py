@@ -18,6 +18,7 @@ from nasforge.deploy._export import check_images, detection_check_images
 from nasforge.deploy._model import load, load_detector
 from nasforge.deploy._onnx import OnnxDetector
 from nasforge.deploy._profile import profile_model
+from nasforge.deploy._zoo import zoo_summaries
 from nasforge.estimate._model import Model, Prediction, Predictions
 from nasforge.estimate._model_file import FORMAT, save_model
 
@@ -46,6 +47,7 @@ __all__ = [
     "load_detector",
     "profile_model",
     "save_model",
+    "zoo_summaries",
 ]
 
 _LAZY = {
