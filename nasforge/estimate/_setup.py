@@ -23,7 +23,7 @@ from nasforge._defaults import (
 from nasforge._threads import available_cpus
 from nasforge.errors import ConfigError
 from nasforge.estimate._base import Estimator
-from nasforge.space._base import check_width
+from nasforge.space._architecture import check_width
 
 if TYPE_CHECKING:
     import torch

@@ -13,6 +13,9 @@ import errno
 import io
 import json
 import os
+import re
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +25,10 @@ from nasforge.errors import ConfigError, StorageError
 from nasforge.experiment._storage import OptunaStorage
 
 if TYPE_CHECKING:
+    from nasforge.config import SearchConfig
     from nasforge.experiment._experiment import Experiment
 
-__all__ = ["RunDir", "atomic_write", "write_run_files"]
+__all__ = ["RunDir", "atomic_write", "resolve_run_dir", "write_run_files"]
 
 
 class RunDir:
@@ -217,3 +221,83 @@ def write_run_files(exp: Experiment) -> None:
     if best is not None:
         payload = {**best.architecture.to_dict(), "trial": best.number, "metrics": dict(best.metrics)}
         atomic_write(files.best_architecture, json.dumps(payload, indent=2) + "\n")
+
+
+def resolve_run_dir(config: SearchConfig, *, resume: bool, base: Path | None = None) -> Path:
+    """Where the run lives.
+
+    An explicit ``run_dir`` is used as given. The default ``runs/<name>`` gets a ``-2``, ``-3``, ...
+    suffix when it already holds a search, so a new run never touches an old one; with ``resume`` the
+    newest of them is continued. With a shared ``storage`` URL the experiment is found by name in
+    that database (a worker joins it, with or without ``resume``) and the run directory, default
+    ``runs/<name>``, only holds this worker's files.
+    """
+    root = base or Path.cwd()
+    if config.storage is not None:  # the database is shared: workers join the experiment by name
+        return Path(config.run_dir) if config.run_dir is not None else root / "runs" / config.run_name()
+    if config.run_dir is not None:
+        path = Path(config.run_dir)
+        if resume and not RunDir(path).holds_search():
+            raise ConfigError(f"nothing to resume: {path} holds no search ({RunDir.DATABASE} is missing)")
+        if not resume and RunDir(path).holds_search():
+            raise ConfigError(
+                f"{path} already holds a search; add --resume to continue it, or choose another --run-dir"
+            )
+        return path
+    name = config.run_name()
+    parent = root / "runs"
+    pattern = re.compile(rf"^{re.escape(name)}(?:-(\d+))?$")
+    taken = sorted(
+        (int(m.group(1) or 1), p)
+        for p in (parent.iterdir() if parent.is_dir() else [])
+        if (m := pattern.match(p.name)) and RunDir(p).holds_search()
+    )
+    if resume:
+        if not taken:
+            raise ConfigError(
+                f"nothing to resume: no run named '{name}' under {parent}; run without --resume to start one"
+            )
+        return taken[-1][1]
+    if not taken:
+        return parent / name
+    return parent / f"{name}-{taken[-1][0] + 1}"
+
+
+@dataclass(frozen=True)
+class _Before:
+    """What existed of a new run's directory before the run, so a run that fails before training
+    anything can remove what it made (see :meth:`remove_new`)."""
+
+    run_dir: Path
+    entries: set[str] | None  # the names in run_dir, or None when it did not exist
+    missing: tuple[Path, ...]  # its ancestors that did not exist, nearest first
+
+    @classmethod
+    def look(cls, run_dir: Path) -> _Before:
+        entries = {p.name for p in run_dir.iterdir()} if run_dir.is_dir() else None
+        missing = tuple(p for p in run_dir.parents if not p.exists())
+        return cls(run_dir, entries, missing)
+
+    def remove_new(self) -> None:
+        """Remove what this run created: the directory itself (and the ``runs`` folder) if it
+        created them, else the entries it added.
+
+        Only for a new run that trained nothing (its constraints screened out every proposal, or
+        its strategy could not be built): its database holds nothing worth keeping, and keeping it
+        would only make the next attempt a ``-2`` run.
+        """
+        if self.entries is None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            for parent in self.missing:
+                try:
+                    parent.rmdir()
+                except OSError:  # not empty: something else is in it now
+                    break
+            return
+        for entry in self.run_dir.iterdir():
+            if entry.name not in self.entries:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        entry.unlink()

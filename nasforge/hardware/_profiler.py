@@ -114,7 +114,7 @@ class Profiler:
         device: str = "meta",
         lookup: Lookup | None = None,
     ) -> None:
-        from nasforge.space._base import check_width
+        from nasforge.space._architecture import check_width
 
         names = [runtimes] if isinstance(runtimes, str) else list(runtimes)
         if not names or any(r not in LATENCY_RUNTIMES for r in names):

@@ -33,7 +33,7 @@ from nasforge.nn._detector import build_detector
 from nasforge.nn._mbconv import MBConvNet
 from nasforge.nn._nb201 import build_nb201_network
 from nasforge.space import Architecture, ChainCNN, DetectorSpace, MBConvSpace, NB201Space, SearchSpace
-from nasforge.space._base import check_width
+from nasforge.space._architecture import check_width
 
 __all__ = ["build_chain", "build_detector_space", "build_mbconv", "build_nb201"]
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from nasforge.errors import SpaceError
-from nasforge.space._base import Architecture, Constraint
+from nasforge.space._architecture import Architecture, Constraint
 
 __all__ = ["MaxParams", "Predicate", "constraint_from_dict"]
 
