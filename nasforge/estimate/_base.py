@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
@@ -23,6 +24,9 @@ class TrialContext:
         seed: a seed derived from the experiment seed and the trial number (use it for weight
             initialisation and data order, so a trial is reproducible).
         run_dir: the experiment's run directory, or None.
+        deadline: when the search's time budget stops this trial (a :func:`time.time` value), or
+            None; an estimator that trains stops between steps in time to finish its evaluation
+            (:meth:`time_left`) and lets :class:`~nasforge.errors.TrialPruned` say so.
     """
 
     def __init__(
@@ -33,10 +37,12 @@ class TrialContext:
         run_dir: Path | None = None,
         reporter: Callable[[int, float], None] | None = None,
         milestones: Callable[[int], list[int]] | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.number = number
         self.seed = seed
         self.run_dir = run_dir
+        self.deadline = deadline
         self._reporter = reporter
         self._milestones = milestones
         self.reported: dict[int, float] = {}
@@ -56,6 +62,13 @@ class TrialContext:
         self.partial = dict(metrics or {})
         if self._reporter is not None:
             self._reporter(int(step), float(value))
+
+    def time_left(self) -> float | None:
+        """Seconds until :attr:`deadline` (at least a millisecond, so it is a valid time limit), or
+        None without one."""
+        if self.deadline is None:
+            return None
+        return max(0.001, self.deadline - time.time())
 
     def milestones(self, limit: int) -> list[int]:
         """Steps below ``limit`` at which the experiment's scheduler will decide on this trial.

@@ -231,6 +231,9 @@ def fit_final(
             amp=mode,
             on_epoch=None if on_epoch is None else lambda e, m: on_epoch(e, budget.epochs, m),
             time_limit=time_limit,
+            # what follows within the time limit: the validation metrics, the test split's
+            # accuracy and its report (two passes)
+            eval_after=len(task.x_val) + 2 * len(task.x_test),
             **budget.fit_kwargs(),
         )
         model.cpu()

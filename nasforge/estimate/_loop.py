@@ -127,6 +127,11 @@ def evaluate(
     return correct.item() / n, loss_sum.item() / n
 
 
+#: what evaluating one image costs against training on it (one forward pass at a larger batch against a
+#: forward and a backward pass: about a third; a half leaves a margin), for ``fit``'s ``time_limit``
+EVAL_COST = 0.5
+
+
 def fit(
     model: nn.Module,
     x_train: Tensor,
@@ -150,6 +155,7 @@ def fit(
     device: str | torch.device | None = None,
     amp: str = "off",
     time_limit: float | None = None,
+    eval_after: int = 0,
 ) -> FitResult:
     """Train ``model`` in place with cross-entropy on in-memory tensors and report what happened.
 
@@ -200,9 +206,15 @@ def fit(
         amp: mixed precision: ``"off"`` (float32), ``"bf16"`` or ``"fp16"`` (``torch.autocast``;
             fp16 adds a ``torch.amp.GradScaler``), or ``"auto"`` (see
             :func:`nasforge._device.resolve_amp`: bf16 on a CUDA GPU that supports it, else off).
-        time_limit: stop after the step during which this many seconds have passed since the
-            call (at least one step runs); that epoch counts as the last, the model keeps its
-            weights (the best epoch's with ``patience``) and ``FitResult.timed_out`` is True.
+        time_limit: seconds for the training *and* the evaluation that follows it: stop after the
+            step at which what is left of them would no longer pay for the last validation pass
+            and ``eval_after`` more images (their cost estimated from the training speed so far:
+            :data:`EVAL_COST` of a training step per image), and at the latest after the step
+            during which they have all passed (at least one step runs); that epoch counts as the
+            last, the model keeps its weights (the best epoch's with ``patience``) and
+            ``FitResult.timed_out`` is True.
+        eval_after: images the caller will evaluate after training within ``time_limit`` (a
+            final training's test split, a second validation pass).
 
     Returns:
         A :class:`FitResult`.
@@ -220,6 +232,8 @@ def fit(
     if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
         raise ConfigError(f"time_limit must be a positive number of seconds or None, got {time_limit=}")
     deadline = None if time_limit is None else time.perf_counter() + time_limit
+    if isinstance(eval_after, bool) or not isinstance(eval_after, int) or eval_after < 0:
+        raise ConfigError(f"eval_after must be an integer >= 0, got {eval_after=}")
     y_train = _check_data(x_train, y_train, "x_train", "y_train")
     if x_train.shape[0] == 0:
         raise DataError("x_train is empty: fit needs at least one training sample")
@@ -304,9 +318,14 @@ def fit(
             if len(losses) - checked >= _NAN_CHECK_EVERY:
                 _check_finite(losses, checked, epoch, lr)
                 checked = len(losses)
-            if deadline is not None and time.perf_counter() >= deadline:
-                timed_out = True
-                break
+            if deadline is not None:
+                now = time.perf_counter()
+                done = images + float(weights[: len(losses)].sum().item())
+                per_image = (train_seconds + now - t0) / max(done, 1.0)
+                to_evaluate = eval_after + (val[0].shape[0] if val is not None else 0)
+                if now + EVAL_COST * per_image * to_evaluate >= deadline:
+                    timed_out = True
+                    break
         _check_finite(losses, checked, epoch, lr)
         epoch_losses = torch.stack(losses).to(torch.float64).cpu()
         seen = weights[: len(losses)]  # all steps, unless the time limit cut the epoch

@@ -21,7 +21,7 @@ from nasforge._defaults import (
 from nasforge._device import check_device_and_amp, device_info, resolve_amp, resolve_device
 from nasforge._threads import torch_threads
 from nasforge.data import Task
-from nasforge.errors import ConfigError
+from nasforge.errors import ConfigError, TrialPruned
 from nasforge.estimate._base import TrialContext
 from nasforge.estimate._metrics import validation_metrics
 from nasforge.estimate._model import Model
@@ -214,8 +214,13 @@ class TrainEstimator(TrainingEstimator):
                 seed=ctx.seed,
                 on_epoch=on_epoch,
                 amp=amp,
+                # the search's hard time budget: stop in time for the validation passes
+                time_limit=ctx.time_left(),
+                eval_after=len(task.x_val),
                 **self.budget.fit_kwargs(),
             )
+            if result.timed_out:  # cut short: not comparable with trials that trained fully
+                raise TrialPruned(f"stopped at epoch {result.epochs}: the search's time budget is spent")
             # inside the thread limit: a forked trial that starts a larger OpenMP pool than its
             # parent used can hang (docs/scale-out.md, Threads)
             val_metrics = validation_metrics(model, task)

@@ -38,6 +38,8 @@ class TrialJob:
     estimator: Estimator
     run_dir: Path | None = None
     milestones: Mapping[int, list[int]] = field(default_factory=dict)
+    #: when the search's hard time budget stops this trial (a :func:`time.time` value), or None
+    deadline: float | None = None
 
 
 @dataclass
@@ -73,7 +75,14 @@ def run_job(job: TrialJob, report: Callable[[int, float], str | None]) -> Outcom
     def milestones(limit: int) -> list[int]:
         return list(job.milestones.get(limit, []))
 
-    ctx = TrialContext(job.number, job.seed, run_dir=job.run_dir, reporter=reporter, milestones=milestones)
+    ctx = TrialContext(
+        job.number,
+        job.seed,
+        run_dir=job.run_dir,
+        reporter=reporter,
+        milestones=milestones,
+        deadline=job.deadline,
+    )
     try:
         metrics = job.estimator.evaluate(job.arch, ctx)
     except TrialPruned:

@@ -208,7 +208,7 @@ class SearchLoop:
                     continue
                 streak = ScreenedStreak(exp.objective.constraints)
                 exp._components.sync(self.estimator.max_step)
-                runner.submit(job(exp, trial, self.estimator), self._decide)
+                runner.submit(job(exp, trial, self.estimator, deadline=self.deadline), self._decide)
             if not runner.running:
                 if (
                     ledger.others
@@ -252,8 +252,10 @@ class SearchLoop:
                 )
 
 
-def job(exp: Experiment, trial: Trial, estimator: Estimator) -> TrialJob:
-    """The executor's job for ``trial``: its architecture, seed and the scheduler's milestones."""
+def job(exp: Experiment, trial: Trial, estimator: Estimator, *, deadline: float | None = None) -> TrialJob:
+    """The executor's job for ``trial``: its architecture, seed, the scheduler's milestones and
+    the search's hard deadline (``deadline``, a :func:`time.monotonic` value, handed to the job as
+    wall-clock time so another process on this host reads it the same)."""
     limit = estimator.max_step
     milestones = {}
     if exp.scheduler is not None and isinstance(limit, int):
@@ -265,6 +267,7 @@ def job(exp: Experiment, trial: Trial, estimator: Estimator) -> TrialJob:
         estimator,
         run_dir=exp.run_dir,
         milestones=milestones,
+        deadline=None if deadline is None else time.time() + (deadline - time.monotonic()),
     )
 
 

@@ -380,3 +380,20 @@ def test_a_time_limit_stops_training_within_an_epoch_and_says_so(digits: tuple[T
 
     whole = fit(tiny_cnn(), x_tr[:256], y_tr[:256], epochs=2, batch_size=32, time_limit=600)
     assert not whole.timed_out and whole.epochs == 2
+
+
+def test_a_time_limit_keeps_room_for_the_evaluation_that_follows(digits: tuple[Tensor, ...]) -> None:
+    x_tr, y_tr, x_va, y_va = digits
+    common = {"x_val": x_va, "y_val": y_va, "epochs": 3, "batch_size": 32, "evaluate_every_epoch": False}
+    # a time limit that the training alone would fit in, but not with a billion images to evaluate
+    # after it: it stops after the first step (at least one runs) and says it was cut
+    cut = fit(tiny_cnn(), x_tr, y_tr, time_limit=600, eval_after=10**9, **common)
+    assert cut.timed_out and cut.epochs == 1 and cut.images_per_second > 0
+    assert cut.history[-1]["epoch"] == 1 and 0 <= cut.val_accuracy <= 1
+    start = tiny_cnn()
+    whole = fit(copy.deepcopy(start), x_tr, y_tr, time_limit=600, eval_after=1000, **common)
+    assert not whole.timed_out and whole.epochs == 3
+    again = fit(copy.deepcopy(start), x_tr, y_tr, **common)  # a time limit not reached changes nothing
+    assert again.train_loss == whole.train_loss and again.val_accuracy == whole.val_accuracy
+    with pytest.raises(ConfigError, match="eval_after must be an integer >= 0"):
+        fit(tiny_cnn(), x_tr, y_tr, eval_after=-1)

@@ -272,3 +272,23 @@ def test_latency_is_measured_before_training_when_a_constraint_names_it(task, mo
     exp.run("random", est, n_trials=2)
     assert len(est.trained) == 2 and [t.state for t in exp.trials] == [TrialState.COMPLETE] * 2
     assert all("int8_val_accuracy" in t.metrics and t.feasible for t in exp.trials)
+
+
+def test_a_trial_past_the_search_deadline_is_stopped_between_steps_and_pruned(task, space) -> None:
+    import time
+
+    from nasforge.errors import TrialPruned
+
+    est = nf.estimate.TrainEstimator(task, epochs=1000, lr=0.01, threads=1)
+    reported: list[int] = []
+    ctx = TrialContext(
+        0, seed=0, deadline=time.time() + 0.5, reporter=lambda step, value: reported.append(step)
+    )
+    start = time.monotonic()
+    with pytest.raises(TrialPruned, match="time budget is spent"):
+        est.evaluate(_conv_arch(space), ctx)
+    assert time.monotonic() - start < 0.5 + 2.0  # the cut epoch is evaluated, no more
+    assert 1 <= ctx.partial["epochs"] < 1000 and reported[-1] == ctx.partial["epochs"]
+    assert 0 <= ctx.partial["val_accuracy"] <= 1  # what the pruned trial records
+    assert TrialContext(0, seed=0).time_left() is None
+    assert TrialContext(0, seed=0, deadline=time.time() - 5).time_left() == 0.001
