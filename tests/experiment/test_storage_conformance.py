@@ -1,8 +1,9 @@
 """Every built-in storage passes the storage conformance suite.
 
-The PostgreSQL case runs when ``NASFORGE_TEST_POSTGRES_URL`` names a server and a database on it
-from which the test may create and drop databases, e.g.
-``postgresql+psycopg2://postgres@127.0.0.1:5432/postgres``; without it, it is skipped.
+The PostgreSQL case runs against a throw-away server started from the machine's PostgreSQL packages
+(``postgres_url`` in conftest.py; .ci/run installs them), or against ``NASFORGE_TEST_POSTGRES_URL``
+when it names a server and a database from which the test may create and drop databases, e.g.
+``postgresql+psycopg2://postgres@127.0.0.1:5432/postgres``; with neither, it is skipped.
 """
 
 from __future__ import annotations
@@ -40,16 +41,19 @@ class TestSQLite(StorageConformance):
         return reopen
 
 
-POSTGRES_URL = os.environ.get("NASFORGE_TEST_POSTGRES_URL", "")
+@pytest.fixture(scope="session")
+def server_url(request: pytest.FixtureRequest) -> str:
+    """``NASFORGE_TEST_POSTGRES_URL`` if set, else the throw-away server of ``postgres_url``
+    (conftest.py: started from the machine's PostgreSQL packages; skipped without them)."""
+    return os.environ.get("NASFORGE_TEST_POSTGRES_URL") or str(request.getfixturevalue("postgres_url"))
 
 
-@pytest.mark.skipif(not POSTGRES_URL, reason="NASFORGE_TEST_POSTGRES_URL names no PostgreSQL server")
 class TestPostgreSQL(StorageConformance):
     @pytest.fixture
-    def make_storage(self) -> Iterator[Callable[[], Storage]]:
+    def make_storage(self, server_url: str) -> Iterator[Callable[[], Storage]]:
         import sqlalchemy
 
-        admin = sqlalchemy.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        admin = sqlalchemy.create_engine(server_url, isolation_level="AUTOCOMMIT")
         made: list[str] = []
 
         def make() -> Storage:  # a new, empty database for every storage
@@ -57,7 +61,7 @@ class TestPostgreSQL(StorageConformance):
             with admin.connect() as conn:
                 conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
             made.append(name)
-            url = sqlalchemy.engine.make_url(POSTGRES_URL).set(database=name)
+            url = sqlalchemy.engine.make_url(server_url).set(database=name)
             return OptunaStorage(url.render_as_string(hide_password=False))
 
         yield make
