@@ -64,6 +64,10 @@ MIN_FINAL_SHARE = 0.05
 MAX_FINAL_SHARE = 0.5
 #: margin on the estimated final training: its test evaluation, saving the model, timing noise
 SAFETY = 1.2
+#: what evaluating one image costs against training on it (one forward pass at a larger batch against
+#: a forward and a backward pass: about a third; a half leaves a margin): the training loop's time
+#: limit keeps room for the evaluation after it, and the budget's plan counts it
+EVAL_COST = 0.5
 
 _DURATION = re.compile(
     r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s)?$", re.IGNORECASE

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nasforge._budget import EVAL_COST
 from nasforge._device import autocast, grad_scaler, resolve_amp, resolve_device
 from nasforge.errors import ConfigError, DataError, TrialFailed
 
@@ -127,11 +128,6 @@ def evaluate(
     return correct.item() / n, loss_sum.item() / n
 
 
-#: what evaluating one image costs against training on it (one forward pass at a larger batch against a
-#: forward and a backward pass: about a third; a half leaves a margin), for ``fit``'s ``time_limit``
-EVAL_COST = 0.5
-
-
 def fit(
     model: nn.Module,
     x_train: Tensor,
@@ -209,7 +205,7 @@ def fit(
         time_limit: seconds for the training *and* the evaluation that follows it: stop after the
             step at which what is left of them would no longer pay for the last validation pass
             and ``eval_after`` more images (their cost estimated from the training speed so far:
-            :data:`EVAL_COST` of a training step per image), and at the latest after the step
+            :data:`nasforge._budget.EVAL_COST` of a training step per image), and at the latest after the step
             during which they have all passed (at least one step runs); that epoch counts as the
             last, the model keeps its weights (the best epoch's with ``patience``) and
             ``FitResult.timed_out`` is True.

@@ -9,9 +9,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from nasforge._budget import epoch_seconds_from, expected_line, fit_epochs, split_time
+from nasforge._budget import EVAL_COST, epoch_seconds_from, expected_line, fit_epochs, split_time
 from nasforge._progress import format_duration
 from nasforge.config import SearchConfig
+from nasforge.data import Task
 from nasforge.errors import TrialFailed
 from nasforge.estimate._model import TrainedNetwork
 from nasforge.experiment._experiment import Callback, Experiment
@@ -63,6 +64,17 @@ def expectation(
         )
 
     return callback
+
+
+def _evaluation_seconds(task: object, epoch_seconds: float | None) -> float:
+    """What the evaluation after a final (or race) training costs, as :func:`~nasforge.estimate._loop.fit`
+    reserves it within its time limit: the validation images and the test images twice (accuracy and
+    report), at :data:`~nasforge._budget.EVAL_COST` of a training image each; 0 for a detection
+    task (``train_detector`` does not reserve it) or without a measured epoch."""
+    if not isinstance(task, Task) or epoch_seconds is None or len(task.x_train) == 0:
+        return 0.0
+    per_image = epoch_seconds / len(task.x_train)
+    return EVAL_COST * per_image * (len(task.x_val) + 2 * len(task.x_test))
 
 
 class TimeBudget:
@@ -187,7 +199,8 @@ class TimeBudget:
         resolution = prepared.task.input_shape[1]
         epoch_s = epoch_seconds_from([t.metrics for t in candidates], resolution=resolution)
         epoch_s = epoch_s or self.plan.epoch_seconds
-        self.race_epochs = fit_epochs(per, epochs, None if epoch_s is None else epoch_s * scale)
+        training = per - _evaluation_seconds(prepared.task, epoch_s)
+        self.race_epochs = fit_epochs(training, epochs, None if epoch_s is None else epoch_s * scale)
         self.race_time_limit = max(per, 0.01 * self.total / len(candidates))
         if self.race_epochs < epochs:
             say(
@@ -206,7 +219,10 @@ class TimeBudget:
         resolution = prepared.task.input_shape[1]
         epoch_s = epoch_seconds_from([best.metrics], resolution=resolution) or self.plan.epoch_seconds
         configured = self.config.final.epochs
-        self.final_epochs = fit_epochs(left, configured, epoch_s)
+        # the epochs that fit with the evaluation after them, which the time limit covers too
+        self.final_epochs = fit_epochs(
+            left - _evaluation_seconds(prepared.task, epoch_s), configured, epoch_s
+        )
         # at least a little: a model trained for a moment is more use than none
         self.time_limit = max(left, 0.01 * self.total)
         if self.final_epochs < configured:
