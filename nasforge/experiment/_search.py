@@ -132,8 +132,9 @@ def run_search(
         base: directory under which ``runs/`` is created (default: the working directory).
 
     With ``config.time`` the budget counts from this call (a resumed run gets it again): the
-    search stops starting trials and cuts the running ones (at their next epoch; a one-shot
-    strategy's supernet training before its first proposal is not cut) when its share is spent,
+    search stops starting trials and cuts the running ones (the ``train`` estimator between steps,
+    in time for its validation; others at their next report; a one-shot strategy's supernet
+    training before its first proposal is not cut) when its share is spent,
     and the final training gets the rest as a time limit, with as many of its epochs as fit.
     """
     budget = TimeBudget(config, config.time) if config.time is not None else None
