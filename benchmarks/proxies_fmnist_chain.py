@@ -98,10 +98,8 @@ def score(args: argparse.Namespace) -> None:
 
 
 def _corr(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    ok = np.isfinite(x)
-    x = np.where(ok, x, -np.inf)  # a failed proxy value ranks last, as the ensembles rank it
-    finite_min = np.min(x[ok]) - 1 if ok.any() else 0.0
-    x = np.where(ok, x, finite_min)
+    ok = np.isfinite(x)  # a failed proxy value ranks last, as the ensembles rank it
+    x = np.where(ok, x, np.min(x[ok]) - 1 if ok.any() else 0.0)
     return float(stats.spearmanr(x, y).statistic), float(stats.kendalltau(x, y).statistic)
 
 

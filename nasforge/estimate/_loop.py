@@ -280,6 +280,7 @@ def fit(
     train_loss = val_acc = val_loss = math.nan
     timed_out = False
     images = 0.0
+    to_evaluate = eval_after + (val[0].shape[0] if val is not None else 0)  # after training, in time_limit
 
     for epoch in range(1, epochs + 1):
         model.train()
@@ -288,6 +289,7 @@ def fit(
         if perm.device != device:
             perm = perm.to(device)
         losses: list[Tensor] = []
+        epoch_images = 0  # trained this epoch: the time limit's measure of speed
         checked = 0
         for step in range(steps_per_epoch):
             idx = perm[step * batch_size : (step + 1) * batch_size]
@@ -316,9 +318,8 @@ def fit(
                 checked = len(losses)
             if deadline is not None:
                 now = time.perf_counter()
-                done = images + float(weights[: len(losses)].sum().item())
-                per_image = (train_seconds + now - t0) / max(done, 1.0)
-                to_evaluate = eval_after + (val[0].shape[0] if val is not None else 0)
+                epoch_images += yb.shape[0]
+                per_image = (train_seconds + now - t0) / max(images + epoch_images, 1.0)
                 if now + EVAL_COST * per_image * to_evaluate >= deadline:
                     timed_out = True
                     break
