@@ -57,3 +57,26 @@ def test_available_cpus_honours_a_cgroup_quota(
         (tmp_path / name).write_text(text)
     expected = _affinity() if limit is None else min(_affinity(), limit)
     assert available_cpus(tmp_path) == expected
+
+
+def test_small_training_steps_run_on_one_thread_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nasforge.estimate._setup import SMALL_STEP_VALUES, default_threads, values_per_step
+
+    monkeypatch.delenv("NASFORGE_THREADS", raising=False)
+    digits_step = values_per_step((1, 8, 8), 32)
+    assert digits_step == 2_048 <= SMALL_STEP_VALUES
+    assert default_threads(digits_step) == 1
+    assert default_threads(values_per_step((1, 28, 28), 128)) == available_cpus()
+    assert default_threads() == available_cpus()  # no step given: every core, as before
+    monkeypatch.setenv("NASFORGE_THREADS", "3")  # an executor's share wins
+    assert default_threads(digits_step) == 3
+
+
+def test_a_digits_trial_trains_on_one_thread_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    import nasforge as nf
+
+    monkeypatch.delenv("NASFORGE_THREADS", raising=False)
+    task = nf.datasets.load("digits")
+    assert nf.TrainEstimator(task, epochs=1)._threads() == 1
+    assert nf.TrainEstimator(task, epochs=1, batch_size=1024)._threads() == available_cpus()
+    assert nf.TrainEstimator(task, epochs=1, threads=2)._threads() == 2

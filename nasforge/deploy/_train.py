@@ -115,7 +115,7 @@ def tune_training(
     from nasforge._device import check_device_and_amp, resolve_amp, resolve_device
     from nasforge._threads import torch_threads
     from nasforge.estimate._loop import evaluate, fit
-    from nasforge.estimate._setup import build_seeded, default_threads, transfer_weights
+    from nasforge.estimate._setup import build_seeded, default_threads, transfer_weights, values_per_step
 
     if len(task.x_val) == 0:
         raise ConfigError("tuning needs validation images; the dataset has none (set val_fraction > 0)")
@@ -135,7 +135,9 @@ def tune_training(
             "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128]),
             "epochs": trial.suggest_int("epochs", max(1, max_epochs // 4), max_epochs),
         }
-        with torch_threads(threads or default_threads()):
+        with torch_threads(
+            threads or default_threads(values_per_step(task.input_shape, params["batch_size"]))
+        ):
             model = build_seeded(arch, task.input_shape, task.num_classes, seed)
             if init is not None:
                 transfer_weights(init, model)

@@ -19,7 +19,13 @@ from nasforge._device import check_device_and_amp, device_info, resolve_amp, res
 from nasforge._threads import torch_threads
 from nasforge.estimate._metrics import classification_metrics, imbalance, predict_proba
 from nasforge.estimate._model import Model
-from nasforge.estimate._setup import TrainBudget, build_seeded, default_threads, transfer_weights
+from nasforge.estimate._setup import (
+    TrainBudget,
+    build_seeded,
+    default_threads,
+    transfer_weights,
+    values_per_step,
+)
 
 # torch, the training loop and the hardware layer (which import torch) are imported on first use, so
 # that `import nasforge` stays light.
@@ -211,7 +217,7 @@ def fit_final(
     )
     start = time.perf_counter()
     transferred: list[str] = []
-    n_threads = budget.threads or default_threads()
+    n_threads = budget.threads or default_threads(values_per_step(task.input_shape, budget.batch_size))
     with torch_threads(n_threads):
         model = build_seeded(arch, task.input_shape, task.num_classes, seed)
         if init is not None:

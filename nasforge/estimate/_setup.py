@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from nasforge.space import Architecture
 
 __all__ = [
+    "SMALL_STEP_VALUES",
     "TrainBudget",
     "TrainingEstimator",
     "build_seeded",
@@ -40,17 +41,39 @@ __all__ = [
     "check_share",
     "default_threads",
     "transfer_weights",
+    "values_per_step",
 ]
 
 
-def default_threads() -> int:
-    """The torch thread count nasforge uses unless told otherwise: ``NASFORGE_THREADS`` if set (the
-    process and ray executors set it to each trial's share of the cores), else the cores this
-    process may use (its CPU affinity, capped by a container's CPU quota)."""
+#: Training steps that feed at most this many input values (batch x channels x height x width)
+#: run on one thread unless the user chose a count. At digits' scale (8x8 images in batches of 32:
+#: 2,048 values) each operation is too small for two threads to share well: the README's search took
+#: the same time on one thread as on two on a quiet machine, and beside one busy process per core it
+#: slowed 2.4x on one thread against 2.9x on two (docs/benchmarks.md, issue 19). A 28x28 batch of
+#: 128 (100,352 values) trains 1.3-1.7x faster on two threads and keeps every core.
+SMALL_STEP_VALUES = 8_192
+
+
+def default_threads(step_values: int | None = None) -> int:
+    """The torch thread count nasforge uses unless told otherwise.
+
+    ``NASFORGE_THREADS`` if set (the process and ray executors set it to each trial's share of the
+    cores); else 1 when a training step feeds at most :data:`SMALL_STEP_VALUES` input values
+    (``step_values``, batch x channels x height x width; the choice depends only on the data and
+    the batch, so a search's results do not depend on the machine's load); else the cores this
+    process may use (its CPU affinity, capped by a container's CPU quota).
+    """
     env = os.environ.get("NASFORGE_THREADS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)
+    if step_values is not None and step_values <= SMALL_STEP_VALUES:
+        return 1
     return available_cpus()
+
+
+def values_per_step(input_shape: tuple[int, ...], batch_size: int) -> int:
+    """Input values one training step feeds: ``batch_size`` x the product of ``input_shape``."""
+    return batch_size * math.prod(input_shape)
 
 
 def check_count(name: str, value: Any, *, allow_none: bool = False) -> None:

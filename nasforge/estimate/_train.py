@@ -29,6 +29,7 @@ from nasforge.estimate._setup import (
     TrainBudget,
     TrainingEstimator,
     default_threads,
+    values_per_step,
 )
 
 if TYPE_CHECKING:
@@ -70,7 +71,10 @@ class TrainEstimator(TrainingEstimator):
         weight_decay: weight decay.
         schedule: ``cosine`` or ``constant``.
         label_smoothing: label smoothing of the training loss.
-        threads: torch threads while training; default: every core this process may use.
+        threads: torch threads while training; default: one when a training step feeds at most
+            8,192 input values (batch x channels x height x width, e.g. digits' 8x8 images in
+            batches of 32), else every core this process may use (see
+            :func:`~nasforge.estimate._setup.default_threads`).
         hardware: measure each trained network on this machine too, for hardware-aware
             objectives and constraints, e.g. ``{"runtimes": ["onnx", "int8"], "threads": 1}``
             (the options of :class:`~nasforge.hardware.Profiler`, which measures):
@@ -150,7 +154,8 @@ class TrainEstimator(TrainingEstimator):
         return self.budget.epochs
 
     def _threads(self) -> int:
-        return self.budget.threads or default_threads()
+        values = values_per_step(self._task().input_shape, self.budget.batch_size)
+        return self.budget.threads or default_threads(values)
 
     def _fidelity(self, task: Task) -> dict[str, Any]:  # type: ignore[override]
         out = super()._fidelity(task)
