@@ -16,6 +16,7 @@ __all__ = [
     "DEFAULT_SUPERNET_EPOCHS",
     "DEFAULT_TRIAL_EPOCHS",
     "DEFAULT_WEIGHT_DECAY",
+    "MAX_WARMUP_SHARE",
 ]
 
 #: training epochs of one search trial (``TrainEstimator``, ``TrainBudget``; the config's
@@ -32,3 +33,7 @@ DEFAULT_LR = 3e-3
 DEFAULT_OPTIMIZER = "adam"
 DEFAULT_WEIGHT_DECAY = 5e-4
 DEFAULT_SCHEDULE = "cosine"
+
+#: the largest share of a training's epochs its learning-rate warm-up may take: the schedule needs
+#: the rest to decay (a cosine that starts at the last step would never lower the rate)
+MAX_WARMUP_SHARE = 0.5
