@@ -87,7 +87,6 @@ def train(
         str | None,
         typer.Option(
             "--augment",
-            metavar="auto|none|shift|shift+flip",
             help="auto (the recipe for the data's final training: "
             f"{recipe_help('augment', 'final')}; with its warm-up: {recipe_help('warmup', 'final')} "
             "epochs), none, shift, or shift+flip (natural images only; not for detectors) "

@@ -244,7 +244,6 @@ def search(
         str | None,
         typer.Option(
             "--augment",
-            metavar="auto|none|shift|shift+flip",
             help="Augmentation of the trials and the final training: auto (default: the recipe for "
             f"the data, said when the search starts: {recipe_help('augment')}), none, shift (random "
             "shifts of up to 1/8 of the image) or shift+flip (also left-right flips: natural images "
