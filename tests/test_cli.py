@@ -16,6 +16,7 @@ import yaml
 from typer.testing import CliRunner
 
 from nasforge.cli import app
+from nasforge.config import search_config
 
 runner = CliRunner()
 TINY = ["--trials", "2", "--epochs", "1", "--final-epochs", "1"]
@@ -110,6 +111,13 @@ BAD_INPUT = [
     (["search", "--class-names", "a,b"], "class names: got 2 (a, b) for the 10 classes of digits"),
     (["search", "--class-names", " , "], "--class-names: no names in ' , '"),
     (["search", "--fraction", "0.5", "{zero_cost}"], "estimator 'zero_cost' has no option 'fraction'"),
+    (["search", "--augment", "rotate"], "--augment must be one of auto, none, shift, shift+flip"),
+    (["search", "--label-smoothing", "1"], "--label-smoothing must be in [0, 1), e.g. 0.1, got 1.0"),
+    (["search", "--label-smoothing", "-0.1"], "--label-smoothing must be in [0, 1)"),
+    (["search", "--dataset", "shapes-det", "--augment", "shift"], "--augment: classification only"),
+    (["search", "{bad_final_augment}"], "final.augment: must be one of auto, none, shift, shift+flip"),
+    (["search", "{long_warmup}"], "final: warmup must be a number of epochs in [0, epochs / 2]"),
+    (["search", "{estimator_augment}"], "augment must be one of none, shift, shift+flip or auto"),
 ]
 
 FILES = {
@@ -123,7 +131,30 @@ FILES = {
     "bad_scheduler": "scheduler: {name: successive_halving, eta: 1}\n",
     "bad_time": "time: 15 minutes\n",
     "zero_cost": "estimator: zero_cost\n",
+    "bad_final_augment": "final: {augment: flip}\n",
+    "long_warmup": "final: {epochs: 4, warmup: 3}\n",
+    "estimator_augment": "estimator: {augment: rotate}\n",
 }
+
+
+def test_augment_and_label_smoothing_reach_the_trials_and_the_final_training(in_tmp: Path) -> None:
+    args = ["search", *TINY, "--augment", "shift", "--label-smoothing", "0.05", "--run-dir", "r"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "recipe for digits: shift augmentation, label smoothing 0.05 (override: --augment" in text
+    cfg = yaml.safe_load((in_tmp / "r" / "config.yaml").read_text())
+    assert cfg["estimator"]["augment"] == cfg["final"]["augment"] == "shift"
+    assert cfg["estimator"]["label_smoothing"] == cfg["final"]["label_smoothing"] == 0.05
+    final = json.loads((in_tmp / "r" / "final.json").read_text())
+    assert (final["final_metrics"]["augment"], final["final_metrics"]["label_smoothing"]) == ("shift", 0.05)
+    leaderboard = (in_tmp / "r" / "leaderboard.csv").read_text()
+    assert "augment" in leaderboard.splitlines()[0] and ",shift," in leaderboard
+    # the command line wins over a config's final: recipe; another estimator trains no recipe
+    cfg_file = _write(in_tmp / "c.yaml", "estimator: zero_cost\nfinal: {augment: none}\n")
+    merged = search_config(cfg_file, augment="shift+flip")
+    assert merged.final.augment == "shift+flip" and "augment" not in merged.estimator
+    assert search_config(None, augment="auto").estimator["augment"] == "auto"
 
 
 @pytest.mark.parametrize(("args", "message"), BAD_INPUT)

@@ -38,6 +38,21 @@ def names_help(registry: Registry, notes: Mapping[str, str] | None = None) -> st
     return ", ".join(f"{n} ({notes[n]})" if n in notes else n for n in registry.names())
 
 
+def recipe_help(key: str, stage: str = "trial") -> str:
+    """What the table of recipes per dataset (:data:`nasforge._defaults.RECIPES`) gives ``key`` at
+    ``stage``, for an option's help text: ``digits none, mnist shift, ..., other data none``.
+
+    Read from the table, so ``--help`` follows it when its numbers change.
+    """
+    from nasforge._defaults import DEFAULT_RECIPE, RECIPES
+
+    def say(value: Any) -> str:
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    items = [f"{name} {say(getattr(recipes[stage], key))}" for name, recipes in RECIPES.items()]
+    return ", ".join([*items, f"other data {say(getattr(DEFAULT_RECIPE[stage], key))}"])
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Bad input becomes one line on stderr and exit code 2; no traceback."""

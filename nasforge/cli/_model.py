@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from nasforge._paths import check_writable_file
-from nasforge.cli._app import DEVICE_HELP, out, user_errors
+from nasforge.cli._app import DEVICE_HELP, out, recipe_help, user_errors
 from nasforge.cli._progress import Reporter
 from nasforge.cli._tables import epoch_text, final_scores, fitted_table, fmt, print_test_report
 from nasforge.deploy._source import TrainHooks
@@ -87,8 +87,19 @@ def train(
         str | None,
         typer.Option(
             "--augment",
-            help=f"none, shift, or shift+flip (natural images only; not for detectors) "
+            help="auto (the recipe for the data's final training: "
+            f"{recipe_help('augment', 'final')}; with its warm-up: {recipe_help('warmup', 'final')} "
+            "epochs), none, shift, or shift+flip (natural images only; not for detectors) "
             f"[default: {_TRAIN['augment']}].",
+        ),
+    ] = None,
+    label_smoothing: Annotated[
+        float | None,
+        typer.Option(
+            "--label-smoothing",
+            metavar="X",
+            help="Label smoothing in [0, 1) [default: the recipe for the data: "
+            f"{recipe_help('label_smoothing', 'final')}; not for detectors].",
         ),
     ] = None,
     patience: Annotated[
@@ -139,8 +150,8 @@ def train(
     with --from, the model's weights are the starting point (transfer learning: new classes or
     input channels get fresh layers, every matching layer keeps its weights). A detection run or
     detector file trains a detector on its detection dataset (train_detector: AdamW, one-cycle
-    learning rate, on the CPU; --tune, --patience, --augment, --optimizer and --from are for
-    classifiers).
+    learning rate, on the CPU; --tune, --patience, --augment, --label-smoothing, --optimizer and
+    --from are for classifiers).
     """
     with user_errors():
         from nasforge._device import check_device_and_amp
@@ -168,6 +179,7 @@ def train(
                 weight_decay=weight_decay,
                 optimizer=optimizer,
                 augment=augment,
+                label_smoothing=label_smoothing,
                 patience=patience,
                 tune=tune,
                 seed=seed,

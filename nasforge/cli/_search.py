@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from nasforge.cli._app import err, names_help, out, user_errors
+from nasforge.cli._app import err, names_help, out, recipe_help, user_errors
 from nasforge.cli._progress import Reporter
 from nasforge.cli._tables import (
     best_text,
@@ -240,6 +240,25 @@ def search(
             "section sets its own batch_size.",
         ),
     ] = None,
+    augment: Annotated[
+        str | None,
+        typer.Option(
+            "--augment",
+            help="Augmentation of the trials and the final training: auto (default: the recipe for "
+            f"the data, said when the search starts: {recipe_help('augment')}), none, shift (random "
+            "shifts of up to 1/8 of the image) or shift+flip (also left-right flips: natural images "
+            "only, not digits or text). Classification only.",
+        ),
+    ] = None,
+    label_smoothing: Annotated[
+        float | None,
+        typer.Option(
+            "--label-smoothing",
+            metavar="X",
+            help="Label smoothing in [0, 1) of the trials and the final training (default: the "
+            f"recipe for the data: {recipe_help('label_smoothing')}). Classification only.",
+        ),
+    ] = None,
     class_names: Annotated[
         str | None,
         typer.Option(
@@ -341,6 +360,8 @@ def search(
             metric=metric,
             fraction=fraction,
             batch_size=batch_size,
+            augment=augment,
+            label_smoothing=label_smoothing,
             class_names=class_names,
             final_epochs=final_epochs,
             race=race,
@@ -389,6 +410,9 @@ class _SearchProgress(SearchHooks):
         )
         self.progress.stage("trials", "trials", cfg.trials, done=done, unit="trial")
         self.experiment = experiment
+
+    def on_recipe(self, line: str) -> None:
+        self.progress.note(escape(line))
 
     def on_stage(self, stage: str, total: int) -> None:
         self.progress.stage(stage, f"{stage} epochs", total, unit="epoch")

@@ -14,6 +14,9 @@ options overriding its defaults (``estimator: {epochs: 5}``), and ``final`` like
                                # e.g. {name: successive_halving, eta: 3}; the successive_halving,
                                # hyperband and bohb strategies bring their own
     estimator: {name: train, epochs: 10, batch_size: 32, lr: 0.01}
+                               # + the data's recipe: augment: auto (the table of recipes per dataset,
+                               # nasforge._defaults.RECIPES; or none, shift, shift+flip); label_smoothing
+                               # and warmup (epochs of lr warm-up) left out: the table's too
     objectives: [val_accuracy]
     constraints: []            # e.g. ["params <= 100000"]
     trials: 30                 # with time: and no trials:, unbounded (the time stops the search)
@@ -31,6 +34,8 @@ options overriding its defaults (``estimator: {epochs: 5}``), and ``final`` like
     amp: auto                  # mixed precision: auto (bf16 on a CUDA GPU that supports it, else
                                # off), off, bf16, fp16 (GPU only, with loss scaling)
     final: {epochs: 60, lr: 0.01, batch_size: 32,  # training of the best; epochs 0 skips it
+            augment: null, label_smoothing: null, warmup: null,  # null: the estimator's recipe
+                               # (auto there: the table's final-training values)
             race: 1, race_epochs: null, race_folds: 3}  # race: K > 1 trains the top K for
                                # race_epochs (null: a quarter of epochs) and sends the best on;
                                # race_folds: its cross-validation on a small validation split
@@ -56,6 +61,7 @@ from nasforge.config._model import (
 )
 from nasforge.config._overrides import (
     apply_overrides,
+    check_recipe_options,
     merge_executor_options,
     merge_knobs,
     merge_track_options,
@@ -73,6 +79,7 @@ __all__ = [
     "FinalConfig",
     "SearchConfig",
     "apply_overrides",
+    "check_recipe_options",
     "fill_defaults",
     "load_config",
     "load_raw",

@@ -82,7 +82,14 @@ class FinalConfig(_Strict):
     """The final training of the best architecture (``final:``); defaults: :data:`SMALL_BUDGET`.
 
     Validated here, once: the search hands these settings to the training unchanged (but for
-    ``epochs``, which a time budget may lower).
+    ``epochs``, which a time budget may lower, and a ``warmup`` longer than half a shortened
+    training, which is shortened to fit).
+
+    The data's recipe (``augment``, ``label_smoothing``, ``warmup``) is the estimator's unless set
+    here: an item left out (None) is the ``estimator:`` section's, and where that section leaves it
+    out too (or says ``augment: auto``), the final-training value of the table
+    :data:`nasforge._defaults.RECIPES` for the dataset
+    (:func:`nasforge.experiment._recipe.final_recipe` applies the rule).
     """
 
     epochs: int = Field(SMALL_BUDGET["final"]["epochs"], ge=0)  # 0 skips the final training
@@ -91,6 +98,12 @@ class FinalConfig(_Strict):
     optimizer: str = "adam"
     weight_decay: float = Field(5e-4, ge=0)
     schedule: str = "cosine"
+    #: ``none``, ``shift``, ``shift+flip`` or ``auto`` (the table's); None: the estimator's
+    augment: str | None = None
+    #: label smoothing of the training loss, in [0, 1); None: the estimator's
+    label_smoothing: float | None = Field(None, ge=0, lt=1, allow_inf_nan=False)
+    #: epochs of linear learning-rate warm-up, at most half of ``epochs``; None: the estimator's
+    warmup: float | None = Field(None, ge=0, allow_inf_nan=False)
     #: the final race: the top ``race`` distinct completed trials are each trained with this recipe
     #: for ``race_epochs`` before the best of them goes on (:mod:`nasforge.experiment._race`);
     #: 1 trains the best trial alone
@@ -123,6 +136,26 @@ class FinalConfig(_Strict):
         if isinstance(value, bool) or not isinstance(value, int) or value < 2:
             raise ValueError("must be a whole number >= 2 (folds of the race's cross-validation)")
         return value
+
+    @field_validator("augment")
+    @classmethod
+    def _augment(cls, value: str | None) -> str | None:
+        from nasforge.estimate._loop import AUGMENTATIONS
+
+        if value is not None and value not in ("auto", *AUGMENTATIONS):
+            raise ValueError(f"must be one of auto, {', '.join(AUGMENTATIONS)} (or null: the estimator's)")
+        return value
+
+    @model_validator(mode="after")
+    def _warmup_within_final(self) -> FinalConfig:
+        from nasforge.estimate._loop import warmup_problem
+
+        problem = (
+            None if self.warmup is None or self.epochs == 0 else warmup_problem(self.warmup, self.epochs)
+        )
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _race_within_final(self) -> FinalConfig:

@@ -21,10 +21,12 @@ from nasforge.config._model import (
     parse_config,
 )
 from nasforge.data import is_detection_dataset
-from nasforge.errors import ConfigError
+from nasforge.errors import ConfigError, UnknownComponentError
+from nasforge.registry import ESTIMATORS
 
 __all__ = [
     "apply_overrides",
+    "check_recipe_options",
     "merge_executor_options",
     "merge_knobs",
     "merge_track_options",
@@ -62,6 +64,8 @@ def apply_overrides(
     metric: str | None = None,
     fraction: float | None = None,
     batch_size: int | None = None,
+    augment: str | None = None,
+    label_smoothing: float | None = None,
     class_names: str | list[str] | None = None,
     final_epochs: int | None = None,
     race: int | None = None,
@@ -78,9 +82,11 @@ def apply_overrides(
     ``estimator`` naming the dataset's default estimator (``train``, or ``train_det`` for a
     detection dataset) brings that budget's options, another name its own defaults; ``epochs``,
     ``fraction`` and ``batch_size`` go to the estimator (``batch_size`` also to ``final:`` unless
-    the config's ``final:`` sets its own), the executor options pick ``process`` or ``ray`` when
-    no executor is named (see :func:`merge_executor_options`), and ``track`` / ``tracking_uri``
-    as :func:`merge_track_options` says. ``time`` is a duration (``90s``, ``15m``, ``1h30m``);
+    the config's ``final:`` sets its own); ``augment`` and ``label_smoothing`` go to the trials
+    (the ``train`` estimator's section) and to the final training (``final:``, over its own); the
+    executor options pick ``process`` or ``ray`` when no executor is named (see
+    :func:`merge_executor_options`), and ``track`` / ``tracking_uri`` as
+    :func:`merge_track_options` says. ``time`` is a duration (``90s``, ``15m``, ``1h30m``);
     ``class_names`` ``a,b,c`` or a text file with one name per line; ``race`` goes to ``final:``
     (the final race of the top trials, :mod:`nasforge.experiment._race`).
 
@@ -89,7 +95,8 @@ def apply_overrides(
 
     Raises:
         ConfigError: for an unreadable ``time``, ``metric`` or ``class_names``; ``metric`` with a
-            detection dataset (detectors are ranked by ``val_map``).
+            detection dataset (detectors are ranked by ``val_map``); an unknown ``augment``, a
+            ``label_smoothing`` outside [0, 1), or either with a detection dataset.
     """
     yaml_final = data.get("final")
     final_batch_set = isinstance(yaml_final, Mapping) and "batch_size" in yaml_final
@@ -109,6 +116,7 @@ def apply_overrides(
             "dataset: detectors are ranked by val_map (COCO mAP@[.5:.95]); for mAP@.5 set "
             "objectives: [val_map_50] in a config file"
         )
+    recipe = _recipe_options(augment, label_smoothing, data["data"]["name"])
     if estimator is not None:
         current = data.get("estimator")
         if estimator != (current.get("name") if isinstance(current, Mapping) else current):
@@ -158,11 +166,55 @@ def apply_overrides(
     )
     merge_track_options(data, track, tracking_uri)
     merge_knobs(data, "estimator", epochs=epochs, fraction=fraction, batch_size=batch_size)
+    if _trains(data.get("estimator")):  # other estimators train no recipe; the final training does
+        merge_knobs(data, "estimator", **recipe)
     # a config's own final: batch_size is the more specific setting, and stays
     merge_knobs(
-        data, "final", epochs=final_epochs, batch_size=None if final_batch_set else batch_size, race=race
+        data,
+        "final",
+        epochs=final_epochs,
+        batch_size=None if final_batch_set else batch_size,
+        race=race,
+        **recipe,  # the command line is the more specific: over a config's final: recipe too
     )
     return data
+
+
+def _recipe_options(augment: str | None, label_smoothing: float | None, dataset: str) -> dict[str, Any]:
+    """``--augment`` and ``--label-smoothing``, checked, as recipe options (None: not given)."""
+    given = [
+        f"--{k}" for k, v in (("augment", augment), ("label-smoothing", label_smoothing)) if v is not None
+    ]
+    if given and is_detection_dataset(dataset):
+        raise ConfigError(
+            f"{' and '.join(given)}: classification only; {dataset} is a detection dataset, and a detector "
+            "trains without augmentation or label smoothing"
+        )
+    check_recipe_options(augment, label_smoothing)
+    return {"augment": augment, "label_smoothing": label_smoothing}
+
+
+def check_recipe_options(augment: str | None, label_smoothing: float | None) -> None:
+    """Raise a one-line ConfigError, naming the option, for an ``--augment`` other than auto, none,
+    shift, shift+flip, or a ``--label-smoothing`` outside [0, 1) (None: not given)."""
+    from nasforge.estimate._loop import AUGMENTATIONS
+
+    valid = ("auto", *AUGMENTATIONS)
+    if augment is not None and augment not in valid:
+        raise ConfigError(
+            f"--augment must be one of {', '.join(valid)} (auto: the recipe for the data), got {augment!r}"
+        )
+    if label_smoothing is not None and not 0 <= label_smoothing < 1:
+        raise ConfigError(f"--label-smoothing must be in [0, 1), e.g. 0.1, got {label_smoothing!r}")
+
+
+def _trains(section: Any) -> bool:
+    """Whether an ``estimator`` section (a name, or a mapping with one) is the ``train`` estimator."""
+    name = section.get("name") if isinstance(section, Mapping) else section
+    try:
+        return isinstance(name, str) and ESTIMATORS.canonical_name(name) == "train"
+    except UnknownComponentError:  # reported by the config's validation
+        return False
 
 
 def search_config(path: str | Path | None = None, **overrides: Any) -> SearchConfig:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nasforge._defaults import RECIPE_KEYS, resolve_recipe
 from nasforge._paths import check_writable_file, ensure_writable_dir, next_free_path
 from nasforge.errors import ConfigError
 
@@ -203,6 +204,7 @@ def train_from_source(
     weight_decay: float | None = None,
     optimizer: str | None = None,
     augment: str | None = None,
+    label_smoothing: float | None = None,
     patience: int | None = None,
     tune: int = 0,
     seed: int = 0,
@@ -214,16 +216,27 @@ def train_from_source(
 
     The settings default to :func:`nasforge.estimate.train_final`'s; with ``tune`` trials,
     :func:`~nasforge.deploy._train.tune_training` chooses lr, weight decay, batch size and epochs
-    (at most ``epochs``) first. The model is saved at ``source.out_path`` with its settings, seed
-    and, when fine-tuned, the model it started from in its provenance.
+    (at most ``epochs``) first. ``augment`` (``"auto"`` or None: the recipe for the data) and
+    ``label_smoothing`` (None: the recipe's) follow the final-training values of
+    :data:`nasforge._defaults.RECIPES`, with its warm-up, in the tuning trials too. The model is
+    saved at ``source.out_path`` with its settings (the recipe included), seed and, when
+    fine-tuned, the model it started from in its provenance.
     """
+    from nasforge.config import check_recipe_options
     from nasforge.data import DetectionTask
     from nasforge.deploy._train import tune_training
     from nasforge.estimate import train_final
+    from nasforge.estimate._loop import fit_warmup
 
     hooks = hooks or TrainHooks()
     if isinstance(source.task, DetectionTask):
-        given = {"optimizer": optimizer, "augment": augment, "patience": patience, "tune": tune or None}
+        given = {
+            "optimizer": optimizer,
+            "augment": augment,
+            "label-smoothing": label_smoothing,
+            "patience": patience,
+            "tune": tune or None,
+        }
         odd = [f"--{k}" for k, v in given.items() if v is not None]
         if odd:
             raise ConfigError(
@@ -239,6 +252,7 @@ def train_from_source(
             seed=seed,
             hooks=hooks,
         )
+    check_recipe_options(augment, label_smoothing)
     settings: dict[str, Any] = {
         "lr": lr if lr is not None else _train_final_default("lr"),
         "weight_decay": weight_decay if weight_decay is not None else _train_final_default("weight_decay"),
@@ -246,7 +260,13 @@ def train_from_source(
         "epochs": epochs if epochs is not None else _train_final_default("epochs"),
     }
     optimizer = optimizer if optimizer is not None else _train_final_default("optimizer")
-    augment = augment if augment is not None else _train_final_default("augment")
+    recipe = resolve_recipe(
+        source.task.name,
+        "final",
+        epochs=int(settings["epochs"]),
+        augment=augment if augment is not None else _train_final_default("augment"),
+        label_smoothing=label_smoothing,
+    )
     tuned = None
     if tune:
         hooks.on_tune_start(tune, int(settings["epochs"]))
@@ -257,10 +277,10 @@ def train_from_source(
             max_epochs=int(settings["epochs"]),
             seed=seed,
             init=source.init,
-            augment=str(augment),
             on_trial=hooks.on_tune_trial,
             device=device,
             amp=amp,
+            **recipe,
         )
         settings.update(tuned.best)
         hooks.on_tuned(tuned)
@@ -273,15 +293,16 @@ def train_from_source(
         batch_size=int(settings["batch_size"]),
         weight_decay=float(settings["weight_decay"]),
         optimizer=str(optimizer),
-        augment=str(augment),
         patience=patience,
         seed=seed,
         init=source.init,
         on_epoch=hooks.on_epoch,
         device=device,
         amp=amp,
+        **{**recipe, "warmup": fit_warmup(recipe["warmup"], int(settings["epochs"]))},  # tuned epochs
     )
     settings["optimizer"] = optimizer
+    settings.update({k: trained.metrics[k] for k in RECIPE_KEYS})
     provenance: dict[str, Any] = {"source": "nasforge train", "seed": seed, "settings": settings}
     if source.fine_tuned_from is not None:
         provenance["fine_tuned_from"] = str(source.fine_tuned_from)

@@ -94,6 +94,8 @@ def tune_training(
     seed: int = 0,
     init: torch.nn.Module | None = None,
     augment: str = "none",
+    label_smoothing: float = 0.0,
+    warmup: float = 0.0,
     threads: int | None = None,
     device: str = "auto",
     amp: str = "auto",
@@ -104,7 +106,9 @@ def tune_training(
     Each trial trains ``arch`` (from ``init``'s weights when fine-tuning) with sampled settings and
     is scored by its validation accuracy. Search ranges: lr log-uniform in [1e-4, 3e-2], weight
     decay log-uniform in [1e-6, 1e-2], batch size in {32, 64, 128}, epochs in
-    [max(1, max_epochs // 4), max_epochs]. Test data is never used. ``device`` and ``amp`` say
+    [max(1, max_epochs // 4), max_epochs]. ``augment``, ``label_smoothing`` and ``warmup`` (the
+    data's recipe; a warm-up longer than half a trial's epochs is shortened to half of them) are the
+    same in every trial. Test data is never used. ``device`` and ``amp`` say
     where and in what precision each trial trains (see :class:`nasforge.TrainEstimator`).
 
     ``on_trial(done, n_trials, row)`` is called after each trial (for progress), ``row`` holding
@@ -114,8 +118,13 @@ def tune_training(
 
     from nasforge._device import check_device_and_amp, resolve_amp, resolve_device
     from nasforge._threads import torch_threads
+<<<<<<< HEAD
     from nasforge.estimate._loop import evaluate, fit
     from nasforge.estimate._setup import build_seeded, default_threads, transfer_weights, values_per_step
+=======
+    from nasforge.estimate._loop import evaluate, fit, fit_warmup
+    from nasforge.estimate._setup import build_seeded, default_threads, transfer_weights
+>>>>>>> h5
 
     if len(task.x_val) == 0:
         raise ConfigError("tuning needs validation images; the dataset has none (set val_fraction > 0)")
@@ -147,6 +156,8 @@ def tune_training(
                 on_device.y_train,
                 seed=seed,
                 augment=augment,
+                label_smoothing=label_smoothing,
+                warmup=fit_warmup(warmup, int(params["epochs"])),
                 device=where,
                 amp=mode,
                 lr=float(params["lr"]),

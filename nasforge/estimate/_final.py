@@ -14,6 +14,7 @@ from nasforge._defaults import (
     DEFAULT_OPTIMIZER,
     DEFAULT_SCHEDULE,
     DEFAULT_WEIGHT_DECAY,
+    resolve_recipe,
 )
 from nasforge._device import check_device_and_amp, device_info, resolve_amp, resolve_device
 from nasforge._threads import torch_threads
@@ -52,16 +53,17 @@ def train_final(
     optimizer: str = DEFAULT_OPTIMIZER,
     weight_decay: float = DEFAULT_WEIGHT_DECAY,
     schedule: str = DEFAULT_SCHEDULE,
-    label_smoothing: float = 0.0,
+    label_smoothing: float | None = None,
     threads: int | None = None,
     seed: int = 0,
-    augment: str = "none",
+    augment: str = "auto",
     patience: int | None = None,
     init: torch.nn.Module | None = None,
     device: str = "auto",
     amp: str = "auto",
     on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
     time_limit: float | None = None,
+    warmup: float | None = None,
 ) -> Model:
     """Train ``arch`` on the task's full training split and measure validation and test accuracy.
 
@@ -69,8 +71,16 @@ def train_final(
     deployable :class:`~nasforge.estimate.Model`: save it (``.save("m.nasforge")``), export it,
     or call it on images.
 
+    The part of the recipe that depends on the data (``augment``, ``label_smoothing``,
+    ``warmup``) comes from the table :data:`nasforge._defaults.RECIPES` for the task's dataset,
+    its final-training values, unless given; the model's metrics record what was used.
+
     Args:
-        augment: ``"none"``, ``"shift"`` or ``"shift+flip"`` (see :func:`nasforge.estimate._loop.fit`).
+        augment: ``"none"``, ``"shift"``, ``"shift+flip"`` (see :func:`nasforge.estimate._loop.fit`)
+            or ``"auto"`` (default: the recipe's).
+        label_smoothing: label smoothing of the training loss, in [0, 1); None: the recipe's.
+        warmup: epochs of linear learning-rate warm-up before the cosine (fractions allowed, at
+            most half of ``epochs``); None: the recipe's.
         patience: early stopping on the validation accuracy (the best epoch's weights are kept).
         init: start from this network's weights instead of a fresh initialisation (fine-tuning):
             every tensor whose name and shape match is copied, the rest (a new classifier for
@@ -105,6 +115,7 @@ def train_final(
         amp=amp,
         on_epoch=on_epoch,
         time_limit=time_limit,
+        warmup=warmup,
     ).tested()
 
 
@@ -124,6 +135,7 @@ class FinalRun:
     amp: str
     threads: int
     train_seconds: float  # wall time of building and training, before any scoring
+    recipe: dict[str, Any]  # augment, label_smoothing, warmup: as trained
     patience: int | None
     time_limit: float | None
     transferred: int | None
@@ -160,6 +172,7 @@ class FinalRun:
             "epochs": result.epochs,
             "train_seconds": round(result.seconds, 3),
             "seconds": round(self.train_seconds + time.perf_counter() - start, 3),
+            **self.recipe,
             **device_info(self.device, self.amp),
         }
         if test_report is not None:
@@ -183,16 +196,17 @@ def fit_final(
     optimizer: str = DEFAULT_OPTIMIZER,
     weight_decay: float = DEFAULT_WEIGHT_DECAY,
     schedule: str = DEFAULT_SCHEDULE,
-    label_smoothing: float = 0.0,
+    label_smoothing: float | None = None,
     threads: int | None = None,
     seed: int = 0,
-    augment: str = "none",
+    augment: str = "auto",
     patience: int | None = None,
     init: torch.nn.Module | None = None,
     device: str = "auto",
     amp: str = "auto",
     on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
     time_limit: float | None = None,
+    warmup: float | None = None,
 ) -> FinalRun:
     """The training half of :func:`train_final` (same arguments): train ``arch`` on the task's
     training split, validate it, and leave the test split alone.
@@ -205,6 +219,9 @@ def fit_final(
     where = resolve_device(check_device_and_amp(device, amp)[0])
     mode = resolve_amp(amp, where)
 
+    recipe = resolve_recipe(
+        task.name, "final", epochs=epochs, augment=augment, label_smoothing=label_smoothing, warmup=warmup
+    )
     budget = TrainBudget(
         epochs=epochs,
         batch_size=batch_size,
@@ -212,8 +229,8 @@ def fit_final(
         optimizer=optimizer,
         weight_decay=weight_decay,
         schedule=schedule,
-        label_smoothing=label_smoothing,
         threads=threads,
+        **recipe,
     )
     start = time.perf_counter()
     transferred: list[str] = []
@@ -232,7 +249,6 @@ def fit_final(
             y_val=on_device.y_val,
             seed=seed,
             evaluate_every_epoch=False,
-            augment=augment,
             patience=patience if len(task.x_val) else None,
             amp=mode,
             on_epoch=None if on_epoch is None else lambda e, m: on_epoch(e, budget.epochs, m),
@@ -252,6 +268,7 @@ def fit_final(
         amp=mode,
         threads=n_threads,
         train_seconds=time.perf_counter() - start,
+        recipe=budget.recipe(),
         patience=patience,
         time_limit=time_limit,
         transferred=None if init is None else len(transferred),

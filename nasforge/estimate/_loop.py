@@ -35,10 +35,21 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nasforge._budget import EVAL_COST
+from nasforge._defaults import MAX_WARMUP_SHARE
 from nasforge._device import autocast, grad_scaler, resolve_amp, resolve_device
 from nasforge.errors import ConfigError, DataError, TrialFailed
 
-__all__ = ["AUGMENTATIONS", "OPTIMIZERS", "SCHEDULES", "FitResult", "evaluate", "fit"]
+__all__ = [
+    "AUGMENTATIONS",
+    "MAX_WARMUP_SHARE",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "FitResult",
+    "evaluate",
+    "fit",
+    "fit_warmup",
+    "warmup_problem",
+]
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd")
 SCHEDULES: tuple[str, ...] = ("cosine", "constant")
@@ -152,6 +163,7 @@ def fit(
     amp: str = "off",
     time_limit: float | None = None,
     eval_after: int = 0,
+    warmup: float = 0.0,
 ) -> FitResult:
     """Train ``model`` in place with cross-entropy on in-memory tensors and report what happened.
 
@@ -182,7 +194,8 @@ def fit(
         optimizer: ``"adam"``, ``"adamw"`` (decoupled weight decay) or ``"sgd"`` (Nesterov momentum).
         weight_decay: weight decay, >= 0 (L2 for adam and sgd, decoupled for adamw).
         momentum: SGD momentum in [0, 1); ignored by adam and adamw.
-        schedule: ``"cosine"`` (decay per step from ``lr`` to 0 over all steps) or ``"constant"``.
+        schedule: ``"cosine"`` (decay per step from ``lr`` to 0 over all steps after the warm-up)
+            or ``"constant"``.
         label_smoothing: label smoothing of the training loss, in [0, 1).
         seed: seed of the mini-batch order.
         on_epoch: called as ``on_epoch(epoch, metrics)`` after each epoch (1-based), with the keys of
@@ -211,6 +224,12 @@ def fit(
             ``FitResult.timed_out`` is True.
         eval_after: images the caller will evaluate after training within ``time_limit`` (a
             final training's test split, a second validation pass).
+        warmup: epochs (a fraction allowed, e.g. 0.5) of linear learning-rate warm-up before the
+            schedule: over its first ``ceil(warmup x steps per epoch)`` steps the rate rises in
+            equal steps from ``lr / steps`` to ``lr``, then the cosine decays from ``lr`` to 0 over
+            the remaining steps (or the rate stays at ``lr``). 0 (default) is no warm-up, the
+            schedule of earlier versions exactly. At most half the epochs
+            (:data:`MAX_WARMUP_SHARE`).
 
     Returns:
         A :class:`FitResult`.
@@ -221,6 +240,9 @@ def fit(
         TrialFailed: if the training loss becomes nan or inf.
     """
     _check_config(epochs, batch_size, lr, optimizer, weight_decay, momentum, schedule, label_smoothing)
+    problem = warmup_problem(warmup, epochs)
+    if problem is not None:
+        raise ConfigError(problem)
     if augment not in AUGMENTATIONS:
         raise ConfigError(f"unknown augmentation {augment!r}; valid: {', '.join(AUGMENTATIONS)}")
     if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
@@ -267,6 +289,8 @@ def fit(
         weights[-1] = float(tail)
     total_steps = epochs * steps_per_epoch
     cosine = schedule == "cosine"
+    warmup_steps = math.ceil(warmup * steps_per_epoch) if warmup > 0 else 0
+    decay_steps = max(1, total_steps - warmup_steps)  # with no warm-up: total_steps, as before
 
     generator = torch.Generator().manual_seed(seed)
     aug_generator = torch.Generator().manual_seed(seed + 1_000_003)
@@ -297,10 +321,17 @@ def fit(
             yb = y_train.index_select(0, idx)
             if augment != "none":
                 xb = _augment(xb, augment, aug_generator)
-            if cosine:
-                step_lr = 0.5 * lr * (1.0 + math.cos(math.pi * global_step / total_steps))
+            if global_step < warmup_steps:  # linear warm-up: lr / warmup_steps, ..., lr
+                for group in groups:
+                    group["lr"] = lr * (global_step + 1) / warmup_steps
+            elif cosine:
+                after = global_step - warmup_steps
+                step_lr = 0.5 * lr * (1.0 + math.cos(math.pi * after / decay_steps))
                 for group in groups:
                     group["lr"] = step_lr
+            elif global_step == warmup_steps and warmup_steps:  # constant after the warm-up
+                for group in groups:
+                    group["lr"] = lr
             opt.zero_grad(set_to_none=True)
             with autocast(device, amp):
                 loss = F.cross_entropy(model(xb), yb, label_smoothing=label_smoothing)
@@ -372,6 +403,41 @@ def fit(
         best_epoch=best_epoch or ran,
         timed_out=timed_out,
     )
+
+
+def warmup_problem(warmup: object, epochs: int) -> str | None:
+    """What is wrong with a ``warmup`` for a training of ``epochs`` epochs (the error's sentence),
+    or None: the rule is a finite number of epochs, >= 0, at most :data:`MAX_WARMUP_SHARE` of
+    ``epochs``.
+
+    Example:
+        >>> warmup_problem(1, 8) is None, warmup_problem(0.5, 1) is None
+        (True, True)
+        >>> warmup_problem(3, 4).split(" (")[0]
+        'warmup must be a number of epochs in [0, epochs / 2]'
+    """
+    if (
+        isinstance(warmup, (int, float))
+        and not isinstance(warmup, bool)
+        and math.isfinite(warmup)
+        and 0 <= warmup <= MAX_WARMUP_SHARE * epochs
+    ):
+        return None
+    return (
+        "warmup must be a number of epochs in [0, epochs / 2] (the warm-up takes at most half the "
+        f"training, so the schedule has the rest to decay), got warmup={warmup!r} with epochs={epochs!r}"
+    )
+
+
+def fit_warmup(warmup: float, epochs: int) -> float:
+    """``warmup`` shortened to fit a training of ``epochs`` epochs (at most half of them): what a
+    search gives a training it shortened (a final race, a final training cut by a time budget).
+
+    Example:
+        >>> fit_warmup(1.0, 8), fit_warmup(1.0, 1)
+        (1.0, 0.5)
+    """
+    return min(float(warmup), MAX_WARMUP_SHARE * epochs)
 
 
 def _augment(x: Tensor, kind: str, generator: torch.Generator) -> Tensor:

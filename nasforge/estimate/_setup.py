@@ -102,7 +102,11 @@ def check_optimizer_numbers(lr: Any, weight_decay: Any) -> None:
 
 @dataclass(frozen=True)
 class TrainBudget:
-    """Training settings shared by search trials and final training (validated)."""
+    """Training settings shared by search trials and final training (validated).
+
+    ``augment``, ``label_smoothing`` and ``warmup`` are the data's recipe, resolved already
+    (:func:`nasforge._defaults.resolve_recipe` turns ``"auto"`` into the table's values).
+    """
 
     epochs: int = DEFAULT_TRIAL_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -112,9 +116,11 @@ class TrainBudget:
     schedule: str = DEFAULT_SCHEDULE
     label_smoothing: float = 0.0
     threads: int | None = None
+    augment: str = "none"
+    warmup: float = 0.0
 
     def __post_init__(self) -> None:
-        from nasforge.estimate._loop import OPTIMIZERS, SCHEDULES
+        from nasforge.estimate._loop import AUGMENTATIONS, OPTIMIZERS, SCHEDULES, warmup_problem
 
         check_count("epochs", self.epochs)
         check_count("batch_size", self.batch_size)
@@ -123,10 +129,17 @@ class TrainBudget:
             raise ConfigError(f"optimizer must be one of {list(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"schedule must be one of {list(SCHEDULES)}, got {self.schedule!r}")
-        if not 0 <= self.label_smoothing < 1:
+        smoothing = self.label_smoothing
+        if isinstance(smoothing, bool) or not (isinstance(smoothing, int | float) and 0 <= smoothing < 1):
+            raise ConfigError(f"label_smoothing must be in [0, 1), got label_smoothing={smoothing!r}")
+        if self.augment not in AUGMENTATIONS:
             raise ConfigError(
-                f"label_smoothing must be in [0, 1), got label_smoothing={self.label_smoothing!r}"
+                f"augment must be one of {', '.join(AUGMENTATIONS)} or auto (the recipe for the "
+                f"data, nasforge._defaults.RECIPES), got augment={self.augment!r}"
             )
+        problem = warmup_problem(self.warmup, self.epochs)
+        if problem is not None:
+            raise ConfigError(problem)
         if self.threads is not None and (
             isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
         ):
@@ -142,6 +155,16 @@ class TrainBudget:
             "weight_decay": float(self.weight_decay),
             "schedule": self.schedule,
             "label_smoothing": float(self.label_smoothing),
+            "augment": self.augment,
+            "warmup": float(self.warmup),
+        }
+
+    def recipe(self) -> dict[str, Any]:
+        """The data's recipe in these settings: ``augment``, ``label_smoothing``, ``warmup``."""
+        return {
+            "augment": self.augment,
+            "label_smoothing": float(self.label_smoothing),
+            "warmup": float(self.warmup),
         }
 
 

@@ -17,6 +17,7 @@ from nasforge._defaults import (
     DEFAULT_SCHEDULE,
     DEFAULT_TRIAL_EPOCHS,
     DEFAULT_WEIGHT_DECAY,
+    resolve_recipe,
 )
 from nasforge._device import check_device_and_amp, device_info, resolve_amp, resolve_device
 from nasforge._threads import torch_threads
@@ -48,9 +49,15 @@ class TrainEstimator(TrainingEstimator):
     at full width and resolution. Test data is never touched here (only the final pick is tested,
     by :func:`train_final`).
 
+    The part of the training recipe that depends on the data (``augment``, ``label_smoothing``,
+    ``warmup``) comes from the table :data:`nasforge._defaults.RECIPES` for the task's dataset
+    unless given: ``augment="auto"`` (default) and ``label_smoothing`` / ``warmup`` None take the
+    table's trial values (:attr:`recipe` says what they came to).
+
     Metrics returned: ``val_accuracy``, ``val_loss``, ``train_loss``, ``params``, ``flops`` (forward
     pass, batch 1, of the network as trained; :class:`~nasforge.hardware.Profiler`), ``train_seconds``,
-    ``images_per_second``, ``epochs``, ``fraction``, ``resolution``, ``width``. After every epoch the
+    ``images_per_second``, ``epochs``, ``fraction``, ``resolution``, ``width``, and the recipe used:
+    ``augment``, ``label_smoothing``, ``warmup``. After every epoch the
     validation accuracy is reported (``ctx.report``) with the metrics so far, so a scheduler can stop
     the trial.
 
@@ -70,7 +77,11 @@ class TrainEstimator(TrainingEstimator):
         optimizer: ``adam``, ``adamw`` or ``sgd``.
         weight_decay: weight decay.
         schedule: ``cosine`` or ``constant``.
-        label_smoothing: label smoothing of the training loss.
+        label_smoothing: label smoothing of the training loss, in [0, 1); None: the recipe's.
+        augment: ``none``, ``shift`` (random shifts of up to 1/8 of the image), ``shift+flip``
+            (also left-right flips: natural images only) or ``auto`` (the recipe's).
+        warmup: epochs of linear learning-rate warm-up (fractions allowed, at most half of
+            ``epochs``); None: the recipe's.
         threads: torch threads while training; default: one when a training step feeds at most
             8,192 input values (batch x channels x height x width, e.g. digits' 8x8 images in
             batches of 32), else every core this process may use (see
@@ -120,11 +131,13 @@ class TrainEstimator(TrainingEstimator):
         optimizer: str = DEFAULT_OPTIMIZER,
         weight_decay: float = DEFAULT_WEIGHT_DECAY,
         schedule: str = DEFAULT_SCHEDULE,
-        label_smoothing: float = 0.0,
+        label_smoothing: float | None = None,
         threads: int | None = None,
         hardware: Mapping[str, Any] | None = None,
         device: str = "auto",
         amp: str = "auto",
+        augment: str = "auto",
+        warmup: float | None = None,
     ) -> None:
         from nasforge.hardware import Profiler
 
@@ -134,6 +147,9 @@ class TrainEstimator(TrainingEstimator):
             )
         self.task = task
         self._set_fidelity(fraction, val_fraction, resolution, width)
+        recipe = resolve_recipe(
+            task.name, "trial", epochs=epochs, augment=augment, label_smoothing=label_smoothing, warmup=warmup
+        )
         self.budget = TrainBudget(
             epochs=epochs,
             batch_size=batch_size,
@@ -141,8 +157,8 @@ class TrainEstimator(TrainingEstimator):
             optimizer=optimizer,
             weight_decay=weight_decay,
             schedule=schedule,
-            label_smoothing=label_smoothing,
             threads=threads,
+            **recipe,
         )
         self.hardware = None if hardware is None else dict(hardware)
         self.profiler = None if hardware is None else Profiler.from_options(hardware)
@@ -157,11 +173,23 @@ class TrainEstimator(TrainingEstimator):
         values = values_per_step(self._task().input_shape, self.budget.batch_size)
         return self.budget.threads or default_threads(values)
 
+    @property
+    def recipe(self) -> dict[str, Any]:
+        """The recipe the trials train with, ``"auto"`` resolved: ``augment``, ``label_smoothing``,
+        ``warmup``.
+
+        Example:
+            >>> import nasforge as nf
+            >>> nf.TrainEstimator(nf.datasets.load("digits")).recipe
+            {'augment': 'none', 'label_smoothing': 0.0, 'warmup': 0.0}
+        """
+        return self.budget.recipe()
+
     def _fidelity(self, task: Task) -> dict[str, Any]:  # type: ignore[override]
         out = super()._fidelity(task)
         if self.val_fraction < 1:
             out["val_fraction"] = self.val_fraction
-        return out
+        return {**out, **self.recipe}
 
     def cheap_metrics(self, arch: Architecture, names: AbstractSet[str]) -> dict[str, float]:
         """With ``hardware``: the latency metrics among ``names`` (``latency_ms``,

@@ -194,11 +194,12 @@ def check_task_kinds(config: SearchConfig) -> None:
                 f"estimator '{est_name}' estimates {' / '.join(kinds)} networks, but {name} is a {kind} "
                 f"dataset; {fix}"
             )
-    odd = sorted({"optimizer", "schedule"} & config.final.model_fields_set) if detection else []
+    classifier_only = {"optimizer", "schedule", "augment", "label_smoothing", "warmup"}
+    odd = sorted(classifier_only & config.final.model_fields_set) if detection else []
     if odd:
         raise ConfigError(
             f"final: {' and '.join(odd)}: classification only; a detector's final training uses AdamW "
-            "with a one-cycle learning rate (set epochs, lr, batch_size, weight_decay)"
+            "with a one-cycle learning rate and no augmentation (set epochs, lr, batch_size, weight_decay)"
         )
     wrong = _CLASSIFICATION_METRICS if detection else _DETECTION_METRICS
     for objective in config.objectives:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nasforge._defaults import RECIPE_KEYS
 from nasforge._paths import ensure_writable_dir
 from nasforge._seeds import derive_seed
 from nasforge.config import SearchConfig
@@ -36,6 +37,7 @@ from nasforge.experiment._race import (
     reuses_winner,
     run_race,
 )
+from nasforge.experiment._recipe import final_recipe, recipe_line
 from nasforge.experiment._rundir import RunDir, _Before, atomic_write, resolve_run_dir, write_run_files
 from nasforge.experiment._search_budget import TimeBudget, expectation
 from nasforge.experiment._workers import Heartbeat, searching, still_there
@@ -69,12 +71,12 @@ class SearchHooks:
 
     Subclass it and override what you show (``nasforge search`` turns these into progress bars).
     The calls come in this order: :meth:`on_start` once the experiment is open and its strategy
-    attached, :meth:`on_stage` when a strategy trains something before its first proposal,
-    :meth:`on_plan` whenever the expected duration is known or changes, :meth:`on_trial` after
-    each finished trial, :meth:`on_epoch` during the long trainings outside the trials,
-    :meth:`on_race_start` and :meth:`on_race_candidate` during a final race, and
-    :meth:`on_final_start` before the final training. :meth:`on_note` may come at any point after
-    :meth:`on_start`.
+    attached, :meth:`on_recipe` right after it, :meth:`on_stage` when a strategy trains something
+    before its first proposal, :meth:`on_plan` whenever the expected duration is known or
+    changes, :meth:`on_trial` after each finished trial, :meth:`on_epoch` during the long
+    trainings outside the trials, :meth:`on_race_start` and :meth:`on_race_candidate` during a
+    final race, and :meth:`on_final_start` before the final training. :meth:`on_note` may come at
+    any point after :meth:`on_start`.
     """
 
     def on_note(self, line: str) -> None:
@@ -90,6 +92,12 @@ class SearchHooks:
 
     def on_start(self, experiment: Experiment, run_dir: Path, resumed: bool) -> None:
         """The experiment is open (``resumed``: it holds an earlier run's trials)."""
+
+    def on_recipe(self, line: str) -> None:
+        """One line saying the data's training recipe of the trials and the final training
+        (augmentation, label smoothing, warm-up), whether the table of recipes per dataset chose
+        it (``auto``) and how to override it (:func:`~nasforge.experiment._recipe.recipe_line`);
+        not for detection data."""
 
     def on_stage(self, stage: str, total: int) -> None:
         """A training of ``total`` epochs comes before the first trial: ``"supernet"``, the
@@ -171,6 +179,9 @@ def run_search(
         atomic_write(RunDir(run_dir).config, config.to_yaml())
     if hooks is not None:
         hooks.on_start(exp, run_dir, resume)
+        line = recipe_line(config, prepared.task, prepared.estimator)
+        if line is not None:
+            hooks.on_recipe(line)
         if validation is not None and validation.small:
             hooks.on_note(validation.line(race=config.final.race, folds=config.final.race_folds))
         pending = strategy.pending_epochs
@@ -282,13 +293,15 @@ def _final_turn(exp: Experiment, run_dir: Path, last: bool) -> tuple[bool, str |
     raise AssertionError("unreachable")  # itertools.count never ends
 
 
-def _recipe(prepared: PreparedSearch) -> dict[str, Any]:
-    """The final training's options but for epochs, seed, progress and time limit (race and final)."""
+def _recipe(prepared: PreparedSearch, epochs: int) -> dict[str, Any]:
+    """The final training's options for a training of ``epochs`` epochs, but for the epochs, seed,
+    progress and time limit (race and final); the data's recipe by :func:`final_recipe`'s rule."""
     config = prepared.config
     f = config.final
     options: dict[str, Any] = {"batch_size": f.batch_size, "lr": f.lr, "weight_decay": f.weight_decay}
     if not isinstance(prepared.task, DetectionTask):  # detectors: AdamW, one-cycle, on the CPU
         options.update(optimizer=f.optimizer, schedule=f.schedule, device=config.device, amp=config.amp)
+        options.update(final_recipe(config, prepared.task.name, epochs))
     return options
 
 
@@ -334,7 +347,7 @@ def _final_race(
         prepared.task,
         metric=race_metric(prepared.config.objectives),
         epochs=epochs,
-        recipe=_recipe(prepared),
+        recipe=_recipe(prepared, epochs),
         seed=derive_seed(exp.seed, 3),  # the final training's seed: the winner's run can be the final one
         folds=f.race_folds if cross_validate else None,
         time_limit=time_limit,
@@ -381,7 +394,7 @@ def _train_final(
             "seed": derive_seed(exp.seed, 3),
             "on_epoch": None if hooks is None else lambda e, n, m: hooks.on_epoch("final", e, n, m),
             "time_limit": time_limit,
-            **_recipe(prepared),
+            **_recipe(prepared, epochs),
         }
         final = best.train(prepared.task, **options)  # train_detector for a DetectionTask
     final.save(
@@ -400,7 +413,11 @@ def _train_final(
         "final_metrics": dict(final.metrics),
         "test_report": getattr(final, "test_report", None),  # a detector has none: its mAP is in metrics
         "task_kind": final.task,
-        "final_training": f.model_dump(),
+        # the settings, with the data's recipe as trained (final_recipe resolved "auto" and null)
+        "final_training": {
+            **f.model_dump(),
+            **{k: final.metrics[k] for k in RECIPE_KEYS if k in final.metrics},
+        },
         "task": {
             "name": final.task_name,
             "input_shape": list(final.input_shape),

@@ -94,6 +94,30 @@ def test_train_errors_are_one_line(tmp_path, run_dir):
     assert bad_dataset.exit_code == 2 and "Traceback" not in bad_dataset.output
 
 
+def test_train_takes_the_recipe_options_and_records_the_recipe(run_dir, tmp_path):
+    out = tmp_path / "r.nasforge"
+    args = ["train", str(run_dir), "--epochs", "2", "--augment", "shift", "--label-smoothing", "0.1"]
+    done = runner.invoke(app, [*args, "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    model = nf.load(out)
+    recipe = {"augment": "shift", "label_smoothing": 0.1, "warmup": 0.0}  # digits: no warm-up in the table
+    assert {k: model.metrics[k] for k in recipe} == recipe
+    assert {k: model.provenance["settings"][k] for k in recipe} == recipe
+    default = runner.invoke(
+        app, ["train", str(run_dir), "--epochs", "1", "--out", str(tmp_path / "d.nasforge")]
+    )
+    assert default.exit_code == 0, default.output
+    assert nf.load(tmp_path / "d.nasforge").metrics["augment"] == "none"  # auto on digits
+    for bad, message in (
+        (["--augment", "rotate"], "--augment must be one of auto, none, shift, shift+flip"),
+        (["--label-smoothing", "1.5"], "--label-smoothing must be in [0, 1)"),
+        (["--augment", "flip", "--tune", "2"], "--augment must be one of"),  # before any tuning trial
+    ):
+        failed = runner.invoke(app, ["train", str(run_dir), "--epochs", "1", *bad])
+        text = " ".join(failed.output.split())
+        assert failed.exit_code == 2 and message in text and "Traceback" not in failed.output, text
+
+
 def test_train_tune_and_from_print_progress_lines_with_an_eta_in_a_log(run_dir, tmp_path):
     """Captured output is not a terminal: each stage's first and last unit as a plain line."""
     arch = str(run_dir / "best_architecture.json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Iterator
 
@@ -247,6 +248,10 @@ def test_huge_learning_rate_raises_trial_failed(digits: tuple[Tensor, ...]) -> N
         ({"momentum": 1.0}, r"momentum must be in \[0, 1\)"),
         ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\)"),
         ({"time_limit": 0}, r"time_limit must be a positive number of seconds or None, got time_limit=0"),
+        ({"warmup": -1}, r"warmup must be a number of epochs in \[0, epochs / 2\] \(the warm-up takes"),
+        ({"warmup": math.nan}, r"got warmup=nan with epochs=1"),
+        ({"warmup": 3, "epochs": 4}, r"at most half the training.*got warmup=3 with epochs=4"),
+        ({"warmup": "1"}, r"got warmup='1'"),
     ],
 )
 def test_bad_config_raises_config_error(digits: tuple[Tensor, ...], kwargs: dict, match: str) -> None:
@@ -397,3 +402,76 @@ def test_a_time_limit_keeps_room_for_the_evaluation_that_follows(digits: tuple[T
     assert again.train_loss == whole.train_loss and again.val_accuracy == whole.val_accuracy
     with pytest.raises(ConfigError, match="eval_after must be an integer >= 0"):
         fit(tiny_cnn(), x_tr, y_tr, eval_after=-1)
+
+
+def _lr_per_step(fit_kwargs: dict, data: tuple[Tensor, ...]) -> list[float]:
+    """The learning rate of every optimizer step of a ``fit``, read by a global step pre-hook."""
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    x, y, _, _ = data
+    seen: list[float] = []
+    handle = register_optimizer_step_pre_hook(
+        lambda opt, args, kwargs: seen.append(opt.param_groups[0]["lr"])
+    )
+    try:
+        fit(tiny_cnn(), x[:320], y[:320], batch_size=32, lr=0.01, seed=0, **fit_kwargs)
+    finally:
+        handle.remove()
+    return seen
+
+
+def test_warmup_rises_linearly_to_lr_then_the_schedule_decays(digits: tuple[Tensor, ...]) -> None:
+    # 320 images in batches of 32: 10 steps an epoch; 1.5 epochs of warm-up are 15 steps
+    lrs = _lr_per_step({"epochs": 4, "warmup": 1.5}, digits)
+    assert len(lrs) == 40
+    assert lrs[:15] == pytest.approx([0.01 * (i + 1) / 15 for i in range(15)])  # from lr/15 up to lr
+    assert lrs[0] < 0.001 and lrs[14] == pytest.approx(0.01)
+    assert lrs[15] == pytest.approx(0.01)  # the cosine starts at lr ...
+    assert all(a > b for a, b in itertools.pairwise(lrs[15:]))  # ... and only falls
+    assert lrs[-1] == pytest.approx(0.5 * 0.01 * (1 + math.cos(math.pi * 24 / 25)))
+    # a fraction of an epoch rounds up to whole steps; a constant schedule stays at lr after it
+    const = _lr_per_step({"epochs": 2, "warmup": 0.25, "schedule": "constant"}, digits)
+    assert const[:3] == pytest.approx([0.01 / 3, 0.02 / 3, 0.01]) and set(const[3:]) == {0.01}
+    # without warm-up: the cosine from the first step, as before warm-up existed
+    plain = _lr_per_step({"epochs": 4}, digits)
+    assert plain == [0.5 * 0.01 * (1 + math.cos(math.pi * i / 40)) for i in range(40)]
+
+
+# Recorded with fit as it was before warm-up existed (main at 5eb29a3), one torch thread: warmup=0
+# must give these bit for bit (train_loss, val_accuracy, val_loss).
+BEFORE_WARMUP = {
+    "cosine": (1.5402488047736032, 0.7455919395465995, 1.5838380136177581),
+    "constant": (1.1984632519313267, 0.7531486146095718, 1.2380064380559272),
+}
+
+
+def seeded_cnn() -> nn.Module:
+    """:func:`tiny_cnn` with its biases seeded too (they come from torch's global generator)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return tiny_cnn(0)
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "constant"])
+def test_no_warmup_trains_exactly_as_before(digits: tuple[Tensor, ...], schedule: str) -> None:
+    x, y, xv, yv = digits
+    for extra in ({}, {"warmup": 0}, {"warmup": 0.0}):
+        r = fit(seeded_cnn(), x, y, x_val=xv, y_val=yv, epochs=3, lr=0.01, seed=1, schedule=schedule, **extra)
+        assert (r.train_loss, r.val_accuracy, r.val_loss) == BEFORE_WARMUP[schedule]
+
+
+def test_warmup_changes_training_and_is_seeded(digits: tuple[Tensor, ...]) -> None:
+    x, y, xv, yv = digits
+    init = tiny_cnn()
+    warm = fit(copy.deepcopy(init), x, y, x_val=xv, y_val=yv, epochs=4, lr=0.01, seed=0, warmup=1)
+    again = fit(copy.deepcopy(init), x, y, x_val=xv, y_val=yv, epochs=4, lr=0.01, seed=0, warmup=1)
+    cold = fit(copy.deepcopy(init), x, y, x_val=xv, y_val=yv, epochs=4, lr=0.01, seed=0)
+    assert warm.train_loss == again.train_loss and warm.train_loss != cold.train_loss
+    assert warm.val_accuracy > 0.5  # still learns digits in 4 epochs (chance: 0.1)
+
+
+def test_fit_warmup_shortens_a_warmup_to_half_the_training() -> None:
+    from nasforge.estimate._loop import fit_warmup, warmup_problem
+
+    assert fit_warmup(1.0, 8) == 1.0 and fit_warmup(1.0, 1) == 0.5 and fit_warmup(0.0, 1) == 0.0
+    assert warmup_problem(fit_warmup(3.0, 5), 5) is None

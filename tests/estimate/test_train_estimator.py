@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -94,6 +95,9 @@ def test_nan_loss_fails_the_trial_and_the_search_goes_on(task, space) -> None:
         ({"fraction": 0}, "fraction"),
         ({"threads": 0}, "threads"),
         ({"batch_size": 0}, "batch_size"),
+        ({"augment": "rotate"}, r"augment must be one of none, shift, shift\+flip or auto"),
+        ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\)"),
+        ({"warmup": 6, "epochs": 10}, r"warmup must be a number of epochs in \[0, epochs / 2\]"),
     ],
 )
 def test_bad_settings_are_config_errors(task, kwargs: dict, fragment: str) -> None:
@@ -292,3 +296,79 @@ def test_a_trial_past_the_search_deadline_is_stopped_between_steps_and_pruned(ta
     assert 0 <= ctx.partial["val_accuracy"] <= 1  # what the pruned trial records
     assert TrialContext(0, seed=0).time_left() is None
     assert TrialContext(0, seed=0, deadline=time.time() - 5).time_left() == 0.001
+
+
+def _named(task: nf.datasets.Task, name: str) -> nf.datasets.Task:
+    """Digits under another dataset's name: what the recipe table is looked up by."""
+    return dataclasses.replace(task, name=name)
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("digits", "digits"),
+        ("mnist", "mnist"),
+        ("fashion-mnist", "fashion-mnist"),
+        ("fmnist", "fashion-mnist"),  # an alias is its dataset
+        ("chest_xray", None),  # a folder's or an .npz file's own name: data of your own
+    ],
+)
+def test_auto_takes_the_recipe_of_the_dataset(task, name: str, key: str | None) -> None:
+    from nasforge._defaults import DEFAULT_RECIPE, RECIPES
+
+    table = RECIPES[key] if key is not None else DEFAULT_RECIPE
+    named = _named(task, name)
+    est = nf.TrainEstimator(named, epochs=4)
+    assert est.recipe == dataclasses.asdict(table["trial"])
+    assert est.budget.fit_kwargs()["augment"] == table["trial"].augment
+    # each item given wins over the table; the others stay the table's
+    mine = nf.TrainEstimator(named, epochs=4, augment="shift", warmup=0.5)
+    assert mine.recipe == {
+        "augment": "shift",
+        "label_smoothing": table["trial"].label_smoothing,
+        "warmup": 0.5,
+    }
+
+
+def test_the_table_keeps_digits_and_your_own_data_plain_and_flips_only_natural_images() -> None:
+    from nasforge._defaults import DEFAULT_RECIPE, RECIPES
+
+    plain = {"augment": "none", "label_smoothing": 0.0, "warmup": 0.0}
+    for recipes in (RECIPES["digits"], DEFAULT_RECIPE):  # the Quick start's pick depends on digits'
+        assert {stage: dataclasses.asdict(r) for stage, r in recipes.items()} == {
+            "trial": plain,
+            "final": plain,
+        }
+    assert all("flip" not in r.augment for r in RECIPES["mnist"].values())  # digits: never mirrored
+
+
+def test_trials_record_the_recipe_they_trained_with(task, space) -> None:
+    est = nf.TrainEstimator(
+        _named(task, "fashion-mnist"), epochs=2, fraction=0.3, threads=1, augment="shift+flip", warmup=0.5
+    )
+    m = est.evaluate(_conv_arch(space), TrialContext(0, 1))
+    assert {k: m[k] for k in ("augment", "label_smoothing", "warmup")} == est.recipe
+    assert est.recipe["augment"] == "shift+flip" and est.recipe["warmup"] == 0.5
+    # the default recipe on digits is the training of before recipes, bit for bit
+    plain = nf.TrainEstimator(task, epochs=2, fraction=0.3, threads=1)
+    explicit = nf.TrainEstimator(
+        task, epochs=2, fraction=0.3, threads=1, augment="none", label_smoothing=0.0, warmup=0
+    )
+    a, b = (e.evaluate(_conv_arch(space), TrialContext(0, 1)) for e in (plain, explicit))
+    assert (a["val_accuracy"], a["train_loss"]) == (b["val_accuracy"], b["train_loss"])
+
+
+def test_final_training_takes_the_final_recipe_and_records_it(task, space) -> None:
+    from nasforge._defaults import RECIPES
+
+    final = RECIPES["mnist"]["final"]
+    model = nf.train_final(_conv_arch(space), _named(task, "mnist"), epochs=2, lr=0.01, seed=0, threads=1)
+    assert {k: model.metrics[k] for k in ("augment", "label_smoothing", "warmup")} == {
+        "augment": final.augment,
+        "label_smoothing": final.label_smoothing,
+        "warmup": min(final.warmup, 1.0),  # the table's warm-up, at most half of 2 epochs
+    }
+    short = nf.train_final(_conv_arch(space), _named(task, "mnist"), epochs=1, seed=0, threads=1)
+    assert short.metrics["warmup"] == min(final.warmup, 0.5)  # shortened to fit, not an error
+    with pytest.raises(ConfigError, match=r"warmup must be .* got warmup=1 with epochs=1"):
+        nf.train_final(_conv_arch(space), task, epochs=1, warmup=1)  # given: checked, not shortened
