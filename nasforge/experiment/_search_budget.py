@@ -9,10 +9,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from nasforge._budget import EVAL_COST, epoch_seconds_from, expected_line, fit_epochs, split_time
+from nasforge._budget import (
+    DETECTION_EVAL_COST,
+    EVAL_COST,
+    epoch_seconds_from,
+    expected_line,
+    fit_epochs,
+    split_time,
+)
 from nasforge._progress import format_duration
 from nasforge.config import SearchConfig
-from nasforge.data import Task
+from nasforge.data import DetectionTask, Task
 from nasforge.errors import TrialFailed
 from nasforge.estimate._model import TrainedNetwork
 from nasforge.experiment._experiment import Callback, Experiment
@@ -67,13 +74,16 @@ def expectation(
 
 
 def _evaluation_seconds(task: object, epoch_seconds: float | None) -> float:
-    """What the evaluation after a final (or race) training costs, as :func:`~nasforge.estimate._loop.fit`
-    reserves it within its time limit: the validation images and the test images twice (accuracy and
-    report), at :data:`~nasforge._budget.EVAL_COST` of a training image each; 0 for a detection
-    task (``train_detector`` does not reserve it) or without a measured epoch."""
-    if not isinstance(task, Task) or epoch_seconds is None or len(task.x_train) == 0:
+    """What the evaluation after a final (or race) training costs, as its time limit reserves it:
+    for :func:`~nasforge.estimate._loop.fit` the validation images and the test images twice
+    (accuracy and report) at :data:`~nasforge._budget.EVAL_COST` of a training image each; for
+    :func:`~nasforge.estimate.train_detector` the validation and test images once (their mAP) at
+    :data:`~nasforge._budget.DETECTION_EVAL_COST`; 0 without a measured epoch."""
+    if not isinstance(task, Task | DetectionTask) or epoch_seconds is None or len(task.x_train) == 0:
         return 0.0
     per_image = epoch_seconds / len(task.x_train)
+    if isinstance(task, DetectionTask):
+        return DETECTION_EVAL_COST * per_image * (len(task.x_val) + len(task.x_test))
     return EVAL_COST * per_image * (len(task.x_val) + 2 * len(task.x_test))
 
 

@@ -98,3 +98,17 @@ def test_a_search_bounded_by_trials_says_how_long_it_expects_after_the_first(tmp
     assert len(lines) == 1
     assert lines[0].startswith("expected: about ") and "for 2 more trials" in lines[0]
     assert "of final training (4 epochs at ~" in lines[0] and lines[0].endswith(" in all")
+
+
+def test_the_time_left_after_a_final_training_is_planned_for_its_scoring() -> None:
+    from nasforge._budget import DETECTION_EVAL_COST, EVAL_COST
+    from nasforge.data import load, load_detection
+    from nasforge.experiment._search_budget import _evaluation_seconds
+
+    digits = load("digits")  # validation once, test twice (accuracy and report)
+    per_image = 2.0 / len(digits.x_train)
+    expected = EVAL_COST * per_image * (len(digits.x_val) + 2 * len(digits.x_test))
+    assert _evaluation_seconds(digits, 2.0) == pytest.approx(expected)
+    det = load_detection("shapes-det", n_train=64, n_val=16, n_test=8, seed=0)  # val and test mAP
+    assert _evaluation_seconds(det, 2.0) == pytest.approx(DETECTION_EVAL_COST * 2.0 / 64 * (16 + 8))
+    assert _evaluation_seconds(det, None) == 0.0  # nothing measured yet
