@@ -278,11 +278,30 @@ def search(
             "--race",
             metavar="K",
             help="Final race: train the top K distinct trials with the final recipe for a quarter of "
-            "the final epochs (final: race_epochs) and send the best by --metric on validation to the "
+            "the final epochs (--race-epochs) and send the best by --metric on validation to the "
             "final training; a search's short trials on a few hundred validation images often rank "
             "a lucky network first. With a small validation set (under 1,000 images or under 50 in a "
-            "class) the race scores by 3-fold cross-validation on train+val (final: race_folds). "
+            "class) the race scores by 3-fold cross-validation on train+val (--race-folds). "
             "Default 1: the best trial alone. --time gives the race its share.",
+        ),
+    ] = None,
+    race_epochs: Annotated[
+        int | None,
+        typer.Option(
+            "--race-epochs",
+            metavar="N",
+            help="Epochs each final race candidate trains (with --race K; default a quarter of the final "
+            "epochs, at least 1, at most --final-epochs; equal to them, the winner's race training is "
+            "the final model). The config's final: race_epochs.",
+        ),
+    ] = None,
+    race_folds: Annotated[
+        int | None,
+        typer.Option(
+            "--race-folds",
+            metavar="K",
+            help="Folds of the final race's cross-validation on train+val, used when the validation set "
+            "is small (with --race; default 3, at least 2). The config's final: race_folds.",
         ),
     ] = None,
     name: Annotated[
@@ -365,6 +384,8 @@ def search(
             class_names=class_names,
             final_epochs=final_epochs,
             race=race,
+            race_epochs=race_epochs,
+            race_folds=race_folds,
             name=name,
             run_dir=run_dir,
             storage=storage,

@@ -69,6 +69,8 @@ def apply_overrides(
     class_names: str | list[str] | None = None,
     final_epochs: int | None = None,
     race: int | None = None,
+    race_epochs: int | None = None,
+    race_folds: int | None = None,
     name: str | None = None,
     run_dir: str | Path | None = None,
     storage: str | None = None,
@@ -87,8 +89,9 @@ def apply_overrides(
     executor options pick ``process`` or ``ray`` when no executor is named (see
     :func:`merge_executor_options`), and ``track`` / ``tracking_uri`` as
     :func:`merge_track_options` says. ``time`` is a duration (``90s``, ``15m``, ``1h30m``);
-    ``class_names`` ``a,b,c`` or a text file with one name per line; ``race`` goes to ``final:``
-    (the final race of the top trials, :mod:`nasforge.experiment._race`).
+    ``class_names`` ``a,b,c`` or a text file with one name per line; ``race``, ``race_epochs`` and
+    ``race_folds`` go to ``final:`` (the final race of the top trials,
+    :mod:`nasforge.experiment._race`), where the config's validation checks them.
 
     Returns:
         ``data``, changed in place, with the budgets of the (possibly overridden) dataset filled in.
@@ -175,6 +178,8 @@ def apply_overrides(
         epochs=final_epochs,
         batch_size=None if final_batch_set else batch_size,
         race=race,
+        race_epochs=race_epochs,
+        race_folds=race_folds,
         **recipe,  # the command line is the more specific: over a config's final: recipe too
     )
     return data

@@ -118,13 +118,8 @@ def tune_training(
 
     from nasforge._device import check_device_and_amp, resolve_amp, resolve_device
     from nasforge._threads import torch_threads
-<<<<<<< HEAD
-    from nasforge.estimate._loop import evaluate, fit
-    from nasforge.estimate._setup import build_seeded, default_threads, transfer_weights, values_per_step
-=======
     from nasforge.estimate._loop import evaluate, fit, fit_warmup
-    from nasforge.estimate._setup import build_seeded, default_threads, transfer_weights
->>>>>>> h5
+    from nasforge.estimate._setup import build_seeded, default_threads, transfer_weights, values_per_step
 
     if len(task.x_val) == 0:
         raise ConfigError("tuning needs validation images; the dataset has none (set val_fraction > 0)")

@@ -19,12 +19,14 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from nasforge._budget import DETECTION_EVAL_COST
 from nasforge._defaults import DEFAULT_FINAL_EPOCHS
 from nasforge._threads import torch_threads
 from nasforge.data import DetectionTask, Task
-from nasforge.errors import ConfigError, TrialFailed
+from nasforge.errors import ConfigError, TrialFailed, TrialPruned
 from nasforge.estimate._base import TrialContext
 from nasforge.estimate._detector import Detector
 from nasforge.estimate._setup import (
@@ -83,6 +85,18 @@ def evaluate_detector(
     return coco_map(predictions, targets, num_classes, max_dets=max_dets, backend="numpy")
 
 
+@dataclass(frozen=True)
+class _Trained:
+    """What :func:`_fit_detector` did: the last epoch's mean loss, the training seconds (scoring
+    excluded), the epochs and steps run, and whether ``time_limit`` cut the training."""
+
+    loss: float
+    seconds: float
+    epochs: int
+    steps: int
+    timed_out: bool
+
+
 def _fit_detector(
     model: torch.nn.Module,
     task: DetectionTask,
@@ -93,13 +107,22 @@ def _fit_detector(
     lr: float,
     weight_decay: float,
     seed: int,
-    on_epoch: Callable[[int, float, float], None] | None = None,
+    on_epoch: Callable[[int, float, float, int], None] | None = None,
     time_limit: float | None = None,
-) -> tuple[float, float, int]:
-    """Train in place, calling ``on_epoch(epoch, mean_loss, seconds)``; return (last loss, seconds,
-    epochs done): fewer than ``epochs`` when the training time passed ``time_limit`` seconds."""
+    eval_seconds: Callable[[float], float] | None = None,
+) -> _Trained:
+    """Train in place, calling ``on_epoch(epoch, mean_loss, seconds, steps_so_far)`` after each epoch.
+
+    ``time_limit`` covers the training *and* the scoring after it, as
+    :func:`~nasforge.estimate._loop.fit`'s does: training stops after the step at which what is
+    left would no longer pay for ``eval_seconds(seconds per training image so far)`` (0 without
+    it) — at an epoch's last step, for that and for the epoch's ``on_epoch`` call and one more
+    step — and at the latest after the step during which the limit passed (at least one step
+    runs). That epoch counts as the last (``on_epoch`` is called for it) and ``timed_out`` is True.
+    """
     import torch
 
+    deadline = None if time_limit is None else time.perf_counter() + time_limit
     n = len(task.x_train)
     per_epoch = math.ceil(n / batch_size)
     steps = per_epoch if steps_per_epoch is None else min(per_epoch, steps_per_epoch)
@@ -108,11 +131,11 @@ def _fit_detector(
     generator = torch.Generator().manual_seed(seed)
     total = 0.0
     loss_value = float("nan")
-    done = 0
+    done = steps_done = images = 0
+    timed_out = False
+    hook: float | None = None  # seconds of the last on_epoch call
     model.train()
     for epoch in range(1, epochs + 1):
-        if time_limit is not None and total >= time_limit:
-            break
         start = time.perf_counter()
         order = torch.randperm(n, generator=generator)
         losses = []
@@ -130,14 +153,31 @@ def _fit_detector(
             if sched.last_epoch + 1 < sched.total_steps:
                 sched.step()
             losses.append(float(loss.detach()))
+            steps_done += 1
+            images += len(idx)
+            if deadline is not None:
+                now = time.perf_counter()
+                per_image = (total + now - start) / images
+                need = eval_seconds(per_image) if eval_seconds is not None else 0.0
+                if step == steps - 1 and epoch < epochs:
+                    # going on past an epoch's end costs its on_epoch (a search trial's validation
+                    # pass; until measured, taken to cost the scoring), then at least one step
+                    need += (hook if hook is not None else need) + per_image * batch_size
+                if now + need >= deadline:
+                    timed_out = True
+                    break
         loss_value = sum(losses) / len(losses)
         seconds = time.perf_counter() - start
         total += seconds
         done = epoch
         if on_epoch is not None:
-            on_epoch(epoch, loss_value, seconds)
+            began = time.perf_counter()
+            on_epoch(epoch, loss_value, seconds, steps_done)
+            hook = time.perf_counter() - began
+        if timed_out:
+            break
     model.eval()
-    return loss_value, total, done
+    return _Trained(loss_value, total, done, steps_done, timed_out)
 
 
 class DetectionTrainEstimator(TrainingEstimator):
@@ -153,7 +193,11 @@ class DetectionTrainEstimator(TrainingEstimator):
     ``val_map_75``, ``train_loss``, ``params``, ``flops`` (one image at the trained resolution),
     ``train_seconds``, ``epochs``, ``steps``, ``fraction``, ``resolution``, ``width``. After each
     epoch ``val_map`` is reported through ``ctx.report`` with the metrics so far, so schedulers
-    (successive halving, median stopping) can stop a trial.
+    (successive halving, median stopping) can stop a trial. Under a search's time budget
+    (``ctx.deadline``) a trial stops between two steps early enough for its validation pass
+    (the last one's measured time, or before the first an estimate from the training speed) to
+    end by the deadline, reports that epoch and is pruned
+    (:class:`~nasforge.errors.TrialPruned`), as a :class:`~nasforge.TrainEstimator` trial is.
 
     Args:
         task: a :class:`~nasforge.data.DetectionTask` (:func:`nasforge.data.load_detection`).
@@ -248,15 +292,16 @@ class DetectionTrainEstimator(TrainingEstimator):
         with torch_threads(self._threads()):
             model = self._network(arch, task, ctx.seed)
             counts = self._counts(model, task)
-            steps = math.ceil(len(task.x_train) / self.batch_size)
-            steps = steps if self.steps_per_epoch is None else min(steps, self.steps_per_epoch)
             spent = 0.0
+            scoring: float | None = None  # seconds of the last validation pass, once measured
             last: dict[str, Any] = {}
 
-            def on_epoch(epoch: int, loss: float, seconds: float) -> None:
-                nonlocal spent, last
+            def on_epoch(epoch: int, loss: float, seconds: float, steps: int) -> None:
+                nonlocal spent, scoring, last
                 spent += seconds
+                began = time.perf_counter()
                 scores = evaluate_detector(model, *task.split("val"), task.num_classes)
+                scoring = time.perf_counter() - began
                 model.train()
                 last = {
                     "val_map": round(float(scores["map"]), 6),
@@ -266,12 +311,19 @@ class DetectionTrainEstimator(TrainingEstimator):
                     **counts,
                     "train_seconds": round(spent, 4),
                     "epochs": epoch,
-                    "steps": epoch * steps,
+                    "steps": steps,
                     **self._fidelity(task),
                 }
                 ctx.report(epoch, last["val_map"], last)
 
-            _fit_detector(
+            def validation_seconds(per_image: float) -> float:
+                # the last pass's time once there was one (the mAP matching costs what the
+                # boxes found cost, which no training speed tells), before it an estimate
+                if scoring is not None:
+                    return scoring
+                return DETECTION_EVAL_COST * per_image * len(task.x_val)
+
+            trained = _fit_detector(
                 model,
                 task,
                 epochs=self.epochs,
@@ -281,7 +333,12 @@ class DetectionTrainEstimator(TrainingEstimator):
                 weight_decay=self.weight_decay,
                 seed=ctx.seed,
                 on_epoch=on_epoch,
+                # the search's hard time budget: stop between steps in time for the validation pass
+                time_limit=ctx.time_left(),
+                eval_seconds=validation_seconds,
             )
+        if trained.timed_out:  # cut short: not comparable with trials that trained fully
+            raise TrialPruned(f"stopped at epoch {trained.epochs}: the search's time budget is spent")
         if self.profiler is not None:  # the trained network, on the CPU
             last.update(
                 self.profiler.measure(Detector.trained_on(task, arch, model.eval()), task, seed=ctx.seed)
@@ -321,9 +378,12 @@ def train_detector(
         seed: seeds the network's initial weights and the batch order.
         on_epoch: called after each epoch as ``on_epoch(epoch, epochs, {"train_loss", "seconds"})``
             (a progress bar; the CLI's final training).
-        time_limit: seconds of training at most (a search's time budget): no epoch starts after
-            them; the weights so far are kept, ``metrics["epochs"]`` says how many ran and
-            ``metrics["cut_by_time_limit"]`` whether the limit cut the training.
+        time_limit: seconds for the training and the validation and test mAP after it (a
+            search's time budget): training stops between two steps early enough for the
+            scoring to end in time (its cost estimated from the training speed,
+            :data:`nasforge._budget.DETECTION_EVAL_COST` of a training image per image scored);
+            the weights so far are kept, ``metrics["epochs"]`` says how many epochs ran (the cut
+            one included) and ``metrics["cut_by_time_limit"]`` whether the limit cut the training.
 
     Returns:
         the Detector; its ``metrics``: ``val_map``, ``val_map_50``, ``test_map``, ``test_map_50``
@@ -340,11 +400,12 @@ def train_detector(
     with torch_threads(threads or default_threads()):
         model = build_seeded(arch, task.input_shape, task.num_classes, seed)
 
-        def report(epoch: int, loss: float, seconds: float) -> None:
+        def report(epoch: int, loss: float, seconds: float, steps: int) -> None:
             if on_epoch is not None:
                 on_epoch(epoch, epochs, {"train_loss": loss, "seconds": seconds})
 
-        loss, seconds, done = _fit_detector(
+        scored = len(task.x_val) + len(task.x_test)  # scored after training, within the time limit
+        trained = _fit_detector(
             model,
             task,
             epochs=epochs,
@@ -355,6 +416,7 @@ def train_detector(
             seed=seed,
             on_epoch=report,
             time_limit=time_limit,
+            eval_seconds=lambda per_image: DETECTION_EVAL_COST * per_image * scored,
         )
         for split in ("val", "test"):
             x, boxes, labels = task.split(split)
@@ -364,13 +426,13 @@ def train_detector(
                 metrics[f"{split}_map_50"] = round(float(scores["map_50"]), 6)
     metrics.update(
         {
-            "train_loss": round(loss, 6),
+            "train_loss": round(trained.loss, 6),
             "params": Profiler().count(model, ("params",))["params"],
-            "epochs": done,
-            "train_seconds": round(seconds, 3),
+            "epochs": trained.epochs,
+            "train_seconds": round(trained.seconds, 3),
             "seconds": round(time.perf_counter() - start, 3),
         }
     )
     if time_limit is not None:
-        metrics["cut_by_time_limit"] = done < epochs
+        metrics["cut_by_time_limit"] = trained.timed_out
     return Detector.trained_on(task, arch, model.eval(), metrics=metrics)

@@ -28,8 +28,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -80,6 +81,9 @@ class FitResult:
         best_epoch: with early stopping, the epoch whose weights were kept (the metrics above are
             that epoch's); otherwise the last epoch.
         timed_out: ``time_limit`` stopped the training (within its last epoch, which counts).
+        val_proba: with ``fit(val_proba=True)``: the softmax probabilities ``(samples, classes)``
+            (float64, as :func:`~nasforge.estimate._metrics.predict_proba` returns them) of the
+            validation pass whose metrics are above, i.e. of the weights the model keeps; else None.
     """
 
     train_loss: float
@@ -91,6 +95,7 @@ class FitResult:
     history: tuple[dict[str, float], ...]
     best_epoch: int = 0
     timed_out: bool = False
+    val_proba: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 def evaluate(
@@ -117,16 +122,27 @@ def evaluate(
         ConfigError: if ``batch_size`` < 1.
         DataError: if ``x`` and ``y`` do not fit together.
     """
+    accuracy, loss, _ = _evaluate(model, x, y, batch_size=batch_size, amp=amp, proba=False)
+    return accuracy, loss
+
+
+def _evaluate(
+    model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int, amp: str, proba: bool
+) -> tuple[float, float, np.ndarray | None]:
+    """:func:`evaluate`, and with ``proba`` the softmax probabilities of the same forward passes,
+    computed as :func:`~nasforge.estimate._metrics.predict_proba` computes them (float32 softmax,
+    then float64 on the CPU), so one pass gives the accuracy, the loss and the other metrics."""
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size=}")
     y = _check_data(x, y, "x", "y")
     n = x.shape[0]
     if n == 0:
-        return math.nan, math.nan
+        return math.nan, math.nan, None
     amp = resolve_amp(amp, x.device)
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=y.device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=y.device)
+    parts: list[np.ndarray] = []
     with torch.no_grad():
         for start in range(0, n, batch_size):
             with autocast(x.device, amp):
@@ -136,7 +152,9 @@ def evaluate(
             yb = y[start : start + batch_size]
             loss_sum += F.cross_entropy(logits, yb, reduction="sum")
             correct += (logits.argmax(dim=1) == yb).sum()
-    return correct.item() / n, loss_sum.item() / n
+            if proba:
+                parts.append(torch.softmax(logits, dim=1).cpu().double().numpy())
+    return correct.item() / n, loss_sum.item() / n, np.concatenate(parts) if proba else None
 
 
 def fit(
@@ -164,6 +182,7 @@ def fit(
     time_limit: float | None = None,
     eval_after: int = 0,
     warmup: float = 0.0,
+    val_proba: bool = False,
 ) -> FitResult:
     """Train ``model`` in place with cross-entropy on in-memory tensors and report what happened.
 
@@ -223,13 +242,19 @@ def fit(
             last, the model keeps its weights (the best epoch's with ``patience``) and
             ``FitResult.timed_out`` is True.
         eval_after: images the caller will evaluate after training within ``time_limit`` (a
-            final training's test split, a second validation pass).
+            final training's test split).
         warmup: epochs (a fraction allowed, e.g. 0.5) of linear learning-rate warm-up before the
             schedule: over its first ``ceil(warmup x steps per epoch)`` steps the rate rises in
             equal steps from ``lr / steps`` to ``lr``, then the cosine decays from ``lr`` to 0 over
             the remaining steps (or the rate stays at ``lr``). 0 (default) is no warm-up, the
             schedule of earlier versions exactly. At most half the epochs
             (:data:`MAX_WARMUP_SHARE`).
+        val_proba: keep the class probabilities of the validation pass that scores the kept
+            weights (:attr:`FitResult.val_proba`), from the same forward passes as the
+            validation accuracy and loss: a caller that wants more metrics of the trained model
+            on the validation split (balanced accuracy, AUC, ...) need not run it again. Without
+            ``amp`` they are exactly :func:`~nasforge.estimate._metrics.predict_proba`'s on the
+            kept weights; with it they come from the autocast passes, as the accuracy does.
 
     Returns:
         A :class:`FitResult`.
@@ -297,6 +322,8 @@ def fit(
     if patience is not None and val is None:
         raise DataError("early stopping (patience) needs validation data: give x_val and y_val")
     best_acc, best_epoch, best_state = -math.inf, 0, None
+    kept_proba: np.ndarray | None = None  # the last validation pass's probabilities (val_proba)
+    best_proba: np.ndarray | None = None  # the best epoch's, with patience
     device = x_train.device
     history: list[dict[str, float]] = []
     train_seconds = 0.0
@@ -363,10 +390,16 @@ def fit(
         train_seconds += epoch_seconds
 
         last = epoch == epochs or timed_out
+        proba = None
         if val is not None and (evaluate_every_epoch or last or patience is not None):
-            val_acc, val_loss = evaluate(model, *val, amp=amp)
+            # probabilities only from passes that may score the weights kept: the last epoch's,
+            # or with early stopping any epoch's (the best one is restored)
+            keep = val_proba and (last or patience is not None)
+            val_acc, val_loss, proba = _evaluate(model, *val, batch_size=1024, amp=amp, proba=keep)
         else:
             val_acc = val_loss = math.nan
+        if proba is not None:
+            kept_proba = proba
         metrics: dict[str, float] = {
             "epoch": epoch,
             "train_loss": train_loss,
@@ -381,6 +414,7 @@ def fit(
             if val_acc > best_acc:
                 best_acc, best_epoch = val_acc, epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                best_proba = proba
             elif epoch - best_epoch >= patience:
                 break
         if timed_out:
@@ -391,6 +425,7 @@ def fit(
         model.load_state_dict(best_state)
         best = history[best_epoch - 1]
         val_acc, val_loss, train_loss = best["val_accuracy"], best["val_loss"], best["train_loss"]
+        kept_proba = best_proba
     model.eval()
     return FitResult(
         train_loss=train_loss,
@@ -402,6 +437,7 @@ def fit(
         history=tuple(history),
         best_epoch=best_epoch or ran,
         timed_out=timed_out,
+        val_proba=kept_proba,
     )
 
 

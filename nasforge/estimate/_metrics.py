@@ -55,13 +55,20 @@ def predict_proba(model: nn.Module, x: Tensor, *, batch_size: int = 1024) -> np.
     return np.concatenate(parts)
 
 
-def validation_metrics(model: nn.Module, task: Task) -> dict[str, float]:
+def validation_metrics(model: nn.Module, task: Task, *, proba: np.ndarray | None = None) -> dict[str, float]:
     """``val_balanced_accuracy``, ``val_f1_macro`` and ``val_auc`` of a trained network on the task's
     validation split (one forward pass; model and task on the same device); empty without
-    validation images. A search selects by them (``--metric``), and so does a final race."""
+    validation images. A search selects by them (``--metric``), and so does a final race.
+
+    ``proba``: the network's class probabilities on the validation images, when the training
+    loop's last validation pass already computed them (``fit(val_proba=True)``): then no
+    forward pass is run.
+    """
     if len(task.x_val) == 0:
         return {}
-    report = classification_metrics(task.y_val.cpu().numpy(), predict_proba(model, task.x_val))
+    if proba is None:
+        proba = predict_proba(model, task.x_val)
+    report = classification_metrics(task.y_val.cpu().numpy(), proba)
     return {f"val_{k}": report[k] for k in ("balanced_accuracy", "f1_macro", "auc")}
 
 

@@ -247,16 +247,15 @@ class TrainEstimator(TrainingEstimator):
                 seed=ctx.seed,
                 on_epoch=on_epoch,
                 amp=amp,
-                # the search's hard time budget: stop in time for the validation passes
+                # the search's hard time budget: stop in time for the last validation pass, which
+                # gives every validation metric (val_proba: no second pass after it)
                 time_limit=ctx.time_left(),
-                eval_after=len(task.x_val),
+                val_proba=True,
                 **self.budget.fit_kwargs(),
             )
             if result.timed_out:  # cut short: not comparable with trials that trained fully
                 raise TrialPruned(f"stopped at epoch {result.epochs}: the search's time budget is spent")
-            # inside the thread limit: a forked trial that starts a larger OpenMP pool than its
-            # parent used can hang (docs/scale-out.md, Threads)
-            val_metrics = validation_metrics(model, task)
+            val_metrics = validation_metrics(model, task, proba=result.val_proba)
         metrics = {
             "val_accuracy": result.val_accuracy,
             "val_loss": result.val_loss,

@@ -6,13 +6,20 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from nasforge._budget import EVAL_COST, epoch_seconds_from, expected_line, fit_epochs, split_time
+from nasforge._budget import (
+    DETECTION_EVAL_COST,
+    EVAL_COST,
+    epoch_seconds_from,
+    expected_line,
+    fit_epochs,
+    split_time,
+)
 from nasforge._progress import format_duration
 from nasforge.config import SearchConfig
-from nasforge.data import Task
+from nasforge.data import DetectionTask, Task
 from nasforge.errors import TrialFailed
 from nasforge.estimate._model import TrainedNetwork
 from nasforge.experiment._experiment import Callback, Experiment
@@ -36,6 +43,32 @@ def _measured(exp: Experiment) -> list[Trial]:
     ]
 
 
+def _costs(trials: Iterable[Trial], config: SearchConfig, task: object) -> list[Mapping[str, Any]]:
+    """The trials' metrics as :func:`~nasforge._budget.epoch_seconds_from` reads them: it takes a
+    trial's epoch for a pass over the trial's data, as a final training's epoch is. A detection
+    trial's epoch can be a few steps (``steps_per_epoch``: 8 of 32 images on shapes-det's 512
+    by default, half a pass), so its ``train_seconds`` are scaled to a full pass; else the final
+    training's epochs look that much cheaper, more of them are planned than fit, and the time
+    limit cuts its one-cycle schedule short."""
+
+    def positive(value: Any) -> float | None:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+        return float(value) if ok else None
+
+    batch = positive(config.estimator.get("batch_size"))
+    out: list[Mapping[str, Any]] = []
+    for t in trials:
+        m = t.metrics
+        steps, epochs, seconds = (positive(m.get(k)) for k in ("steps", "epochs", "train_seconds"))
+        if isinstance(task, DetectionTask) and steps and epochs and seconds and batch:
+            images = float(m.get("fraction") or 1.0) * len(task.x_train)  # a pass over the trial's data
+            seen = steps / epochs * batch  # what a trial epoch trained on
+            if seen < images:
+                m = {**m, "train_seconds": seconds * images / seen}
+        out.append(m)
+    return out
+
+
 def expectation(
     config: SearchConfig, prepared: PreparedSearch, say: Callable[[str], None], *, race_cost: float = 0.0
 ) -> Callback:
@@ -50,7 +83,9 @@ def expectation(
         if not measured:
             return
         said.append(True)
-        epoch_s = epoch_seconds_from([t.metrics for t in measured], resolution=prepared.task.input_shape[1])
+        epoch_s = epoch_seconds_from(
+            _costs(measured, config, prepared.task), resolution=prepared.task.input_shape[1]
+        )
         durations = [t.duration for t in measured if t.duration is not None]
         say(
             expected_line(
@@ -67,13 +102,16 @@ def expectation(
 
 
 def _evaluation_seconds(task: object, epoch_seconds: float | None) -> float:
-    """What the evaluation after a final (or race) training costs, as :func:`~nasforge.estimate._loop.fit`
-    reserves it within its time limit: the validation images and the test images twice (accuracy and
-    report), at :data:`~nasforge._budget.EVAL_COST` of a training image each; 0 for a detection
-    task (``train_detector`` does not reserve it) or without a measured epoch."""
-    if not isinstance(task, Task) or epoch_seconds is None or len(task.x_train) == 0:
+    """What the evaluation after a final (or race) training costs, as its time limit reserves it:
+    for :func:`~nasforge.estimate._loop.fit` the validation images and the test images twice
+    (accuracy and report) at :data:`~nasforge._budget.EVAL_COST` of a training image each; for
+    :func:`~nasforge.estimate.train_detector` the validation and test images once (their mAP) at
+    :data:`~nasforge._budget.DETECTION_EVAL_COST`; 0 without a measured epoch."""
+    if not isinstance(task, Task | DetectionTask) or epoch_seconds is None or len(task.x_train) == 0:
         return 0.0
     per_image = epoch_seconds / len(task.x_train)
+    if isinstance(task, DetectionTask):
+        return DETECTION_EVAL_COST * per_image * (len(task.x_val) + len(task.x_test))
     return EVAL_COST * per_image * (len(task.x_val) + 2 * len(task.x_test))
 
 
@@ -122,7 +160,7 @@ class TimeBudget:
             elapsed=self.elapsed(),
             final_epochs=self.config.final.epochs,
             epoch_seconds=epoch_seconds_from(
-                [t.metrics for t in measured], resolution=prepared.task.input_shape[1]
+                _costs(measured, self.config, prepared.task), resolution=prepared.task.input_shape[1]
             ),
             trial_seconds=statistics.median(durations),
             concurrency=self.concurrency,
@@ -197,7 +235,7 @@ class TimeBudget:
         share = left * work / (work + final_after)
         per = share / len(candidates)
         resolution = prepared.task.input_shape[1]
-        epoch_s = epoch_seconds_from([t.metrics for t in candidates], resolution=resolution)
+        epoch_s = epoch_seconds_from(_costs(candidates, self.config, prepared.task), resolution=resolution)
         epoch_s = epoch_s or self.plan.epoch_seconds
         training = per - _evaluation_seconds(prepared.task, epoch_s)
         self.race_epochs = fit_epochs(training, epochs, None if epoch_s is None else epoch_s * scale)
@@ -217,7 +255,10 @@ class TimeBudget:
         """Epochs and time limit of the final training: the rest of the budget, at the best trial's speed."""
         left = self.total - self.elapsed()
         resolution = prepared.task.input_shape[1]
-        epoch_s = epoch_seconds_from([best.metrics], resolution=resolution) or self.plan.epoch_seconds
+        epoch_s = (
+            epoch_seconds_from(_costs([best], self.config, prepared.task), resolution=resolution)
+            or self.plan.epoch_seconds
+        )
         configured = self.config.final.epochs
         # the epochs that fit with the evaluation after them, which the time limit covers too
         self.final_epochs = fit_epochs(

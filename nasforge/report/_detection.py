@@ -13,7 +13,6 @@ embedded as PNGs. The images come from the dataset the model was trained on, as 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from html import escape
@@ -22,6 +21,7 @@ from typing import Any
 
 from nasforge.experiment import Experiment
 from nasforge.experiment._rundir import RunDir
+from nasforge.report._final import read_final
 
 __all__ = ["DETECTION_PNGS", "MAP_METRICS", "detection_section", "is_detection_run"]
 
@@ -33,24 +33,13 @@ DETECTION_PNGS = tuple(f"detections_{i}.png" for i in range(1, N_IMAGES + 1))
 _DRAW_SIDE = 192
 
 
-def _final_json(run_dir: Path | None) -> dict[str, Any] | None:
-    path = RunDir(run_dir).final if run_dir is not None else None
-    if path is None or not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def is_detection_run(exp: Experiment) -> bool:
     """Whether ``exp`` searched detectors (see the module docstring)."""
     if exp.objective.names[0] in MAP_METRICS:
         return True
     if any("val_map" in t.metrics for t in exp.trials):
         return True
-    final = _final_json(exp.run_dir) or {}
+    final = read_final(exp.run_dir) or {}
     metrics = final.get("final_metrics")
     return final.get("task") == "detection" or (isinstance(metrics, dict) and "test_map" in metrics)
 
@@ -81,7 +70,7 @@ def detection_section(
     """
     run_dir = exp.run_dir
     model_path = RunDir(run_dir).model if run_dir is not None else None
-    final = _final_json(run_dir)
+    final = read_final(run_dir)
     model, problem = None, ""
     if model_path is not None and model_path.is_file():
         from nasforge.deploy import load_detector

@@ -18,7 +18,7 @@ import numpy as np
 from nasforge.experiment._rundir import RunDir
 from nasforge.report._plots import figure, save
 
-__all__ = ["CONFUSION_PNG", "final_section", "plot_confusion"]
+__all__ = ["CONFUSION_PNG", "final_section", "plot_confusion", "read_final"]
 
 CONFUSION_PNG = "confusion.png"
 
@@ -27,6 +27,18 @@ def _f(value: Any) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
     return f"{value:.4f}" if isinstance(value, float) else escape(str(value))
+
+
+def read_final(run_dir: Path | None) -> dict[str, Any] | None:
+    """The run's ``final.json`` as a mapping; None without one, or when it cannot be read."""
+    path = RunDir(run_dir).final if run_dir is not None else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def plot_confusion(matrix: Sequence[Sequence[int]], names: Sequence[str], path: Path) -> Path:

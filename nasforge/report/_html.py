@@ -19,7 +19,7 @@ from nasforge.experiment import Experiment, OptunaStorage, Trial, TrialState, wr
 from nasforge.experiment._rundir import RunDir, atomic_write
 from nasforge.report._detection import DETECTION_PNGS, detection_section, is_detection_run
 from nasforge.report._diagrams import draw_architecture
-from nasforge.report._final import final_section
+from nasforge.report._final import final_section, read_final
 from nasforge.report._format import (
     arch_cell,
     describe_arch,
@@ -36,6 +36,7 @@ from nasforge.report._format import (
 )
 from nasforge.report._importance import param_importance
 from nasforge.report._plots import plot_importance, plot_trajectory
+from nasforge.report._race import race_section
 
 __all__ = ["REPORT_DIR", "write_report"]
 
@@ -137,6 +138,9 @@ class _Page:
             detected = detection_section(self.exp, self.out, self._plot, kv, self._config())
             sections.append(("final", "Final detector (test split)", detected))
         else:
+            race = race_section((read_final(self.exp.run_dir) or {}).get("race"), self._by_number())
+            if race is not None:
+                sections.append(("race", "Final race", race))
             final = final_section(self.exp.run_dir, self.out, self._plot, kv)
             if final is not None:
                 sections.append(("final", "Final model (test split)", final))
@@ -155,6 +159,9 @@ class _Page:
         title = f"nasforge report: {esc(self.exp.name)}"
         generated = f"written {esc(when(time.time()))} by nasforge {esc(__version__)}"
         return _TEMPLATE.substitute(title=title, generated=generated, nav=nav, body=body, css=_CSS, js=_JS)
+
+    def _by_number(self) -> dict[int, Trial]:
+        return {t.number: t for t in self.trials}
 
     # ------------------------------------------------------------------ sections
     def _config(self) -> dict[str, Any]:

@@ -99,3 +99,61 @@ def test_runs_in_child_processes(task):
     exp = Experiment("det", space=small_space(block={"depth": [1]}), objectives=["val_map"], seed=0)
     exp.run("random", est, n_trials=2, executor="process")
     assert [t.state for t in exp.trials] == [TrialState.COMPLETE] * 2
+
+
+def _slow_arch(task):
+    space = small_space(block={"op": ["conv"], "depth": [1], "kernel": [3]}).bind(task.input_shape, 3)
+    arch = space.sample(np.random.default_rng(0))
+    # counting FLOPs imports torch._dynamo the first time (seconds), before the training that
+    # the deadline tests time: done here, so they time the same alone as in the whole module
+    DetectionTrainEstimator._counts(arch.build(task.input_shape, 3), task)
+    return arch
+
+
+def test_a_trial_past_the_search_deadline_is_stopped_between_steps_and_pruned(task):
+    import time
+
+    from nasforge.errors import TrialPruned
+
+    # one epoch is 32 steps of 4 images at 64x64, longer than the deadline gives (measured: about
+    # 8 steps fit): before this the trial stopped only at an epoch's end, after a validation pass
+    est = DetectionTrainEstimator(task, epochs=1000, batch_size=4, threads=1)
+    arch = _slow_arch(task)
+    reported: list[int] = []
+    ctx = TrialContext(
+        0, seed=0, deadline=time.time() + 0.5, reporter=lambda step, value: reported.append(step)
+    )
+    start = time.monotonic()
+    with pytest.raises(TrialPruned, match="stopped at epoch 1: the search's time budget is spent"):
+        est.evaluate(arch, ctx)
+    assert time.monotonic() - start < 0.5 + 1.0  # the cut epoch's validation pass, no more
+    assert reported == [1] and ctx.partial["epochs"] == 1
+    assert 1 <= ctx.partial["steps"] < 32  # stopped within the first epoch
+    assert 0 <= ctx.partial["val_map"] <= 1  # what the pruned trial records
+
+
+def test_a_search_with_a_hard_timeout_prunes_the_running_detection_trial(task):
+    import time
+
+    _slow_arch(task)  # the first FLOP count's imports
+    est = DetectionTrainEstimator(task, epochs=1000, batch_size=4, threads=1)
+    exp = Experiment("det", space=small_space(block={"depth": [1]}), objectives=["val_map"], seed=0)
+    start = time.monotonic()
+    exp.run("random", est, n_trials=3, timeout=0.5, hard_timeout=True)
+    assert time.monotonic() - start < 0.5 + 1.5
+    assert exp.trials and all(t.state is TrialState.PRUNED for t in exp.trials)  # none ran 1000 epochs
+    assert all("val_map" in t.metrics and t.metrics["epochs"] == 1 for t in exp.trials)
+
+
+def test_train_detector_keeps_its_time_limit_with_the_scoring_after_it(task):
+    import time
+
+    arch = _slow_arch(task)
+    start = time.monotonic()
+    trained = train_detector(arch, task, epochs=1000, batch_size=4, threads=1, time_limit=0.5)
+    assert time.monotonic() - start < 0.5 + 1.0  # validation and test mAP included
+    m = trained.metrics
+    assert m["cut_by_time_limit"] is True and m["epochs"] == 1
+    assert {"val_map", "test_map"} <= set(m) and m["seconds"] < 0.5 + 1.0
+    full = train_detector(arch, task, epochs=1, steps_per_epoch=1, batch_size=8, threads=1, time_limit=60)
+    assert full.metrics["cut_by_time_limit"] is False and full.metrics["epochs"] == 1

@@ -362,6 +362,29 @@ def test_early_stopping_stops_and_keeps_the_best_epoch(digits: tuple[Tensor, ...
         fit(tiny_cnn(), x, y, augment="rotate")
 
 
+def test_val_proba_is_the_kept_weights_validation_pass_without_running_it_again(
+    digits: tuple[Tensor, ...],
+) -> None:
+    from nasforge.estimate._metrics import predict_proba
+
+    x, y, xv, yv = digits
+    common = {"x_val": xv, "y_val": yv, "lr": 0.05, "schedule": "constant", "seed": 0}
+    # early stopping restores the best epoch: its probabilities, not the last epoch's
+    model = tiny_cnn()
+    stopped = fit(model, x[:200], y[:200], epochs=40, patience=3, val_proba=True, **common)
+    assert stopped.best_epoch < stopped.epochs  # measured: the best of 14 epochs is the 11th
+    assert stopped.val_proba is not None and stopped.val_proba.dtype.name == "float64"
+    assert (stopped.val_proba == predict_proba(model, xv)).all()  # bit for bit
+    assert (stopped.val_proba.argmax(1) == yv.numpy()).mean() == stopped.val_accuracy
+    # validating only the last epoch, or every epoch: the last pass's
+    for every in (False, True):
+        model = tiny_cnn()
+        last = fit(model, x, y, epochs=2, evaluate_every_epoch=every, val_proba=True, **common)
+        assert last.val_proba is not None and (last.val_proba == predict_proba(model, xv)).all()
+    assert fit(tiny_cnn(), x, y, epochs=1, **common).val_proba is None  # not asked for
+    assert fit(tiny_cnn(), x, y, epochs=1, val_proba=True).val_proba is None  # no validation data
+
+
 def test_a_time_limit_stops_training_within_an_epoch_and_says_so(digits: tuple[Tensor, ...]) -> None:
     x_tr, y_tr, x_va, y_va = digits
     seen: list[int] = []

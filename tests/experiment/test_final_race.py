@@ -355,3 +355,35 @@ def test_the_cli_refuses_a_bad_race_in_one_line_and_writes_nothing(
     assert not (tmp_path / "runs").exists()
     helped = " ".join(runner.invoke(app, ["search", "--help"]).output.split())
     assert "--race" in helped
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--race-epochs", "0"], "final.race_epochs: must be a whole number >= 1"),
+        (["--race-folds", "1"], "final.race_folds: must be a whole number >= 2"),
+        (["--race-epochs", "5", "--final-epochs", "4"], r"race_epochs (5) must not exceed"),
+        (["--race-folds", "two"], "Invalid value for '--race-folds'"),  # typer's own check
+    ],
+)
+def test_bad_race_epochs_and_folds_on_the_command_line_are_one_line(
+    options: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["search", "--race", "2", *options, "--trials", "1"])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output and not (tmp_path / "runs").exists()
+    if not message.startswith("Invalid value"):  # the config's check: one line
+        assert len(result.output.strip().splitlines()) == 1
+
+
+def test_race_epochs_and_folds_options_go_to_final_and_win_over_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "race.yaml"
+    path.write_text(yaml.safe_dump({"final": {"epochs": 8, "race": 2, "race_epochs": 4, "race_folds": 4}}))
+    assert (search_config(path).final.race_epochs, search_config(path).final.race_folds) == (4, 4)
+    cfg = search_config(path, race_epochs=1, race_folds=2)
+    assert (cfg.final.race, cfg.final.race_epochs, cfg.final.race_folds) == (2, 1, 2)
+    assert search_config(None, race=3, race_epochs=2).final.race_length() == 2
+    helped = " ".join(runner.invoke(app, ["search", "--help"]).output.split())
+    assert "--race-epochs" in helped and "--race-folds" in helped

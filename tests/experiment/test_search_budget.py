@@ -98,3 +98,37 @@ def test_a_search_bounded_by_trials_says_how_long_it_expects_after_the_first(tmp
     assert len(lines) == 1
     assert lines[0].startswith("expected: about ") and "for 2 more trials" in lines[0]
     assert "of final training (4 epochs at ~" in lines[0] and lines[0].endswith(" in all")
+
+
+def test_the_time_left_after_a_final_training_is_planned_for_its_scoring() -> None:
+    from nasforge._budget import DETECTION_EVAL_COST, EVAL_COST
+    from nasforge.data import load, load_detection
+    from nasforge.experiment._search_budget import _evaluation_seconds
+
+    digits = load("digits")  # validation once, test twice (accuracy and report)
+    per_image = 2.0 / len(digits.x_train)
+    expected = EVAL_COST * per_image * (len(digits.x_val) + 2 * len(digits.x_test))
+    assert _evaluation_seconds(digits, 2.0) == pytest.approx(expected)
+    det = load_detection("shapes-det", n_train=64, n_val=16, n_test=8, seed=0)  # val and test mAP
+    assert _evaluation_seconds(det, 2.0) == pytest.approx(DETECTION_EVAL_COST * 2.0 / 64 * (16 + 8))
+    assert _evaluation_seconds(det, None) == 0.0  # nothing measured yet
+
+
+def test_a_detection_trials_few_steps_per_epoch_are_scaled_to_a_pass_for_the_final_plan() -> None:
+    from types import SimpleNamespace
+
+    from nasforge._budget import epoch_seconds_from
+    from nasforge.data import load, load_detection
+    from nasforge.experiment._search_budget import _costs
+
+    det = load_detection("shapes-det", n_train=512, n_val=8, n_test=8, seed=0)
+    config = parse_config({"data": "shapes-det", "estimator": {"name": "train_det", "batch_size": 32}})
+    # 4 epochs of 8 steps of 32 images: each a half pass over 512 images, the final's epoch a whole
+    trial = SimpleNamespace(metrics={"train_seconds": 8.0, "epochs": 4, "steps": 32, "resolution": 64})
+    (scaled,) = _costs([trial], config, det)
+    assert scaled["train_seconds"] == 16.0 and trial.metrics["train_seconds"] == 8.0
+    assert epoch_seconds_from([scaled], resolution=64) == 4.0
+    # a trial that passed over its data (or a classifier's) is what it was
+    whole = SimpleNamespace(metrics={"train_seconds": 8.0, "epochs": 1, "steps": 16, "fraction": 1.0})
+    assert _costs([whole], config, det) == [whole.metrics]
+    assert _costs([trial], _config(Path(".")), load("digits")) == [trial.metrics]

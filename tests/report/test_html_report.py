@@ -276,3 +276,50 @@ def test_the_final_models_test_metrics_and_confusion_matrix(tmp_path: Path) -> N
     (run / "final.json").write_text(json.dumps(data))
     final = section(write_report(run).read_text(), "final")
     assert "predates per-class test metrics" in final and not (run / "report" / "confusion.png").exists()
+
+
+def test_the_final_race_gets_a_section_with_its_candidates_folds_and_winner(tmp_path: Path) -> None:
+    import yaml
+
+    layer = {"op": ["avgpool", "conv"], "kernel": [3], "stride": [1], "filters": [16], "act": ["relu"]}
+    space = {"name": "chain_cnn", "depth": 1, "layer": {**layer, "skip": [False]}}  # two networks
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump({"space": space, "strategy": "grid"}))
+    run = tmp_path / "run"
+    args = ["--trials", "2", "--epochs", "1", "--final-epochs", "2", "--run-dir", str(run)]
+    race = ["--race", "2", "--race-epochs", "1", "--race-folds", "2"]  # digits' 360 val images: k-fold
+    searched = runner.invoke(app, ["search", str(tmp_path / "two.yaml"), *args, *race])
+    assert searched.exit_code == 0, searched.output
+    recorded = json.loads((run / "final.json").read_text())["race"]
+    assert recorded["how"] == "cross-validation" and recorded["folds"] == 2 and recorded["epochs"] == 1
+
+    html = write_report(run).read_text()
+    assert html.index('<section id="race">') < html.index('<section id="final">')
+    shown = section(html, "race")
+    assert "by 2-fold cross-validation on train + val" in shown and "1 epoch " in shown
+    rows = table_rows(shown, "race-table")
+    assert len(rows) == 2
+    winner = next(e for e in recorded["candidates"] if e["winner"])
+    loser = next(e for e in recorded["candidates"] if not e["winner"])
+    assert f"Winner: trial {winner['trial']} (search rank {winner['rank']})" in shown
+    for e, row in ((winner, rows[winner["rank"] - 1]), (loser, rows[loser["rank"] - 1])):
+        cells = re.findall(r"<td>(.*?)</td>", row, re.S)
+        assert cells[0] == ("★ winner" if e["winner"] else "") and cells[2] == str(e["trial"])
+        assert f"{e['race']['val_accuracy']:.4f}" in row and f"{e['race']['val_auc']:.4f}" in row
+        folds = " / ".join(f"{f['val_accuracy']:.4f}" for f in e["folds"])  # each fold's score
+        assert folds in row and len(e["folds"]) == 2
+
+    # a holdout race whose winner's training is the final model, cut by the time budget, with a note
+    data = json.loads((run / "final.json").read_text())
+    data["race"].update(how="holdout", folds=None, final_is_race_model=True, note="only 2 raced")
+    for e in data["race"]["candidates"]:
+        e.pop("folds")
+        e["cut"] = True
+    (run / "final.json").write_text(json.dumps(data))
+    shown = section(write_report(run).read_text(), "race")
+    assert "scored by <b>val_accuracy</b> on the validation split" in shown and "per fold" not in shown
+    assert "its race training is the final model" in shown and "only 2 raced" in shown
+    assert shown.count("cut by the time budget") == 2
+
+    del data["race"]  # no race, no section
+    (run / "final.json").write_text(json.dumps(data))
+    assert '<section id="race">' not in write_report(run).read_text()
