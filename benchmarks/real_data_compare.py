@@ -263,7 +263,9 @@ def hand(args: argparse.Namespace) -> None:
     config = search_config(None, dataset=args.dataset, data_dir=args.data_dir, time=args.time, seed=args.seed)
     prepared = prepare_search(config)  # the task as the default search loads it
     task = prepared.task
-    recipe = _recipe(prepared)  # what the search's final training is given, but epochs, seed, time
+    # what the search's final training is given, but epochs, seed, time (the recipe's warm-up
+    # depends on the epochs: planned first with the config's, then again with those that fit)
+    recipe = _recipe(prepared, max(1, config.final.epochs))
     seed = derive_seed(config.seed, 3)  # the search's final training's seed
     arch = hand_architecture(task.input_shape, task.num_classes)
     epoch_s = _epoch_seconds(arch, task, recipe, seed)
@@ -272,6 +274,7 @@ def hand(args: argparse.Namespace) -> None:
     cap = args.max_epochs if args.max_epochs is not None else 1_000_000
     epochs = fit_epochs(left - evaluation, cap, epoch_s)
     limit = max(left, 0.01 * total)  # as the search's final training: a little, rather than none
+    recipe = _recipe(prepared, epochs)
     model = train_final(arch, task, epochs=epochs, seed=seed, time_limit=limit, **recipe)
     run_dir = Path(args.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
