@@ -38,9 +38,9 @@ def final_recipe(config: SearchConfig, dataset: str, epochs: int) -> dict[str, A
 
     Example:
         >>> from nasforge.config import parse_config
-        >>> cfg = parse_config({"data": "mnist", "estimator": {"augment": "none"}})
+        >>> cfg = parse_config({"data": "mnist", "estimator": {"augment": "shift", "warmup": 2}})
         >>> final_recipe(cfg, "mnist", 8)
-        {'augment': 'none', 'label_smoothing': 0.1, 'warmup': 1.0}
+        {'augment': 'shift', 'label_smoothing': 0.0, 'warmup': 2.0}
         >>> final_recipe(cfg, "mnist", 1)["warmup"]
         0.5
     """

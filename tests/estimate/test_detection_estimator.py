@@ -110,13 +110,22 @@ def _slow_arch(task):
     return arch
 
 
-def test_a_trial_past_the_search_deadline_is_stopped_between_steps_and_pruned(task):
+@pytest.fixture(scope="module")
+def long_epochs():
+    """shapes-det with 1,024 training images: an epoch of 256 steps of 4 images lasts seconds on any
+    machine, so a deadline of 0.5 s falls inside the first one."""
+    return load_detection("shapes-det", n_train=1024, n_val=32, n_test=16, seed=0)
+
+
+def test_a_trial_past_the_search_deadline_is_stopped_between_steps_and_pruned(long_epochs):
     import time
 
     from nasforge.errors import TrialPruned
 
-    # one epoch is 32 steps of 4 images at 64x64, longer than the deadline gives (measured: about
-    # 8 steps fit): before this the trial stopped only at an epoch's end, after a validation pass
+    # one epoch is 256 steps of 4 images at 64x64, far longer than the deadline gives (measured:
+    # 8 to more than 32 steps fit, by the machine's load): before this the trial stopped only at an
+    # epoch's end, after a validation pass
+    task = long_epochs
     est = DetectionTrainEstimator(task, epochs=1000, batch_size=4, threads=1)
     arch = _slow_arch(task)
     reported: list[int] = []
@@ -128,13 +137,14 @@ def test_a_trial_past_the_search_deadline_is_stopped_between_steps_and_pruned(ta
         est.evaluate(arch, ctx)
     assert time.monotonic() - start < 0.5 + 1.0  # the cut epoch's validation pass, no more
     assert reported == [1] and ctx.partial["epochs"] == 1
-    assert 1 <= ctx.partial["steps"] < 32  # stopped within the first epoch
+    assert 1 <= ctx.partial["steps"] < 256  # stopped within the first epoch
     assert 0 <= ctx.partial["val_map"] <= 1  # what the pruned trial records
 
 
-def test_a_search_with_a_hard_timeout_prunes_the_running_detection_trial(task):
+def test_a_search_with_a_hard_timeout_prunes_the_running_detection_trial(long_epochs):
     import time
 
+    task = long_epochs
     _slow_arch(task)  # the first FLOP count's imports
     est = DetectionTrainEstimator(task, epochs=1000, batch_size=4, threads=1)
     exp = Experiment("det", space=small_space(block={"depth": [1]}), objectives=["val_map"], seed=0)
@@ -145,12 +155,12 @@ def test_a_search_with_a_hard_timeout_prunes_the_running_detection_trial(task):
     assert all("val_map" in t.metrics and t.metrics["epochs"] == 1 for t in exp.trials)
 
 
-def test_train_detector_keeps_its_time_limit_with_the_scoring_after_it(task):
+def test_train_detector_keeps_its_time_limit_with_the_scoring_after_it(task, long_epochs):
     import time
 
-    arch = _slow_arch(task)
+    arch = _slow_arch(long_epochs)
     start = time.monotonic()
-    trained = train_detector(arch, task, epochs=1000, batch_size=4, threads=1, time_limit=0.5)
+    trained = train_detector(arch, long_epochs, epochs=1000, batch_size=4, threads=1, time_limit=0.5)
     assert time.monotonic() - start < 0.5 + 1.0  # validation and test mAP included
     m = trained.metrics
     assert m["cut_by_time_limit"] is True and m["epochs"] == 1
