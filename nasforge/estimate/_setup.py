@@ -50,7 +50,7 @@ __all__ = [
 #: 2,048 values) each operation is too small for two threads to share well: the README's search took
 #: the same time on one thread as on two on a quiet machine, and beside one busy process per core it
 #: slowed 2.4x on one thread against 2.9x on two (docs/benchmarks.md, issue 19). A 28x28 batch of
-#: 128 (100,352 values) trains 1.3-1.7x faster on two threads and keeps every core.
+#: 128 (100,352 values) trained 1.4-1.7x faster on two threads and keeps every core.
 SMALL_STEP_VALUES = 8_192
 
 
