@@ -13,7 +13,8 @@ or one network's training), on ``--dataset`` digits, mnist or fashion-mnist. Fiv
   at most 150k parameters), trials of the ``train`` estimator (digits: 10 epochs, batch 32,
   lr 0.01; MNIST-sized: 4 epochs on 10% of the images, batch 128, lr 0.005; Adam, weight decay
   5e-4, cosine schedule, no label smoothing, no augmentation), final training of the pick with
-  the same recipe (digits 60 epochs, MNIST-sized 8), no race. A recipe option added since
+  the same recipe (digits 60 epochs, MNIST-sized 8, fewer if they do not fit in what is left of
+  ``--time``; ``time_share: null``), no race. A recipe option added since
   (``augment``, ``label_smoothing``, ``warmup`` of the ``estimator`` and ``final`` sections) is
   stated as off when the config accepts it, and left out when it does not (so the file works before
   and after those options exist; its comments say which were left out). A setting that did not
@@ -122,6 +123,9 @@ _OLD_ESTIMATOR_REST: dict[str, Any] = {"val_fraction": 1.0, "resolution": None, 
 _OLD_FINAL_REST: dict[str, Any] = {"race": 1, "race_epochs": None, "race_folds": 3}
 #: recipe options that came with issue 21 (or may come), stated as off where the config takes them
 _OPTIONAL_OFF: dict[str, Any] = {"label_smoothing": 0.0, "augment": "none", "warmup": 0}
+#: final-training options that came with issue 21, stated as off (a share of the budget filled with
+#: epochs under --time; before it the final training trained its configured epochs, fewer if short)
+_OPTIONAL_FINAL_OFF: dict[str, Any] = {"time_share": None, "max_epochs": None}
 _LARGE = ("mnist", "fashion-mnist")
 
 #: the hand-designed networks, (op, kernel, stride, filters) per layer of the chain-CNN space
@@ -172,8 +176,11 @@ def old_config(dataset: str) -> tuple[dict[str, Any], list[str]]:
     estimator = {**_OLD_ESTIMATOR[size], **_OLD_ESTIMATOR_REST, **_OLD_RECIPE}
     final = {**_OLD_FINAL[size], **_OLD_RECIPE, **_OLD_FINAL_REST}
     dropped = []
-    for section, options in (("estimator", estimator), ("final", final)):
-        for key, value in _OPTIONAL_OFF.items():
+    for section, options, optional in (
+        ("estimator", estimator, _OPTIONAL_OFF),
+        ("final", final, {**_OPTIONAL_OFF, **_OPTIONAL_FINAL_OFF}),
+    ):
+        for key, value in optional.items():
             if _accepts(section, key, value, dataset):
                 options[key] = value
             else:

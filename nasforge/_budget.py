@@ -17,6 +17,9 @@ The rule (``nasforge search --time``, ``time:`` in a config):
    included; see :func:`nasforge.experiment._race.race_cost`), to the final training's, before the
    same bounds: race and final training together get that share, and 25% becomes
    ``25% x (final + race epochs) / final epochs`` (at most 50%) until a trial was measured.
+   A fixed share instead (``final: {time_share: 0.5}``, the default for MNIST-sized data) gives
+   race and final training that share of the budget from the start, measured or not, and the
+   final training trains as many epochs as fit in it, up to ``final: {max_epochs: N}``.
 3. When the search's share is spent, no trial starts and the running ones stop (PRUNED): between
    two training steps, in time for their validation pass (``train``, ``train_det``), others at
    their next report. The final training gets whatever is left of the budget as a time limit; if
@@ -119,6 +122,8 @@ class TimePlan:
         trial_seconds: measured seconds per trial; None until then.
         concurrency: trials at once.
         elapsed: seconds spent when the plan was made (the trial count it expects is for the rest).
+        share: the fixed share of the budget the final training gets (``final: {time_share}``);
+            None: what its epochs need.
         race_epochs: what a final race costs, in epochs of the final training (0: no race); its
             share of ``final`` is ``race_epochs / (race_epochs + final_epochs)``.
     """
@@ -133,6 +138,7 @@ class TimePlan:
     concurrency: int = 1
     elapsed: float = 0.0
     race_epochs: float = 0.0
+    share: float | None = None
 
     @property
     def race(self) -> float:
@@ -158,6 +164,13 @@ class TimePlan:
         if self.race_epochs > 0:
             tail = f", {format_duration(self.final)} of final race and training"
             race = f"race ~{format_duration(self.race)}, worth ~{self.race_epochs:.0f} final epochs; "
+        if self.share is not None:
+            cap = self.configured_epochs
+            if self.epoch_seconds is None:
+                pct = round(100 * self.share)
+                return head + tail + f" ({race}{pct}%: as many epochs as fit, up to {cap})"
+            each = f"at ~{format_duration(self.epoch_seconds)} each"
+            return head + tail + f" ({race}{self.final_epochs} of up to {cap} epochs fit, {each})"
         if self.epoch_seconds is None:
             pct = round(100 * (self.final / self.total if race else DEFAULT_FINAL_SHARE))
             why = (
@@ -186,16 +199,24 @@ def split_time(
     concurrency: int = 1,
     elapsed: float = 0.0,
     race_epochs: float = 0.0,
+    share: float | None = None,
 ) -> TimePlan:
     """Split ``total`` seconds between search and final training (module docstring, steps 1-2);
-    ``race_epochs`` is a final race's cost in final-training epochs (0: no race)."""
+    ``race_epochs`` is a final race's cost in final-training epochs (0: no race); ``share``, a
+    fixed share of ``total`` for race and final training (None: what ``final_epochs`` need),
+    which then plans as many of ``final_epochs`` as fit."""
     race_epochs = max(0.0, race_epochs) if final_epochs > 0 else 0.0
     work = final_epochs + race_epochs
+    if epoch_seconds is not None and not math.isfinite(epoch_seconds):
+        epoch_seconds = None
     if final_epochs <= 0:
-        final = 0.0
-    elif epoch_seconds is None or not math.isfinite(epoch_seconds):
-        share = min(DEFAULT_FINAL_SHARE * work / final_epochs, MAX_FINAL_SHARE)
-        final, epoch_seconds = share * total, None
+        final, share = 0.0, None
+    elif share is not None:
+        if not 0 < share < 1:
+            raise ValueError(f"share must be in (0, 1), got {share!r}")
+        final = share * total
+    elif epoch_seconds is None:
+        final = min(DEFAULT_FINAL_SHARE * work / final_epochs, MAX_FINAL_SHARE) * total
     else:
         need = SAFETY * work * epoch_seconds
         final = min(max(need, MIN_FINAL_SHARE * total), MAX_FINAL_SHARE * total)
@@ -211,6 +232,7 @@ def split_time(
         concurrency=concurrency,
         elapsed=elapsed,
         race_epochs=race_epochs,
+        share=share,
     )
 
 

@@ -71,6 +71,22 @@ def test_a_measured_epoch_cost_sizes_the_final_share_within_bounds() -> None:
     assert "(12 of the 60 epochs fit, at ~30s each)" in dear.describe()
 
 
+def test_a_fixed_share_gives_the_final_training_as_many_epochs_as_fit_in_it() -> None:
+    unmeasured = split_time(1800, final_epochs=60, share=0.5)
+    assert (unmeasured.search, unmeasured.final, unmeasured.final_epochs) == (900, 900, 60)
+    assert unmeasured.describe().endswith("15m00s of final training (50%: as many epochs as fit, up to 60)")
+    plan = split_time(1800, final_epochs=60, share=0.5, epoch_seconds=60.0, trial_seconds=20)
+    assert plan.final == 900 and plan.final_epochs == int(900 / (SAFETY * 60)) == 12
+    assert plan.describe().endswith("(12 of up to 60 epochs fit, at ~1m00s each)")
+    fast = split_time(1800, final_epochs=60, share=0.5, epoch_seconds=1.0)
+    assert fast.final == 900 and fast.final_epochs == 60  # the cap, however much time is left
+    # the measured need does not move a fixed share, and no final training has none
+    assert split_time(1800, final_epochs=60, share=0.3, epoch_seconds=0.01).final == pytest.approx(540)
+    assert split_time(60, final_epochs=0, share=0.5).final == 0
+    with pytest.raises(ValueError, match=r"share must be in \(0, 1\)"):
+        split_time(60, final_epochs=5, share=1.0)
+
+
 def test_no_final_training_leaves_the_whole_budget_to_the_search() -> None:
     plan = split_time(60, final_epochs=0, epoch_seconds=1.0)
     assert (plan.search, plan.final, plan.final_epochs) == (60, 0, 0)

@@ -116,8 +116,10 @@ def search(
             metavar="DURATION",
             help="Time budget for the whole run, search and final training: 90s, 15m, 1h30m, 2h or "
             "seconds. The final training gets 25% until the first trial measures its cost, then "
-            "its estimated cost; the search stops (cutting running trials) when its share is spent, "
-            "and the final training stops at the end of the budget. Alone, trials are unlimited; "
+            "its estimated cost (MNIST-sized data: half, training as many epochs as fit, up to 60; "
+            "final: {time_share, max_epochs} in a config); the search stops (cutting running "
+            "trials) when its share is spent, and the final training stops at the end of the "
+            "budget. Alone, trials are unlimited; "
             "with --trials, whichever ends first.",
         ),
     ] = None,
@@ -270,7 +272,12 @@ def search(
     ] = None,
     final_epochs: Annotated[
         int | None,
-        typer.Option("--final-epochs", min=0, help="Epochs of the final training of the best (0: skip)."),
+        typer.Option(
+            "--final-epochs",
+            min=0,
+            help="Epochs of the final training of the best (0: skip); with --time, these (as many "
+            "as fit) instead of a share of the budget filled with epochs.",
+        ),
     ] = None,
     race: Annotated[
         int | None,

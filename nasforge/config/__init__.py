@@ -36,9 +36,12 @@ options overriding its defaults (``estimator: {epochs: 5}``), and ``final`` like
     final: {epochs: 60, lr: 0.01, batch_size: 32,  # training of the best; epochs 0 skips it
             augment: null, label_smoothing: null, warmup: null,  # null: the estimator's recipe
                                # (auto there: the table's final-training values)
-            race: 1, race_epochs: null, race_folds: 3}  # race: K > 1 trains the top K for
+            race: 1, race_epochs: null, race_folds: 3,  # race: K > 1 trains the top K for
                                # race_epochs (null: a quarter of epochs) and sends the best on;
                                # race_folds: its cross-validation on a small validation split
+            time_share: null, max_epochs: null}  # under time: this share of the budget for
+                               # the final training (race included), as many epochs as fit up to
+                               # max_epochs (MNIST-sized data: 0.5 and 60); null: what epochs need
     run_dir: null              # default runs/<name>
     storage: null              # a database URL shared by several workers (postgresql://user@host/db,
                                # sqlite:///shared.db); default: nasforge.db in the run directory

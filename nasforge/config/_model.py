@@ -60,9 +60,12 @@ SMALL_BUDGET: dict[str, dict[str, Any]] = {
     "estimator": {"name": "train", "epochs": 10, "batch_size": 32, "lr": 0.01},
     "final": {"epochs": 60, "batch_size": 32, "lr": 0.01},
 }
+# Under a time budget (--time) the final training on all the images gets half of it and trains as
+# many epochs as fit, up to 60: on MNIST-sized data the final training's length buys more accuracy
+# than more trials do (docs/benchmarks.md, "Time-filling final training").
 LARGE_BUDGET: dict[str, dict[str, Any]] = {
     "estimator": {"name": "train", "epochs": 4, "fraction": 0.1, "batch_size": 128, "lr": 0.005},
-    "final": {"epochs": 8, "batch_size": 128, "lr": 0.005},
+    "final": {"epochs": 8, "batch_size": 128, "lr": 0.005, "time_share": 0.5, "max_epochs": 60},
 }
 LARGE_DATASETS = ("mnist", "fashion-mnist", "fashion_mnist", "fmnist")
 # Detection data (nasforge.data.DETECTION_DATASETS): the budget of benchmarks/detect_search.py,
@@ -104,6 +107,13 @@ class FinalConfig(_Strict):
     label_smoothing: float | None = Field(None, ge=0, lt=1, allow_inf_nan=False)
     #: epochs of linear learning-rate warm-up, at most half of ``epochs``; None: the estimator's
     warmup: float | None = Field(None, ge=0, allow_inf_nan=False)
+    #: under a time budget (``time:``, ``--time``): the share of it, in (0, 1), the final training
+    #: gets (its race included), which then trains as many epochs as fit in it, up to
+    #: ``max_epochs``; None: the share is what ``epochs`` need at the trials' measured speed
+    #: (5-50% of the budget). Without a time budget it does nothing.
+    time_share: float | None = Field(None, gt=0, lt=1, allow_inf_nan=False)
+    #: the most epochs a final training with ``time_share`` trains; None: ``epochs``
+    max_epochs: int | None = Field(None, ge=1)
     #: the final race: the top ``race`` distinct completed trials are each trained with this recipe
     #: for ``race_epochs`` before the best of them goes on (:mod:`nasforge.experiment._race`);
     #: 1 trains the best trial alone
@@ -112,6 +122,16 @@ class FinalConfig(_Strict):
     race_epochs: int | None = None
     #: folds of the cross-validation that scores the candidates when the validation split is small
     race_folds: int = 3
+
+    def timed_epochs(self) -> int:
+        """The most epochs the final training trains under a time budget: ``max_epochs`` with a
+        ``time_share`` (``epochs`` if that is unset), else ``epochs``; 0 when ``epochs`` is 0
+        (no final training)."""
+        if self.epochs == 0:
+            return 0
+        if self.time_share is not None:
+            return self.max_epochs if self.max_epochs is not None else self.epochs
+        return self.epochs
 
     @field_validator("race", mode="before")
     @classmethod

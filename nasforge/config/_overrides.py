@@ -182,6 +182,9 @@ def apply_overrides(
         race_folds=race_folds,
         **recipe,  # the command line is the more specific: over a config's final: recipe too
     )
+    if final_epochs is not None and isinstance(data.get("final"), dict):
+        # --final-epochs N asks for N epochs: under --time no fixed share stretches them
+        data["final"].update(time_share=None, max_epochs=None)
     return data
 
 

@@ -335,7 +335,7 @@ def _final_race(
     time_limit = None
     if budget is not None:
         scale = race_scale(f, prepared.task, cross_validate=cross_validate)
-        final_after = 0 if reuse else f.epochs
+        final_after = 0 if reuse else budget.final_cap
         epochs, time_limit = budget.race(
             candidates, prepared, say, epochs=epochs, scale=scale, final_after=final_after
         )

@@ -12,6 +12,7 @@ from typing import Any
 from nasforge._budget import (
     DETECTION_EVAL_COST,
     EVAL_COST,
+    TimePlan,
     epoch_seconds_from,
     expected_line,
     fit_epochs,
@@ -124,11 +125,13 @@ class TimeBudget:
         self.started = time.monotonic()
         self.total = total
         self.concurrency = _concurrency(config)
-        self.plan = split_time(self.total, final_epochs=config.final.epochs, concurrency=self.concurrency)
-        self.search_spent: float | None = None
-        self.final_epochs = config.final.epochs
-        self.time_limit: float | None = None
+        #: the most epochs the final training may train (``max_epochs`` with a ``time_share``)
+        self.final_cap = config.final.timed_epochs()
         self.race_cost = 0.0  # a final race's cost in final epochs (expect_race)
+        self.plan = self._split()
+        self.search_spent: float | None = None
+        self.final_epochs = self.final_cap
+        self.time_limit: float | None = None
         self.race_epochs: int | None = None  # what race() gave each candidate
         self.race_time_limit: float | None = None
         self.race_started: float | None = None
@@ -139,12 +142,17 @@ class TimeBudget:
         (:func:`nasforge.experiment._race.race_cost`); before the search, so the plan says it."""
         self.race_cost = cost
         if not self.plan.measured:
-            self.plan = split_time(
-                self.total,
-                final_epochs=self.config.final.epochs,
-                concurrency=self.concurrency,
-                race_epochs=cost,
-            )
+            self.plan = self._split()
+
+    def _split(self, **measured: Any) -> TimePlan:
+        return split_time(
+            self.total,
+            final_epochs=self.final_cap,
+            concurrency=self.concurrency,
+            race_epochs=self.race_cost,
+            share=self.config.final.time_share,
+            **measured,
+        )
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -155,16 +163,12 @@ class TimeBudget:
         if not measured:
             return False
         durations = [t.duration for t in measured if t.duration is not None]
-        self.plan = split_time(
-            self.total,
+        self.plan = self._split(
             elapsed=self.elapsed(),
-            final_epochs=self.config.final.epochs,
             epoch_seconds=epoch_seconds_from(
                 _costs(measured, self.config, prepared.task), resolution=prepared.task.input_shape[1]
             ),
             trial_seconds=statistics.median(durations),
-            concurrency=self.concurrency,
-            race_epochs=self.race_cost,
         )
         return True
 
@@ -259,14 +263,19 @@ class TimeBudget:
             epoch_seconds_from(_costs([best], self.config, prepared.task), resolution=resolution)
             or self.plan.epoch_seconds
         )
-        configured = self.config.final.epochs
+        configured = self.final_cap
         # the epochs that fit with the evaluation after them, which the time limit covers too
         self.final_epochs = fit_epochs(
             left - _evaluation_seconds(prepared.task, epoch_s), configured, epoch_s
         )
         # at least a little: a model trained for a moment is more use than none
         self.time_limit = max(left, 0.01 * self.total)
-        if self.final_epochs < configured:
+        if self.config.final.time_share is not None:
+            say(
+                f"final training: {self.final_epochs} epochs (as many as fit in the "
+                f"{format_duration(left)} left at ~{format_duration(epoch_s or 0)} each, up to {configured})"
+            )
+        elif self.final_epochs < configured:
             say(
                 f"final training: {self.final_epochs} of the {configured} epochs fit in the "
                 f"{format_duration(left)} left (~{format_duration(epoch_s or 0)} each)"

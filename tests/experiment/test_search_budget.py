@@ -91,6 +91,39 @@ def test_with_trials_too_whichever_ends_first_and_the_plan_is_said_twice(tmp_pat
     assert result.time_budget is not None and result.time_budget["plan"]["epoch_seconds"] > 0
 
 
+def test_a_time_share_fills_the_final_training_with_epochs_up_to_its_cap(tmp_path: Path) -> None:
+    lines: list[str] = []
+    final = {"epochs": 1, "time_share": 0.5, "max_epochs": 400}
+    result = run_search(_config(tmp_path, time=8, trials=2, final=final), hooks=_Plan(lines))
+    assert lines[0].endswith(" 4s of final training (50%: as many epochs as fit, up to 400)")
+    recorded = result.time_budget
+    assert recorded is not None and recorded["plan"]["share"] == 0.5
+    planned = recorded["final_epochs"]
+    assert 1 < planned < 400  # more than epochs: 1, fewer than the cap (digits' epoch takes ~0.1 s)
+    assert any(line.startswith(f"final training: {planned} epochs (as many as fit in the ") for line in lines)
+    assert result.final is not None  # the planned epochs, unless the time limit cut them
+    assert recorded["final_cut"] or result.final.metrics["epochs"] == planned
+    # a quick epoch count stops at the cap, and the time left is not spent
+    capped = run_search(
+        _config(tmp_path / "capped", time=8, trials=1, final={**final, "max_epochs": 2}), hooks=_Plan([])
+    )
+    assert capped.final is not None and capped.final.metrics["epochs"] == 2
+
+
+def test_mnist_sized_data_fills_half_the_budget_unless_the_final_epochs_are_given() -> None:
+    from nasforge.config import search_config
+
+    timed = search_config(None, dataset="fashion-mnist", time="30m").final
+    assert (timed.epochs, timed.time_share, timed.max_epochs, timed.timed_epochs()) == (8, 0.5, 60, 60)
+    given = search_config(None, dataset="fashion-mnist", time="30m", final_epochs=12).final
+    assert (given.time_share, given.max_epochs, given.timed_epochs()) == (None, None, 12)
+    digits = search_config(None, time="15m").final  # digits' 60 epochs take seconds: their need
+    assert digits.time_share is None and digits.timed_epochs() == 60
+    assert parse_config({"final": {"epochs": 0, "time_share": 0.5}}).final.timed_epochs() == 0
+    with pytest.raises(ConfigError, match=r"final\.time_share"):
+        parse_config({"final": {"time_share": 1.5}})
+
+
 def test_a_search_bounded_by_trials_says_how_long_it_expects_after_the_first(tmp_path: Path) -> None:
     lines: list[str] = []
     result = run_search(_config(tmp_path, trials=3, final={"epochs": 4}), hooks=_Plan(lines))
