@@ -7,7 +7,8 @@ Two parts:
 :func:`nasforge.train_final`, with the search's final-training budget for the dataset
 (:func:`nasforge.config._model.budget_for`: 60 epochs at batch 32, lr 0.01 on digits; 8 epochs at
 batch 128, lr 0.005 on MNIST and Fashion-MNIST) unless ``--epochs`` / ``--fraction`` say
-otherwise. The architectures are the zoo entry for the dataset (what a search picked) and
+otherwise. The architectures are the zoo entry for the dataset (what a search picked; ``--archs
+hand`` for ``real_data_compare.py``'s hand-designed network, or both) and
 ``--random`` architectures sampled with ``--arch-seed`` from the default search space (chain CNN,
 depth 2-5, <= 150k parameters); every (architecture, seed) pair trains once per variant with the
 same initial weights and mini-batch order, so variants are compared in pairs. One JSON line per
@@ -57,12 +58,22 @@ VARIANTS: dict[str, dict[str, Any]] = {
 _ZOO = {"digits": "digits-s", "mnist": "mnist-s", "fashion-mnist": "fashion-mnist-s"}
 
 
-def _architectures(task: Any, dataset: str, n_random: int, seed: int) -> list[tuple[str, Any]]:
-    archs: list[tuple[str, Any]] = [(_ZOO[dataset], nf.load(_ZOO[dataset]).architecture)]
+def _architectures(
+    task: Any, dataset: str, n_random: int, seed: int, named: list[str] | None = None
+) -> list[tuple[str, Any]]:
+    archs: list[tuple[str, Any]] = []
+    for name in named or ["zoo"]:
+        if name == "zoo":
+            archs.append((_ZOO[dataset], nf.load(_ZOO[dataset]).architecture))
+        else:  # real_data_compare.py's hand-designed network
+            from real_data_compare import hand_architecture
+
+            archs.append(("hand", hand_architecture(task.input_shape, task.num_classes)))
     space = nf.spaces.ChainCNN(depth=(2, 5), max_params=150_000).bind(task.input_shape, task.num_classes)
     rng = np.random.default_rng(seed)
-    seen = {space.describe(archs[0][1])}
-    while len(archs) < 1 + n_random:
+    seen = {space.describe(a) for _, a in archs}
+    fixed = len(archs)
+    while len(archs) < fixed + n_random:
         arch = space.sample(rng)
         if space.describe(arch) not in seen:
             seen.add(space.describe(arch))
@@ -88,7 +99,7 @@ def run(args: argparse.Namespace) -> None:
                 done.add((r["arch"], r["seed"], r["variant"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = run_meta()
-    for name, arch in _architectures(task, args.dataset, args.random, args.arch_seed):
+    for name, arch in _architectures(task, args.dataset, args.random, args.arch_seed, args.archs):
         for seed in range(args.seeds):
             for variant in args.variants:
                 if (name, seed, variant) in done:
@@ -179,7 +190,14 @@ def main() -> None:
     p.add_argument("--dataset", default="digits", choices=sorted(_ZOO))
     p.add_argument("--data-dir", default=None)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    p.add_argument("--random", type=int, default=4, help="random architectures besides the zoo's")
+    p.add_argument(
+        "--archs",
+        nargs="+",
+        default=["zoo"],
+        choices=["zoo", "hand"],
+        help="fixed architectures: the dataset's zoo entry, real_data_compare.py's hand-designed one",
+    )
+    p.add_argument("--random", type=int, default=4, help="random architectures besides the fixed ones")
     p.add_argument("--arch-seed", type=int, default=0)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=None, help="default: the search's final epochs")
