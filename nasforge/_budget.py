@@ -19,7 +19,9 @@ The rule (``nasforge search --time``, ``time:`` in a config):
    ``25% x (final + race epochs) / final epochs`` (at most 50%) until a trial was measured.
    A fixed share instead (``final: {time_share: 0.5}``, the default for MNIST-sized data) gives
    race and final training that share of the budget from the start, measured or not, and the
-   final training trains as many epochs as fit in it, up to ``final: {max_epochs: N}``.
+   final training trains as many epochs as fit in it, up to ``final: {max_epochs: N}``, at its
+   own speed, timed on a few of its mini-batches before it starts
+   (:func:`nasforge.estimate._final.epoch_seconds`).
 3. When the search's share is spent, no trial starts and the running ones stop (PRUNED): between
    two training steps, in time for their validation pass (``train``, ``train_det``), others at
    their next report. The final training gets whatever is left of the budget as a time limit; if

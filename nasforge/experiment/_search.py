@@ -244,7 +244,7 @@ def run_search(
                 race = _final_race(exp, prepared, budget, hooks, say, cross_validate=cross_validate)
                 best = best if race is None else race.winner
             if budget is not None and (race is None or race.run is None):
-                epochs, time_limit = budget.final(best, prepared, say)
+                epochs, time_limit = budget.final(best, prepared, say, probe=_final_probe(prepared, best))
             final, spent = _train_final(
                 exp, best, prepared, run_dir, epochs, time_limit, budget, hooks, race, validation
             )
@@ -303,6 +303,24 @@ def _recipe(prepared: PreparedSearch, epochs: int) -> dict[str, Any]:
         options.update(optimizer=f.optimizer, schedule=f.schedule, device=config.device, amp=config.amp)
         options.update(final_recipe(config, prepared.task.name, epochs))
     return options
+
+
+def _final_probe(prepared: PreparedSearch, best: Trial) -> Callable[[], float] | None:
+    """What times the final training's epoch before it is planned
+    (:func:`nasforge.estimate._final.epoch_seconds`, 20 of its mini-batches): only a final
+    training with a fixed share of a time budget (``final: {time_share}``), which fills it with
+    epochs; a classifier's (a detector's final training is planned on its trials' speed)."""
+    if prepared.config.final.time_share is None or isinstance(prepared.task, DetectionTask):
+        return None
+    from nasforge.estimate._final import epoch_seconds
+
+    def probe() -> float:
+        options = _recipe(prepared, max(1, prepared.config.final.timed_epochs()))
+        return epoch_seconds(
+            best.architecture, prepared.task, seed=derive_seed(prepared.config.seed, 3), **options
+        )
+
+    return probe
 
 
 def _final_race(

@@ -136,6 +136,7 @@ class TimeBudget:
         self.race_time_limit: float | None = None
         self.race_started: float | None = None
         self.race_spent: float | None = None
+        self.probed_epoch_seconds: float | None = None  # final(probe=...): the measured epoch
 
     def expect_race(self, cost: float) -> None:
         """Plan for a final race costing ``cost`` epochs of the final training
@@ -255,12 +256,26 @@ class TimeBudget:
         if self.race_started is not None:
             self.race_spent = self.elapsed() - self.race_started
 
-    def final(self, best: Trial, prepared: PreparedSearch, say: Callable[[str], None]) -> tuple[int, float]:
-        """Epochs and time limit of the final training: the rest of the budget, at the best trial's speed."""
+    def final(
+        self,
+        best: Trial,
+        prepared: PreparedSearch,
+        say: Callable[[str], None],
+        probe: Callable[[], float] | None = None,
+    ) -> tuple[int, float]:
+        """Epochs and time limit of the final training: the rest of the budget, at the best
+        trial's speed, or at the speed ``probe`` measures (seconds per final epoch; its own time
+        counts against the budget), which a fixed ``time_share`` uses: it fills its share with
+        epochs, so an estimate a quarter too slow would leave a quarter of it unused."""
+        epoch_s = None
+        if probe is not None:
+            epoch_s = probe()
+            self.probed_epoch_seconds = epoch_s
         left = self.total - self.elapsed()
         resolution = prepared.task.input_shape[1]
         epoch_s = (
-            epoch_seconds_from(_costs([best], self.config, prepared.task), resolution=resolution)
+            epoch_s
+            or epoch_seconds_from(_costs([best], self.config, prepared.task), resolution=resolution)
             or self.plan.epoch_seconds
         )
         configured = self.final_cap
@@ -290,6 +305,9 @@ class TimeBudget:
             "search_s": None if self.search_spent is None else round(self.search_spent, 3),
             "final_epochs": self.final_epochs,
             "final_time_limit_s": None if self.time_limit is None else round(self.time_limit, 3),
+            "final_epoch_seconds": None
+            if self.probed_epoch_seconds is None
+            else round(self.probed_epoch_seconds, 3),
             "spent_s": round(self.elapsed(), 3),
         }
         if self.race_epochs is not None:

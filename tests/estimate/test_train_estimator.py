@@ -459,3 +459,17 @@ def test_a_trials_validation_metrics_equal_a_second_pass_over_the_trained_networ
     assert set(again) == {"val_balanced_accuracy", "val_f1_macro", "val_auc"}
     assert {k: metrics[k] for k in again} == again  # bit for bit
     assert (metrics["val_accuracy"], metrics["val_loss"]) == (trained.val_accuracy, trained.val_loss)
+
+
+def test_epoch_seconds_times_the_final_training_on_a_few_batches() -> None:
+    from nasforge.data import load
+    from nasforge.estimate._final import PROBE_BATCHES, epoch_seconds
+    from nasforge.space import ChainCNN
+
+    task = load("digits")
+    arch = ChainCNN(depth=2).bind(task.input_shape, task.num_classes).sample(np.random.default_rng(0))
+    seconds = epoch_seconds(arch, task, seed=0, batch_size=16, lr=0.01, threads=1)
+    # an epoch's estimate (67 batches of 16), from PROBE_BATCHES of them
+    assert 0 < seconds < math.inf and len(task.x_train) > PROBE_BATCHES * 16
+    with pytest.raises(TypeError):  # an option fit_final does not take is not ignored
+        epoch_seconds(arch, task, nonsense=1)

@@ -86,6 +86,7 @@ def test_with_trials_too_whichever_ends_first_and_the_plan_is_said_twice(tmp_pat
     assert len(lines) == 2, lines
     assert lines[0].startswith("time budget 10m00s: about 7m30s of search, 2m30s of final training (25%")
     assert "(trials of ~" in lines[1] and "(3 epochs at ~" in lines[1]
+    assert result.time_budget is not None and result.time_budget["final_epoch_seconds"] is None
     assert result.final is not None and result.final.metrics["epochs"] == 3
     assert result.final.metrics["cut_by_time_limit"] is False
     assert result.time_budget is not None and result.time_budget["plan"]["epoch_seconds"] > 0
@@ -98,6 +99,7 @@ def test_a_time_share_fills_the_final_training_with_epochs_up_to_its_cap(tmp_pat
     assert lines[0].endswith(" 4s of final training (50%: as many epochs as fit, up to 400)")
     recorded = result.time_budget
     assert recorded is not None and recorded["plan"]["share"] == 0.5
+    assert recorded["final_epoch_seconds"] > 0  # timed on the final training's own batches first
     planned = recorded["final_epochs"]
     assert 1 < planned < 400  # more than epochs: 1, fewer than the cap (digits' epoch takes ~0.1 s)
     assert any(line.startswith(f"final training: {planned} epochs (as many as fit in the ") for line in lines)
