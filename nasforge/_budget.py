@@ -57,6 +57,7 @@ __all__ = [
     "DEFAULT_FINAL_SHARE",
     "MAX_FINAL_SHARE",
     "MIN_FINAL_SHARE",
+    "PROBED_SAFETY",
     "SAFETY",
     "TimePlan",
     "epoch_seconds_from",
@@ -70,6 +71,10 @@ MIN_FINAL_SHARE = 0.05
 MAX_FINAL_SHARE = 0.5
 #: margin on the estimated final training: its test evaluation, saving the model, timing noise
 SAFETY = 1.2
+#: the margin when the final training's epoch was timed on its own mini-batches just before
+#: (``final: {time_share}``): the estimate is close, and a training that runs over is cut near the
+#: end of its learning-rate schedule, where the rate is nearly zero and little is lost
+PROBED_SAFETY = 1.05
 #: what evaluating one image costs against training on it (one forward pass at a larger batch against
 #: a forward and a backward pass: about a third; a half leaves a margin): the training loop's time
 #: limit keeps room for the evaluation after it, and the budget's plan counts it
@@ -238,11 +243,12 @@ def split_time(
     )
 
 
-def fit_epochs(seconds: float, epochs: int, epoch_seconds: float | None) -> int:
-    """How many of ``epochs`` fit in ``seconds`` at ``epoch_seconds`` each (with the margin); at least 1."""
+def fit_epochs(seconds: float, epochs: int, epoch_seconds: float | None, *, margin: float = SAFETY) -> int:
+    """How many of ``epochs`` fit in ``seconds`` at ``epoch_seconds`` each (with the ``margin``,
+    :data:`SAFETY` by default); at least 1."""
     if epochs <= 0 or epoch_seconds is None or epoch_seconds <= 0:
         return max(0, epochs)
-    return max(1, min(epochs, int(seconds / (SAFETY * epoch_seconds))))
+    return max(1, min(epochs, int(seconds / (margin * epoch_seconds))))
 
 
 def epoch_seconds_from(

@@ -8,6 +8,7 @@ from nasforge._budget import (
     DEFAULT_FINAL_SHARE,
     MAX_FINAL_SHARE,
     MIN_FINAL_SHARE,
+    PROBED_SAFETY,
     SAFETY,
     epoch_seconds_from,
     expected_line,
@@ -104,6 +105,8 @@ def test_fit_epochs_keeps_the_margin_and_at_least_one() -> None:
     assert fit_epochs(1000, 60, 1.0) == 60
     assert fit_epochs(0.0, 60, 1.0) == 1
     assert fit_epochs(10, 60, None) == 60
+    # an epoch timed on the final training's own batches plans with the smaller margin
+    assert fit_epochs(12.0, 60, 1.0, margin=PROBED_SAFETY) == 11 and PROBED_SAFETY < SAFETY
 
 
 def test_epoch_cost_is_scaled_from_the_trials_fidelity_to_the_final_trainings() -> None:

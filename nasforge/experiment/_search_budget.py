@@ -12,6 +12,8 @@ from typing import Any
 from nasforge._budget import (
     DETECTION_EVAL_COST,
     EVAL_COST,
+    PROBED_SAFETY,
+    SAFETY,
     TimePlan,
     epoch_seconds_from,
     expected_line,
@@ -280,8 +282,9 @@ class TimeBudget:
         )
         configured = self.final_cap
         # the epochs that fit with the evaluation after them, which the time limit covers too
+        margin = SAFETY if self.probed_epoch_seconds is None else PROBED_SAFETY
         self.final_epochs = fit_epochs(
-            left - _evaluation_seconds(prepared.task, epoch_s), configured, epoch_s
+            left - _evaluation_seconds(prepared.task, epoch_s), configured, epoch_s, margin=margin
         )
         # at least a little: a model trained for a moment is more use than none
         self.time_limit = max(left, 0.01 * self.total)
