@@ -85,8 +85,8 @@ class FinalConfig(_Strict):
     """The final training of the best architecture (``final:``); defaults: :data:`SMALL_BUDGET`.
 
     Validated here, once: the search hands these settings to the training unchanged (but for
-    ``epochs``, which a time budget may lower, and a ``warmup`` longer than half a shortened
-    training, which is shortened to fit).
+    ``epochs``, which a time budget may lower, or with ``time_share`` fill up to ``max_epochs``,
+    and a ``warmup`` longer than half a shortened training, which is shortened to fit).
 
     The data's recipe (``augment``, ``label_smoothing``, ``warmup``) is the estimator's unless set
     here: an item left out (None) is the ``estimator:`` section's, and where that section leaves it

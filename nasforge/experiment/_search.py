@@ -307,7 +307,7 @@ def _recipe(prepared: PreparedSearch, epochs: int) -> dict[str, Any]:
 
 def _final_probe(prepared: PreparedSearch, best: Trial) -> Callable[[], float] | None:
     """What times the final training's epoch before it is planned
-    (:func:`nasforge.estimate._final.epoch_seconds`, 20 of its mini-batches): only a final
+    (:func:`nasforge.estimate._final.epoch_seconds`, 16 steady mini-batches): only a final
     training with a fixed share of a time budget (``final: {time_share}``), which fills it with
     epochs; a classifier's (a detector's final training is planned on its trials' speed)."""
     if prepared.config.final.time_share is None or isinstance(prepared.task, DetectionTask):
