@@ -260,6 +260,9 @@ def fill_defaults(data: dict[str, Any]) -> dict[str, Any]:
             data[section] = dict(budget[section])
         elif isinstance(value, Mapping) and (section == "final" or "name" not in value):
             data[section] = {**budget[section], **value}
+            if section == "final" and "epochs" in value and "time_share" not in value:
+                # epochs given without a share: exactly those (as many as fit), as --final-epochs
+                data[section].update(time_share=None, max_epochs=None)
     return data
 
 

@@ -119,6 +119,10 @@ def test_mnist_sized_data_fills_half_the_budget_unless_the_final_epochs_are_give
     assert (timed.epochs, timed.time_share, timed.max_epochs, timed.timed_epochs()) == (8, 0.5, 60, 60)
     given = search_config(None, dataset="fashion-mnist", time="30m", final_epochs=12).final
     assert (given.time_share, given.max_epochs, given.timed_epochs()) == (None, None, 12)
+    yaml_given = parse_config({"data": "fashion-mnist", "time": "30m", "final": {"epochs": 12}}).final
+    assert (yaml_given.time_share, yaml_given.timed_epochs()) == (None, 12)  # as --final-epochs
+    shared = parse_config({"data": "fashion-mnist", "final": {"epochs": 12, "time_share": 0.4}}).final
+    assert (shared.time_share, shared.timed_epochs()) == (0.4, 60)  # a share given stays
     digits = search_config(None, time="15m").final  # digits' 60 epochs take seconds: their need
     assert digits.time_share is None and digits.timed_epochs() == 60
     assert parse_config({"final": {"epochs": 0, "time_share": 0.5}}).final.timed_epochs() == 0
